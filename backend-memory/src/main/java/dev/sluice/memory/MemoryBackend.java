@@ -1,0 +1,263 @@
+package dev.sluice.memory;
+
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Policy;
+import dev.sluice.api.Ticker;
+import dev.sluice.api.spi.LimiterBackend;
+import dev.sluice.core.engine.PolicyEngine;
+import dev.sluice.core.engine.PolicyState;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Limiter state in this JVM. Each key's state is an immutable {@link PolicyState} replaced by one compare-and-set
+ * per acquire: lock-free, no global lock, contention only between callers of the same key.
+ *
+ * <p>Memory stays bounded. A key is forgotten once its state is indistinguishable from a fresh one (its bucket full,
+ * its windows over), which loses nothing; a sweep finds such keys, run in the background when the number of keys has
+ * doubled or a {@linkplain Builder#sweepInterval sweep interval} has passed since the last sweep, or on demand with
+ * {@link #cleanUp()}. At most {@linkplain Builder#maxKeys maxKeys} keys are held: a new key beyond that is denied
+ * with {@link Decision.Reason#KEY_LIMIT_REACHED} until keys come to rest, rather than silently resetting another
+ * key's quota.
+ */
+public final class MemoryBackend implements LimiterBackend {
+
+    /** A tombstone: the entry was removed from the map; whoever sees it looks the key up again. */
+    private static final PolicyState REMOVED = new PolicyState(
+            Policy.of(dev.sluice.api.Limit.perSecond("removed", 1)), new dev.sluice.core.engine.LimitState[1]);
+
+    private static final AtomicReferenceFieldUpdater<Entry, PolicyState> STATE =
+            AtomicReferenceFieldUpdater.newUpdater(Entry.class, PolicyState.class, "state");
+
+    private final Map<String, Entry> entries = new ConcurrentHashMap<>();
+    private final Ticker ticker;
+    private final long maxKeys;
+    private final long sweepIntervalMicros;
+    private final Executor sweeper;
+    private final AtomicBoolean sweeping = new AtomicBoolean();
+    private volatile long nextSweepAt;
+    private volatile long nextSweepSize;
+    private volatile long earliestRest = Long.MAX_VALUE;
+
+    static final class Entry {
+        volatile @Nullable PolicyState state;
+
+        Entry(PolicyState state) {
+            this.state = state;
+        }
+    }
+
+    private MemoryBackend(Builder b) {
+        this.ticker = b.ticker;
+        this.maxKeys = b.maxKeys;
+        this.sweepIntervalMicros = b.sweepIntervalMicros;
+        this.sweeper = b.sweeper;
+        this.nextSweepAt = ticker.nowMicros() + sweepIntervalMicros;
+        this.nextSweepSize = 1024;
+    }
+
+    /** A backend with the defaults: the system ticker, at most 10,000,000 keys, a sweep at least every minute. */
+    public static MemoryBackend create() {
+        return builder().build();
+    }
+
+    /** A builder. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public Decision acquire(String key, Policy policy, Cost cost) {
+        while (true) {
+            Entry e = entries.get(key);
+            if (e == null) {
+                if (entries.size() >= maxKeys && !makeRoom()) {
+                    return keyLimitReached(policy);
+                }
+                // A new key is inserted with its first state already computed, so a sweep never sees it fresh.
+                PolicyEngine.Result r = PolicyEngine.acquire(policy, null, cost, ticker.nowMicros());
+                if (r.state() == null) {
+                    return r.decision();
+                }
+                if (entries.putIfAbsent(key, new Entry(r.state())) == null) {
+                    maybeSweep();
+                    return r.decision();
+                }
+                continue;
+            }
+            PolicyState s = e.state;
+            if (s == REMOVED) {
+                entries.remove(key, e);
+                continue;
+            }
+            PolicyEngine.Result r = PolicyEngine.acquire(policy, s, cost, ticker.nowMicros());
+            if (r.state() == s || STATE.compareAndSet(e, s, r.state())) {
+                return r.decision();
+            }
+        }
+    }
+
+    @Override
+    public Decision refund(String key, Policy policy, Cost cost) {
+        while (true) {
+            Entry e = entries.get(key);
+            PolicyState s = e == null ? null : e.state;
+            if (s == REMOVED) {
+                entries.remove(key, e);
+                continue;
+            }
+            PolicyEngine.Result r = PolicyEngine.refund(policy, s, cost, ticker.nowMicros());
+            if (e == null || r.state() == s || STATE.compareAndSet(e, s, r.state())) {
+                return r.decision(); // a key with no state has nothing to give back
+            }
+        }
+    }
+
+    @Override
+    public long liveKeys() {
+        return entries.size();
+    }
+
+    /**
+     * Forgets every key whose state is at rest now, and returns how many keys remain. Runs on the calling thread;
+     * concurrent acquires go on meanwhile.
+     */
+    public long cleanUp() {
+        sweeping.set(true);
+        try {
+            sweep();
+        } finally {
+            sweeping.set(false);
+        }
+        return entries.size();
+    }
+
+    /** Drops every key. */
+    @Override
+    public void close() {
+        entries.clear();
+    }
+
+    /** Sweeps at once when the map is full; whether there is room for a new key now. */
+    private boolean makeRoom() {
+        if (sweeping.compareAndSet(false, true)) {
+            try {
+                sweep();
+            } finally {
+                sweeping.set(false);
+            }
+        }
+        return entries.size() < maxKeys;
+    }
+
+    private Decision keyLimitReached(Policy policy) {
+        long now = ticker.nowMicros();
+        long rest = earliestRest;
+        long wait = rest == Long.MAX_VALUE ? sweepIntervalMicros : Math.max(1000, rest - now);
+        return Decision.unavailable(policy, Decision.Reason.KEY_LIMIT_REACHED, wait);
+    }
+
+    private void maybeSweep() {
+        if ((entries.size() >= nextSweepSize || ticker.nowMicros() >= nextSweepAt) && sweeping.compareAndSet(false, true)) {
+            try {
+                sweeper.execute(() -> {
+                    try {
+                        sweep();
+                    } finally {
+                        sweeping.set(false);
+                    }
+                });
+            } catch (RuntimeException rejected) {
+                sweeping.set(false);
+            }
+        }
+    }
+
+    /** Caller holds the {@code sweeping} flag. */
+    private void sweep() {
+        long now = ticker.nowMicros();
+        long earliest = Long.MAX_VALUE;
+        for (Map.Entry<String, Entry> me : entries.entrySet()) {
+            Entry e = me.getValue();
+            PolicyState s = e.state;
+            if (s == REMOVED) {
+                entries.remove(me.getKey(), e);
+                continue;
+            }
+            long rest = PolicyEngine.restAt(s);
+            if (rest <= now) {
+                if (STATE.compareAndSet(e, s, REMOVED)) {
+                    entries.remove(me.getKey(), e);
+                }
+            } else {
+                earliest = Math.min(earliest, rest);
+            }
+        }
+        earliestRest = earliest;
+        nextSweepAt = now + sweepIntervalMicros;
+        nextSweepSize = Math.max(1024, entries.size() * 2L);
+    }
+
+    /** Builds a {@link MemoryBackend}. */
+    public static final class Builder {
+        private Ticker ticker = Ticker.system();
+        private long maxKeys = 10_000_000;
+        private long sweepIntervalMicros = 60_000_000;
+        private Executor sweeper = ForkJoinPool.commonPool();
+
+        private Builder() {
+        }
+
+        /** The clock; tests pass a {@link dev.sluice.api.ManualTicker}. */
+        public Builder ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
+        /**
+         * The most keys held at once (default 10,000,000, roughly 150 bytes each for a one-limit policy).
+         *
+         * @throws IllegalArgumentException if not positive
+         */
+        public Builder maxKeys(long maxKeys) {
+            if (maxKeys < 1) {
+                throw new IllegalArgumentException("maxKeys must be positive, was " + maxKeys);
+            }
+            this.maxKeys = maxKeys;
+            return this;
+        }
+
+        /**
+         * How often, at most, new keys trigger a sweep for keys at rest even if the key count has not doubled
+         * (default one minute; zero sweeps on every new key, for tests).
+         *
+         * @throws IllegalArgumentException if negative
+         */
+        public Builder sweepInterval(Duration interval) {
+            if (interval == null || interval.isNegative()) {
+                throw new IllegalArgumentException("sweepInterval must be zero or positive, was " + interval);
+            }
+            this.sweepIntervalMicros = interval.toNanos() / 1000;
+            return this;
+        }
+
+        /** Where background sweeps run (default the common fork-join pool; {@code Runnable::run} for tests). */
+        public Builder sweeper(Executor executor) {
+            this.sweeper = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /** The backend. */
+        public MemoryBackend build() {
+            return new MemoryBackend(this);
+        }
+    }
+}

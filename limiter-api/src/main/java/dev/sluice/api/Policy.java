@@ -1,0 +1,134 @@
+package dev.sluice.api;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The limits that apply together to one key, for example 15 requests per minute + 1,000,000 tokens per minute +
+ * 1,500 requests per day. A policy is acquired atomically: a call is granted only if every limit admits its cost,
+ * and then every limit is charged; otherwise nothing is charged. Immutable.
+ *
+ * <p>A policy in {@linkplain #shadow() shadow mode} is computed and reported but never denies: use it to roll out a
+ * new policy and watch what it would have refused.
+ */
+public final class Policy {
+
+    /** The most limits one policy may hold. */
+    public static final int MAX_LIMITS = 16;
+
+    private final Limit[] limits;
+    private final boolean shadow;
+    private final long maxPeriodMicros;
+    private final String[] dimensions;
+
+    private Policy(Limit[] limits, boolean shadow) {
+        this.limits = limits;
+        this.shadow = shadow;
+        long max = 0;
+        Set<String> dims = new HashSet<>();
+        List<String> ordered = new ArrayList<>();
+        for (Limit l : limits) {
+            max = Math.max(max, l.periodMicros());
+            if (dims.add(l.dimension())) {
+                ordered.add(l.dimension());
+            }
+        }
+        this.maxPeriodMicros = max;
+        this.dimensions = ordered.toArray(String[]::new);
+    }
+
+    /**
+     * A policy of these limits, in this order.
+     *
+     * @throws IllegalArgumentException if there are no limits, more than {@link #MAX_LIMITS}, a null limit, or the
+     *     same limit twice
+     */
+    public static Policy of(Limit... limits) {
+        if (limits == null || limits.length == 0) {
+            throw new IllegalArgumentException("a policy needs at least one limit");
+        }
+        if (limits.length > MAX_LIMITS) {
+            throw new IllegalArgumentException(
+                    "a policy holds at most " + MAX_LIMITS + " limits, was given " + limits.length);
+        }
+        Limit[] copy = limits.clone();
+        Set<Limit> seen = new HashSet<>();
+        for (Limit l : copy) {
+            if (l == null) {
+                throw new IllegalArgumentException("a policy's limits must not be null: " + Arrays.toString(limits));
+            }
+            if (!seen.add(l)) {
+                throw new IllegalArgumentException("limit appears twice in a policy: " + l);
+            }
+        }
+        return new Policy(copy, false);
+    }
+
+    /** A policy of these limits; see {@link #of(Limit...)}. */
+    public static Policy of(List<Limit> limits) {
+        return of(limits.toArray(Limit[]::new));
+    }
+
+    /** This policy in shadow mode (or out of it): decisions are computed and reported, never enforced. */
+    public Policy withShadow(boolean shadow) {
+        return shadow == this.shadow ? this : new Policy(limits, shadow);
+    }
+
+    /** The limits, in the order given. */
+    public List<Limit> limits() {
+        return List.of(limits);
+    }
+
+    /** The number of limits. */
+    public int size() {
+        return limits.length;
+    }
+
+    /** The limit at {@code index}, in the order given. */
+    public Limit limit(int index) {
+        return limits[index];
+    }
+
+    /** Whether this policy only reports what it would deny. */
+    public boolean shadow() {
+        return shadow;
+    }
+
+    /** Whether some limit of this policy counts {@code dimension}. */
+    public boolean hasDimension(String dimension) {
+        for (String d : dimensions) {
+            if (d.equals(dimension)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The distinct dimensions of this policy, in order of first appearance. */
+    public List<String> dimensions() {
+        return List.of(dimensions);
+    }
+
+    /** The longest period of any limit, in microseconds: after that long idle, a key's state is worth nothing. */
+    public long maxPeriodMicros() {
+        return maxPeriodMicros;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Policy p && shadow == p.shadow && Arrays.equals(limits, p.limits);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * Arrays.hashCode(limits) + (shadow ? 1 : 0);
+    }
+
+    @Override
+    public String toString() {
+        return "Policy" + Arrays.toString(limits) + (shadow ? " (shadow)" : "");
+    }
+}

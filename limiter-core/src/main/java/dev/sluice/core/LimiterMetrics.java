@@ -1,0 +1,110 @@
+package dev.sluice.core;
+
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Policy;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Micrometer metrics of one limiter (names in {@link SluiceMetricNames}): decisions by outcome, units by dimension
+ * and outcome, time spent waiting, and the backend's live keys. Observes the limiter as a {@link LimiterObserver};
+ * records nothing until {@link #bindTo bound} to a registry.
+ */
+public final class LimiterMetrics implements MeterBinder, LimiterObserver {
+
+    private final String limiter;
+    private final LongSupplier liveKeys;
+    private volatile @Nullable Bound bound;
+
+    /**
+     * Metrics of the limiter named {@code limiter}.
+     *
+     * @param liveKeys the backend's live key count, for example {@code backend::liveKeys}
+     */
+    public LimiterMetrics(String limiter, LongSupplier liveKeys) {
+        this.limiter = Objects.requireNonNull(limiter, "limiter");
+        this.liveKeys = Objects.requireNonNull(liveKeys, "liveKeys");
+    }
+
+    @Override
+    public void bindTo(MeterRegistry registry) {
+        Counter[] byReason = new Counter[Decision.Reason.values().length];
+        for (Decision.Reason r : Decision.Reason.values()) {
+            byReason[r.ordinal()] = Counter.builder(SluiceMetricNames.ACQUISITIONS)
+                    .description("Final decisions of the limiter")
+                    .tag(SluiceMetricNames.TAG_LIMITER, limiter)
+                    .tag(SluiceMetricNames.TAG_RESULT, r.name().toLowerCase(Locale.ROOT))
+                    .register(registry);
+        }
+        Timer wait = Timer.builder(SluiceMetricNames.WAIT)
+                .description("Time blocking and async acquires waited")
+                .tag(SluiceMetricNames.TAG_LIMITER, limiter)
+                .register(registry);
+        LongSupplier keys = liveKeys;
+        Gauge.builder(SluiceMetricNames.KEYS, () -> keys.getAsLong())
+                .description("Keys holding limiter state in the backend (-1: unknown)")
+                .tag(SluiceMetricNames.TAG_LIMITER, limiter)
+                .register(registry);
+        bound = new Bound(registry, byReason, wait);
+    }
+
+    @Override
+    public void onDecision(Policy policy, Cost cost, Decision decision, long waitedMicros) {
+        Bound b = bound;
+        if (b == null) {
+            return;
+        }
+        b.byReason[decision.reason().ordinal()].increment();
+        if (waitedMicros > 0 || decision.reason() != Decision.Reason.GRANTED) {
+            b.wait.record(waitedMicros, TimeUnit.MICROSECONDS);
+        }
+        String result = decision.reason() == Decision.Reason.GRANTED ? "granted" : "denied";
+        for (int i = 0; i < cost.size(); i++) {
+            b.units(cost.dimension(i), result).increment(cost.units(i));
+        }
+    }
+
+    @Override
+    public void onRefund(Policy policy, Cost cost) {
+        Bound b = bound;
+        if (b == null) {
+            return;
+        }
+        for (int i = 0; i < cost.size(); i++) {
+            b.units(cost.dimension(i), "refunded").increment(cost.units(i));
+        }
+    }
+
+    private final class Bound {
+        final MeterRegistry registry;
+        final Counter[] byReason;
+        final Timer wait;
+        final Map<String, Counter> units = new ConcurrentHashMap<>();
+
+        Bound(MeterRegistry registry, Counter[] byReason, Timer wait) {
+            this.registry = registry;
+            this.byReason = byReason;
+            this.wait = wait;
+        }
+
+        Counter units(String dimension, String result) {
+            return units.computeIfAbsent(dimension + '\n' + result, k -> Counter.builder(SluiceMetricNames.UNITS)
+                    .description("Units per dimension by outcome")
+                    .tag(SluiceMetricNames.TAG_LIMITER, limiter)
+                    .tag(SluiceMetricNames.TAG_DIMENSION, dimension)
+                    .tag(SluiceMetricNames.TAG_RESULT, result)
+                    .register(registry));
+        }
+    }
+}

@@ -1,0 +1,27 @@
+package dev.sluice.core;
+
+/** Every metric name and tag Sluice's limiter records, in one place. Tags are of low cardinality; keys never are tags. */
+public final class SluiceMetricNames {
+
+    /** Counter of final decisions; tags {@link #TAG_LIMITER}, {@link #TAG_RESULT} (a lower-case decision reason). */
+    public static final String ACQUISITIONS = "sluice.limiter.acquisitions";
+    /**
+     * Counter of units per dimension; tags {@link #TAG_LIMITER}, {@link #TAG_DIMENSION}, {@link #TAG_RESULT}
+     * ({@code granted}, {@code denied} or {@code refunded}).
+     */
+    public static final String UNITS = "sluice.limiter.units";
+    /** Timer of the time blocking and async acquires spent waiting; tag {@link #TAG_LIMITER}. */
+    public static final String WAIT = "sluice.limiter.wait";
+    /** Gauge of the keys holding state in the backend; tag {@link #TAG_LIMITER}. */
+    public static final String KEYS = "sluice.limiter.keys";
+
+    /** The limiter's name. */
+    public static final String TAG_LIMITER = "limiter";
+    /** The outcome. */
+    public static final String TAG_RESULT = "result";
+    /** The dimension of a limit, such as {@code tokens}. */
+    public static final String TAG_DIMENSION = "dimension";
+
+    private SluiceMetricNames() {
+    }
+}

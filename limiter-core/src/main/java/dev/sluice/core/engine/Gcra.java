@@ -1,0 +1,76 @@
+package dev.sluice.core.engine;
+
+import dev.sluice.api.Limit;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * GCRA, the generic cell rate algorithm (a leaky bucket used as a meter). The state is the theoretical arrival time
+ * {@code TAT = tat + fraction/capacity} µs; each unit moves it by the emission interval {@code T = P/capacity}. With
+ * {@code debt = (TAT − now)·capacity} (in units of {@code 1/P}), a call of {@code n} is admitted iff
+ * {@code debt + n·P ≤ burst·P}. All exact in integers: no rounding of {@code T}.
+ */
+public final class Gcra {
+
+    /** The theoretical arrival time: {@code tat} µs plus {@code fraction/capacity} µs, {@code 0 ≤ fraction < capacity}. */
+    public record State(long tat, long fraction) implements LimitState {
+    }
+
+    private Gcra() {
+    }
+
+    /** {@code (TAT − now)·capacity}, or 0 when TAT is not after {@code now}. */
+    static long debt(Limit limit, @Nullable State s, long now) {
+        if (s == null || s.tat() < now || (s.tat() == now && s.fraction() == 0)) {
+            return 0;
+        }
+        return (s.tat() - now) * limit.capacity() + s.fraction();
+    }
+
+    private static @Nullable State at(Limit limit, long now, long debt) {
+        if (debt <= 0) {
+            return null;
+        }
+        return new State(now + debt / limit.capacity(), debt % limit.capacity());
+    }
+
+    static long waitMicros(Limit limit, @Nullable State s, long n, long now) {
+        long excess = debt(limit, s, now) - (limit.burst() - n) * limit.periodMicros();
+        return excess <= 0 ? 0 : Math.floorDiv(excess + limit.capacity() - 1, limit.capacity());
+    }
+
+    static State charge(Limit limit, @Nullable State s, long n, long now) {
+        State next = at(limit, now, debt(limit, s, now) + n * limit.periodMicros());
+        if (next == null) {
+            throw new IllegalStateException("a charge always leaves debt");
+        }
+        return next;
+    }
+
+    static long remaining(Limit limit, @Nullable State s, long now) {
+        long free = limit.burst() * limit.periodMicros() - debt(limit, s, now);
+        return free <= 0 ? 0 : free / limit.periodMicros();
+    }
+
+    static @Nullable State refund(Limit limit, @Nullable State s, long n, long now) {
+        return at(limit, now, debt(limit, s, now) - n * limit.periodMicros());
+    }
+
+    static long restAt(Limit limit, State s) {
+        return s.fraction() > 0 ? s.tat() + 1 : s.tat();
+    }
+
+    static long used(Limit limit, @Nullable State s, long now) {
+        long debt = debt(limit, s, now);
+        return Math.floorDiv(debt + limit.periodMicros() - 1, limit.periodMicros());
+    }
+
+    static @Nullable State seed(Limit limit, long used, long now) {
+        return at(limit, now, Math.min(used, limit.burst()) * limit.periodMicros());
+    }
+
+    /** The same consumption under a new limit with the same period, capped at the new burst. */
+    static @Nullable State rescale(Limit from, State s, Limit to, long now) {
+        long debt = Math.min(debt(from, s, now), to.burst() * to.periodMicros());
+        return at(to, now, debt);
+    }
+}

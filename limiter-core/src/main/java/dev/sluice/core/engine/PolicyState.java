@@ -1,0 +1,55 @@
+package dev.sluice.core.engine;
+
+import dev.sluice.api.Policy;
+import java.util.Arrays;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The state of one key: the policy it was last written under and one {@link LimitState} per limit of that policy
+ * ({@code null} where a limit is fresh). Immutable; the array is never modified after construction.
+ */
+public final class PolicyState {
+
+    private final Policy policy;
+    private final @Nullable LimitState[] limits;
+
+    /** A state for {@code policy}; {@code limits} must have one entry per limit and is kept, not copied. */
+    public PolicyState(Policy policy, @Nullable LimitState[] limits) {
+        if (limits.length != policy.size()) {
+            throw new IllegalArgumentException(
+                    "expected " + policy.size() + " limit states, got " + limits.length + " for " + policy);
+        }
+        this.policy = policy;
+        this.limits = limits;
+    }
+
+    /** The policy this state was written under. */
+    public Policy policy() {
+        return policy;
+    }
+
+    /** The state of the limit at {@code index}, or null if that limit is fresh. */
+    public @Nullable LimitState limit(int index) {
+        return limits[index];
+    }
+
+    /** The number of limits. */
+    public int size() {
+        return limits.length;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof PolicyState s && policy.equals(s.policy) && Arrays.equals(limits, s.limits);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * policy.hashCode() + Arrays.hashCode(limits);
+    }
+
+    @Override
+    public String toString() {
+        return "PolicyState" + Arrays.toString(limits);
+    }
+}

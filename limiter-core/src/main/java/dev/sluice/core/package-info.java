@@ -1,0 +1,10 @@
+/**
+ * The limiter applications call. {@link dev.sluice.core.SluiceLimiter} validates input, resolves each key's policy,
+ * asks a {@link dev.sluice.api.spi.LimiterBackend} to apply it, and turns decisions into waits: a blocking or async
+ * acquire sleeps or schedules exactly the predicted wait, never polls. Metrics go through
+ * {@link dev.sluice.core.LimiterMetrics}; {@link dev.sluice.core.LimiterModule} wires it all with Guice.
+ */
+@NullMarked
+package dev.sluice.core;
+
+import org.jspecify.annotations.NullMarked;
