@@ -7,6 +7,8 @@ import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.engine.PolicyEngine;
 import dev.sluice.core.engine.PolicyState;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
@@ -14,7 +16,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -34,8 +35,15 @@ public final class MemoryBackend implements LimiterBackend {
     private static final PolicyState REMOVED = new PolicyState(
             Policy.of(dev.sluice.api.Limit.perSecond("removed", 1)), new dev.sluice.core.engine.LimitState[1]);
 
-    private static final AtomicReferenceFieldUpdater<Entry, PolicyState> STATE =
-            AtomicReferenceFieldUpdater.newUpdater(Entry.class, PolicyState.class, "state");
+    private static final VarHandle STATE;
+
+    static {
+        try {
+            STATE = MethodHandles.lookup().findVarHandle(Entry.class, "state", PolicyState.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     private final Map<String, Entry> entries = new ConcurrentHashMap<>();
     private final Ticker ticker;

@@ -36,6 +36,7 @@ public final class Decision {
     private final long retryAfterMicros;
     private final Policy policy;
     private final long @Nullable [] remaining;
+    private final long remainingOnly;
     private final int boundIndex;
 
     private Decision(boolean granted, Reason reason, long retryAfterMicros, Policy policy,
@@ -45,6 +46,19 @@ public final class Decision {
         this.retryAfterMicros = retryAfterMicros;
         this.policy = policy;
         this.remaining = remaining;
+        this.remainingOnly = -1;
+        this.boundIndex = boundIndex;
+    }
+
+    /** For a policy of one limit: what remains is one number, with no array. */
+    private Decision(boolean granted, Reason reason, long retryAfterMicros, Policy policy, long remainingOnly,
+            int boundIndex) {
+        this.granted = granted;
+        this.reason = reason;
+        this.retryAfterMicros = retryAfterMicros;
+        this.policy = policy;
+        this.remaining = null;
+        this.remainingOnly = remainingOnly;
         this.boundIndex = boundIndex;
     }
 
@@ -56,6 +70,24 @@ public final class Decision {
      */
     public static Decision granted(Policy policy, long[] remaining, int boundIndex) {
         return new Decision(true, Reason.GRANTED, 0, policy, remaining, boundIndex);
+    }
+
+    /** A granted decision for a policy of exactly one limit, with what remains on it. For backends. */
+    public static Decision granted(Policy policy, long remaining) {
+        checkSingle(policy);
+        return new Decision(true, Reason.GRANTED, 0, policy, remaining, -1);
+    }
+
+    /** A rate-limited decision for a policy of exactly one limit. For backends. */
+    public static Decision rateLimited(Policy policy, long retryAfterMicros, long remaining) {
+        checkSingle(policy);
+        return new Decision(false, Reason.RATE_LIMITED, retryAfterMicros, policy, remaining, 0);
+    }
+
+    private static void checkSingle(Policy policy) {
+        if (policy.size() != 1) {
+            throw new IllegalArgumentException("expected a policy of one limit, got " + policy);
+        }
     }
 
     /**
@@ -92,7 +124,7 @@ public final class Decision {
         if (granted) {
             return this;
         }
-        return new Decision(true, Reason.SHADOW_DENIED, retryAfterMicros, policy, remaining, boundIndex);
+        return copy(true, Reason.SHADOW_DENIED);
     }
 
     /** This rate-limited decision, refused because its wait exceeded the caller's deadline. */
@@ -100,7 +132,13 @@ public final class Decision {
         if (reason != Reason.RATE_LIMITED) {
             return this;
         }
-        return new Decision(false, Reason.DEADLINE_EXCEEDED, retryAfterMicros, policy, remaining, boundIndex);
+        return copy(false, Reason.DEADLINE_EXCEEDED);
+    }
+
+    private Decision copy(boolean granted, Reason reason) {
+        return remaining == null && remainingOnly >= 0
+                ? new Decision(granted, reason, retryAfterMicros, policy, remainingOnly, boundIndex)
+                : new Decision(granted, reason, retryAfterMicros, policy, remaining, boundIndex);
     }
 
     /** Whether the caller may proceed (also true in shadow mode). */
@@ -130,12 +168,26 @@ public final class Decision {
 
     /** Whether {@link #remaining(int)} is known (not after a backend failure). */
     public boolean hasRemaining() {
-        return remaining != null;
+        return remaining != null || remainingOnly >= 0;
     }
 
     /** Units left on the limit at {@code index} of the policy, or -1 if unknown. */
     public long remaining(int index) {
-        return remaining == null ? -1 : remaining[index];
+        long[] all = remaining;
+        if (all != null) {
+            return all[index];
+        }
+        if (index < 0 || index >= policy.size()) {
+            throw new IndexOutOfBoundsException(index);
+        }
+        return remainingOnly;
+    }
+
+    private long @Nullable [] remainingArray() {
+        if (remaining != null || remainingOnly < 0) {
+            return remaining;
+        }
+        return new long[] {remainingOnly};
     }
 
     /** Units left on {@code limit}, or -1 if unknown or not part of the policy. */
@@ -182,20 +234,20 @@ public final class Decision {
                 && reason == d.reason
                 && retryAfterMicros == d.retryAfterMicros
                 && boundIndex == d.boundIndex
-                && Arrays.equals(remaining, d.remaining)
+                && Arrays.equals(remainingArray(), d.remainingArray())
                 && policy.equals(d.policy);
     }
 
     @Override
     public int hashCode() {
-        return (reason.hashCode() * 31 + Long.hashCode(retryAfterMicros)) * 31 + Arrays.hashCode(remaining);
+        return (reason.hashCode() * 31 + Long.hashCode(retryAfterMicros)) * 31 + Arrays.hashCode(remainingArray());
     }
 
     @Override
     public String toString() {
         return "Decision{" + reason
                 + (retryAfterMicros > 0 ? ", retryAfter=" + retryAfterMicros + "µs" : "")
-                + (remaining != null ? ", remaining=" + Arrays.toString(remaining) : "")
+                + (hasRemaining() ? ", remaining=" + Arrays.toString(remainingArray()) : "")
                 + (boundIndex >= 0 ? ", boundBy=" + policy.limit(boundIndex) : "")
                 + "}";
     }

@@ -38,6 +38,8 @@ public final class SluiceLimiter implements RateLimiter {
     private final PolicyResolver policies;
     private final WaitScheduler scheduler;
     private final LimiterObserver observer;
+    /** Racy on purpose: a stale or missing value only costs a re-validation; records publish safely. */
+    private @Nullable Validated lastValidated;
 
     private SluiceLimiter(Builder b) {
         this.name = b.name;
@@ -136,8 +138,16 @@ public final class SluiceLimiter implements RateLimiter {
         if (policy == null) {
             throw new IllegalArgumentException("no policy for key (the resolver returned null)");
         }
-        PolicyEngine.validate(policy, cost);
+        Validated last = lastValidated;
+        if (last == null || last.policy != policy || last.cost != cost) {
+            PolicyEngine.validate(policy, cost);
+            lastValidated = new Validated(policy, cost);
+        }
         return policy;
+    }
+
+    /** The last (policy, cost) pair that passed validation: most callers repeat the same constant pair. */
+    private record Validated(Policy policy, Cost cost) {
     }
 
     private static long waitMicros(Duration maxWait) {

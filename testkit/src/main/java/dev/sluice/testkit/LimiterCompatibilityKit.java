@@ -184,6 +184,9 @@ public abstract class LimiterCompatibilityKit {
         ticker.advanceMicros(4_999_999);
         assertDenied(l.tryAcquire("k", Cost.request()), 1);
         ticker.advanceMicros(1);
+        Decision two = l.tryAcquire("k", Cost.requests(2));
+        assertDenied(two, 2_000_000);
+        assertThat(two.remaining("requests")).as("the first grant stopped counting at exactly 10 s").isEqualTo(1);
         grant(l, "k", Cost.request(), 1);
         assertDenied(l.tryAcquire("k", Cost.request()), 2_000_000);
     }
@@ -208,6 +211,20 @@ public abstract class LimiterCompatibilityKit {
         assertThat(l.tryAcquire("k", Cost.request()).remaining(limit)).isZero();
         // Now previous·r ≤ (10 − 2 − 1)·P needs r ≤ 7 s: 3 s into the window, 0.5 s from now.
         assertDenied(l.tryAcquire("k", Cost.request()), 500_000);
+    }
+
+    @Test
+    @DisplayName("Sliding window counter: at the exact window edge the old window becomes the previous one")
+    void slidingWindowCounterEdge() {
+        skipUnless(Algorithm.SLIDING_WINDOW_COUNTER);
+        Limit limit = Limit.of("requests", 10, Duration.ofSeconds(10), Algorithm.SLIDING_WINDOW_COUNTER);
+        SluiceLimiter l = limiter(Policy.of(limit));
+        grant(l, "k", Cost.requests(5), 1);
+        ticker.advance(Duration.ofSeconds(10));
+        assertThat(l.tryAcquire("k", Cost.requests(5)).remaining(limit)).as("10 − 5 (previous, full weight) − 5")
+                .isZero();
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(l.tryAcquire("k", Cost.request()).remaining(limit)).as("10 − 5 × 0.5 − 5 − 1 = 1.5").isEqualTo(1);
     }
 
     @Test
@@ -291,6 +308,21 @@ public abstract class LimiterCompatibilityKit {
         assertThat(l.tryAcquire("k", Cost.requests(7)).granted()).isFalse();
         ticker.advanceMicros(1);
         assertThat(l.tryAcquire("k", Cost.requests(7)).granted()).isTrue();
+    }
+
+    @Test
+    @DisplayName("GCRA: a fraction of a microsecond still owed counts until it is paid")
+    void gcraFractionalDebt() {
+        skipUnless(Algorithm.GCRA);
+        Limit limit = Limit.of("requests", 3, Duration.ofSeconds(1), Algorithm.GCRA).withBurst(3);
+        SluiceLimiter l = limiter(Policy.of(limit));
+        grant(l, "k", Cost.request(), 1); // paid back after 333,333⅓ µs
+        ticker.advanceMicros(333_333);
+        Decision d = l.tryAcquire("k", Cost.requests(3));
+        assertDenied(d, 1);
+        assertThat(d.remaining(limit)).isEqualTo(2);
+        ticker.advanceMicros(1);
+        assertThat(l.tryAcquire("k", Cost.requests(3)).granted()).isTrue();
     }
 
     @Test

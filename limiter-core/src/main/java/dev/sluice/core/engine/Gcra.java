@@ -30,7 +30,8 @@ public final class Gcra {
         if (debt <= 0) {
             return null;
         }
-        return new State(now + debt / limit.capacity(), debt % limit.capacity());
+        long whole = debt / limit.capacity();
+        return new State(now + whole, debt - whole * limit.capacity());
     }
 
     static long waitMicros(Limit limit, @Nullable State s, long n, long now) {

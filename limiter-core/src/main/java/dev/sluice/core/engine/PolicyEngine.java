@@ -57,6 +57,9 @@ public final class PolicyEngine {
     public static Result acquire(Policy policy, @Nullable PolicyState state, Cost cost, long now) {
         PolicyState current = migrate(state, policy, now);
         int size = policy.size();
+        if (size == 1) {
+            return acquireOne(policy, current, cost, now);
+        }
         long maxWait = 0;
         int bound = -1;
         for (int i = 0; i < size; i++) {
@@ -87,6 +90,19 @@ public final class PolicyEngine {
             remaining[i] = remaining(limit, next[i], now);
         }
         return new Result(new PolicyState(policy, next), Decision.granted(policy, remaining, -1));
+    }
+
+    /** {@link #acquire} for a policy of one limit: the same decisions, fewer allocations. */
+    private static Result acquireOne(Policy policy, @Nullable PolicyState current, Cost cost, long now) {
+        Limit limit = policy.limit(0);
+        long n = cost.units(limit.dimension());
+        LimitState s = current == null ? null : current.limit(0);
+        long wait = n == 0 ? 0 : waitMicros(limit, s, n, now);
+        if (wait > 0) {
+            return new Result(current, Decision.rateLimited(policy, wait, remaining(limit, s, now)));
+        }
+        LimitState next = n == 0 ? s : charge(limit, s, n, now);
+        return new Result(new PolicyState(policy, next), Decision.granted(policy, remaining(limit, next, now)));
     }
 
     /** Gives {@code cost} back to every limit, never beyond a fresh state. The cost must have passed {@link #validate}. */

@@ -11,7 +11,8 @@ import org.jspecify.annotations.Nullable;
 public final class PolicyState {
 
     private final Policy policy;
-    private final @Nullable LimitState[] limits;
+    private final @Nullable LimitState @Nullable [] limits;
+    private final @Nullable LimitState only;
 
     /** A state for {@code policy}; {@code limits} must have one entry per limit and is kept, not copied. */
     public PolicyState(Policy policy, @Nullable LimitState[] limits) {
@@ -20,7 +21,18 @@ public final class PolicyState {
                     "expected " + policy.size() + " limit states, got " + limits.length + " for " + policy);
         }
         this.policy = policy;
-        this.limits = limits;
+        this.limits = limits.length == 1 ? null : limits;
+        this.only = limits.length == 1 ? limits[0] : null;
+    }
+
+    /** A state for a policy of one limit (no array: the common case stays small). */
+    public PolicyState(Policy policy, @Nullable LimitState only) {
+        if (policy.size() != 1) {
+            throw new IllegalArgumentException("expected a policy of one limit, got " + policy);
+        }
+        this.policy = policy;
+        this.limits = null;
+        this.only = only;
     }
 
     /** The policy this state was written under. */
@@ -30,26 +42,38 @@ public final class PolicyState {
 
     /** The state of the limit at {@code index}, or null if that limit is fresh. */
     public @Nullable LimitState limit(int index) {
-        return limits[index];
+        LimitState[] all = limits;
+        if (all == null) {
+            if (index != 0) {
+                throw new IndexOutOfBoundsException(index);
+            }
+            return only;
+        }
+        return all[index];
     }
 
     /** The number of limits. */
     public int size() {
-        return limits.length;
+        return policy.size();
+    }
+
+    private @Nullable LimitState[] all() {
+        LimitState[] all = limits;
+        return all != null ? all : new LimitState[] {only};
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof PolicyState s && policy.equals(s.policy) && Arrays.equals(limits, s.limits);
+        return o instanceof PolicyState s && policy.equals(s.policy) && Arrays.equals(all(), s.all());
     }
 
     @Override
     public int hashCode() {
-        return 31 * policy.hashCode() + Arrays.hashCode(limits);
+        return 31 * policy.hashCode() + Arrays.hashCode(all());
     }
 
     @Override
     public String toString() {
-        return "PolicyState" + Arrays.toString(limits);
+        return "PolicyState" + Arrays.toString(all());
     }
 }

@@ -28,10 +28,14 @@ public final class TokenBucket {
             return s.scaledTokens();
         }
         long missing = full - s.scaledTokens();
-        if (missing <= 0 || elapsed >= Math.floorDiv(missing + limit.capacity() - 1, limit.capacity())) {
+        if (missing <= elapsed) {
+            return full; // capacity ≥ 1, so the refill elapsed·capacity covers what is missing
+        }
+        long refill = elapsed * limit.capacity();
+        if (Math.multiplyHigh(elapsed, limit.capacity()) != 0 || refill < 0 || refill >= missing) {
             return full;
         }
-        return s.scaledTokens() + elapsed * limit.capacity();
+        return s.scaledTokens() + refill;
     }
 
     static long waitMicros(Limit limit, @Nullable State s, long n, long now) {

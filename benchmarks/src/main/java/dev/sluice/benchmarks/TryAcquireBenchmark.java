@@ -1,0 +1,130 @@
+package dev.sluice.benchmarks;
+
+import com.google.common.util.concurrent.RateLimiter;
+import dev.sluice.api.Algorithm;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.core.SluiceLimiter;
+import dev.sluice.memory.MemoryBackend;
+import io.github.bucket4j.Bandwidth;
+import io.github.bucket4j.Bucket;
+import io.github.resilience4j.ratelimiter.RateLimiterConfig;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * {@code tryAcquire} throughput on one key with a limit that never denies: each Sluice algorithm on the in-memory
+ * backend, through the public {@code RateLimiter} API (key lookup included), beside Bucket4j's local bucket,
+ * Resilience4j's {@code RateLimiter}, Guava's {@code RateLimiter} (the peers' limiter objects held directly) and a
+ * bare {@link AtomicLong} increment as the ceiling. Run at 1 and 2 threads:
+ *
+ * <pre>
+ * ./mvnw -B -q -DskipTests package
+ * java -jar benchmarks/target/benchmarks.jar TryAcquireBenchmark -t 1
+ * java -jar benchmarks/target/benchmarks.jar TryAcquireBenchmark -t 2
+ * </pre>
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
+public class TryAcquireBenchmark {
+
+    /** What is measured. */
+    public enum Impl {
+        SLUICE_FIXED_WINDOW,
+        SLUICE_SLIDING_LOG,
+        SLUICE_SLIDING_WINDOW_COUNTER,
+        SLUICE_TOKEN_BUCKET,
+        SLUICE_GCRA,
+        BUCKET4J_LOCAL,
+        RESILIENCE4J,
+        GUAVA,
+        ATOMIC_LONG
+    }
+
+    /** One billion per second: a rate no thread here reaches, and the most Bucket4j accepts (1 per nanosecond). */
+    private static final long RATE = 1_000_000_000L;
+
+    @Param
+    public Impl impl;
+
+    private BooleanSupplier acquire;
+    private SluiceLimiter sluice;
+
+    @Setup
+    public void setUp() {
+        acquire = switch (impl) {
+            case SLUICE_FIXED_WINDOW -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
+                    Algorithm.FIXED_WINDOW));
+            // The log holds one entry per distinct microsecond of the last period: keep the period short.
+            case SLUICE_SLIDING_LOG -> sluice(Limit.of("requests", Limit.MAX_LOG_CAPACITY, Duration.ofMillis(1),
+                    Algorithm.SLIDING_LOG));
+            case SLUICE_SLIDING_WINDOW_COUNTER -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
+                    Algorithm.SLIDING_WINDOW_COUNTER));
+            case SLUICE_TOKEN_BUCKET -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
+                    Algorithm.TOKEN_BUCKET));
+            case SLUICE_GCRA -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1), Algorithm.GCRA));
+            case BUCKET4J_LOCAL -> {
+                Bucket bucket = Bucket.builder()
+                        .addLimit(Bandwidth.builder().capacity(RATE).refillGreedy(RATE, Duration.ofSeconds(1))
+                                .build())
+                        .build();
+                yield () -> bucket.tryConsume(1);
+            }
+            case RESILIENCE4J -> {
+                io.github.resilience4j.ratelimiter.RateLimiter r = io.github.resilience4j.ratelimiter.RateLimiter.of(
+                        "bench", RateLimiterConfig.custom()
+                                .limitForPeriod(Integer.MAX_VALUE)
+                                .limitRefreshPeriod(Duration.ofSeconds(1))
+                                .timeoutDuration(Duration.ZERO)
+                                .build());
+                yield r::acquirePermission;
+            }
+            case GUAVA -> {
+                RateLimiter g = RateLimiter.create(1e12);
+                yield g::tryAcquire;
+            }
+            case ATOMIC_LONG -> {
+                AtomicLong counter = new AtomicLong();
+                yield () -> counter.incrementAndGet() > 0;
+            }
+        };
+    }
+
+    private BooleanSupplier sluice(Limit limit) {
+        sluice = SluiceLimiter.builder(MemoryBackend.create()).name("bench").policy(Policy.of(limit)).build();
+        Cost one = Cost.request();
+        SluiceLimiter l = sluice;
+        return () -> l.tryAcquire("tenant-42", one).granted();
+    }
+
+    @TearDown
+    public void check() {
+        if (!acquire.getAsBoolean()) {
+            throw new IllegalStateException(impl + " denied: the benchmark's limit must never deny");
+        }
+    }
+
+    @Benchmark
+    public boolean tryAcquire() {
+        return acquire.getAsBoolean();
+    }
+}
