@@ -1,6 +1,7 @@
 package dev.sluice.api;
 
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.Arrays;
 import org.jspecify.annotations.Nullable;
 
@@ -153,7 +154,7 @@ public final class Decision {
 
     /** How long until the same acquire can succeed; zero when granted (except in shadow mode). */
     public Duration retryAfter() {
-        return Duration.ofNanos(retryAfterMicros * 1000L);
+        return Duration.of(retryAfterMicros, ChronoUnit.MICROS);
     }
 
     /** {@link #retryAfter()} in microseconds. */

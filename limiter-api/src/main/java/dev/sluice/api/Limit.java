@@ -1,6 +1,7 @@
 package dev.sluice.api;
 
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.Objects;
 import java.util.regex.Pattern;
 
@@ -124,7 +125,7 @@ public final class Limit {
 
     /** The period, a whole number of microseconds. */
     public Duration period() {
-        return Duration.ofNanos(Math.multiplyExact(periodMicros, 1000L));
+        return Duration.of(periodMicros, ChronoUnit.MICROS);
     }
 
     /** The period in microseconds. */

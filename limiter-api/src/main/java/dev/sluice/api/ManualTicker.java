@@ -29,6 +29,9 @@ public final class ManualTicker implements Ticker {
      * @throws IllegalArgumentException if the duration is negative
      */
     public void advance(Duration duration) {
+        if (duration.isNegative()) {
+            throw new IllegalArgumentException("time moves forward only, duration was " + duration);
+        }
         advanceMicros(duration.toNanos() / 1000);
     }
 

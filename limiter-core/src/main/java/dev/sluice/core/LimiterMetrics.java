@@ -8,24 +8,26 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
-import org.jspecify.annotations.Nullable;
 
 /**
  * Micrometer metrics of one limiter (names in {@link SluiceMetricNames}): decisions by outcome, units by dimension
- * and outcome, time spent waiting, and the backend's live keys. Observes the limiter as a {@link LimiterObserver};
- * records nothing until {@link #bindTo bound} to a registry.
+ * and outcome, time spent waiting (blocking and async acquires only), and the backend's live keys. Observes the
+ * limiter as a {@link LimiterObserver}; records nothing until {@link #bindTo bound} to a registry, and into every
+ * registry it is bound to.
  */
 public final class LimiterMetrics implements MeterBinder, LimiterObserver {
 
     private final String limiter;
     private final LongSupplier liveKeys;
-    private volatile @Nullable Bound bound;
+    private final List<Bound> bound = new CopyOnWriteArrayList<>();
 
     /**
      * Metrics of the limiter named {@code limiter}.
@@ -56,33 +58,29 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
                 .description("Keys holding limiter state in the backend (-1: unknown)")
                 .tag(SluiceMetricNames.TAG_LIMITER, limiter)
                 .register(registry);
-        bound = new Bound(registry, byReason, wait);
+        bound.add(new Bound(registry, byReason, wait));
     }
 
     @Override
     public void onDecision(Policy policy, Cost cost, Decision decision, long waitedMicros) {
-        Bound b = bound;
-        if (b == null) {
-            return;
-        }
-        b.byReason[decision.reason().ordinal()].increment();
-        if (waitedMicros > 0 || decision.reason() != Decision.Reason.GRANTED) {
-            b.wait.record(waitedMicros, TimeUnit.MICROSECONDS);
-        }
         String result = decision.reason() == Decision.Reason.GRANTED ? "granted" : "denied";
-        for (int i = 0; i < cost.size(); i++) {
-            b.units(cost.dimension(i), result).increment(cost.units(i));
+        for (Bound b : bound) {
+            b.byReason[decision.reason().ordinal()].increment();
+            if (waitedMicros >= 0) {
+                b.wait.record(waitedMicros, TimeUnit.MICROSECONDS);
+            }
+            for (int i = 0; i < cost.size(); i++) {
+                b.units(cost.dimension(i), result).increment(cost.units(i));
+            }
         }
     }
 
     @Override
     public void onRefund(Policy policy, Cost cost) {
-        Bound b = bound;
-        if (b == null) {
-            return;
-        }
-        for (int i = 0; i < cost.size(); i++) {
-            b.units(cost.dimension(i), "refunded").increment(cost.units(i));
+        for (Bound b : bound) {
+            for (int i = 0; i < cost.size(); i++) {
+                b.units(cost.dimension(i), "refunded").increment(cost.units(i));
+            }
         }
     }
 

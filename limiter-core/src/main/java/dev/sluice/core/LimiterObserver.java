@@ -18,7 +18,8 @@ public interface LimiterObserver {
     /**
      * A decision was returned.
      *
-     * @param waitedMicros how long a blocking or async acquire waited before this decision; 0 for {@code tryAcquire}
+     * @param waitedMicros how long a blocking or async acquire waited before this decision, or -1 for
+     *     {@code tryAcquire}, which never waits
      */
     default void onDecision(Policy policy, Cost cost, Decision decision, long waitedMicros) {
     }

@@ -72,7 +72,7 @@ public final class SluiceLimiter implements RateLimiter {
     public Decision tryAcquire(String key, Cost cost) {
         Policy policy = resolve(key, cost);
         Decision d = decide(key, policy, cost);
-        observer.onDecision(policy, cost, d, 0);
+        observer.onDecision(policy, cost, d, -1);
         return d;
     }
 
