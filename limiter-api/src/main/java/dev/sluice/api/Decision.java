@@ -7,12 +7,12 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The answer to an acquire: granted or not, why, how long until a retry can succeed, what remains on each limit,
- * and which limit bound it. Immutable.
+ * and which limit bound it. Immutable; equal when every observable property is equal.
  *
  * <p>{@link #retryAfter()} is exact for {@link Reason#RATE_LIMITED}: retrying after it succeeds unless something
  * else consumed in between.
  */
-public final class Decision {
+public abstract sealed class Decision permits Decision.Granted, Decision.Full {
 
     /** Why a decision came out as it did. */
     public enum Reason {
@@ -32,63 +32,42 @@ public final class Decision {
         REFUNDED
     }
 
-    private final boolean granted;
-    private final Reason reason;
-    private final long retryAfterMicros;
-    private final Policy policy;
-    private final long @Nullable [] remaining;
-    private final long remainingOnly;
-    private final int boundIndex;
+    final Policy policy;
 
-    private Decision(boolean granted, Reason reason, long retryAfterMicros, Policy policy,
-            long @Nullable [] remaining, int boundIndex) {
-        this.granted = granted;
-        this.reason = reason;
-        this.retryAfterMicros = retryAfterMicros;
+    private Decision(Policy policy) {
         this.policy = policy;
-        this.remaining = remaining;
-        this.remainingOnly = -1;
-        this.boundIndex = boundIndex;
-    }
-
-    /** For a policy of one limit: what remains is one number, with no array. */
-    private Decision(boolean granted, Reason reason, long retryAfterMicros, Policy policy, long remainingOnly,
-            int boundIndex) {
-        this.granted = granted;
-        this.reason = reason;
-        this.retryAfterMicros = retryAfterMicros;
-        this.policy = policy;
-        this.remaining = null;
-        this.remainingOnly = remainingOnly;
-        this.boundIndex = boundIndex;
     }
 
     /**
      * A granted decision. For backends.
      *
      * @param remaining units left on each limit of {@code policy} after the charge, in policy order (not copied)
-     * @param boundIndex the limit with the fewest units left relative to its capacity, or -1
+     * @param boundIndex the limit that bound the decision, or -1
      */
     public static Decision granted(Policy policy, long[] remaining, int boundIndex) {
-        return new Decision(true, Reason.GRANTED, 0, policy, remaining, boundIndex);
+        return new Full(true, Reason.GRANTED, 0, policy, remaining, boundIndex);
     }
 
     /** A granted decision for a policy of exactly one limit, with what remains on it. For backends. */
     public static Decision granted(Policy policy, long remaining) {
         checkSingle(policy);
-        return new Decision(true, Reason.GRANTED, 0, policy, remaining, -1);
+        if (remaining >= 0 && remaining < Policy.CACHED_GRANTS) {
+            // Immutable, so shared: the grants of small limits, and of fast GCRA meters, allocate nothing.
+            Decision[] cache = policy.grants;
+            Decision d = cache[(int) remaining];
+            if (d == null) {
+                d = new Granted(policy, remaining);
+                cache[(int) remaining] = d;
+            }
+            return d;
+        }
+        return new Granted(policy, remaining);
     }
 
     /** A rate-limited decision for a policy of exactly one limit. For backends. */
     public static Decision rateLimited(Policy policy, long retryAfterMicros, long remaining) {
         checkSingle(policy);
-        return new Decision(false, Reason.RATE_LIMITED, retryAfterMicros, policy, remaining, 0);
-    }
-
-    private static void checkSingle(Policy policy) {
-        if (policy.size() != 1) {
-            throw new IllegalArgumentException("expected a policy of one limit, got " + policy);
-        }
+        return new Full(false, Reason.RATE_LIMITED, retryAfterMicros, policy, new long[] {remaining}, 0);
     }
 
     /**
@@ -99,12 +78,12 @@ public final class Decision {
      * @param boundIndex the limit that needs the longest wait
      */
     public static Decision rateLimited(Policy policy, long retryAfterMicros, long[] remaining, int boundIndex) {
-        return new Decision(false, Reason.RATE_LIMITED, retryAfterMicros, policy, remaining, boundIndex);
+        return new Full(false, Reason.RATE_LIMITED, retryAfterMicros, policy, remaining, boundIndex);
     }
 
     /** The answer to a refund, with what remains after it. For backends. */
     public static Decision refunded(Policy policy, long[] remaining) {
-        return new Decision(true, Reason.REFUNDED, 0, policy, remaining, -1);
+        return new Full(true, Reason.REFUNDED, 0, policy, remaining, -1);
     }
 
     /**
@@ -117,78 +96,57 @@ public final class Decision {
         if (reason == Reason.GRANTED || reason == Reason.REFUNDED || reason == Reason.SHADOW_DENIED) {
             throw new IllegalArgumentException("not a denial reason: " + reason);
         }
-        return new Decision(false, reason, Math.max(0, retryAfterMicros), policy, null, -1);
+        return new Full(false, reason, Math.max(0, retryAfterMicros), policy, null, -1);
+    }
+
+    private static void checkSingle(Policy policy) {
+        if (policy.size() != 1) {
+            throw new IllegalArgumentException("expected a policy of one limit, got " + policy);
+        }
     }
 
     /** This denial as shadow mode reports it: granted, with the reason and wait it would have had. */
     public Decision asShadow() {
-        if (granted) {
+        if (granted()) {
             return this;
         }
-        return copy(true, Reason.SHADOW_DENIED);
+        return new Full(true, Reason.SHADOW_DENIED, retryAfterMicros(), policy, remainingArray(), boundIndex());
     }
 
     /** This rate-limited decision, refused because its wait exceeded the caller's deadline. */
     public Decision asDeadlineExceeded() {
-        if (reason != Reason.RATE_LIMITED) {
+        if (reason() != Reason.RATE_LIMITED) {
             return this;
         }
-        return copy(false, Reason.DEADLINE_EXCEEDED);
-    }
-
-    private Decision copy(boolean granted, Reason reason) {
-        return remaining == null && remainingOnly >= 0
-                ? new Decision(granted, reason, retryAfterMicros, policy, remainingOnly, boundIndex)
-                : new Decision(granted, reason, retryAfterMicros, policy, remaining, boundIndex);
+        return new Full(false, Reason.DEADLINE_EXCEEDED, retryAfterMicros(), policy, remainingArray(), boundIndex());
     }
 
     /** Whether the caller may proceed (also true in shadow mode). */
-    public boolean granted() {
-        return granted;
-    }
+    public abstract boolean granted();
 
     /** Why. */
-    public Reason reason() {
-        return reason;
-    }
+    public abstract Reason reason();
+
+    /** {@link #retryAfter()} in microseconds. */
+    public abstract long retryAfterMicros();
+
+    /** Units left on the limit at {@code index} of the policy, or -1 if unknown. */
+    public abstract long remaining(int index);
+
+    /** Whether {@link #remaining(int)} is known (not after a backend failure). */
+    public abstract boolean hasRemaining();
+
+    /** The index of {@link #boundBy()} in the policy, or -1. */
+    public abstract int boundIndex();
 
     /** How long until the same acquire can succeed; zero when granted (except in shadow mode). */
     public Duration retryAfter() {
-        return Duration.of(retryAfterMicros, ChronoUnit.MICROS);
-    }
-
-    /** {@link #retryAfter()} in microseconds. */
-    public long retryAfterMicros() {
-        return retryAfterMicros;
+        return Duration.of(retryAfterMicros(), ChronoUnit.MICROS);
     }
 
     /** The policy this decision applied. */
     public Policy policy() {
         return policy;
-    }
-
-    /** Whether {@link #remaining(int)} is known (not after a backend failure). */
-    public boolean hasRemaining() {
-        return remaining != null || remainingOnly >= 0;
-    }
-
-    /** Units left on the limit at {@code index} of the policy, or -1 if unknown. */
-    public long remaining(int index) {
-        long[] all = remaining;
-        if (all != null) {
-            return all[index];
-        }
-        if (index < 0 || index >= policy.size()) {
-            throw new IndexOutOfBoundsException(index);
-        }
-        return remainingOnly;
-    }
-
-    private long @Nullable [] remainingArray() {
-        if (remaining != null || remainingOnly < 0) {
-            return remaining;
-        }
-        return new long[] {remainingOnly};
     }
 
     /** Units left on {@code limit}, or -1 if unknown or not part of the policy. */
@@ -215,41 +173,146 @@ public final class Decision {
         return min;
     }
 
-    /**
-     * The limit that bound this decision: the one that needs the longest wait when denied, the one with the fewest
-     * units left relative to its capacity when granted, or null.
-     */
+    /** The limit that bound this decision (the one needing the longest wait when denied), or null. */
     public @Nullable Limit boundBy() {
-        return boundIndex < 0 ? null : policy.limit(boundIndex);
+        int i = boundIndex();
+        return i < 0 ? null : policy.limit(i);
     }
 
-    /** The index of {@link #boundBy()} in the policy, or -1. */
-    public int boundIndex() {
-        return boundIndex;
+    private long @Nullable [] remainingArray() {
+        if (!hasRemaining()) {
+            return null;
+        }
+        long[] r = new long[policy.size()];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = remaining(i);
+        }
+        return r;
     }
 
     @Override
-    public boolean equals(Object o) {
+    public final boolean equals(Object o) {
         return o instanceof Decision d
-                && granted == d.granted
-                && reason == d.reason
-                && retryAfterMicros == d.retryAfterMicros
-                && boundIndex == d.boundIndex
+                && granted() == d.granted()
+                && reason() == d.reason()
+                && retryAfterMicros() == d.retryAfterMicros()
+                && boundIndex() == d.boundIndex()
                 && Arrays.equals(remainingArray(), d.remainingArray())
                 && policy.equals(d.policy);
     }
 
     @Override
-    public int hashCode() {
-        return (reason.hashCode() * 31 + Long.hashCode(retryAfterMicros)) * 31 + Arrays.hashCode(remainingArray());
+    public final int hashCode() {
+        return (reason().hashCode() * 31 + Long.hashCode(retryAfterMicros())) * 31 + Arrays.hashCode(remainingArray());
     }
 
     @Override
-    public String toString() {
-        return "Decision{" + reason
-                + (retryAfterMicros > 0 ? ", retryAfter=" + retryAfterMicros + "µs" : "")
+    public final String toString() {
+        long retry = retryAfterMicros();
+        int bound = boundIndex();
+        return "Decision{" + reason()
+                + (retry > 0 ? ", retryAfter=" + retry + "µs" : "")
                 + (hasRemaining() ? ", remaining=" + Arrays.toString(remainingArray()) : "")
-                + (boundIndex >= 0 ? ", boundBy=" + policy.limit(boundIndex) : "")
+                + (bound >= 0 ? ", boundBy=" + policy.limit(bound) : "")
                 + "}";
+    }
+
+    /** The common case kept small: a grant under a policy of one limit. */
+    static final class Granted extends Decision {
+        private final long remaining;
+
+        Granted(Policy policy, long remaining) {
+            super(policy);
+            this.remaining = remaining;
+        }
+
+        @Override
+        public boolean granted() {
+            return true;
+        }
+
+        @Override
+        public Reason reason() {
+            return Reason.GRANTED;
+        }
+
+        @Override
+        public long retryAfterMicros() {
+            return 0;
+        }
+
+        @Override
+        public long remaining(int index) {
+            if (index != 0) {
+                throw new IndexOutOfBoundsException(index);
+            }
+            return remaining;
+        }
+
+        @Override
+        public boolean hasRemaining() {
+            return true;
+        }
+
+        @Override
+        public int boundIndex() {
+            return -1;
+        }
+    }
+
+    /** Every other decision. */
+    static final class Full extends Decision {
+        private final boolean granted;
+        private final Reason reason;
+        private final long retryAfterMicros;
+        private final long @Nullable [] remaining;
+        private final int boundIndex;
+
+        Full(boolean granted, Reason reason, long retryAfterMicros, Policy policy, long @Nullable [] remaining,
+                int boundIndex) {
+            super(policy);
+            this.granted = granted;
+            this.reason = reason;
+            this.retryAfterMicros = retryAfterMicros;
+            this.remaining = remaining;
+            this.boundIndex = boundIndex;
+        }
+
+        @Override
+        public boolean granted() {
+            return granted;
+        }
+
+        @Override
+        public Reason reason() {
+            return reason;
+        }
+
+        @Override
+        public long retryAfterMicros() {
+            return retryAfterMicros;
+        }
+
+        @Override
+        public long remaining(int index) {
+            long[] r = remaining;
+            if (r == null) {
+                if (index < 0 || index >= policy.size()) {
+                    throw new IndexOutOfBoundsException(index);
+                }
+                return -1;
+            }
+            return r[index];
+        }
+
+        @Override
+        public boolean hasRemaining() {
+            return remaining != null;
+        }
+
+        @Override
+        public int boundIndex() {
+            return boundIndex;
+        }
     }
 }

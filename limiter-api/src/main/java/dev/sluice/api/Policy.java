@@ -19,7 +19,12 @@ public final class Policy {
     /** The most limits one policy may hold. */
     public static final int MAX_LIMITS = 16;
 
+    /** How many single-limit grant decisions (remaining 0..n-1) a policy keeps for reuse. */
+    static final int CACHED_GRANTS = 64;
+
     private final Limit[] limits;
+    /** Shared grant decisions by remaining units; filled lazily, racy but benign (decisions are immutable). */
+    final Decision[] grants;
     private final boolean shadow;
     private final long maxPeriodMicros;
     private final String[] dimensions;
@@ -27,6 +32,7 @@ public final class Policy {
     private Policy(Limit[] limits, boolean shadow) {
         this.limits = limits;
         this.shadow = shadow;
+        this.grants = new Decision[limits.length == 1 ? CACHED_GRANTS : 0];
         long max = 0;
         Set<String> dims = new HashSet<>();
         List<String> ordered = new ArrayList<>();

@@ -55,11 +55,13 @@ public final class PolicyEngine {
      * have passed {@link #validate}.
      */
     public static Result acquire(Policy policy, @Nullable PolicyState state, Cost cost, long now) {
-        PolicyState current = migrate(state, policy, now);
+        // Kept tiny so that it inlines into executors and the Result never reaches the heap.
+        PolicyState current = state == null || state.policy() == policy ? state : migrate(state, policy, now);
+        return policy.size() == 1 ? acquireOne(policy, current, cost, now) : acquireMany(policy, current, cost, now);
+    }
+
+    private static Result acquireMany(Policy policy, @Nullable PolicyState current, Cost cost, long now) {
         int size = policy.size();
-        if (size == 1) {
-            return acquireOne(policy, current, cost, now);
-        }
         long maxWait = 0;
         int bound = -1;
         for (int i = 0; i < size; i++) {
@@ -94,15 +96,28 @@ public final class PolicyEngine {
 
     /** {@link #acquire} for a policy of one limit: the same decisions, fewer allocations. */
     private static Result acquireOne(Policy policy, @Nullable PolicyState current, Cost cost, long now) {
+        LimitState s = current == null ? null : current.limit(0);
+        SingleResult r = acquireSingle(policy, s, cost, now);
+        return new Result(r.state() == s ? current : new PolicyState(policy, r.state()), r.decision());
+    }
+
+    /** The outcome of {@link #acquireSingle}: the limit's new state ({@code ==} the old one if unchanged). */
+    public record SingleResult(@Nullable LimitState state, Decision decision) {
+    }
+
+    /**
+     * {@link #acquire} for a policy of exactly one limit whose state was last written under this same policy, on the
+     * bare limit state: lets an executor store one object per key instead of two.
+     */
+    public static SingleResult acquireSingle(Policy policy, @Nullable LimitState s, Cost cost, long now) {
         Limit limit = policy.limit(0);
         long n = cost.units(limit.dimension());
-        LimitState s = current == null ? null : current.limit(0);
         long wait = n == 0 ? 0 : waitMicros(limit, s, n, now);
         if (wait > 0) {
-            return new Result(current, Decision.rateLimited(policy, wait, remaining(limit, s, now)));
+            return new SingleResult(s, Decision.rateLimited(policy, wait, remaining(limit, s, now)));
         }
         LimitState next = n == 0 ? s : charge(limit, s, n, now);
-        return new Result(new PolicyState(policy, next), Decision.granted(policy, remaining(limit, next, now)));
+        return new SingleResult(next, Decision.granted(policy, remaining(limit, next, now)));
     }
 
     /** Gives {@code cost} back to every limit, never beyond a fresh state. The cost must have passed {@link #validate}. */
@@ -231,7 +246,8 @@ public final class PolicyEngine {
         };
     }
 
-    static long restAt(Limit limit, LimitState s) {
+    /** The earliest time at which the state {@code s} of {@code limit} equals a fresh one; see {@link #restAt}. */
+    public static long restAt(Limit limit, LimitState s) {
         return switch (limit.algorithm()) {
             case FIXED_WINDOW -> FixedWindow.restAt(limit, (FixedWindow.State) s);
             case SLIDING_LOG -> SlidingLog.restAt(limit, (SlidingLog.State) s);
