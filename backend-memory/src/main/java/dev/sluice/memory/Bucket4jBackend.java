@@ -13,32 +13,30 @@ import dev.sluice.api.spi.LimiterBackend;
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.bucket4j.BucketConfiguration;
-import io.github.bucket4j.ConfigurationBuilder;
 import io.github.bucket4j.ConsumptionProbe;
 import io.github.bucket4j.EstimationProbe;
 import io.github.bucket4j.TimeMeter;
 import io.github.bucket4j.TokensInheritanceStrategy;
-import io.github.bucket4j.local.LocalBucketBuilder;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Objects;
 
 /**
  * Runs {@link Algorithm#TOKEN_BUCKET} policies on Bucket4j's local engine ({@code bucket4j_jdk17-core}), for users
- * who already trust it. Each limit becomes a Bucket4j bandwidth with capacity {@code burst} and a greedy refill of
- * {@code capacity} per period; the limits of one dimension share one bucket.
+ * who already trust it. Each limit becomes its own Bucket4j bucket with capacity {@code burst} and a greedy refill of
+ * {@code capacity} per period.
  *
  * <p>How it differs from the reference token bucket ({@link MemoryBackend}):
  * <ul>
- *   <li>A policy with several dimensions is charged bucket by bucket, and a later bucket's refusal gives the earlier
- *       buckets their tokens back: never more is admitted than the reference would, but a concurrent caller may
- *       briefly see those tokens missing, so under contention it can deny where the reference grants.</li>
- *   <li>Bucket4j keeps time in nanoseconds with its own rounding of fractional refill; waits are rounded up to whole
- *       microseconds here, so a wait can differ from the reference's by a microsecond.</li>
- *   <li>{@link Decision#remaining(int)} reports the dimension's bucket (the fewest tokens among its limits) for each
- *       limit of that dimension, and a policy change keeps consumption with Bucket4j's {@code ADDITIVE} inheritance.</li>
+ *   <li>A policy of several limits is charged bucket by bucket, and a later bucket's refusal gives the earlier buckets
+ *       their tokens back: never more is admitted than the reference would, but a concurrent caller may briefly see
+ *       those tokens missing, so under contention it can deny where the reference grants.</li>
+ *   <li>Bucket4j keeps time in nanoseconds and floors its waits; they are reported here as whole microseconds plus
+ *       one, so a wait is up to 1 µs longer than the reference's, never shorter.</li>
+ *   <li>A policy change keeps each limit's consumption (Bucket4j's {@code ADDITIVE} inheritance), matching old and new
+ *       limits by dimension and period as the reference does.</li>
+ *   <li>Idle keys are dropped once their buckets have had time to refill fully (Caffeine's expiry runs about a
+ *       second late); beyond {@code maxKeys} Caffeine evicts by its own (W-TinyLFU) policy, and an evicted key starts
+ *       full again, so size {@code maxKeys} generously.</li>
  * </ul>
- * Idle keys are dropped once their buckets have had time to refill fully.
  */
 public final class Bucket4jBackend implements LimiterBackend {
 
@@ -79,7 +77,7 @@ public final class Bucket4jBackend implements LimiterBackend {
                 .build();
     }
 
-    /** A backend on {@code ticker} holding at most {@code maxKeys} keys (least recently used go first). */
+    /** A backend on {@code ticker} holding at most about {@code maxKeys} keys. */
     public static Bucket4jBackend create(Ticker ticker, long maxKeys) {
         if (maxKeys < 1) {
             throw new IllegalArgumentException("maxKeys must be positive, was " + maxKeys);
@@ -87,7 +85,7 @@ public final class Bucket4jBackend implements LimiterBackend {
         return new Bucket4jBackend(Objects.requireNonNull(ticker, "ticker"), maxKeys);
     }
 
-    /** A backend on the system ticker holding at most 10,000,000 keys. */
+    /** A backend on the system ticker holding at most about 10,000,000 keys. */
     public static Bucket4jBackend create() {
         return create(Ticker.system(), 10_000_000);
     }
@@ -95,65 +93,64 @@ public final class Bucket4jBackend implements LimiterBackend {
     @Override
     public Decision acquire(String key, Policy policy, Cost cost) {
         Buckets b = buckets(key, policy);
-        int taken = 0;
+        int size = policy.size();
+        int refused = -1;
         long waitNanos = 0;
-        int refusedAt = -1;
-        for (; taken < b.dimensions.size(); taken++) {
-            long n = cost.units(b.dimensions.get(taken));
+        for (int i = 0; i < size; i++) {
+            long n = cost.units(policy.limit(i).dimension());
             if (n == 0) {
                 continue;
             }
-            ConsumptionProbe p = b.buckets.get(taken).tryConsumeAndReturnRemaining(n);
+            ConsumptionProbe p = b.buckets[i].tryConsumeAndReturnRemaining(n);
             if (!p.isConsumed()) {
+                refused = i;
                 waitNanos = p.getNanosToWaitForRefill();
-                refusedAt = taken;
                 break;
             }
         }
-        if (refusedAt >= 0) {
-            for (int i = 0; i < refusedAt; i++) {
-                long n = cost.units(b.dimensions.get(i));
-                if (n > 0) {
-                    b.buckets.get(i).addTokens(n);
-                }
-            }
-            for (int i = refusedAt + 1; i < b.dimensions.size(); i++) {
-                long n = cost.units(b.dimensions.get(i));
-                if (n > 0) {
-                    EstimationProbe e = b.buckets.get(i).estimateAbilityToConsume(n);
-                    waitNanos = Math.max(waitNanos, e.canBeConsumed() ? 0 : e.getNanosToWaitForRefill());
-                }
-            }
-            String dim = b.dimensions.get(refusedAt);
-            int bound = -1;
-            for (int i = 0; i < policy.size(); i++) {
-                if (policy.limit(i).dimension().equals(dim)) {
-                    bound = i;
-                    break;
-                }
-            }
-            long micros = Math.max(1, (waitNanos + 999) / 1000);
-            return Decision.rateLimited(policy, micros, remaining(b, policy), bound);
+        if (refused < 0) {
+            return Decision.granted(policy, remaining(b), -1);
         }
-        return Decision.granted(policy, remaining(b, policy), -1);
+        int bound = refused;
+        for (int i = 0; i < size; i++) {
+            long n = cost.units(policy.limit(i).dimension());
+            if (n == 0 || i == refused) {
+                continue;
+            }
+            if (i < refused) {
+                b.buckets[i].addTokens(n); // all or nothing: give back what the earlier limits took
+            } else {
+                EstimationProbe e = b.buckets[i].estimateAbilityToConsume(n);
+                if (!e.canBeConsumed() && e.getNanosToWaitForRefill() > waitNanos) {
+                    waitNanos = e.getNanosToWaitForRefill();
+                    bound = i;
+                }
+            }
+        }
+        // Bucket4j floors its nanosecond wait: one more microsecond makes the wait always long enough.
+        return Decision.rateLimited(policy, waitNanos / 1000 + 1, remaining(b), bound);
     }
 
     @Override
     public Decision refund(String key, Policy policy, Cost cost) {
         Buckets b = buckets.getIfPresent(key);
         if (b == null) {
-            return Decision.refunded(policy, fullRemaining(policy));
+            long[] full = new long[policy.size()];
+            for (int i = 0; i < full.length; i++) {
+                full[i] = policy.limit(i).burst();
+            }
+            return Decision.refunded(policy, full);
         }
         if (!b.policy.equals(policy)) {
             b = buckets(key, policy);
         }
-        for (int i = 0; i < b.dimensions.size(); i++) {
-            long n = cost.units(b.dimensions.get(i));
+        for (int i = 0; i < policy.size(); i++) {
+            long n = cost.units(policy.limit(i).dimension());
             if (n > 0) {
-                b.buckets.get(i).addTokens(n);
+                b.buckets[i].addTokens(n);
             }
         }
-        return Decision.refunded(policy, remaining(b, policy));
+        return Decision.refunded(policy, remaining(b));
     }
 
     @Override
@@ -177,43 +174,23 @@ public final class Bucket4jBackend implements LimiterBackend {
                 : old.policy.equals(policy) ? old : old.adopt(policy, time));
     }
 
-    private static long[] remaining(Buckets b, Policy policy) {
-        long[] r = new long[policy.size()];
-        for (int i = 0; i < policy.size(); i++) {
-            r[i] = b.buckets.get(b.dimensions.indexOf(policy.limit(i).dimension())).getAvailableTokens();
-        }
-        return r;
-    }
-
-    private static long[] fullRemaining(Policy policy) {
-        long[] r = new long[policy.size()];
+    private static long[] remaining(Buckets b) {
+        long[] r = new long[b.buckets.length];
         for (int i = 0; i < r.length; i++) {
-            r[i] = policy.limit(i).burst();
+            r[i] = b.buckets[i].getAvailableTokens();
         }
         return r;
     }
 
-    private static BucketConfiguration configuration(Policy policy, String dimension) {
-        ConfigurationBuilder c = BucketConfiguration.builder();
-        for (Limit l : policy.limits()) {
-            if (l.dimension().equals(dimension)) {
-                c.addLimit(Bandwidth.builder().capacity(l.burst()).refillGreedy(l.capacity(), l.period()).build());
-            }
-        }
-        return c.build();
-    }
-
-    /** The buckets of one key, one per dimension of its policy; replaced, never modified, when the policy changes. */
+    /** The buckets of one key, one per limit of its policy; replaced, never modified, when the policy changes. */
     private static final class Buckets {
         final Policy policy;
-        final List<String> dimensions;
-        final List<Bucket> buckets;
+        final Bucket[] buckets;
         final long refillNanos;
 
-        private Buckets(Policy policy, List<String> dimensions, List<Bucket> buckets) {
+        private Buckets(Policy policy, Bucket[] buckets) {
             this.policy = policy;
-            this.dimensions = List.copyOf(dimensions);
-            this.buckets = List.copyOf(buckets);
+            this.buckets = buckets;
             long refill = 0;
             for (Limit l : policy.limits()) {
                 // An empty bucket is full again after burst / (capacity per period); burst × period fits a long.
@@ -225,36 +202,42 @@ public final class Bucket4jBackend implements LimiterBackend {
 
         static Buckets of(Policy policy, TimeMeter time) {
             check(policy);
-            List<Bucket> list = new ArrayList<>();
-            for (String d : policy.dimensions()) {
-                list.add(newBucket(policy, d, time));
+            Bucket[] list = new Bucket[policy.size()];
+            for (int i = 0; i < list.length; i++) {
+                list[i] = Bucket.builder().withCustomTimePrecision(time).addLimit(bandwidth(policy.limit(i))).build();
             }
-            return new Buckets(policy, policy.dimensions(), list);
+            return new Buckets(policy, list);
         }
 
-        /** The same buckets under {@code next}, keeping consumption (Bucket4j's ADDITIVE inheritance). */
+        /**
+         * The same buckets under {@code next}: each new limit takes the bucket of the old limit with the same
+         * dimension and period (Bucket4j's ADDITIVE inheritance keeps its consumption); others start full.
+         */
         Buckets adopt(Policy next, TimeMeter time) {
             check(next);
-            List<Bucket> list = new ArrayList<>();
-            for (String d : next.dimensions()) {
-                int i = dimensions.indexOf(d);
-                if (i < 0) {
-                    list.add(newBucket(next, d, time));
-                } else {
-                    Bucket b = buckets.get(i);
-                    b.replaceConfiguration(configuration(next, d), TokensInheritanceStrategy.ADDITIVE);
-                    list.add(b);
+            Bucket[] list = new Bucket[next.size()];
+            boolean[] taken = new boolean[policy.size()];
+            for (int j = 0; j < list.length; j++) {
+                Limit to = next.limit(j);
+                for (int i = 0; i < policy.size() && list[j] == null; i++) {
+                    Limit from = policy.limit(i);
+                    if (!taken[i] && from.dimension().equals(to.dimension())
+                            && from.periodMicros() == to.periodMicros()) {
+                        taken[i] = true;
+                        buckets[i].replaceConfiguration(BucketConfiguration.builder().addLimit(bandwidth(to)).build(),
+                                TokensInheritanceStrategy.ADDITIVE);
+                        list[j] = buckets[i];
+                    }
+                }
+                if (list[j] == null) {
+                    list[j] = Bucket.builder().withCustomTimePrecision(time).addLimit(bandwidth(to)).build();
                 }
             }
-            return new Buckets(next, next.dimensions(), list);
+            return new Buckets(next, list);
         }
 
-        private static Bucket newBucket(Policy policy, String dimension, TimeMeter time) {
-            LocalBucketBuilder b = Bucket.builder().withCustomTimePrecision(time);
-            for (Bandwidth bw : configuration(policy, dimension).getBandwidths()) {
-                b.addLimit(bw);
-            }
-            return b.build();
+        private static Bandwidth bandwidth(Limit l) {
+            return Bandwidth.builder().capacity(l.burst()).refillGreedy(l.capacity(), l.period()).build();
         }
 
         private static void check(Policy policy) {
