@@ -82,6 +82,9 @@ public final class SluiceLimiter implements RateLimiter {
         Policy policy = resolve(key, cost);
         long start = scheduler.nowMicros();
         while (true) {
+            if (Thread.interrupted()) {
+                throw new InterruptedException("interrupted before acquiring; nothing was charged");
+            }
             Decision d = decide(key, policy, cost);
             long waited = scheduler.nowMicros() - start;
             if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {

@@ -15,6 +15,14 @@ public final class SluiceMetricNames {
     /** Gauge of the keys holding state in the backend; tag {@link #TAG_LIMITER}. */
     public static final String KEYS = "sluice.limiter.keys";
 
+    /** Function counter of decisions a shared backend took without its server (by its failure policy); tags
+     * {@link #TAG_BACKEND}, {@link #TAG_NAMESPACE}. */
+    public static final String BACKEND_DEGRADED = "sluice.backend.degraded";
+
+    /** The backend kind, such as {@code redis}. */
+    public static final String TAG_BACKEND = "backend";
+    /** A backend's key namespace. */
+    public static final String TAG_NAMESPACE = "namespace";
     /** The limiter's name. */
     public static final String TAG_LIMITER = "limiter";
     /** The outcome. */

@@ -1,0 +1,429 @@
+package dev.sluice.redis;
+
+import dev.sluice.api.Algorithm;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.api.Ticker;
+import dev.sluice.api.spi.LimiterBackend;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+import org.redisson.api.RScript;
+import org.redisson.api.RedissonClient;
+import org.redisson.client.codec.StringCodec;
+
+/**
+ * Limiter state in Redis, shared by every instance that uses the same Redis and namespace. Each acquire or refund is
+ * one {@code EVALSHA} of one script, the Lua twin of the reference algorithms: all limits of a policy are checked and
+ * charged in one atomic step, with no read-modify-write from Java, no lock and no retry. The script is loaded once
+ * and reloaded by itself after {@code NOSCRIPT} (a restarted Redis, {@code SCRIPT FLUSH}); it is the only script, so
+ * Redis's script cache stays constant whatever keys and costs are used.
+ *
+ * <p><b>Time</b> is Redis's {@code TIME} unless a {@linkplain Builder#ticker ticker} is given (for tests), so
+ * applications with skewed clocks share one timeline.
+ *
+ * <p><b>Keys</b>: one hash per key, {@code <namespace>:{k:<key>}} for keys of up to 128 characters of
+ * {@code [A-Za-z0-9_.:/@-]}, otherwise {@code <namespace>:{h:<sha-256 of the key>}}, so no key can collide with
+ * another, inject a hash tag or grow without bound. All state of one key lives in one hash (one Cluster slot). The
+ * hash expires one second after its state comes to rest (a full bucket, windows over), and is deleted at once when a
+ * refund leaves it fresh.
+ *
+ * <p><b>Exactness</b>: Lua computes in doubles, exact for integers below 2<sup>53</sup>, so this backend refuses (with
+ * {@link IllegalArgumentException}) limits whose {@code burst × period} or {@code capacity × period} (µs) reach
+ * 2<sup>53</sup>, a tighter bound than {@link Limit#MAX_PRODUCT}: 1,000,000 tokens per minute is fine, and so is
+ * 100,000 per day.
+ *
+ * <p><b>Failures</b>: if Redis does not answer within the {@linkplain Builder#timeout timeout}, the
+ * {@link FailurePolicy} decides, and Redis is tried again after a {@linkplain Builder#retryInterval short interval}.
+ * No Redis exception escapes.
+ */
+public final class RedisBackend implements LimiterBackend {
+
+    /** Largest product a Lua double holds exactly. */
+    static final long LUA_EXACT = 1L << 53;
+
+    private static final Pattern PLAIN_KEY = Pattern.compile("[A-Za-z0-9_.:/@-]{1,128}");
+    private static final Pattern NAMESPACE = Pattern.compile("[A-Za-z0-9_.:-]{1,64}");
+    private static final String SCRIPT = loadScript();
+    private static final String SHA = sha1(SCRIPT);
+
+    private final RedissonClient client;
+    private final boolean ownsClient;
+    private final RScript script;
+    private final String namespace;
+    private final @Nullable Ticker ticker;
+    private final long timeoutMillis;
+    private final long retryIntervalNanos;
+    private final FailurePolicy failurePolicy;
+    private final @Nullable LimiterBackend fallback;
+    private final double fallbackShare;
+    private final Map<Policy, String> specs = new ConcurrentHashMap<>();
+    private final Map<Policy, Policy> shares = new ConcurrentHashMap<>();
+    private final AtomicLong degraded = new AtomicLong();
+    private volatile long downUntilNanos;
+
+    private RedisBackend(Builder b) {
+        this.client = b.client;
+        this.ownsClient = b.ownsClient;
+        this.script = client.getScript(StringCodec.INSTANCE);
+        this.namespace = b.namespace;
+        this.ticker = b.ticker;
+        this.timeoutMillis = b.timeout.toMillis();
+        this.retryIntervalNanos = b.retryInterval.toNanos();
+        this.failurePolicy = b.failurePolicy;
+        this.fallback = b.fallback;
+        this.fallbackShare = b.fallbackShare;
+        if (failurePolicy == FailurePolicy.LOCAL_FALLBACK && fallback == null) {
+            throw new IllegalStateException("LOCAL_FALLBACK needs a fallback backend (Builder.localFallback)");
+        }
+    }
+
+    /** A builder on {@code client}, which stays the caller's to shut down. */
+    public static Builder builder(RedissonClient client) {
+        return new Builder(Objects.requireNonNull(client, "client"), false);
+    }
+
+    @Override
+    public Decision acquire(String key, Policy policy, Cost cost) {
+        return call("a", key, policy, cost);
+    }
+
+    @Override
+    public Decision refund(String key, Policy policy, Cost cost) {
+        return call("r", key, policy, cost);
+    }
+
+    /** Redis cannot count keys cheaply: -1. */
+    @Override
+    public long liveKeys() {
+        return -1;
+    }
+
+    /** How many decisions were taken without Redis (by the failure policy) so far. */
+    public long degradedDecisions() {
+        return degraded.get();
+    }
+
+    /** The Redis key that holds {@code key}'s state. */
+    public String redisKey(String key) {
+        String tag = PLAIN_KEY.matcher(key).matches() ? "k:" + key : "h:" + sha256(key);
+        return namespace + ":{" + tag + "}";
+    }
+
+    /** Shuts the Redisson client down if this backend created it. */
+    @Override
+    public void close() {
+        if (ownsClient) {
+            client.shutdown();
+        }
+    }
+
+    private Decision call(String op, String key, Policy policy, Cost cost) {
+        String spec = specs.computeIfAbsent(policy, RedisBackend::spec);
+        if (System.nanoTime() - downUntilNanos < 0) {
+            return degraded(op, key, policy, cost);
+        }
+        Object[] args = new Object[3 + policy.size()];
+        args[0] = op;
+        args[1] = ticker == null ? "" : Long.toString(ticker.nowMicros());
+        args[2] = spec;
+        for (int i = 0; i < policy.size(); i++) {
+            args[3 + i] = Long.toString(cost.units(policy.limit(i).dimension()));
+        }
+        List<Object> keys = List.of(redisKey(key));
+        try {
+            List<Long> r;
+            try {
+                r = eval(keys, args);
+            } catch (ExecutionException e) {
+                if (!String.valueOf(e.getCause()).contains("NOSCRIPT")) {
+                    throw e;
+                }
+                script.scriptLoadAsync(SCRIPT).toCompletableFuture().get(timeoutMillis, TimeUnit.MILLISECONDS);
+                r = eval(keys, args);
+            }
+            return decode(op, policy, r);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return degraded(op, key, policy, cost);
+        } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            downUntilNanos = System.nanoTime() + retryIntervalNanos;
+            return degraded(op, key, policy, cost);
+        }
+    }
+
+    private List<Long> eval(List<Object> keys, Object[] args)
+            throws ExecutionException, InterruptedException, TimeoutException {
+        return script.<List<Long>>evalShaAsync(RScript.Mode.READ_WRITE, SHA, RScript.ReturnType.MULTI, keys, args)
+                .toCompletableFuture().get(timeoutMillis, TimeUnit.MILLISECONDS);
+    }
+
+    private static Decision decode(String op, Policy policy, List<Long> r) {
+        int n = policy.size();
+        if (r.size() != 3 + n) {
+            throw new IllegalStateException("unexpected script answer " + r);
+        }
+        long[] remaining = new long[n];
+        for (int i = 0; i < n; i++) {
+            remaining[i] = r.get(3 + i);
+        }
+        if (op.equals("r")) {
+            return Decision.refunded(policy, remaining);
+        }
+        if (r.get(0) == 1) {
+            return n == 1 ? Decision.granted(policy, remaining[0]) : Decision.granted(policy, remaining, -1);
+        }
+        return Decision.rateLimited(policy, r.get(1), remaining, r.get(2).intValue());
+    }
+
+    private Decision degraded(String op, String key, Policy policy, Cost cost) {
+        degraded.incrementAndGet();
+        switch (failurePolicy) {
+            case FAIL_OPEN:
+                if (op.equals("r")) {
+                    return Decision.refunded(policy, fullRemaining(policy));
+                }
+                return policy.size() == 1 ? Decision.granted(policy, policy.limit(0).maxCost())
+                        : Decision.granted(policy, fullRemaining(policy), -1);
+            case LOCAL_FALLBACK: {
+                LimiterBackend local = Objects.requireNonNull(fallback);
+                Policy share = shares.computeIfAbsent(policy, this::share);
+                Cost clipped = clip(cost, share);
+                Decision d = op.equals("r") ? local.refund(key, share, clipped) : local.acquire(key, share, clipped);
+                return translate(d, policy);
+            }
+            case FAIL_CLOSED:
+            default:
+                if (op.equals("r")) {
+                    return Decision.refunded(policy, fullRemaining(policy));
+                }
+                return Decision.unavailable(policy, Decision.Reason.BACKEND_UNAVAILABLE,
+                        Math.max(1000, retryIntervalNanos / 1000));
+        }
+    }
+
+    /** A decision on the shared-out policy, reported against the policy the caller asked for. */
+    private static Decision translate(Decision d, Policy policy) {
+        long[] remaining = new long[policy.size()];
+        for (int i = 0; i < remaining.length; i++) {
+            remaining[i] = d.remaining(i);
+        }
+        if (d.reason() == Decision.Reason.REFUNDED) {
+            return Decision.refunded(policy, remaining);
+        }
+        if (d.granted()) {
+            return policy.size() == 1 ? Decision.granted(policy, remaining[0]) : Decision.granted(policy, remaining, -1);
+        }
+        if (d.reason() == Decision.Reason.RATE_LIMITED) {
+            return Decision.rateLimited(policy, d.retryAfterMicros(), remaining, d.boundIndex());
+        }
+        return Decision.unavailable(policy, d.reason(), d.retryAfterMicros());
+    }
+
+    /** {@code policy} with every capacity and burst multiplied by the fallback share (at least 1). */
+    private Policy share(Policy policy) {
+        Limit[] limits = new Limit[policy.size()];
+        for (int i = 0; i < limits.length; i++) {
+            Limit l = policy.limit(i);
+            long capacity = Math.max(1, (long) Math.floor(l.capacity() * fallbackShare));
+            Limit s = Limit.of(l.dimension(), capacity, l.period(), l.algorithm());
+            if (l.algorithm().hasBurst()) {
+                s = s.withBurst(Math.max(1, (long) Math.floor(l.burst() * fallbackShare)));
+            }
+            limits[i] = s;
+        }
+        return Policy.of(limits).withShadow(policy.shadow());
+    }
+
+    /** A cost no larger than the shared-out limits can ever grant (a larger one waits for Redis). */
+    private static Cost clip(Cost cost, Policy share) {
+        Cost out = null;
+        for (int i = 0; i < cost.size(); i++) {
+            String dim = cost.dimension(i);
+            long max = Long.MAX_VALUE;
+            for (Limit l : share.limits()) {
+                if (l.dimension().equals(dim)) {
+                    max = Math.min(max, l.maxCost());
+                }
+            }
+            long units = Math.min(cost.units(i), max);
+            out = out == null ? Cost.of(dim, units) : out.and(dim, units);
+        }
+        return Objects.requireNonNull(out);
+    }
+
+    private static long[] fullRemaining(Policy policy) {
+        long[] r = new long[policy.size()];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = policy.limit(i).maxCost();
+        }
+        return r;
+    }
+
+    /**
+     * The policy as the script reads it: {@code dim:ALG:capacity:periodMicros:burst;} per limit.
+     *
+     * @throws IllegalArgumentException if a limit's numbers are too large for exact Lua arithmetic
+     */
+    static String spec(Policy policy) {
+        StringBuilder sb = new StringBuilder();
+        for (Limit l : policy.limits()) {
+            long p = l.periodMicros();
+            boolean weighs = l.algorithm() == Algorithm.TOKEN_BUCKET || l.algorithm() == Algorithm.GCRA
+                    || l.algorithm() == Algorithm.SLIDING_WINDOW_COUNTER;
+            long factor = l.algorithm() == Algorithm.SLIDING_WINDOW_COUNTER ? l.capacity() : l.burst();
+            if ((weighs && factor > (LUA_EXACT - 1) / p) || l.capacity() >= LUA_EXACT || p >= LUA_EXACT / 4) {
+                throw new IllegalArgumentException("limit " + l + " is too large for the Redis backend: "
+                        + (l.algorithm() == Algorithm.SLIDING_WINDOW_COUNTER ? "capacity" : "burst")
+                        + " × period (µs) must stay below 2^53 for exact arithmetic in Lua");
+            }
+            char code = switch (l.algorithm()) {
+                case FIXED_WINDOW -> 'F';
+                case SLIDING_LOG -> 'L';
+                case SLIDING_WINDOW_COUNTER -> 'C';
+                case TOKEN_BUCKET -> 'T';
+                case GCRA -> 'G';
+            };
+            sb.append(l.dimension()).append(':').append(code).append(':').append(l.capacity()).append(':').append(p)
+                    .append(':').append(l.burst()).append(';');
+        }
+        return sb.toString();
+    }
+
+    private static String loadScript() {
+        try (InputStream in = RedisBackend.class.getResourceAsStream("limiter.lua")) {
+            if (in == null) {
+                throw new IllegalStateException("limiter.lua missing from the classpath");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static String sha1(String s) {
+        return digest("SHA-1", s);
+    }
+
+    private static String sha256(String s) {
+        return digest("SHA-256", s);
+    }
+
+    private static String digest(String algorithm, String s) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance(algorithm).digest(s.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Builds a {@link RedisBackend}. */
+    public static final class Builder {
+        private final RedissonClient client;
+        private final boolean ownsClient;
+        private String namespace = "sluice";
+        private @Nullable Ticker ticker;
+        private Duration timeout = Duration.ofMillis(500);
+        private Duration retryInterval = Duration.ofMillis(250);
+        private FailurePolicy failurePolicy = FailurePolicy.FAIL_CLOSED;
+        private @Nullable LimiterBackend fallback;
+        private double fallbackShare = 1.0;
+
+        private Builder(RedissonClient client, boolean ownsClient) {
+            this.client = client;
+            this.ownsClient = ownsClient;
+        }
+
+        /**
+         * The prefix of every key (default {@code sluice}).
+         *
+         * @throws IllegalArgumentException unless 1-64 characters of {@code [A-Za-z0-9_.:-]}
+         */
+        public Builder namespace(String namespace) {
+            if (namespace == null || !NAMESPACE.matcher(namespace).matches()) {
+                throw new IllegalArgumentException("namespace must be 1-64 characters of [A-Za-z0-9_.:-], was "
+                        + namespace);
+            }
+            this.namespace = namespace;
+            return this;
+        }
+
+        /** Time from this ticker instead of Redis {@code TIME}: for tests with a manual clock. */
+        public Builder ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
+        /**
+         * How long a call may wait for Redis before the failure policy decides (default 500 ms, well inside
+         * Redisson's own retry budget).
+         *
+         * @throws IllegalArgumentException unless positive
+         */
+        public Builder timeout(Duration timeout) {
+            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("timeout must be positive, was " + timeout);
+            }
+            this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * After a failure, how long calls go straight to the failure policy before Redis is tried again
+         * (default 250 ms).
+         *
+         * @throws IllegalArgumentException if negative
+         */
+        public Builder retryInterval(Duration interval) {
+            if (interval == null || interval.isNegative()) {
+                throw new IllegalArgumentException("retryInterval must be zero or positive, was " + interval);
+            }
+            this.retryInterval = interval;
+            return this;
+        }
+
+        /** What to decide while Redis cannot answer (default {@link FailurePolicy#FAIL_CLOSED}). */
+        public Builder failurePolicy(FailurePolicy policy) {
+            this.failurePolicy = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /**
+         * {@link FailurePolicy#LOCAL_FALLBACK} on {@code local} (for example an in-memory backend), with
+         * {@code share} of every limit's capacity and burst (for example 1/N for N instances).
+         *
+         * @throws IllegalArgumentException unless {@code 0 < share ≤ 1}
+         */
+        public Builder localFallback(LimiterBackend local, double share) {
+            if (!(share > 0 && share <= 1)) {
+                throw new IllegalArgumentException("share must be in (0, 1], was " + share);
+            }
+            this.fallback = Objects.requireNonNull(local, "local");
+            this.fallbackShare = share;
+            this.failurePolicy = FailurePolicy.LOCAL_FALLBACK;
+            return this;
+        }
+
+        /** The backend. */
+        public RedisBackend build() {
+            return new RedisBackend(this);
+        }
+    }
+}

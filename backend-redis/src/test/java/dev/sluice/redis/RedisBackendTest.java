@@ -1,0 +1,267 @@
+package dev.sluice.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sluice.api.Algorithm;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
+import dev.sluice.api.ManualTicker;
+import dev.sluice.api.Policy;
+import dev.sluice.core.SluiceLimiter;
+import dev.sluice.testkit.ReferenceBackend;
+import dev.sluice.testkit.WindowCheck;
+import dev.sluice.testkit.redis.RedisExtension;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.redisson.Redisson;
+import org.redisson.api.RedissonClient;
+import org.redisson.api.options.KeysScanOptions;
+import org.redisson.api.redisnode.RedisNodes;
+import org.redisson.api.redisnode.RedisSingle;
+import org.redisson.client.codec.StringCodec;
+import org.redisson.config.Config;
+
+/** What the Redis backend adds to the kit: key hygiene, script handling, several clients, failures. */
+class RedisBackendTest {
+
+    @RegisterExtension
+    static final RedisExtension REDIS = new RedisExtension();
+
+    private static final AtomicInteger NAMESPACES = new AtomicInteger();
+    private static RedissonClient client;
+
+    @BeforeAll
+    static void connect() {
+        client = newClient();
+    }
+
+    @AfterAll
+    static void disconnect() {
+        client.shutdown();
+    }
+
+    private static RedissonClient newClient() {
+        Config config = new Config();
+        config.useSingleServer().setAddress(REDIS.endpoint().uri())
+                .setRetryAttempts(0)
+                .setTimeout(1000)
+                .setConnectTimeout(1000);
+        return Redisson.create(config);
+    }
+
+    private static String namespace() {
+        return "t" + NAMESPACES.incrementAndGet();
+    }
+
+    private static Map<String, String> info(String section) {
+        RedisSingle nodes = client.getRedisNodes(RedisNodes.SINGLE);
+        return nodes.getInstance().info(org.redisson.api.redisnode.RedisNode.InfoSection.valueOf(section));
+    }
+
+    @Test
+    @DisplayName("Every key gets a TTL; after the limits' rest the keys of 20,000 tenants are gone")
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void keysExpire() throws Exception {
+        String ns = namespace();
+        RedisBackend backend = RedisBackend.builder(client).namespace(ns).build();
+        Policy policy = Policy.of(Limit.of("requests", 5, Duration.ofMillis(200), Algorithm.TOKEN_BUCKET),
+                Limit.of("requests", 10, Duration.ofMillis(300), Algorithm.SLIDING_LOG));
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<?>> all = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                int thread = t;
+                all.add(pool.submit(() -> {
+                    for (int i = thread; i < 20_000; i += 8) {
+                        assertThat(backend.acquire("tenant-" + i, policy, Cost.request()).granted()).isTrue();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : all) {
+                f.get(100, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        List<String> keys = new ArrayList<>();
+        client.getKeys().getKeys(KeysScanOptions.defaults().pattern(ns + ":*")).forEach(keys::add);
+        assertThat(keys).as("keys still alive right after the load").isNotEmpty();
+        for (String k : keys.subList(0, Math.min(200, keys.size()))) {
+            long ttl = client.getBucket(k, StringCodec.INSTANCE).remainTimeToLive();
+            assertThat(ttl).as("PTTL of %s", k).isNotEqualTo(-1L);
+        }
+        // Rest comes 300 ms after the last grant, plus the script's one-second margin: poll, bounded.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long left;
+        do {
+            left = client.getKeys().getKeysStream(KeysScanOptions.defaults().pattern(ns + ":*")).count();
+            if (left == 0) {
+                break;
+            }
+            TimeUnit.MILLISECONDS.sleep(100);
+        } while (System.nanoTime() < deadline);
+        assertThat(left).isZero();
+    }
+
+    @Test
+    @DisplayName("A refund that leaves a key fresh deletes it at once")
+    void refundToFreshDeletes() {
+        String ns = namespace();
+        ManualTicker ticker = new ManualTicker();
+        RedisBackend backend = RedisBackend.builder(client).namespace(ns).ticker(ticker).build();
+        Policy policy = Policy.of(Limit.perMinute("tokens", 100));
+        backend.acquire("k", policy, Cost.tokens(30));
+        assertThat(client.getKeys().countExists(backend.redisKey("k"))).isEqualTo(1);
+        backend.refund("k", policy, Cost.tokens(30));
+        assertThat(client.getKeys().countExists(backend.redisKey("k"))).isZero();
+    }
+
+    @Test
+    @DisplayName("One script serves every key, cost and policy; it is reloaded by itself after SCRIPT FLUSH")
+    void oneScriptReloadedAfterFlush() {
+        String ns = namespace();
+        RedisBackend backend = RedisBackend.builder(client).namespace(ns).build();
+        client.getScript().scriptFlush();
+        for (int i = 0; i < 200; i++) {
+            Algorithm a = Algorithm.values()[i % 5];
+            Limit l = Limit.of("tokens", 100 + i, Duration.ofSeconds(1 + i % 7), a);
+            Policy p = Policy.of(a.hasBurst() ? l.withBurst(100 + i) : l);
+            assertThat(backend.acquire("key-" + i, p, Cost.tokens(1 + i % 50)).reason())
+                    .isEqualTo(Decision.Reason.GRANTED);
+        }
+        Map<String, String> memory = info("MEMORY");
+        assertThat(memory.get("number_of_cached_scripts")).isEqualTo("1");
+        client.getScript().scriptFlush();
+        assertThat(backend.acquire("after-flush", Policy.of(Limit.perMinute("requests", 1)), Cost.request())
+                .reason()).isEqualTo(Decision.Reason.GRANTED);
+        assertThat(backend.degradedDecisions()).isZero();
+    }
+
+    @Test
+    @DisplayName("Keys are namespaced, hash-tagged, and hashed when long or odd")
+    void keyShapes() {
+        RedisBackend backend = RedisBackend.builder(client).namespace("app").build();
+        assertThat(backend.redisKey("tenant-42")).isEqualTo("app:{k:tenant-42}");
+        assertThat(backend.redisKey("a{b}c")).startsWith("app:{h:").hasSize("app:{h:}".length() + 64);
+        assertThat(backend.redisKey("x".repeat(65_536))).hasSize("app:{h:}".length() + 64);
+        assertThat(backend.redisKey("k:a")).isNotEqualTo(backend.redisKey("a"));
+        assertThatThrownBy(() -> RedisBackend.builder(client).namespace("a{b}"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("a{b}");
+    }
+
+    @Test
+    @DisplayName("Limits too large for exact Lua arithmetic are refused with a clear error")
+    void tooLargeForLua() {
+        RedisBackend backend = RedisBackend.builder(client).namespace(namespace()).build();
+        Policy huge = Policy.of(Limit.of("tokens", 10_000_000L, Duration.ofDays(1), Algorithm.TOKEN_BUCKET));
+        assertThatThrownBy(() -> backend.acquire("k", huge, Cost.tokens(1)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2^53");
+    }
+
+    @Test
+    @DisplayName("3 Redisson clients x 4 threads on shared keys admit no more than the limit in any window")
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void severalClientsShareOneQuota() throws Exception {
+        String ns = namespace();
+        ManualTicker ticker = new ManualTicker(1_000_000_000_000L);
+        RedissonClient[] clients = {newClient(), newClient(), newClient()};
+        Limit limit = Limit.of("requests", 25, Duration.ofSeconds(2), Algorithm.SLIDING_LOG);
+        Policy policy = Policy.of(limit);
+        SluiceLimiter[] limiters = new SluiceLimiter[3];
+        for (int i = 0; i < 3; i++) {
+            limiters[i] = SluiceLimiter.builder(RedisBackend.builder(clients[i]).namespace(ns).ticker(ticker).build())
+                    .policy(policy).build();
+        }
+        int threads = 12;
+        int phases = 30;
+        String[] keys = {"shared-a", "shared-b"};
+        long[] times = new long[phases];
+        AtomicLongArray granted = new AtomicLongArray(phases * keys.length);
+        CyclicBarrier start = new CyclicBarrier(threads + 1);
+        CyclicBarrier end = new CyclicBarrier(threads + 1);
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<?>> all = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                all.add(pool.submit(() -> {
+                    java.util.Random r = new java.util.Random(thread);
+                    for (int p = 0; p < phases; p++) {
+                        start.await();
+                        for (int i = 0; i < 10; i++) {
+                            int k = r.nextInt(keys.length);
+                            if (limiters[thread % 3].tryAcquire(keys[k], Cost.request()).granted()) {
+                                granted.incrementAndGet(p * keys.length + k);
+                            }
+                        }
+                        end.await();
+                    }
+                    return null;
+                }));
+            }
+            java.util.Random r = new java.util.Random(3);
+            for (int p = 0; p < phases; p++) {
+                times[p] = ticker.nowMicros();
+                start.await(60, TimeUnit.SECONDS);
+                end.await(60, TimeUnit.SECONDS);
+                ticker.advanceMicros(r.nextInt(500_000));
+            }
+            for (Future<?> f : all) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+            for (RedissonClient c : clients) {
+                c.shutdown();
+            }
+        }
+        long total = 0;
+        for (int k = 0; k < keys.length; k++) {
+            List<long[]> grants = new ArrayList<>();
+            for (int p = 0; p < phases; p++) {
+                long n = granted.get(p * keys.length + k);
+                total += n;
+                if (n > 0) {
+                    grants.add(new long[] {times[p], n});
+                }
+            }
+            WindowCheck.assertWithinBound(limit, grants);
+        }
+        assertThat(total).isPositive();
+    }
+
+    @Test
+    @DisplayName("Redis TIME is the clock by default: two clients share one timeline and the wait is exact")
+    void serverTime() {
+        String ns = namespace();
+        RedisBackend a = RedisBackend.builder(client).namespace(ns).build();
+        Policy policy = Policy.of(Limit.of("requests", 1, Duration.ofHours(1), Algorithm.GCRA));
+        assertThat(a.acquire("k", policy, Cost.request()).granted()).isTrue();
+        Decision d = a.acquire("k", policy, Cost.request());
+        assertThat(d.reason()).isEqualTo(Decision.Reason.RATE_LIMITED);
+        assertThat(d.retryAfter()).isBetween(Duration.ofMinutes(59), Duration.ofHours(1));
+        // The reference on the same numbers agrees that a second call within the hour waits.
+        ReferenceBackend reference = new ReferenceBackend(new ManualTicker());
+        reference.acquire("k", policy, Cost.request());
+        assertThat(reference.acquire("k", policy, Cost.request()).retryAfterMicros()).isEqualTo(3_600_000_000L);
+    }
+}

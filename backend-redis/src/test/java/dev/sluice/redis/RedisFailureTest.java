@@ -1,0 +1,120 @@
+package dev.sluice.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sluice.api.Algorithm;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
+import dev.sluice.api.ManualTicker;
+import dev.sluice.api.Policy;
+import dev.sluice.core.SluiceLimiter;
+import dev.sluice.testkit.ReferenceBackend;
+import dev.sluice.testkit.WindowCheck;
+import dev.sluice.testkit.redis.RedisExtension;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.redisson.Redisson;
+import org.redisson.api.RedissonClient;
+import org.redisson.api.redisnode.RedisNodes;
+import org.redisson.api.redisnode.RedisSingle;
+import org.redisson.client.codec.StringCodec;
+import org.redisson.config.Config;
+
+/**
+ * Redis killed (SIGKILL) and restarted on the same port, with its own private server: every failure policy decides
+ * while it is down, no exception escapes, and the backend is back on Redis within 2 s of the restart.
+ */
+class RedisFailureTest {
+
+    @RegisterExtension
+    static final RedisExtension REDIS = new RedisExtension();
+
+    private static final AtomicInteger NAMESPACES = new AtomicInteger();
+
+    private static RedissonClient newClient() {
+        Config config = new Config();
+        config.useSingleServer().setAddress(REDIS.endpoint().uri())
+                .setRetryAttempts(0)
+                .setTimeout(1000)
+                .setConnectTimeout(1000);
+        return Redisson.create(config);
+    }
+
+    private static String namespace() {
+        return "f" + NAMESPACES.incrementAndGet();
+    }
+
+    @Test
+    @DisplayName("Redis killed mid-load and restarted: each failure policy decides, no exception escapes, Redis is back within 2 s")
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void killAndRestart() throws Exception {
+        assumeTrue(REDIS.endpoint().canKill(), "needs a private redis-server");
+        RedissonClient c = newClient();
+        try {
+            Policy policy = Policy.of(Limit.of("requests", 1000, Duration.ofSeconds(1), Algorithm.TOKEN_BUCKET));
+            RedisBackend closed = RedisBackend.builder(c).namespace(namespace()).timeout(Duration.ofMillis(200))
+                    .retryInterval(Duration.ofMillis(100)).build();
+            RedisBackend open = RedisBackend.builder(c).namespace(namespace()).timeout(Duration.ofMillis(200))
+                    .retryInterval(Duration.ofMillis(100)).failurePolicy(FailurePolicy.FAIL_OPEN).build();
+            dev.sluice.api.spi.LimiterBackend local = new ReferenceBackend(dev.sluice.api.Ticker.system());
+            RedisBackend fallback = RedisBackend.builder(c).namespace(namespace()).timeout(Duration.ofMillis(200))
+                    .retryInterval(Duration.ofMillis(100)).localFallback(local, 0.01).build();
+            assertThat(closed.acquire("k", policy, Cost.request()).granted()).isTrue();
+
+            REDIS.endpoint().kill();
+            Decision d = closed.acquire("k", policy, Cost.request());
+            assertThat(d.granted()).isFalse();
+            assertThat(d.reason()).isEqualTo(Decision.Reason.BACKEND_UNAVAILABLE);
+            assertThat(open.acquire("k", policy, Cost.request()).granted()).isTrue();
+            int fallbackGrants = 0;
+            Policy hourly = Policy.of(Limit.of("requests", 1000, Duration.ofHours(1), Algorithm.TOKEN_BUCKET));
+            for (int i = 0; i < 50; i++) {
+                if (fallback.acquire("k", hourly, Cost.request()).granted()) {
+                    fallbackGrants++;
+                }
+            }
+            assertThat(fallbackGrants).as("1% of a burst of 1000 per hour").isEqualTo(10);
+            assertThat(closed.degradedDecisions()).isPositive();
+            io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                    new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+            new RedisBackendMetrics(closed, "closed").bindTo(registry);
+            assertThat(registry.get(dev.sluice.core.SluiceMetricNames.BACKEND_DEGRADED).functionCounter().count())
+                    .isEqualTo(closed.degradedDecisions());
+            assertThat(open.degradedDecisions()).isPositive();
+
+            REDIS.endpoint().restart();
+            long restarted = System.nanoTime();
+            long back = -1;
+            while (System.nanoTime() - restarted < TimeUnit.SECONDS.toNanos(5)) {
+                long before = closed.degradedDecisions();
+                Decision again = closed.acquire("k", policy, Cost.request());
+                if (again.granted() && closed.degradedDecisions() == before) {
+                    back = System.nanoTime() - restarted;
+                    break;
+                }
+                TimeUnit.MILLISECONDS.sleep(20);
+            }
+            assertThat(back).as("back on Redis after the restart").isBetween(0L, TimeUnit.SECONDS.toNanos(2));
+        } finally {
+            c.shutdown();
+        }
+    }
+}
