@@ -77,7 +77,7 @@ class RedisBackendTest {
     }
 
     @Test
-    @DisplayName("Every key gets a TTL; after the limits' rest the keys of 20,000 tenants are gone")
+    @DisplayName("Every key gets a TTL; after the limits' rest the keys of 100,000 tenants are gone")
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     void keysExpire() throws Exception {
         String ns = namespace();
@@ -90,7 +90,7 @@ class RedisBackendTest {
             for (int t = 0; t < 8; t++) {
                 int thread = t;
                 all.add(pool.submit(() -> {
-                    for (int i = thread; i < 20_000; i += 8) {
+                    for (int i = thread; i < 100_000; i += 8) {
                         assertThat(backend.acquire("tenant-" + i, policy, Cost.request()).granted()).isTrue();
                     }
                     return null;
