@@ -102,12 +102,26 @@ public final class RedisBackend implements LimiterBackend {
 
     @Override
     public Decision acquire(String key, Policy policy, Cost cost) {
+        return call("a", key, policy, cost).decision();
+    }
+
+    /**
+     * As {@link #acquire}, also telling the Redis time at which the script decided: for audits and for measuring
+     * accuracy on Redis's own timeline.
+     */
+    public TimedDecision acquireTimed(String key, Policy policy, Cost cost) {
         return call("a", key, policy, cost);
+    }
+
+    /**
+     * A decision and the backend time (µs) at which it was taken, or -1 if the failure policy took it without Redis.
+     */
+    public record TimedDecision(Decision decision, long decidedAtMicros) {
     }
 
     @Override
     public Decision refund(String key, Policy policy, Cost cost) {
-        return call("r", key, policy, cost);
+        return call("r", key, policy, cost).decision();
     }
 
     /** Redis cannot count keys cheaply: -1. */
@@ -135,10 +149,10 @@ public final class RedisBackend implements LimiterBackend {
         }
     }
 
-    private Decision call(String op, String key, Policy policy, Cost cost) {
+    private TimedDecision call(String op, String key, Policy policy, Cost cost) {
         String spec = specs.computeIfAbsent(policy, RedisBackend::spec);
         if (System.nanoTime() - downUntilNanos < 0) {
-            return degraded(op, key, policy, cost);
+            return new TimedDecision(degraded(op, key, policy, cost), -1);
         }
         Object[] args = new Object[3 + policy.size()];
         args[0] = op;
@@ -159,13 +173,13 @@ public final class RedisBackend implements LimiterBackend {
                 script.scriptLoadAsync(SCRIPT).toCompletableFuture().get(timeoutMillis, TimeUnit.MILLISECONDS);
                 r = eval(keys, args);
             }
-            return decode(op, policy, r);
+            return new TimedDecision(decode(op, policy, r), r.get(3));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return degraded(op, key, policy, cost);
+            return new TimedDecision(degraded(op, key, policy, cost), -1);
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
             downUntilNanos = System.nanoTime() + retryIntervalNanos;
-            return degraded(op, key, policy, cost);
+            return new TimedDecision(degraded(op, key, policy, cost), -1);
         }
     }
 
@@ -177,12 +191,12 @@ public final class RedisBackend implements LimiterBackend {
 
     private static Decision decode(String op, Policy policy, List<Long> r) {
         int n = policy.size();
-        if (r.size() != 3 + n) {
+        if (r.size() != 4 + n) {
             throw new IllegalStateException("unexpected script answer " + r);
         }
         long[] remaining = new long[n];
         for (int i = 0; i < n; i++) {
-            remaining[i] = r.get(3 + i);
+            remaining[i] = r.get(4 + i);
         }
         if (op.equals("r")) {
             return Decision.refunded(policy, remaining);

@@ -8,7 +8,7 @@
 -- ARGV[2]  now in microseconds, or '' for the server's clock (TIME)
 -- ARGV[3]  the policy spec: 'dim:ALG:capacity:periodMicros:burst;' per limit (ALG one of F L C T G)
 -- ARGV[4..] the cost of each limit, in policy order
--- Returns {granted 0/1, retryAfterMicros, boundIndex (0-based, -1 none), remaining per limit...}
+-- Returns {granted 0/1, retryAfterMicros, boundIndex (0-based, -1 none), now, remaining per limit...}
 
 local function idiv(a, b) -- floor(a / b), exact for integers below 2^53
   local q = math.floor(a / b)
@@ -357,30 +357,30 @@ if op == 'a' then
     end
   end
   if maxwait > 0 then
-    result = {0, maxwait, bound}
-    for i = 1, n do result[3 + i] = A[limits[i].alg].remaining(limits[i], states[i], now) end
+    result = {0, maxwait, bound, now}
+    for i = 1, n do result[4 + i] = A[limits[i].alg].remaining(limits[i], states[i], now) end
     next = states
   else
-    result = {1, 0, -1}
+    result = {1, 0, -1, now}
     for i = 1, n do
       if cost[i] > 0 then
         next[i] = A[limits[i].alg].charge(limits[i], states[i], cost[i], now)
       else
         next[i] = states[i]
       end
-      result[3 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
+      result[4 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
     end
     changed = true
   end
 else
-  result = {1, 0, -1}
+  result = {1, 0, -1, now}
   for i = 1, n do
     if cost[i] > 0 then
       next[i] = A[limits[i].alg].refund(limits[i], states[i], cost[i], now)
     else
       next[i] = states[i]
     end
-    result[3 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
+    result[4 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
   end
   changed = true
 end

@@ -1,0 +1,78 @@
+package dev.sluice.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.sluice.api.Cost;
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.testkit.redis.RedisExtension;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.redisson.Redisson;
+import org.redisson.api.RedissonClient;
+import org.redisson.api.redisnode.RedisNode;
+import org.redisson.api.redisnode.RedisNodes;
+import org.redisson.config.Config;
+
+/** One round trip per acquire and per refund, counted by Redis itself ({@code INFO}). */
+class RedisRoundTripTest {
+
+    @RegisterExtension
+    static final RedisExtension REDIS = new RedisExtension();
+
+    private static RedissonClient client;
+
+    @BeforeAll
+    static void connect() {
+        Config config = new Config();
+        config.useSingleServer().setAddress(REDIS.endpoint().uri());
+        client = Redisson.create(config);
+    }
+
+    @AfterAll
+    static void disconnect() {
+        client.shutdown();
+    }
+
+    /** Calls per command since the server started, from {@code INFO commandstats}. */
+    private static Map<String, Long> calls() {
+        Map<String, Long> calls = new TreeMap<>();
+        client.getRedisNodes(RedisNodes.SINGLE).getInstance().info(RedisNode.InfoSection.COMMANDSTATS)
+                .forEach((k, v) -> calls.put(k.replace("cmdstat_", ""),
+                        Long.parseLong(v.substring(v.indexOf("calls=") + 6, v.indexOf(',')))));
+        return calls;
+    }
+
+    @Test
+    @DisplayName("1,000 acquires and 1,000 refunds of a three-limit policy are 2,000 EVALSHA and nothing else")
+    void oneRoundTripEach() {
+        RedisBackend backend = RedisBackend.builder(client).namespace("rt").build();
+        Policy policy = Policy.of(Limit.perMinute("requests", 100_000), Limit.perMinute("tokens", 1_000_000),
+                Limit.perDay("requests", 100_000));
+        Cost call = Cost.request().and("tokens", 10);
+        backend.acquire("warm-up", policy, call); // loads the script if needed
+        Map<String, Long> before = calls();
+        for (int i = 0; i < 1000; i++) {
+            backend.acquire("tenant-" + (i % 10), policy, call);
+            backend.refund("tenant-" + (i % 10), policy, Cost.tokens(5));
+        }
+        Map<String, Long> after = calls();
+        Map<String, Long> delta = new TreeMap<>();
+        after.forEach((k, v) -> {
+            long d = v - before.getOrDefault(k, 0L);
+            if (d > 0) {
+                delta.put(k, d);
+            }
+        });
+        assertThat(delta.get("evalsha")).isEqualTo(2000);
+        assertThat(delta.get("hgetall")).as("one state read per script call, inside it").isEqualTo(2000);
+        // Redis counts the commands a script runs; the only command a client sent is EVALSHA (and this test's INFO).
+        assertThat(delta.keySet()).isSubsetOf("evalsha", "info", "hgetall", "time", "del", "hset", "pexpire", "ping");
+        assertThat(backend.degradedDecisions()).isZero();
+    }
+}
