@@ -14,25 +14,34 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
+import org.redisson.Redisson;
 import org.redisson.api.RScript;
 import org.redisson.api.RedissonClient;
 import org.redisson.client.codec.StringCodec;
+import org.redisson.connection.ConnectionManager;
 
 /**
  * Limiter state in Redis, shared by every instance that uses the same Redis and namespace. Each acquire or refund is
  * one {@code EVALSHA} of one script, the Lua twin of the reference algorithms: all limits of a policy are checked and
- * charged in one atomic step, with no read-modify-write from Java, no lock and no retry. The script is loaded once
+ * charged in one atomic step, with no read-modify-write from Java, no lock and no retry. Calls that arrive while one
+ * is in flight are coalesced into the next (smart batching, per Cluster slot), so many threads share round trips. The script is loaded once
  * and reloaded by itself after {@code NOSCRIPT} (a restarted Redis, {@code SCRIPT FLUSH}); it is the only script, so
  * Redis's script cache stays constant whatever keys and costs are used.
  *
@@ -63,6 +72,8 @@ public final class RedisBackend implements LimiterBackend {
     private static final Pattern NAMESPACE = Pattern.compile("[A-Za-z0-9_.:-]{1,64}");
     private static final String SCRIPT = loadScript();
     private static final String SHA = sha1(SCRIPT);
+    /** The most requests one script call carries. */
+    private static final int MAX_BATCH = 128;
 
     private final RedissonClient client;
     private final boolean ownsClient;
@@ -77,12 +88,15 @@ public final class RedisBackend implements LimiterBackend {
     private final Map<Policy, String> specs = new ConcurrentHashMap<>();
     private final Map<Policy, Policy> shares = new ConcurrentHashMap<>();
     private final AtomicLong degraded = new AtomicLong();
+    private final Map<Object, Lane> lanes = new ConcurrentHashMap<>();
+    private final @Nullable ConnectionManager slots;
     private volatile long downUntilNanos;
 
     private RedisBackend(Builder b) {
         this.client = b.client;
         this.ownsClient = b.ownsClient;
         this.script = client.getScript(StringCodec.INSTANCE);
+        this.slots = client instanceof Redisson r ? r.getCommandExecutor().getConnectionManager() : null;
         this.namespace = b.namespace;
         this.ticker = b.ticker;
         this.timeoutMillis = b.timeout.toMillis();
@@ -154,25 +168,17 @@ public final class RedisBackend implements LimiterBackend {
         if (System.nanoTime() - downUntilNanos < 0) {
             return new TimedDecision(degraded(op, key, policy, cost), -1);
         }
-        Object[] args = new Object[3 + policy.size()];
-        args[0] = op;
-        args[1] = ticker == null ? "" : Long.toString(ticker.nowMicros());
-        args[2] = spec;
-        for (int i = 0; i < policy.size(); i++) {
-            args[3 + i] = Long.toString(cost.units(policy.limit(i).dimension()));
+        String[] costs = new String[policy.size()];
+        for (int i = 0; i < costs.length; i++) {
+            costs[i] = Long.toString(cost.units(policy.limit(i).dimension()));
         }
-        List<Object> keys = List.of(redisKey(key));
+        String redisKey = redisKey(key);
+        Request request = new Request(op, redisKey, spec, costs);
+        Lane lane = lanes.computeIfAbsent(laneOf(redisKey), k -> new Lane());
+        lane.queue.add(request);
+        lane.drain();
         try {
-            List<Long> r;
-            try {
-                r = eval(keys, args);
-            } catch (ExecutionException e) {
-                if (!String.valueOf(e.getCause()).contains("NOSCRIPT")) {
-                    throw e;
-                }
-                script.scriptLoadAsync(SCRIPT).toCompletableFuture().get(timeoutMillis, TimeUnit.MILLISECONDS);
-                r = eval(keys, args);
-            }
+            List<Long> r = request.result.get(timeoutMillis, TimeUnit.MILLISECONDS);
             return new TimedDecision(decode(op, policy, r), r.get(3));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -183,10 +189,105 @@ public final class RedisBackend implements LimiterBackend {
         }
     }
 
-    private List<Long> eval(List<Object> keys, Object[] args)
-            throws ExecutionException, InterruptedException, TimeoutException {
-        return script.<List<Long>>evalShaAsync(RScript.Mode.READ_WRITE, SHA, RScript.ReturnType.MULTI, keys, args)
-                .toCompletableFuture().get(timeoutMillis, TimeUnit.MILLISECONDS);
+    /** Requests that may share one script call: one Cluster slot (the key itself without slot information). */
+    private Object laneOf(String redisKey) {
+        ConnectionManager manager = slots;
+        return manager != null ? (Object) manager.calcSlot(redisKey) : redisKey;
+    }
+
+    /** One acquire or refund waiting for its script call. */
+    private static final class Request {
+        final String op;
+        final String key;
+        final String spec;
+        final String[] costs;
+        final CompletableFuture<List<Long>> result = new CompletableFuture<>();
+
+        Request(String op, String key, String spec, String[] costs) {
+            this.op = op;
+            this.key = key;
+            this.spec = spec;
+            this.costs = costs;
+        }
+    }
+
+    /**
+     * Smart batching: at most one script call in flight per lane. A request that arrives while one is in flight
+     * waits in the queue, and all that queued go together in the next call, sent as soon as the current one
+     * answers. No timer, and no added latency when idle: a lone request is sent at once.
+     */
+    private final class Lane {
+        final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
+        final AtomicBoolean inFlight = new AtomicBoolean();
+
+        void drain() {
+            while (!queue.isEmpty() && inFlight.compareAndSet(false, true)) {
+                List<Request> batch = new ArrayList<>();
+                Request r;
+                while (batch.size() < MAX_BATCH && (r = queue.poll()) != null) {
+                    batch.add(r);
+                }
+                if (!batch.isEmpty()) {
+                    send(batch, true);
+                    return;
+                }
+                inFlight.set(false);
+            }
+        }
+
+        private void send(List<Request> batch, boolean reloadOnNoScript) {
+            List<Object> keys = new ArrayList<>(batch.size());
+            List<Object> args = new ArrayList<>();
+            args.add(ticker == null ? "" : Long.toString(ticker.nowMicros()));
+            args.add(Integer.toString(batch.size()));
+            for (Request r : batch) {
+                keys.add(r.key);
+                args.add(r.op);
+                args.add(r.spec);
+                args.addAll(Arrays.asList(r.costs));
+            }
+            CompletionStage<List<Long>> call;
+            try {
+                call = script.<List<Long>>evalShaAsync(RScript.Mode.READ_WRITE, SHA, RScript.ReturnType.MULTI, keys,
+                        args.toArray());
+            } catch (RuntimeException e) {
+                finish(batch, null, e);
+                return;
+            }
+            call.whenComplete((result, error) -> {
+                if (error != null && reloadOnNoScript && String.valueOf(error).contains("NOSCRIPT")) {
+                    script.scriptLoadAsync(SCRIPT).whenComplete((sha, loadError) -> {
+                        if (loadError != null) {
+                            finish(batch, null, loadError);
+                        } else {
+                            send(batch, false);
+                        }
+                    });
+                    return;
+                }
+                finish(batch, result, error);
+            });
+        }
+
+        private void finish(List<Request> batch, @Nullable List<Long> result, @Nullable Throwable error) {
+            if (error != null || result == null) {
+                Throwable e = error != null ? error : new IllegalStateException("no answer");
+                batch.forEach(r -> r.result.completeExceptionally(e));
+            } else {
+                int at = 0;
+                for (Request r : batch) {
+                    int size = 4 + r.costs.length;
+                    if (at + size > result.size()) {
+                        r.result.completeExceptionally(new IllegalStateException("short script answer " + result));
+                    } else {
+                        r.result.complete(result.subList(at, at + size));
+                    }
+                    at += size;
+                }
+            }
+            inFlight.set(false);
+            drain();
+        }
     }
 
     private static Decision decode(String op, Policy policy, List<Long> r) {

@@ -1,14 +1,16 @@
 -- Sluice: the reference algorithms of limiter-core (dev.sluice.core.engine), reproduced for Redis.
--- One call applies a whole policy to one key, all or nothing, and returns the decision.
+-- One call applies a whole policy to a key, all or nothing, for each of a batch of requests (one request when the
+-- backend is idle; the requests that queued up while a call was in flight otherwise), at one instant.
 -- Every number stays an integer below 2^53, so Lua's doubles compute exactly what Java's longs do;
 -- RedisBackend refuses limits whose products could exceed that.
 --
--- KEYS[1]  the key's hash
--- ARGV[1]  'a' acquire, 'r' refund
--- ARGV[2]  now in microseconds, or '' for the server's clock (TIME)
--- ARGV[3]  the policy spec: 'dim:ALG:capacity:periodMicros:burst;' per limit (ALG one of F L C T G)
--- ARGV[4..] the cost of each limit, in policy order
--- Returns {granted 0/1, retryAfterMicros, boundIndex (0-based, -1 none), now, remaining per limit...}
+-- KEYS[j]   the hash of request j's key
+-- ARGV[1]   now in microseconds, or '' for the server's clock (TIME)
+-- ARGV[2]   the number of requests
+-- then per request: 'a' (acquire) or 'r' (refund), the policy spec ('dim:ALG:capacity:periodMicros:burst;' per
+--           limit, ALG one of F L C T G), and the cost of each limit in policy order
+-- Returns, per request in order: granted 0/1, retryAfterMicros, boundIndex (0-based, -1 none), now, remaining per
+-- limit.
 
 local function idiv(a, b) -- floor(a / b), exact for integers below 2^53
   local q = math.floor(a / b)
@@ -291,80 +293,79 @@ local function encode(t)
   return table.concat(parts, ' ')
 end
 
-local key = KEYS[1]
-local op = ARGV[1]
-local now
-if ARGV[2] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-else
-  now = tonumber(ARGV[2])
-end
-local spec = ARGV[3]
-local limits = parse(spec)
-local n = #limits
-local cost = {}
-for i = 1, n do cost[i] = tonumber(ARGV[3 + i]) end
+local function apply(key, op, spec, limits, cost, now)
+  local n = #limits
+  local stored = redis.call('HGETALL', key)
+  local fields = {}
+  for i = 1, #stored, 2 do fields[stored[i]] = stored[i + 1] end
 
-local stored = redis.call('HGETALL', key)
-local fields = {}
-for i = 1, #stored, 2 do fields[stored[i]] = stored[i + 1] end
-
-local states = {}
-local changed = false
-if fields['s'] == nil or fields['s'] == spec then
-  for i = 1, n do states[i] = decode(fields[tostring(i)]) end
-else
-  -- The key was last written under another policy: carry what it consumed over (PolicyEngine.migrate).
-  local old = parse(fields['s'])
-  local oldstates = {}
-  for i = 1, #old do oldstates[i] = decode(fields[tostring(i)]) end
-  for j = 1, n do
-    local to = limits[j]
-    local same = nil
-    local used = 0
-    for i = 1, #old do
-      local from = old[i]
-      if from.dim == to.dim then
-        if same == nil and from.alg == to.alg and from.p == to.p then same = i end
-        used = math.max(used, A[from.alg].used(from, oldstates[i], now))
+  local states = {}
+  local changed = false
+  if fields['s'] == nil or fields['s'] == spec then
+    for i = 1, n do states[i] = decode(fields[tostring(i)]) end
+  else
+    -- The key was last written under another policy: carry what it consumed over (PolicyEngine.migrate).
+    local old = parse(fields['s'])
+    local oldstates = {}
+    for i = 1, #old do oldstates[i] = decode(fields[tostring(i)]) end
+    for j = 1, n do
+      local to = limits[j]
+      local same = nil
+      local used = 0
+      for i = 1, #old do
+        local from = old[i]
+        if from.dim == to.dim then
+          if same == nil and from.alg == to.alg and from.p == to.p then same = i end
+          used = math.max(used, A[from.alg].used(from, oldstates[i], now))
+        end
       end
-    end
-    if same ~= nil then
-      local s = oldstates[same]
-      if s == nil then
-        states[j] = nil
-      elseif to.alg == 'T' or to.alg == 'G' then
-        states[j] = A[to.alg].rescale(old[same], s, to, now)
+      if same ~= nil then
+        local s = oldstates[same]
+        if s == nil then
+          states[j] = nil
+        elseif to.alg == 'T' or to.alg == 'G' then
+          states[j] = A[to.alg].rescale(old[same], s, to, now)
+        else
+          states[j] = s
+        end
       else
-        states[j] = s
+        states[j] = A[to.alg].seed(to, used, now)
       end
-    else
-      states[j] = A[to.alg].seed(to, used, now)
     end
+    changed = true
   end
-  changed = true
-end
 
-local result = {}
-local next = {}
-if op == 'a' then
-  local maxwait, bound = 0, -1
-  for i = 1, n do
-    if cost[i] > 0 then
-      local w = A[limits[i].alg].wait(limits[i], states[i], cost[i], now)
-      if w > maxwait then maxwait, bound = w, i - 1 end
+  local result = {}
+  local next = {}
+  if op == 'a' then
+    local maxwait, bound = 0, -1
+    for i = 1, n do
+      if cost[i] > 0 then
+        local w = A[limits[i].alg].wait(limits[i], states[i], cost[i], now)
+        if w > maxwait then maxwait, bound = w, i - 1 end
+      end
     end
-  end
-  if maxwait > 0 then
-    result = {0, maxwait, bound, now}
-    for i = 1, n do result[4 + i] = A[limits[i].alg].remaining(limits[i], states[i], now) end
-    next = states
+    if maxwait > 0 then
+      result = {0, maxwait, bound, now}
+      for i = 1, n do result[4 + i] = A[limits[i].alg].remaining(limits[i], states[i], now) end
+      next = states
+    else
+      result = {1, 0, -1, now}
+      for i = 1, n do
+        if cost[i] > 0 then
+          next[i] = A[limits[i].alg].charge(limits[i], states[i], cost[i], now)
+        else
+          next[i] = states[i]
+        end
+        result[4 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
+      end
+      changed = true
+    end
   else
     result = {1, 0, -1, now}
     for i = 1, n do
       if cost[i] > 0 then
-        next[i] = A[limits[i].alg].charge(limits[i], states[i], cost[i], now)
+        next[i] = A[limits[i].alg].refund(limits[i], states[i], cost[i], now)
       else
         next[i] = states[i]
       end
@@ -372,38 +373,47 @@ if op == 'a' then
     end
     changed = true
   end
-else
-  result = {1, 0, -1, now}
-  for i = 1, n do
-    if cost[i] > 0 then
-      next[i] = A[limits[i].alg].refund(limits[i], states[i], cost[i], now)
-    else
-      next[i] = states[i]
+
+  if changed then
+    local rest = nil
+    local args = {}
+    for i = 1, n do
+      local s = next[i]
+      if s ~= nil then
+        local r = A[limits[i].alg].rest(limits[i], s)
+        if r ~= nil and (rest == nil or r > rest) then rest = r end
+        args[#args + 1] = tostring(i)
+        args[#args + 1] = encode(s)
+      end
     end
-    result[4 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
+    redis.call('DEL', key)
+    if rest ~= nil and rest > now then
+      args[#args + 1] = 's'
+      args[#args + 1] = spec
+      redis.call('HSET', key, unpack(args))
+      -- One second past the rest: the margin also covers tests whose manual clock stands still in real time.
+      redis.call('PEXPIRE', key, ceildiv(rest - now, 1000) + 1000)
+    end
   end
-  changed = true
+  return result
 end
 
-if changed then
-  local rest = nil
-  local args = {}
-  for i = 1, n do
-    local s = next[i]
-    if s ~= nil then
-      local r = A[limits[i].alg].rest(limits[i], s)
-      if r ~= nil and (rest == nil or r > rest) then rest = r end
-      args[#args + 1] = tostring(i)
-      args[#args + 1] = encode(s)
-    end
-  end
-  redis.call('DEL', key)
-  if rest ~= nil and rest > now then
-    args[#args + 1] = 's'
-    args[#args + 1] = spec
-    redis.call('HSET', key, unpack(args))
-    -- One second past the rest: the margin also covers tests whose manual clock stands still in real time.
-    redis.call('PEXPIRE', key, ceildiv(rest - now, 1000) + 1000)
-  end
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[1])
 end
-return result
+local out = {}
+local at = 3
+for j = 1, tonumber(ARGV[2]) do
+  local op, spec = ARGV[at], ARGV[at + 1]
+  local limits = parse(spec)
+  local cost = {}
+  for i = 1, #limits do cost[i] = tonumber(ARGV[at + 1 + i]) end
+  at = at + 2 + #limits
+  local result = apply(KEYS[j], op, spec, limits, cost, now)
+  for i = 1, #result do out[#out + 1] = result[i] end
+end
+return out

@@ -75,4 +75,38 @@ class RedisRoundTripTest {
         assertThat(delta.keySet()).isSubsetOf("evalsha", "info", "hgetall", "time", "del", "hset", "pexpire", "ping");
         assertThat(backend.degradedDecisions()).isZero();
     }
+
+    @Test
+    @DisplayName("16 threads on one key share script calls (smart batching) and are granted exactly the capacity")
+    void concurrentCallsShareRoundTrips() throws Exception {
+        RedisBackend backend = RedisBackend.builder(client).namespace("batch").build();
+        Policy policy = Policy.of(Limit.of("requests", 3000, java.time.Duration.ofHours(1),
+                dev.sluice.api.Algorithm.FIXED_WINDOW));
+        long evalshaBefore = calls().getOrDefault("evalsha", 0L);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(16);
+        java.util.concurrent.atomic.AtomicLong granted = new java.util.concurrent.atomic.AtomicLong();
+        try {
+            java.util.List<java.util.concurrent.Future<?>> all = new java.util.ArrayList<>();
+            for (int t = 0; t < 16; t++) {
+                all.add(pool.submit(() -> {
+                    for (int i = 0; i < 500; i++) {
+                        if (backend.acquire("hot", policy, Cost.request()).granted()) {
+                            granted.incrementAndGet();
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (java.util.concurrent.Future<?> f : all) {
+                f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        long evalsha = calls().get("evalsha") - evalshaBefore;
+        assertThat(granted.get()).isEqualTo(3000);
+        assertThat(backend.degradedDecisions()).isZero();
+        assertThat(evalsha).as("8,000 acquires in fewer script calls").isLessThan(8000);
+        System.out.printf("8000 acquires from 16 threads took %d EVALSHA%n", evalsha);
+    }
 }
