@@ -63,7 +63,7 @@ class RedisFailureTest {
     }
 
     @Test
-    @DisplayName("Redis killed mid-load and restarted: each failure policy decides, no exception escapes, Redis is back within 2 s")
+    @DisplayName("Redis killed under load and restarted: each failure policy decides, no exception escapes, Redis is back within 2 s")
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     void killAndRestart() throws Exception {
         assumeTrue(REDIS.endpoint().canKill(), "needs a private redis-server");
@@ -78,6 +78,29 @@ class RedisFailureTest {
             RedisBackend fallback = RedisBackend.builder(c).namespace(namespace()).timeout(Duration.ofMillis(200))
                     .retryInterval(Duration.ofMillis(100)).localFallback(local, 0.01).build();
             assertThat(closed.acquire("k", policy, Cost.request()).granted()).isTrue();
+
+            // Load on all three while Redis dies and comes back: counted by reason; any exception is a failure.
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.Queue<Throwable> escaped = new java.util.concurrent.ConcurrentLinkedQueue<>();
+            java.util.Map<String, java.util.Set<Decision.Reason>> seen = new java.util.concurrent.ConcurrentHashMap<>();
+            java.util.List<Thread> load = new java.util.ArrayList<>();
+            java.util.Map<String, RedisBackend> backends = java.util.Map.of("closed", closed, "open", open,
+                    "fallback", fallback);
+            backends.forEach((name, backend) -> {
+                Thread t = new Thread(() -> {
+                    for (int i = 0; i < 1_000_000 && !stop.get(); i++) {
+                        try {
+                            seen.computeIfAbsent(name, n -> java.util.EnumSet.noneOf(Decision.Reason.class))
+                                    .add(backend.acquire("load", policy, Cost.request()).reason());
+                        } catch (Throwable e) {
+                            escaped.add(e);
+                        }
+                    }
+                });
+                t.start();
+                load.add(t);
+            });
+            TimeUnit.MILLISECONDS.sleep(100);
 
             REDIS.endpoint().kill();
             Decision d = closed.acquire("k", policy, Cost.request());
@@ -113,6 +136,14 @@ class RedisFailureTest {
                 TimeUnit.MILLISECONDS.sleep(20);
             }
             assertThat(back).as("back on Redis after the restart").isBetween(0L, TimeUnit.SECONDS.toNanos(2));
+            stop.set(true);
+            for (Thread t : load) {
+                t.join(10_000);
+            }
+            assertThat(escaped).as("no exception escapes").isEmpty();
+            assertThat(seen.get("closed")).contains(Decision.Reason.BACKEND_UNAVAILABLE, Decision.Reason.GRANTED);
+            assertThat(seen.get("open")).doesNotContain(Decision.Reason.BACKEND_UNAVAILABLE);
+            assertThat(seen.get("fallback")).doesNotContain(Decision.Reason.BACKEND_UNAVAILABLE);
         } finally {
             c.shutdown();
         }
