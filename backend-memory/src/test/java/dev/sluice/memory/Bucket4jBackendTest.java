@@ -12,16 +12,12 @@ import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.testkit.ManualScheduler;
+import dev.sluice.testkit.PhasedLoad;
 import dev.sluice.testkit.WindowCheck;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -541,61 +537,29 @@ class Bucket4jBackendTest {
         int phases = 150;
         int attempts = Math.max(40, burst / 5); // 8 × attempts per phase: well above the burst
         Random r = new Random(2024 + burst);
-        long[] times = new long[phases];
-        int[][] granted = new int[phases][threads];
-        CyclicBarrier start = new CyclicBarrier(threads + 1);
-        CyclicBarrier end = new CyclicBarrier(threads + 1);
-        ExecutorService pool = Executors.newFixedThreadPool(threads);
-        try {
-            List<Future<?>> workers = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int thread = t;
-                workers.add(pool.submit(() -> {
-                    for (int p = 0; p < phases; p++) {
-                        start.await();
-                        for (int i = 0; i < attempts; i++) {
-                            if (instances[thread % 2].tryAcquire(key, Cost.request()).granted()) {
-                                granted[p][thread]++;
-                            }
-                        }
-                        end.await();
-                    }
-                    return null;
-                }));
+        PhasedLoad.Worker worker = (thread, phase, random, recorder) -> {
+            for (int i = 0; i < attempts; i++) {
+                if (instances[thread % 2].tryAcquire(key, Cost.request()).granted()) {
+                    recorder.granted(0, 1);
+                }
             }
-            for (int p = 0; p < phases; p++) {
-                times[p] = ticker.nowMicros();
-                start.await(60, TimeUnit.SECONDS);
-                end.await(60, TimeUnit.SECONDS);
-                ticker.advanceMicros(r.nextInt(5) == 0 ? 0 : r.nextInt(700_000));
-            }
-            for (Future<?> w : workers) {
-                w.get(60, TimeUnit.SECONDS);
-            }
-        } finally {
-            pool.shutdownNow();
-        }
+        };
+        PhasedLoad.Result load = PhasedLoad.run(ticker, threads, phases, 1, worker,
+                phase -> r.nextInt(5) == 0 ? 0 : r.nextInt(700_000), null);
 
-        List<long[]> grants = new ArrayList<>();
-        long[] perPhase = new long[phases];
-        for (int p = 0; p < phases; p++) {
-            perPhase[p] = Arrays.stream(granted[p]).sum();
-            if (perPhase[p] > 0) {
-                grants.add(new long[] {times[p], perPhase[p]});
-            }
-        }
-        WindowCheck.assertWithinBound(limit, grants);
+        long[] perPhase = load.unitsPerPhase(0);
+        WindowCheck.assertWithinBound(limit, load.grants(0));
         assertThat(perPhase[0]).as("the first phase takes the whole burst").isEqualTo(burst);
 
         // Each phase has more attempts than tokens, so it must take exactly what a lone caller would take at that
         // instant: no lost update (over-admission) and no spurious denial (under-admission).
-        ManualTicker replayTicker = new ManualTicker(times[0]);
+        ManualTicker replayTicker = new ManualTicker(load.startMicros(0));
         Bucket4jBackend replayBackend = Bucket4jBackend.create(replayTicker, 10);
         try {
             SluiceLimiter replay = SluiceLimiter.builder(replayBackend).policy(policy).build();
             long[] expected = new long[phases];
             for (int p = 0; p < phases; p++) {
-                replayTicker.set(times[p]);
+                replayTicker.set(load.startMicros(p));
                 expected[p] = grantsNow(replay, key, Cost.request(), threads * attempts);
             }
             assertThat(perPhase).isEqualTo(expected);
@@ -617,61 +581,28 @@ class Bucket4jBackendTest {
         int phases = 60;
         int attempts = 100;
         Random r = new Random(7);
-        long[] times = new long[phases];
-        long[][] requestUnits = new long[phases][threads];
-        long[][] tokenUnits = new long[phases][threads];
-        CyclicBarrier start = new CyclicBarrier(threads + 1);
-        CyclicBarrier end = new CyclicBarrier(threads + 1);
-        ExecutorService pool = Executors.newFixedThreadPool(threads);
-        try {
-            List<Future<?>> workers = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int thread = t;
-                workers.add(pool.submit(() -> {
-                    Random own = new Random(thread);
-                    for (int p = 0; p < phases; p++) {
-                        start.await();
-                        for (int i = 0; i < attempts; i++) {
-                            // Mostly cheap calls, sometimes expensive ones that the tokens limit refuses.
-                            long n = own.nextInt(4) == 0 ? 100 + own.nextInt(400) : 1 + own.nextInt(40);
-                            if (instances[thread % 2].tryAcquire(key, Cost.request().and("tokens", n)).granted()) {
-                                requestUnits[p][thread]++;
-                                tokenUnits[p][thread] += n;
-                            }
-                        }
-                        end.await();
-                    }
-                    return null;
-                }));
+        int requestKey = 0; // the load's two "keys" count the one key's two dimensions
+        int tokenKey = 1;
+        PhasedLoad.Worker worker = (thread, phase, own, recorder) -> {
+            for (int i = 0; i < attempts; i++) {
+                // Mostly cheap calls, sometimes expensive ones that the tokens limit refuses.
+                long n = own.nextInt(4) == 0 ? 100 + own.nextInt(400) : 1 + own.nextInt(40);
+                if (instances[thread % 2].tryAcquire(key, Cost.request().and("tokens", n)).granted()) {
+                    recorder.granted(requestKey, 1);
+                    recorder.granted(tokenKey, n);
+                }
             }
-            for (int p = 0; p < phases; p++) {
-                times[p] = ticker.nowMicros();
-                start.await(60, TimeUnit.SECONDS);
-                end.await(60, TimeUnit.SECONDS);
-                ticker.advanceMicros(r.nextInt(5) == 0 ? 0 : r.nextInt(700_000));
-            }
-            for (Future<?> w : workers) {
-                w.get(60, TimeUnit.SECONDS);
-            }
-        } finally {
-            pool.shutdownNow();
-        }
+        };
+        PhasedLoad.Result load = PhasedLoad.run(ticker, threads, phases, 2, worker,
+                phase -> r.nextInt(5) == 0 ? 0 : r.nextInt(700_000), null);
 
-        List<long[]> requestGrants = new ArrayList<>();
-        List<long[]> tokenGrants = new ArrayList<>();
-        for (int p = 0; p < phases; p++) {
-            long req = Arrays.stream(requestUnits[p]).sum();
-            long tok = Arrays.stream(tokenUnits[p]).sum();
-            if (req > 0) {
-                requestGrants.add(new long[] {times[p], req});
-                tokenGrants.add(new long[] {times[p], tok});
-            }
-        }
+        List<long[]> requestGrants = load.grants(requestKey);
+        List<long[]> tokenGrants = load.grants(tokenKey);
         WindowCheck.assertWithinBound(requests, requestGrants);
         WindowCheck.assertWithinBound(tokens, tokenGrants);
         assertThat(requestGrants).as("the limits admitted something").isNotEmpty();
         // The first phase's 800 calls ask for far more than 10,000 tokens: it admits at most the two bursts.
-        assertThat(requestGrants.get(0)[0]).isEqualTo(times[0]);
+        assertThat(requestGrants.get(0)[0]).isEqualTo(load.startMicros(0));
         assertThat(requestGrants.get(0)[1]).isLessThanOrEqualTo(200);
         assertThat(tokenGrants.get(0)[1]).isLessThanOrEqualTo(10_000).isGreaterThan(5_000);
     }

@@ -9,16 +9,11 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
 import dev.sluice.core.SluiceLimiter;
+import dev.sluice.testkit.PhasedLoad;
 import dev.sluice.testkit.WindowCheck;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLongArray;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -89,65 +84,25 @@ class MemoryBackendTest {
         int keys = 16;
         int threads = 6;
         int phases = 200;
-        long[] times = new long[phases];
-        AtomicLongArray granted = new AtomicLongArray(phases * keys);
-        CyclicBarrier start = new CyclicBarrier(threads + 2);
-        CyclicBarrier end = new CyclicBarrier(threads + 2);
-        ExecutorService pool = Executors.newFixedThreadPool(threads + 1);
-        try {
-            List<Future<?>> all = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int seed = t;
-                all.add(pool.submit(() -> {
-                    java.util.Random r = new java.util.Random(seed);
-                    for (int p = 0; p < phases; p++) {
-                        start.await();
-                        for (int i = 0; i < 30; i++) {
-                            int k = r.nextInt(keys);
-                            if (limiter.tryAcquire("k" + k, Cost.request()).granted()) {
-                                granted.incrementAndGet(p * keys + k);
-                            }
-                        }
-                        end.await();
-                    }
-                    return null;
-                }));
-            }
-            all.add(pool.submit(() -> {
-                for (int p = 0; p < phases; p++) {
-                    start.await();
-                    for (int i = 0; i < 20; i++) {
-                        backend.cleanUp();
-                    }
-                    end.await();
+        PhasedLoad.Worker worker = (thread, phase, random, recorder) -> {
+            for (int i = 0; i < 30; i++) {
+                int k = random.nextInt(keys);
+                if (limiter.tryAcquire("k" + k, Cost.request()).granted()) {
+                    recorder.granted(k, 1);
                 }
-                return null;
-            }));
-            java.util.Random r = new java.util.Random(1);
-            for (int p = 0; p < phases; p++) {
-                times[p] = ticker.nowMicros();
-                start.await(60, TimeUnit.SECONDS);
-                end.await(60, TimeUnit.SECONDS);
-                ticker.advanceMicros(r.nextInt(40_000));
             }
-            for (Future<?> f : all) {
-                f.get(60, TimeUnit.SECONDS);
+        };
+        Runnable sweeper = () -> {
+            for (int i = 0; i < 20; i++) {
+                backend.cleanUp();
             }
-        } finally {
-            pool.shutdownNow();
-        }
-        long total = 0;
+        };
+        Random r = new Random(1);
+        PhasedLoad.Result load = PhasedLoad.run(ticker, threads, phases, keys, worker,
+                phase -> r.nextInt(40_000), sweeper);
         for (int k = 0; k < keys; k++) {
-            List<long[]> grants = new ArrayList<>();
-            for (int p = 0; p < phases; p++) {
-                long n = granted.get(p * keys + k);
-                total += n;
-                if (n > 0) {
-                    grants.add(new long[] {times[p], n});
-                }
-            }
-            WindowCheck.assertWithinBound(limit, grants);
+            WindowCheck.assertWithinBound(limit, load.grants(k));
         }
-        assertThat(total).isPositive();
+        assertThat(load.total()).isPositive();
     }
 }

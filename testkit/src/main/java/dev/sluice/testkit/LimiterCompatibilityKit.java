@@ -20,10 +20,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -745,54 +741,19 @@ public abstract class LimiterCompatibilityKit {
         int phases = 60;
         int attempts = 40;
         Random r = new Random(99 + a.ordinal());
-        long[] times = new long[phases];
-        int[][][] granted = new int[phases][keys.length][threads];
-        CyclicBarrier start = new CyclicBarrier(threads + 1);
-        CyclicBarrier end = new CyclicBarrier(threads + 1);
-        ExecutorService pool = Executors.newFixedThreadPool(threads);
-        try {
-            List<Future<?>> workers = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int thread = t;
-                workers.add(pool.submit(() -> {
-                    Random own = new Random(thread);
-                    for (int p = 0; p < phases; p++) {
-                        start.await();
-                        for (int i = 0; i < attempts; i++) {
-                            int k = own.nextInt(keys.length);
-                            if (instances[thread % 2].tryAcquire(keys[k], Cost.request()).granted()) {
-                                granted[p][k][thread]++;
-                            }
-                        }
-                        end.await();
-                    }
-                    return null;
-                }));
-            }
-            for (int p = 0; p < phases; p++) {
-                times[p] = ticker.nowMicros();
-                start.await(60, TimeUnit.SECONDS);
-                end.await(60, TimeUnit.SECONDS);
-                ticker.advanceMicros(r.nextInt(5) == 0 ? 0 : r.nextInt(700_000));
-            }
-            for (Future<?> w : workers) {
-                w.get(60, TimeUnit.SECONDS);
-            }
-        } finally {
-            pool.shutdownNow();
-        }
-        long total = 0;
-        for (int k = 0; k < keys.length; k++) {
-            List<long[]> grants = new ArrayList<>();
-            for (int p = 0; p < phases; p++) {
-                long n = Arrays.stream(granted[p][k]).sum();
-                total += n;
-                if (n > 0) {
-                    grants.add(new long[] {times[p], n});
+        PhasedLoad.Worker worker = (thread, phase, own, recorder) -> {
+            for (int i = 0; i < attempts; i++) {
+                int k = own.nextInt(keys.length);
+                if (instances[thread % 2].tryAcquire(keys[k], Cost.request()).granted()) {
+                    recorder.granted(k, 1);
                 }
             }
-            WindowCheck.assertWithinBound(limit, grants);
+        };
+        PhasedLoad.Result load = PhasedLoad.run(ticker, threads, phases, keys.length, worker,
+                phase -> r.nextInt(5) == 0 ? 0 : r.nextInt(700_000), null);
+        for (int k = 0; k < keys.length; k++) {
+            WindowCheck.assertWithinBound(limit, load.grants(k));
         }
-        assertThat(total).as("the limit admitted something").isPositive();
+        assertThat(load.total()).as("the limit admitted something").isPositive();
     }
 }
