@@ -35,6 +35,7 @@ import org.redisson.Redisson;
 import org.redisson.api.RScript;
 import org.redisson.api.RedissonClient;
 import org.redisson.client.codec.StringCodec;
+import org.redisson.config.Config;
 import org.redisson.connection.ConnectionManager;
 
 /**
@@ -112,6 +113,14 @@ public final class RedisBackend implements LimiterBackend {
     /** A builder on {@code client}, which stays the caller's to shut down. */
     public static Builder builder(RedissonClient client) {
         return new Builder(Objects.requireNonNull(client, "client"), false);
+    }
+
+    /**
+     * A builder on a client made from {@code config} (single server, Sentinel, Cluster, password, TLS: whatever
+     * Redisson's {@link Config} says); the backend owns that client and shuts it down on {@link #close()}.
+     */
+    public static Builder builder(Config config) {
+        return new Builder(Redisson.create(Objects.requireNonNull(config, "config")), true);
     }
 
     @Override

@@ -18,9 +18,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.redisson.Redisson;
 import org.redisson.api.RedissonClient;
-import org.redisson.config.Config;
 
 /** Token-bucket policies on Bucket4j's Redisson engine, behind Sluice's API, against a real Redis. */
 class Bucket4jRedisBackendTest {
@@ -45,9 +43,7 @@ class Bucket4jRedisBackendTest {
     }
 
     private static RedissonClient client() {
-        Config config = new Config();
-        config.useSingleServer().setAddress(REDIS.endpoint().uri());
-        return Redisson.create(config);
+        return Clients.connect(REDIS.endpoint());
     }
 
     private final ManualTicker ticker = new ManualTicker(1_000_000_000_000L);

@@ -24,11 +24,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.redisson.Redisson;
 import org.redisson.api.RRateLimiter;
 import org.redisson.api.RateType;
 import org.redisson.api.RedissonClient;
-import org.redisson.config.Config;
 
 /**
  * Accuracy on real time: 4 threads on 2 Redisson clients hammer one key for 10 s against 100 permits per second,
@@ -57,9 +55,7 @@ class RedisAccuracyTest {
     }
 
     private static RedissonClient client() {
-        Config config = new Config();
-        config.useSingleServer().setAddress(REDIS.endpoint().uri());
-        return Redisson.create(config);
+        return Clients.connect(REDIS.endpoint());
     }
 
     @ParameterizedTest

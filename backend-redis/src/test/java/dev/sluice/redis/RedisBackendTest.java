@@ -31,13 +31,12 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.redisson.Redisson;
+import org.redisson.api.RScript;
 import org.redisson.api.RedissonClient;
 import org.redisson.api.options.KeysScanOptions;
 import org.redisson.api.redisnode.RedisNodes;
 import org.redisson.api.redisnode.RedisSingle;
 import org.redisson.client.codec.StringCodec;
-import org.redisson.config.Config;
 
 /** What the Redis backend adds to the kit: key hygiene, script handling, several clients, failures. */
 class RedisBackendTest {
@@ -59,12 +58,7 @@ class RedisBackendTest {
     }
 
     private static RedissonClient newClient() {
-        Config config = new Config();
-        config.useSingleServer().setAddress(REDIS.endpoint().uri())
-                .setRetryAttempts(0)
-                .setTimeout(1000)
-                .setConnectTimeout(1000);
-        return Redisson.create(config);
+        return Clients.failFast(REDIS.endpoint());
     }
 
     private static String namespace() {
@@ -103,13 +97,15 @@ class RedisBackendTest {
         } finally {
             pool.shutdownNow();
         }
-        List<String> keys = new ArrayList<>();
-        client.getKeys().getKeys(KeysScanOptions.defaults().pattern(ns + ":*")).forEach(keys::add);
-        assertThat(keys).as("keys still alive right after the load").isNotEmpty();
-        for (String k : keys.subList(0, Math.min(200, keys.size()))) {
-            long ttl = client.getBucket(k, StringCodec.INSTANCE).remainTimeToLive();
-            assertThat(ttl).as("PTTL of %s", k).isNotEqualTo(-1L);
-        }
+        // Every key of the namespace, checked inside Redis in one call: none may lack an expiry.
+        List<Long> counts = client.getScript(StringCodec.INSTANCE).eval(RScript.Mode.READ_ONLY,
+                "local n, forever = 0, 0 "
+                        + "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                        + "n = n + 1 if redis.call('PTTL', k) == -1 then forever = forever + 1 end end "
+                        + "return {n, forever}",
+                RScript.ReturnType.MULTI, List.of(), ns + ":*");
+        assertThat(counts.get(0)).as("keys alive right after the load").isPositive();
+        assertThat(counts.get(1)).as("keys without a TTL").isZero();
         // Rest comes 300 ms after the last grant, plus the script's one-second margin: poll, bounded.
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         long left;
@@ -232,5 +228,19 @@ class RedisBackendTest {
         ReferenceBackend reference = new ReferenceBackend(new ManualTicker());
         reference.acquire("k", policy, Cost.request());
         assertThat(reference.acquire("k", policy, Cost.request()).retryAfterMicros()).isEqualTo(3_600_000_000L);
+    }
+
+    @Test
+    @DisplayName("A backend built from a Redisson Config owns its client: close() shuts it down, then it fails closed")
+    void ownsClientFromConfig() {
+        org.redisson.config.Config config = new org.redisson.config.Config();
+        config.useSingleServer().setAddress(REDIS.endpoint().uri());
+        RedisBackend backend = RedisBackend.builder(config).namespace(namespace()).build();
+        Policy policy = Policy.of(Limit.perMinute("requests", 5));
+        assertThat(backend.acquire("k", policy, Cost.request()).granted()).isTrue();
+        backend.close();
+        Decision after = backend.acquire("k", policy, Cost.request());
+        assertThat(after.reason()).isEqualTo(Decision.Reason.BACKEND_UNAVAILABLE);
+        assertThat(backend.degradedDecisions()).isEqualTo(1);
     }
 }

@@ -31,12 +31,10 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.redisson.Redisson;
 import org.redisson.api.RedissonClient;
 import org.redisson.api.redisnode.RedisNodes;
 import org.redisson.api.redisnode.RedisSingle;
 import org.redisson.client.codec.StringCodec;
-import org.redisson.config.Config;
 
 /**
  * Redis killed (SIGKILL) and restarted on the same port, with its own private server: every failure policy decides
@@ -50,12 +48,7 @@ class RedisFailureTest {
     private static final AtomicInteger NAMESPACES = new AtomicInteger();
 
     private static RedissonClient newClient() {
-        Config config = new Config();
-        config.useSingleServer().setAddress(REDIS.endpoint().uri())
-                .setRetryAttempts(0)
-                .setTimeout(1000)
-                .setConnectTimeout(1000);
-        return Redisson.create(config);
+        return Clients.failFast(REDIS.endpoint());
     }
 
     private static String namespace() {

@@ -8,9 +8,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.redisson.Redisson;
 import org.redisson.api.RedissonClient;
-import org.redisson.config.Config;
 
 /**
  * The compatibility kit, differential test included, on a real Redis: the Lua twin must decide exactly as the
@@ -26,9 +24,7 @@ class RedisLimiterCompatibilityTest extends LimiterCompatibilityKit {
 
     @BeforeAll
     static void connect() {
-        Config config = new Config();
-        config.useSingleServer().setAddress(REDIS.endpoint().uri());
-        client = Redisson.create(config);
+        client = Clients.connect(REDIS.endpoint());
     }
 
     @AfterAll

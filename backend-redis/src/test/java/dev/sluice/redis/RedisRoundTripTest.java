@@ -13,11 +13,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.redisson.Redisson;
 import org.redisson.api.RedissonClient;
 import org.redisson.api.redisnode.RedisNode;
 import org.redisson.api.redisnode.RedisNodes;
-import org.redisson.config.Config;
 
 /** One round trip per acquire and per refund, counted by Redis itself ({@code INFO}). */
 class RedisRoundTripTest {
@@ -29,9 +27,7 @@ class RedisRoundTripTest {
 
     @BeforeAll
     static void connect() {
-        Config config = new Config();
-        config.useSingleServer().setAddress(REDIS.endpoint().uri());
-        client = Redisson.create(config);
+        client = Clients.connect(REDIS.endpoint());
     }
 
     @AfterAll
