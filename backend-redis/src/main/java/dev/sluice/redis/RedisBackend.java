@@ -27,7 +27,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -69,12 +69,13 @@ public final class RedisBackend implements LimiterBackend {
     /** Largest product a Lua double holds exactly. */
     static final long LUA_EXACT = 1L << 53;
 
-    private static final Pattern PLAIN_KEY = Pattern.compile("[A-Za-z0-9_.:/@-]{1,128}");
     private static final Pattern NAMESPACE = Pattern.compile("[A-Za-z0-9_.:-]{1,64}");
     private static final String SCRIPT = loadScript();
     private static final String SHA = sha1(SCRIPT);
     /** The most requests one script call carries. */
     private static final int MAX_BATCH = 128;
+    /** The most script calls in flight per lane before requests start to queue up and share calls. */
+    private static final int MAX_IN_FLIGHT = 4;
 
     private final RedissonClient client;
     private final boolean ownsClient;
@@ -160,8 +161,25 @@ public final class RedisBackend implements LimiterBackend {
 
     /** The Redis key that holds {@code key}'s state. */
     public String redisKey(String key) {
-        String tag = PLAIN_KEY.matcher(key).matches() ? "k:" + key : "h:" + sha256(key);
+        String tag = plain(key) ? "k:" + key : "h:" + sha256(key);
         return namespace + ":{" + tag + "}";
+    }
+
+    /** Whether {@code key} may appear as it is: 1-128 characters of {@code [A-Za-z0-9_.:/@-]} (no regex per call). */
+    private static boolean plain(String key) {
+        int n = key.length();
+        if (n == 0 || n > 128) {
+            return false;
+        }
+        for (int i = 0; i < n; i++) {
+            char c = key.charAt(i);
+            boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || c == '_' || c == '.' || c == ':' || c == '/' || c == '@' || c == '-';
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Shuts the Redisson client down if this backend created it. */
@@ -221,26 +239,34 @@ public final class RedisBackend implements LimiterBackend {
     }
 
     /**
-     * Smart batching: at most one script call in flight per lane. A request that arrives while one is in flight
-     * waits in the queue, and all that queued go together in the next call, sent as soon as the current one
-     * answers. No timer, and no added latency when idle: a lone request is sent at once.
+     * Smart batching: at most {@link #MAX_IN_FLIGHT} script calls in flight per lane. A request that arrives while
+     * they are all in flight waits in the queue, and all that queued go together in the next call, sent as soon as
+     * one answers. No timer, and no added latency when idle or lightly loaded: a request is sent at once while a
+     * slot is free.
      */
     private final class Lane {
         final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
-        final AtomicBoolean inFlight = new AtomicBoolean();
+        final AtomicInteger inFlight = new AtomicInteger();
 
         void drain() {
-            while (!queue.isEmpty() && inFlight.compareAndSet(false, true)) {
+            while (!queue.isEmpty()) {
+                int n = inFlight.get();
+                if (n >= MAX_IN_FLIGHT) {
+                    return;
+                }
+                if (!inFlight.compareAndSet(n, n + 1)) {
+                    continue;
+                }
                 List<Request> batch = new ArrayList<>();
                 Request r;
                 while (batch.size() < MAX_BATCH && (r = queue.poll()) != null) {
                     batch.add(r);
                 }
-                if (!batch.isEmpty()) {
-                    send(batch, true);
-                    return;
+                if (batch.isEmpty()) {
+                    inFlight.decrementAndGet();
+                    continue;
                 }
-                inFlight.set(false);
+                send(batch, true);
             }
         }
 
@@ -294,7 +320,7 @@ public final class RedisBackend implements LimiterBackend {
                     at += size;
                 }
             }
-            inFlight.set(false);
+            inFlight.decrementAndGet();
             drain();
         }
     }

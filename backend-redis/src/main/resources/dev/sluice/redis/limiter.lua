@@ -21,8 +21,13 @@ end
 
 local function ceildiv(a, b) return idiv(a + b - 1, b) end
 
+local parsed = {}
+
 local function parse(spec)
-  local limits = {}
+  local limits = parsed[spec]
+  if limits ~= nil then return limits end
+  limits = {}
+  parsed[spec] = limits
   for dim, alg, cap, p, burst in string.gmatch(spec, '([^:;]+):(%a):(%d+):(%d+):(%d+);') do
     limits[#limits + 1] = {dim = dim, alg = alg, cap = tonumber(cap), p = tonumber(p), burst = tonumber(burst)}
   end
@@ -293,11 +298,28 @@ local function encode(t)
   return table.concat(parts, ' ')
 end
 
+-- The keys of one batch are read once and written once: a hot key's requests share one HGETALL and one write.
+local loaded, original, dirty, order = {}, {}, {}, {}
+
+local function fieldsof(key)
+  local fields = loaded[key]
+  if fields == nil then
+    fields = {}
+    local before = {}
+    local stored = redis.call('HGETALL', key)
+    for i = 1, #stored, 2 do
+      fields[stored[i]] = stored[i + 1]
+      before[stored[i]] = stored[i + 1]
+    end
+    loaded[key] = fields
+    original[key] = before
+  end
+  return fields
+end
+
 local function apply(key, op, spec, limits, cost, now)
   local n = #limits
-  local stored = redis.call('HGETALL', key)
-  local fields = {}
-  for i = 1, #stored, 2 do fields[stored[i]] = stored[i + 1] end
+  local fields = fieldsof(key)
 
   local states = {}
   local changed = false
@@ -336,7 +358,7 @@ local function apply(key, op, spec, limits, cost, now)
   end
 
   local result = {}
-  local next = {}
+  local after = {}
   if op == 'a' then
     local maxwait, bound = 0, -1
     for i = 1, n do
@@ -348,16 +370,16 @@ local function apply(key, op, spec, limits, cost, now)
     if maxwait > 0 then
       result = {0, maxwait, bound, now}
       for i = 1, n do result[4 + i] = A[limits[i].alg].remaining(limits[i], states[i], now) end
-      next = states
+      after = states
     else
       result = {1, 0, -1, now}
       for i = 1, n do
         if cost[i] > 0 then
-          next[i] = A[limits[i].alg].charge(limits[i], states[i], cost[i], now)
+          after[i] = A[limits[i].alg].charge(limits[i], states[i], cost[i], now)
         else
-          next[i] = states[i]
+          after[i] = states[i]
         end
-        result[4 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
+        result[4 + i] = A[limits[i].alg].remaining(limits[i], after[i], now)
       end
       changed = true
     end
@@ -365,37 +387,64 @@ local function apply(key, op, spec, limits, cost, now)
     result = {1, 0, -1, now}
     for i = 1, n do
       if cost[i] > 0 then
-        next[i] = A[limits[i].alg].refund(limits[i], states[i], cost[i], now)
+        after[i] = A[limits[i].alg].refund(limits[i], states[i], cost[i], now)
       else
-        next[i] = states[i]
+        after[i] = states[i]
       end
-      result[4 + i] = A[limits[i].alg].remaining(limits[i], next[i], now)
+      result[4 + i] = A[limits[i].alg].remaining(limits[i], after[i], now)
     end
     changed = true
   end
 
   if changed then
     local rest = nil
-    local args = {}
+    local fresh = {}
     for i = 1, n do
-      local s = next[i]
+      local s = after[i]
       if s ~= nil then
         local r = A[limits[i].alg].rest(limits[i], s)
         if r ~= nil and (rest == nil or r > rest) then rest = r end
-        args[#args + 1] = tostring(i)
-        args[#args + 1] = encode(s)
+        fresh[tostring(i)] = encode(s)
       end
     end
-    redis.call('DEL', key)
     if rest ~= nil and rest > now then
-      args[#args + 1] = 's'
-      args[#args + 1] = spec
-      redis.call('HSET', key, unpack(args))
+      fresh['s'] = spec
       -- One second past the rest: the margin also covers tests whose manual clock stands still in real time.
-      redis.call('PEXPIRE', key, ceildiv(rest - now, 1000) + 1000)
+      fresh['ttl'] = ceildiv(rest - now, 1000) + 1000
+    else
+      fresh = {}
+    end
+    loaded[key] = fresh
+    if not dirty[key] then
+      dirty[key] = true
+      order[#order + 1] = key
     end
   end
   return result
+end
+
+-- Writes only what changed: the fields whose values differ, the fields that are gone, and the expiry.
+local function flush()
+  for _, key in ipairs(order) do
+    local fields, before = loaded[key], original[key]
+    if fields['s'] == nil then
+      if next(before) ~= nil then redis.call('DEL', key) end
+    else
+      local set, gone = {}, {}
+      for f, v in pairs(fields) do
+        if f ~= 'ttl' and before[f] ~= v then
+          set[#set + 1] = f
+          set[#set + 1] = v
+        end
+      end
+      for f in pairs(before) do
+        if fields[f] == nil then gone[#gone + 1] = f end
+      end
+      if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+      if #set > 0 then redis.call('HSET', key, unpack(set)) end
+      redis.call('PEXPIRE', key, fields['ttl'])
+    end
+  end
 end
 
 local now
@@ -416,4 +465,5 @@ for j = 1, tonumber(ARGV[2]) do
   local result = apply(KEYS[j], op, spec, limits, cost, now)
   for i = 1, #result do out[#out + 1] = result[i] end
 end
+flush()
 return out
