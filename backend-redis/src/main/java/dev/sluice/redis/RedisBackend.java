@@ -7,6 +7,8 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
+import dev.sluice.core.FailurePolicy;
+import dev.sluice.core.OutageDecisions;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -84,11 +86,8 @@ public final class RedisBackend implements LimiterBackend {
     private final @Nullable Ticker ticker;
     private final long timeoutMillis;
     private final long retryIntervalNanos;
-    private final FailurePolicy failurePolicy;
-    private final @Nullable LimiterBackend fallback;
-    private final double fallbackShare;
+    private final OutageDecisions outage;
     private final Map<Policy, String> specs = new ConcurrentHashMap<>();
-    private final Map<Policy, Policy> shares = new ConcurrentHashMap<>();
     private final AtomicLong degraded = new AtomicLong();
     private final Map<Object, Lane> lanes = new ConcurrentHashMap<>();
     private final @Nullable ConnectionManager slots;
@@ -103,12 +102,16 @@ public final class RedisBackend implements LimiterBackend {
         this.ticker = b.ticker;
         this.timeoutMillis = b.timeout.toMillis();
         this.retryIntervalNanos = b.retryInterval.toNanos();
-        this.failurePolicy = b.failurePolicy;
-        this.fallback = b.fallback;
-        this.fallbackShare = b.fallbackShare;
-        if (failurePolicy == FailurePolicy.LOCAL_FALLBACK && fallback == null) {
-            throw new IllegalStateException("LOCAL_FALLBACK needs a fallback backend (Builder.localFallback)");
-        }
+        this.outage = switch (b.failurePolicy) {
+            case FAIL_CLOSED -> OutageDecisions.failClosed(Math.max(1000, retryIntervalNanos / 1000));
+            case FAIL_OPEN -> OutageDecisions.failOpen();
+            case LOCAL_FALLBACK -> {
+                if (b.fallback == null) {
+                    throw new IllegalStateException("LOCAL_FALLBACK needs a fallback backend (Builder.localFallback)");
+                }
+                yield OutageDecisions.localFallback(b.fallback, b.fallbackShare);
+            }
+        };
     }
 
     /** A builder on {@code client}, which stays the caller's to shut down. */
@@ -152,6 +155,12 @@ public final class RedisBackend implements LimiterBackend {
     @Override
     public long liveKeys() {
         return -1;
+    }
+
+    /** Takes the failure policy's decision, and counts it. */
+    private Decision degraded(String op, String key, Policy policy, Cost cost) {
+        degraded.incrementAndGet();
+        return op.equals("r") ? outage.refund(key, policy, cost) : outage.acquire(key, policy, cost);
     }
 
     /** How many decisions were taken without Redis (by the failure policy) so far. */
@@ -341,90 +350,6 @@ public final class RedisBackend implements LimiterBackend {
             return n == 1 ? Decision.granted(policy, remaining[0]) : Decision.granted(policy, remaining, -1);
         }
         return Decision.rateLimited(policy, r.get(1), remaining, r.get(2).intValue());
-    }
-
-    private Decision degraded(String op, String key, Policy policy, Cost cost) {
-        degraded.incrementAndGet();
-        switch (failurePolicy) {
-            case FAIL_OPEN:
-                if (op.equals("r")) {
-                    return Decision.refunded(policy, fullRemaining(policy));
-                }
-                return policy.size() == 1 ? Decision.granted(policy, policy.limit(0).maxCost())
-                        : Decision.granted(policy, fullRemaining(policy), -1);
-            case LOCAL_FALLBACK: {
-                LimiterBackend local = Objects.requireNonNull(fallback);
-                Policy share = shares.computeIfAbsent(policy, this::share);
-                Cost clipped = clip(cost, share);
-                Decision d = op.equals("r") ? local.refund(key, share, clipped) : local.acquire(key, share, clipped);
-                return translate(d, policy);
-            }
-            case FAIL_CLOSED:
-            default:
-                if (op.equals("r")) {
-                    return Decision.refunded(policy, fullRemaining(policy));
-                }
-                return Decision.unavailable(policy, Decision.Reason.BACKEND_UNAVAILABLE,
-                        Math.max(1000, retryIntervalNanos / 1000));
-        }
-    }
-
-    /** A decision on the shared-out policy, reported against the policy the caller asked for. */
-    private static Decision translate(Decision d, Policy policy) {
-        long[] remaining = new long[policy.size()];
-        for (int i = 0; i < remaining.length; i++) {
-            remaining[i] = d.remaining(i);
-        }
-        if (d.reason() == Decision.Reason.REFUNDED) {
-            return Decision.refunded(policy, remaining);
-        }
-        if (d.granted()) {
-            return policy.size() == 1 ? Decision.granted(policy, remaining[0]) : Decision.granted(policy, remaining, -1);
-        }
-        if (d.reason() == Decision.Reason.RATE_LIMITED) {
-            return Decision.rateLimited(policy, d.retryAfterMicros(), remaining, d.boundIndex());
-        }
-        return Decision.unavailable(policy, d.reason(), d.retryAfterMicros());
-    }
-
-    /** {@code policy} with every capacity and burst multiplied by the fallback share (at least 1). */
-    private Policy share(Policy policy) {
-        Limit[] limits = new Limit[policy.size()];
-        for (int i = 0; i < limits.length; i++) {
-            Limit l = policy.limit(i);
-            long capacity = Math.max(1, (long) Math.floor(l.capacity() * fallbackShare));
-            Limit s = Limit.of(l.dimension(), capacity, l.period(), l.algorithm());
-            if (l.algorithm().hasBurst()) {
-                s = s.withBurst(Math.max(1, (long) Math.floor(l.burst() * fallbackShare)));
-            }
-            limits[i] = s;
-        }
-        return Policy.of(limits).withShadow(policy.shadow());
-    }
-
-    /** A cost no larger than the shared-out limits can ever grant (a larger one waits for Redis). */
-    private static Cost clip(Cost cost, Policy share) {
-        Cost out = null;
-        for (int i = 0; i < cost.size(); i++) {
-            String dim = cost.dimension(i);
-            long max = Long.MAX_VALUE;
-            for (Limit l : share.limits()) {
-                if (l.dimension().equals(dim)) {
-                    max = Math.min(max, l.maxCost());
-                }
-            }
-            long units = Math.min(cost.units(i), max);
-            out = out == null ? Cost.of(dim, units) : out.and(dim, units);
-        }
-        return Objects.requireNonNull(out);
-    }
-
-    private static long[] fullRemaining(Policy policy) {
-        long[] r = new long[policy.size()];
-        for (int i = 0; i < r.length; i++) {
-            r[i] = policy.limit(i).maxCost();
-        }
-        return r;
     }
 
     /**

@@ -10,6 +10,7 @@ import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
+import dev.sluice.core.FailurePolicy;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.testkit.ReferenceBackend;
 import dev.sluice.testkit.WindowCheck;

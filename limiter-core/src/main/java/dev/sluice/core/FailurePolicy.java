@@ -1,4 +1,4 @@
-package dev.sluice.redis;
+package dev.sluice.core;
 
 /** What a limiter decides while its shared backend cannot answer within the configured timeout. */
 public enum FailurePolicy {
