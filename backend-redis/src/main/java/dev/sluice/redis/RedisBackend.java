@@ -9,6 +9,7 @@ import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.FailurePolicy;
 import dev.sluice.core.OutageDecisions;
+import dev.sluice.core.engine.PolicyCodec;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -358,7 +359,6 @@ public final class RedisBackend implements LimiterBackend {
      * @throws IllegalArgumentException if a limit's numbers are too large for exact Lua arithmetic
      */
     static String spec(Policy policy) {
-        StringBuilder sb = new StringBuilder();
         for (Limit l : policy.limits()) {
             long p = l.periodMicros();
             boolean weighs = l.algorithm() == Algorithm.TOKEN_BUCKET || l.algorithm() == Algorithm.GCRA
@@ -369,17 +369,8 @@ public final class RedisBackend implements LimiterBackend {
                         + (l.algorithm() == Algorithm.SLIDING_WINDOW_COUNTER ? "capacity" : "burst")
                         + " × period (µs) must stay below 2^53 for exact arithmetic in Lua");
             }
-            char code = switch (l.algorithm()) {
-                case FIXED_WINDOW -> 'F';
-                case SLIDING_LOG -> 'L';
-                case SLIDING_WINDOW_COUNTER -> 'C';
-                case TOKEN_BUCKET -> 'T';
-                case GCRA -> 'G';
-            };
-            sb.append(l.dimension()).append(':').append(code).append(':').append(l.capacity()).append(':').append(p)
-                    .append(':').append(l.burst()).append(';');
         }
-        return sb.toString();
+        return PolicyCodec.spec(policy);
     }
 
     private static String loadScript() {

@@ -1,0 +1,120 @@
+package dev.sluice.hazelcast;
+
+import com.hazelcast.map.EntryProcessor;
+import com.hazelcast.map.ExtendedMapEntry;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Policy;
+import dev.sluice.core.engine.PolicyCodec;
+import dev.sluice.core.engine.PolicyEngine;
+import dev.sluice.core.engine.PolicyState;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Applies one acquire or refund to one key's state on the partition owner, with the reference
+ * {@link PolicyEngine}. The state is stored as {@link PolicyCodec} bytes with a TTL that ends one second after it
+ * comes to rest. Backups do not recompute: they receive the bytes the owner wrote ({@link #getBackupProcessor()}).
+ * Members need this class and limiter-core on their classpath.
+ */
+final class LimiterProcessor implements EntryProcessor<String, byte[], long[]> {
+
+    private static final long serialVersionUID = 1L;
+    /** Use the member's clock. */
+    static final long MEMBER_CLOCK = Long.MIN_VALUE;
+
+    private final boolean acquire;
+    private final String spec;
+    private final String[] dimensions;
+    private final long[] units;
+    private final long now;
+    private transient @Nullable BackupWrite backup;
+
+    LimiterProcessor(boolean acquire, String spec, Cost cost, long now) {
+        this.acquire = acquire;
+        this.spec = spec;
+        this.dimensions = new String[cost.size()];
+        this.units = new long[cost.size()];
+        for (int i = 0; i < cost.size(); i++) {
+            dimensions[i] = cost.dimension(i);
+            units[i] = cost.units(i);
+        }
+        this.now = now;
+    }
+
+    @Override
+    public long[] process(Map.Entry<String, byte[]> entry) {
+        long at = now == MEMBER_CLOCK ? System.currentTimeMillis() * 1000L : now;
+        Policy policy = PolicyCodec.parse(spec);
+        Cost cost = Cost.of(dimensions[0], units[0]);
+        for (int i = 1; i < dimensions.length; i++) {
+            cost = cost.and(dimensions[i], units[i]);
+        }
+        byte[] stored = entry.getValue();
+        PolicyState state = stored == null ? null : PolicyCodec.decode(stored);
+        PolicyEngine.Result r = acquire ? PolicyEngine.acquire(policy, state, cost, at)
+                : PolicyEngine.refund(policy, state, cost, at);
+        if (r.state() != state || stored == null) {
+            PolicyState next = r.state();
+            long rest = PolicyEngine.restAt(next);
+            if (next == null || rest <= at) {
+                entry.setValue(null);
+                backup = new BackupWrite(null, 0);
+            } else {
+                byte[] bytes = PolicyCodec.encode(next);
+                long ttlMillis = (rest - at + 999) / 1000 + 1000;
+                ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
+                backup = new BackupWrite(bytes, ttlMillis);
+            }
+        }
+        return encode(r.decision(), at);
+    }
+
+    @Override
+    public @Nullable EntryProcessor<String, byte[], long[]> getBackupProcessor() {
+        return backup;
+    }
+
+    /** {granted, reason ordinal, retryAfterMicros, boundIndex, decidedAtMicros, remaining...} */
+    private static long[] encode(Decision d, long at) {
+        int n = d.policy().size();
+        long[] out = new long[5 + n];
+        out[0] = d.granted() ? 1 : 0;
+        out[1] = d.reason().ordinal();
+        out[2] = d.retryAfterMicros();
+        out[3] = d.boundIndex();
+        out[4] = at;
+        for (int i = 0; i < n; i++) {
+            out[5 + i] = d.remaining(i);
+        }
+        return out;
+    }
+
+    /** What a backup replica does: write the owner's bytes (or remove the entry), never recompute. */
+    static final class BackupWrite implements EntryProcessor<String, byte[], long[]> {
+        private static final long serialVersionUID = 1L;
+        private final byte @Nullable [] bytes;
+        private final long ttlMillis;
+
+        BackupWrite(byte @Nullable [] bytes, long ttlMillis) {
+            this.bytes = bytes;
+            this.ttlMillis = ttlMillis;
+        }
+
+        @Override
+        public long @Nullable [] process(Map.Entry<String, byte[]> entry) {
+            if (bytes == null) {
+                entry.setValue(null);
+            } else {
+                ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
+            }
+            return null;
+        }
+
+        @Override
+        public @Nullable EntryProcessor<String, byte[], long[]> getBackupProcessor() {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+package dev.sluice.hazelcast;
+
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastInstance;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
+/** Real Hazelcast members in this JVM: loopback only, no multicast, an explicit TCP-IP member list, free ports. */
+final class Members {
+
+    private Members() {
+    }
+
+    /** Starts {@code count} members of one new cluster and waits until they all see each other. */
+    static List<HazelcastInstance> start(int count) {
+        String cluster = "sluice-" + UUID.randomUUID();
+        int[] ports = new int[count];
+        for (int i = 0; i < count; i++) {
+            ports[i] = freePort();
+        }
+        List<HazelcastInstance> members = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            Config config = new Config();
+            config.setClusterName(cluster);
+            config.setProperty("hazelcast.phone.home.enabled", "false");
+            config.setProperty("hazelcast.logging.type", "none");
+            // Sweep expired entries every second, all of them (the defaults sweep a sample every 5 s).
+            config.setProperty("hazelcast.internal.map.expiration.task.period.seconds", "1");
+            config.setProperty("hazelcast.internal.map.expiration.cleanup.percentage", "100");
+            NetworkConfig network = config.getNetworkConfig();
+            network.setPort(ports[i]).setPortAutoIncrement(false);
+            network.getInterfaces().setEnabled(true).addInterface("127.0.0.1");
+            JoinConfig join = network.getJoin();
+            join.getMulticastConfig().setEnabled(false);
+            join.getAutoDetectionConfig().setEnabled(false);
+            join.getTcpIpConfig().setEnabled(true);
+            for (int port : ports) {
+                join.getTcpIpConfig().addMember("127.0.0.1:" + port);
+            }
+            config.getMapConfig("*").setBackupCount(1);
+            members.add(Hazelcast.newHazelcastInstance(config));
+        }
+        return members;
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
