@@ -27,7 +27,13 @@ import org.jspecify.annotations.Nullable;
  * {@linkplain Builder#timeout timeout}, the {@link FailurePolicy} decides; no Hazelcast exception escapes.
  *
  * <p>Configure the map (default name {@code sluice-limiter}) with {@code backup-count} 1 or more so that a member's
- * loss keeps the counts.
+ * loss keeps the counts, and optionally with a split-brain protection (a minimum cluster size): below it the map
+ * refuses operations and the failure policy decides, so a lone member never starts counting afresh.
+ *
+ * <p><b>Client mode</b>: a Hazelcast client works the same way, but the entry processor runs on the members, so the
+ * members need {@code limiter-api}, {@code limiter-core} and {@code backend-hazelcast} on their classpath (Hazelcast
+ * community edition ships no code to members; put the three jars in the member's {@code lib/} or start embedded
+ * members from the application).
  */
 public final class HazelcastBackend implements LimiterBackend {
 

@@ -21,6 +21,11 @@ final class Members {
 
     /** Starts {@code count} members of one new cluster and waits until they all see each other. */
     static List<HazelcastInstance> start(int count) {
+        return start(count, c -> { });
+    }
+
+    /** As {@link #start(int)}, each member's config adjusted by {@code customizer}; also gives the cluster name. */
+    static List<HazelcastInstance> start(int count, java.util.function.Consumer<Config> customizer) {
         String cluster = "sluice-" + UUID.randomUUID();
         int[] ports = new int[count];
         for (int i = 0; i < count; i++) {
@@ -46,6 +51,7 @@ final class Members {
                 join.getTcpIpConfig().addMember("127.0.0.1:" + port);
             }
             config.getMapConfig("*").setBackupCount(1);
+            customizer.accept(config);
             members.add(Hazelcast.newHazelcastInstance(config));
         }
         return members;
