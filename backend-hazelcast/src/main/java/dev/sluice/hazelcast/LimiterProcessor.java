@@ -1,6 +1,9 @@
 package dev.sluice.hazelcast;
 
 import com.hazelcast.map.EntryProcessor;
+import com.hazelcast.nio.ObjectDataInput;
+import com.hazelcast.nio.ObjectDataOutput;
+import com.hazelcast.nio.serialization.DataSerializable;
 import com.hazelcast.map.ExtendedMapEntry;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
@@ -8,6 +11,7 @@ import dev.sluice.api.Policy;
 import dev.sluice.core.engine.PolicyCodec;
 import dev.sluice.core.engine.PolicyEngine;
 import dev.sluice.core.engine.PolicyState;
+import java.io.IOException;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
@@ -18,18 +22,22 @@ import org.jspecify.annotations.Nullable;
  * comes to rest. Backups do not recompute: they receive the bytes the owner wrote ({@link #getBackupProcessor()}).
  * Members need this class and limiter-core on their classpath.
  */
-final class LimiterProcessor implements EntryProcessor<String, byte[], long[]> {
+public final class LimiterProcessor implements EntryProcessor<String, byte[], long[]>, DataSerializable {
 
     private static final long serialVersionUID = 1L;
     /** Use the member's clock. */
     static final long MEMBER_CLOCK = Long.MIN_VALUE;
 
-    private final boolean acquire;
-    private final String spec;
-    private final String[] dimensions;
-    private final long[] units;
-    private final long now;
+    private boolean acquire;
+    private String spec = "";
+    private String[] dimensions = new String[0];
+    private long[] units = new long[0];
+    private long now;
     private transient @Nullable BackupWrite backup;
+
+    /** For Hazelcast's deserialization only. */
+    public LimiterProcessor() {
+    }
 
     LimiterProcessor(boolean acquire, String spec, Cost cost, long now) {
         this.acquire = acquire;
@@ -76,6 +84,33 @@ final class LimiterProcessor implements EntryProcessor<String, byte[], long[]> {
         return backup;
     }
 
+    /** Compact wire form (Hazelcast's DataSerializable): no Java serialization on the partition threads. */
+    @Override
+    public void writeData(ObjectDataOutput out) throws IOException {
+        out.writeBoolean(acquire);
+        out.writeString(spec);
+        out.writeLong(now);
+        out.writeInt(dimensions.length);
+        for (int i = 0; i < dimensions.length; i++) {
+            out.writeString(dimensions[i]);
+            out.writeLong(units[i]);
+        }
+    }
+
+    @Override
+    public void readData(ObjectDataInput in) throws IOException {
+        acquire = in.readBoolean();
+        spec = in.readString();
+        now = in.readLong();
+        int n = in.readInt();
+        dimensions = new String[n];
+        units = new long[n];
+        for (int i = 0; i < n; i++) {
+            dimensions[i] = in.readString();
+            units[i] = in.readLong();
+        }
+    }
+
     /** {granted, reason ordinal, retryAfterMicros, boundIndex, decidedAtMicros, remaining...} */
     private static long[] encode(Decision d, long at) {
         int n = d.policy().size();
@@ -92,14 +127,30 @@ final class LimiterProcessor implements EntryProcessor<String, byte[], long[]> {
     }
 
     /** What a backup replica does: write the owner's bytes (or remove the entry), never recompute. */
-    static final class BackupWrite implements EntryProcessor<String, byte[], long[]> {
+    public static final class BackupWrite implements EntryProcessor<String, byte[], long[]>, DataSerializable {
         private static final long serialVersionUID = 1L;
-        private final byte @Nullable [] bytes;
-        private final long ttlMillis;
+        private byte @Nullable [] bytes;
+        private long ttlMillis;
+
+        /** For Hazelcast's deserialization only. */
+        public BackupWrite() {
+        }
 
         BackupWrite(byte @Nullable [] bytes, long ttlMillis) {
             this.bytes = bytes;
             this.ttlMillis = ttlMillis;
+        }
+
+        @Override
+        public void writeData(ObjectDataOutput out) throws IOException {
+            out.writeByteArray(bytes);
+            out.writeLong(ttlMillis);
+        }
+
+        @Override
+        public void readData(ObjectDataInput in) throws IOException {
+            bytes = in.readByteArray();
+            ttlMillis = in.readLong();
         }
 
         @Override
