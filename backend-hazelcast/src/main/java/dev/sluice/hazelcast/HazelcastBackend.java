@@ -13,6 +13,11 @@ import dev.sluice.core.engine.PolicyCodec;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.Future;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
@@ -35,14 +40,32 @@ import org.jspecify.annotations.Nullable;
  * community edition ships no code to members; put the three jars in the member's {@code lib/} or start embedded
  * members from the application).
  *
- * <p><b>Small machines</b>: calls wait on Hazelcast's async futures, which complete on the common fork-join pool. On
- * 2 cores or fewer that pool has parallelism 1 and the JDK then runs each completion on a new thread (about 1 ms
- * each): start such JVMs with {@code -Djava.util.concurrent.ForkJoinPool.common.parallelism=4} (measured here:
- * 6,000 vs 82,000 acquires/s on one embedded member, 8 threads).
+ * <p><b>Small machines</b>: Hazelcast's async futures complete on the common fork-join pool, and on 2 cores or fewer
+ * that pool has parallelism 1, so the JDK runs each completion on a new thread (about 1 ms each; measured here:
+ * 6,000 vs 82,000 acquires/s on one embedded member, 8 threads). There, calls run synchronously on a small pool of
+ * daemon threads instead, so that the timeout still holds.
  */
 public final class HazelcastBackend implements LimiterBackend {
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.:-]{1,128}");
+
+    /**
+     * Hazelcast completes async calls on the common fork-join pool; with parallelism 1 (2 cores or fewer) the JDK
+     * then starts a new thread for every completion, about 1 ms each.
+     */
+    private static final boolean ASYNC_COMPLETIONS_ARE_CHEAP = ForkJoinPool.getCommonPoolParallelism() > 1;
+
+    /**
+     * Where the synchronous calls run on such machines, so that the caller can still give up after its timeout:
+     * threads made on demand (one per concurrent caller at most 256), daemon, dropped after a minute idle; when all
+     * are busy the failure policy decides.
+     */
+    private static final ExecutorService CALLS = new ThreadPoolExecutor(0, 256, 60, TimeUnit.SECONDS,
+            new SynchronousQueue<>(), r -> {
+                Thread t = new Thread(r, "sluice-hazelcast-call");
+                t.setDaemon(true);
+                return t;
+            });
 
     private final IMap<String, byte[]> map;
     private final @Nullable Ticker ticker;
@@ -91,7 +114,10 @@ public final class HazelcastBackend implements LimiterBackend {
         long now = ticker == null ? LimiterProcessor.MEMBER_CLOCK : ticker.nowMicros();
         LimiterProcessor processor = new LimiterProcessor(acquire, PolicyCodec.spec(policy), cost, now);
         try {
-            long[] r = map.submitToKey(key, processor).toCompletableFuture().get(timeoutMillis, TimeUnit.MILLISECONDS);
+            Future<long[]> call = ASYNC_COMPLETIONS_ARE_CHEAP
+                    ? map.submitToKey(key, processor).toCompletableFuture()
+                    : CALLS.submit(() -> map.executeOnKey(key, processor));
+            long[] r = call.get(timeoutMillis, TimeUnit.MILLISECONDS);
             return decode(policy, r);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -52,10 +52,8 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 5, time = 3)
-// On 2 cores the common fork-join pool has parallelism 1, and then Hazelcast's async completions fall back to a new
-// thread per task (about 1 ms each): give the pool 4 threads, as HazelcastBackend's Javadoc recommends.
 @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-Dhazelcast.logging.type=none",
-    "-Dhazelcast.phone.home.enabled=false", "-Djava.util.concurrent.ForkJoinPool.common.parallelism=4"})
+    "-Dhazelcast.phone.home.enabled=false"})
 public class HazelcastTryAcquireBenchmark {
 
     /** What is measured. */
