@@ -88,4 +88,52 @@ class HazelcastClientAndQuorumTest {
             members.forEach(m -> m.getLifecycleService().terminate());
         }
     }
+
+    @Test
+    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    @DisplayName("3 Hazelcast clients x 4 threads on shared keys admit no more than the limit in any window")
+    void clientsTimesThreadsStayWithinTheLimit() throws Exception {
+        List<HazelcastInstance> members = Members.start(2);
+        HazelcastInstance[] clients = new HazelcastInstance[3];
+        try {
+            for (int i = 0; i < clients.length; i++) {
+                ClientConfig config = new ClientConfig();
+                config.setClusterName(members.get(0).getConfig().getClusterName());
+                config.setProperty("hazelcast.logging.type", "none");
+                config.getNetworkConfig().addAddress(
+                        "127.0.0.1:" + members.get(i % 2).getCluster().getLocalMember().getAddress().getPort());
+                clients[i] = HazelcastClient.newHazelcastClient(config);
+            }
+            dev.sluice.api.ManualTicker ticker = new dev.sluice.api.ManualTicker(1_000_000_000_000L);
+            Limit limit = Limit.of("requests", 15, Duration.ofSeconds(2), dev.sluice.api.Algorithm.SLIDING_LOG);
+            dev.sluice.core.SluiceLimiter[] limiters = new dev.sluice.core.SluiceLimiter[clients.length];
+            for (int i = 0; i < clients.length; i++) {
+                limiters[i] = dev.sluice.core.SluiceLimiter.builder(HazelcastBackend.builder(clients[i])
+                        .mapName("clients").ticker(ticker).timeout(Duration.ofSeconds(20)).build())
+                        .policy(Policy.of(limit)).build();
+            }
+            String[] keys = {"shared-a", "shared-b"};
+            java.util.Random r = new java.util.Random(11);
+            dev.sluice.testkit.PhasedLoad.Result load = dev.sluice.testkit.PhasedLoad.run(ticker, 12, 25,
+                    keys.length, (thread, phase, random, recorder) -> {
+                        for (int i = 0; i < 8; i++) {
+                            int k = random.nextInt(keys.length);
+                            if (limiters[thread % clients.length].tryAcquire(keys[k], Cost.request()).granted()) {
+                                recorder.granted(k, 1);
+                            }
+                        }
+                    }, phase -> r.nextInt(400_000), null);
+            for (int k = 0; k < keys.length; k++) {
+                dev.sluice.testkit.WindowCheck.assertWithinBound(limit, load.grants(k));
+            }
+            assertThat(load.total()).isPositive();
+        } finally {
+            for (HazelcastInstance c : clients) {
+                if (c != null) {
+                    c.shutdown();
+                }
+            }
+            members.forEach(m -> m.getLifecycleService().terminate());
+        }
+    }
 }
