@@ -11,7 +11,9 @@ import dev.sluice.core.FailurePolicy;
 import dev.sluice.core.OutageDecisions;
 import dev.sluice.core.engine.PolicyCodec;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ForkJoinPool;
@@ -72,6 +74,7 @@ public final class HazelcastBackend implements LimiterBackend {
     private final long timeoutMillis;
     private final OutageDecisions outage;
     private final AtomicLong degraded = new AtomicLong();
+    private final Map<Policy, String> specs = new ConcurrentHashMap<>();
 
     private HazelcastBackend(Builder b) {
         this.map = b.instance.getMap(b.mapName);
@@ -112,7 +115,8 @@ public final class HazelcastBackend implements LimiterBackend {
 
     private Decision call(boolean acquire, String key, Policy policy, Cost cost) {
         long now = ticker == null ? LimiterProcessor.MEMBER_CLOCK : ticker.nowMicros();
-        LimiterProcessor processor = new LimiterProcessor(acquire, PolicyCodec.spec(policy), cost, now);
+        LimiterProcessor processor = new LimiterProcessor(acquire, specs.computeIfAbsent(policy, PolicyCodec::spec),
+                cost, now);
         try {
             Future<long[]> call = ASYNC_COMPLETIONS_ARE_CHEAP
                     ? map.submitToKey(key, processor).toCompletableFuture()

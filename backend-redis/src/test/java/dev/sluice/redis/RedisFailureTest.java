@@ -8,34 +8,21 @@ import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
-import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
 import dev.sluice.core.FailurePolicy;
-import dev.sluice.core.SluiceLimiter;
 import dev.sluice.testkit.ReferenceBackend;
-import dev.sluice.testkit.WindowCheck;
 import dev.sluice.testkit.redis.RedisExtension;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLongArray;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.redisson.api.RedissonClient;
-import org.redisson.api.redisnode.RedisNodes;
-import org.redisson.api.redisnode.RedisSingle;
-import org.redisson.client.codec.StringCodec;
 
 /**
  * Redis killed (SIGKILL) and restarted on the same port, with its own private server: every failure policy decides

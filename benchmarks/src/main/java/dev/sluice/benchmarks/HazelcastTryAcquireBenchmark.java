@@ -66,7 +66,6 @@ public class HazelcastTryAcquireBenchmark {
         IMAP_GET
     }
 
-    private static final long RATE = 1_000_000_000L;
 
     @Param
     public Impl impl;
@@ -95,16 +94,11 @@ public class HazelcastTryAcquireBenchmark {
         config.getNetworkConfig().addAddress("127.0.0.1:" + ports[0], "127.0.0.1:" + ports[1]);
         client = HazelcastClient.newHazelcastClient(config);
         acquire = switch (impl) {
-            case SLUICE_GCRA -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1), Algorithm.GCRA)
-                    .withBurst(RATE));
-            case SLUICE_TOKEN_BUCKET -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
-                    Algorithm.TOKEN_BUCKET));
-            case SLUICE_FIXED_WINDOW -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
-                    Algorithm.FIXED_WINDOW));
-            case SLUICE_SLIDING_WINDOW_COUNTER -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
-                    Algorithm.SLIDING_WINDOW_COUNTER));
-            case SLUICE_SLIDING_LOG -> sluice(Limit.of("requests", Limit.MAX_LOG_CAPACITY, Duration.ofMillis(1),
-                    Algorithm.SLIDING_LOG));
+            case SLUICE_GCRA -> sluice(NeverDenying.limit(Algorithm.GCRA));
+            case SLUICE_TOKEN_BUCKET -> sluice(NeverDenying.limit(Algorithm.TOKEN_BUCKET));
+            case SLUICE_FIXED_WINDOW -> sluice(NeverDenying.limit(Algorithm.FIXED_WINDOW));
+            case SLUICE_SLIDING_WINDOW_COUNTER -> sluice(NeverDenying.limit(Algorithm.SLIDING_WINDOW_COUNTER));
+            case SLUICE_SLIDING_LOG -> sluice(NeverDenying.limit(Algorithm.SLIDING_LOG));
             case IMAP_GET -> {
                 IMap<String, byte[]> map = client.getMap("plain");
                 map.put("bench", new byte[32]);

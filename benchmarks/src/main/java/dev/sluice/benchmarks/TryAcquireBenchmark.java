@@ -60,8 +60,6 @@ public class TryAcquireBenchmark {
         ATOMIC_LONG
     }
 
-    /** One billion per second: a rate no thread here reaches, and the most Bucket4j accepts (1 per nanosecond). */
-    private static final long RATE = 1_000_000_000L;
 
     @Param
     public Impl impl;
@@ -72,22 +70,15 @@ public class TryAcquireBenchmark {
     @Setup
     public void setUp() {
         acquire = switch (impl) {
-            case SLUICE_FIXED_WINDOW -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
-                    Algorithm.FIXED_WINDOW));
-            // The log holds one entry per distinct microsecond of the last period: keep the period short.
-            case SLUICE_SLIDING_LOG -> sluice(Limit.of("requests", Limit.MAX_LOG_CAPACITY, Duration.ofMillis(1),
-                    Algorithm.SLIDING_LOG));
-            case SLUICE_SLIDING_WINDOW_COUNTER -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
-                    Algorithm.SLIDING_WINDOW_COUNTER));
-            case SLUICE_TOKEN_BUCKET -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1),
-                    Algorithm.TOKEN_BUCKET));
-            // Time is whole microseconds, so a burst of 1 would admit one call per microsecond: give the meter the
-            // same burst as the token bucket (calls within one microsecond are simultaneous).
-            case SLUICE_GCRA -> sluice(Limit.of("requests", RATE, Duration.ofSeconds(1), Algorithm.GCRA)
-                    .withBurst(RATE));
+            case SLUICE_FIXED_WINDOW -> sluice(NeverDenying.limit(Algorithm.FIXED_WINDOW));
+            case SLUICE_SLIDING_LOG -> sluice(NeverDenying.limit(Algorithm.SLIDING_LOG));
+            case SLUICE_SLIDING_WINDOW_COUNTER -> sluice(NeverDenying.limit(Algorithm.SLIDING_WINDOW_COUNTER));
+            case SLUICE_TOKEN_BUCKET -> sluice(NeverDenying.limit(Algorithm.TOKEN_BUCKET));
+            case SLUICE_GCRA -> sluice(NeverDenying.limit(Algorithm.GCRA));
             case BUCKET4J_LOCAL -> {
                 Bucket bucket = Bucket.builder()
-                        .addLimit(Bandwidth.builder().capacity(RATE).refillGreedy(RATE, Duration.ofSeconds(1))
+                        .addLimit(Bandwidth.builder().capacity(NeverDenying.RATE)
+                                .refillGreedy(NeverDenying.RATE, Duration.ofSeconds(1))
                                 .build())
                         .build();
                 yield () -> bucket.tryConsume(1);

@@ -163,7 +163,11 @@ public final class Limit {
 
     @Override
     public int hashCode() {
-        return Objects.hash(dimension, capacity, periodMicros, algorithm, burst);
+        int h = dimension.hashCode();
+        h = 31 * h + Long.hashCode(capacity);
+        h = 31 * h + Long.hashCode(periodMicros);
+        h = 31 * h + algorithm.hashCode();
+        return 31 * h + Long.hashCode(burst);
     }
 
     /** For example {@code tokens 1000000/PT1M TOKEN_BUCKET burst 1000000}. */

@@ -28,6 +28,8 @@ public final class Policy {
     private final boolean shadow;
     private final long maxPeriodMicros;
     private final String[] dimensions;
+    /** Backends key caches by policy on every call: the hash is computed once. */
+    private final int hash;
 
     private Policy(Limit[] limits, boolean shadow) {
         this.limits = limits;
@@ -44,6 +46,7 @@ public final class Policy {
         }
         this.maxPeriodMicros = max;
         this.dimensions = ordered.toArray(String[]::new);
+        this.hash = 31 * Arrays.hashCode(limits) + (shadow ? 1 : 0);
     }
 
     /**
@@ -130,7 +133,7 @@ public final class Policy {
 
     @Override
     public int hashCode() {
-        return 31 * Arrays.hashCode(limits) + (shadow ? 1 : 0);
+        return hash;
     }
 
     @Override
