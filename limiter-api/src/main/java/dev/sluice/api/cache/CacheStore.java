@@ -1,0 +1,59 @@
+package dev.sluice.api.cache;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Bytes under a key, each entry with its own time to live. Thread-safe; shared between instances when the store is.
+ *
+ * <p>Keys are the caller's (already free of secrets); a store namespaces them and may hash them. A time to live must
+ * be positive; an entry is never returned after it expired. Stores may evict earlier to stay within their bounds, so
+ * a {@code get} may miss what was put.
+ *
+ * <p>The asynchronous forms exist for event-loop callers; their defaults run the blocking form on the calling thread,
+ * and stores with a non-blocking client override them.
+ */
+public interface CacheStore {
+
+    /** The value stored under {@code key}, or null if there is none or it expired. */
+    byte @Nullable [] get(String key);
+
+    /**
+     * Stores {@code value} under {@code key} for {@code ttl}, replacing what was there.
+     *
+     * @throws IllegalArgumentException if {@code ttl} is not positive
+     */
+    void put(String key, byte[] value, Duration ttl);
+
+    /**
+     * Stores {@code value} under {@code key} for {@code ttl} only if no live entry is there, atomically.
+     *
+     * @return whether this call stored it
+     * @throws IllegalArgumentException if {@code ttl} is not positive
+     */
+    boolean putIfAbsent(String key, byte[] value, Duration ttl);
+
+    /** Removes the entry under {@code key}; returns whether one was live. */
+    boolean remove(String key);
+
+    /** {@link #get} without blocking the caller where the store can. */
+    default CompletionStage<byte @Nullable []> getAsync(String key) {
+        try {
+            return CompletableFuture.completedFuture(get(key));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** {@link #put} without blocking the caller where the store can. */
+    default CompletionStage<Void> putAsync(String key, byte[] value, Duration ttl) {
+        try {
+            put(key, value, ttl);
+            return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+}
