@@ -69,6 +69,8 @@ public final class Governor implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("dev.sluice.governor");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+    /** How often a call waiting for a concurrency lease looks again for releases by other instances. */
+    private static final long LEASE_RECHECK_MICROS = 25_000;
 
     private final String name;
     private final String namespace;
@@ -247,6 +249,16 @@ public final class Governor implements AutoCloseable {
         final AtomicInteger inFlight = new AtomicInteger();
         final java.util.concurrent.atomic.AtomicLong debtTokens = new java.util.concurrent.atomic.AtomicLong();
         volatile double score = 1.0;
+        final java.util.concurrent.ConcurrentLinkedQueue<Runnable> waiters =
+                new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+        /** Wakes the longest waiter for a lease, if any. */
+        void released() {
+            Runnable w = waiters.poll();
+            if (w != null) {
+                scheduler.execute(w);
+            }
+        }
 
         Slot(String model, ProviderKey key, ModelProfile profile) {
             this.model = model;
@@ -378,6 +390,7 @@ public final class Governor implements AutoCloseable {
                 Reservation best = null;
                 long minWait = Long.MAX_VALUE;
                 Slot waitOn = ready.get(0);
+                boolean leaseBound = false;
                 for (Slot s : ready) {
                     Reservation r = reservation(s);
                     Decision d = limiter.tryAcquire(s.limiterKey, r.cost);
@@ -388,6 +401,8 @@ public final class Governor implements AutoCloseable {
                     if (d.reason() == Decision.Reason.RATE_LIMITED && d.retryAfterMicros() < minWait) {
                         minWait = d.retryAfterMicros();
                         waitOn = s;
+                        Limit bound = d.boundBy();
+                        leaseBound = bound != null && bound.dimension().equals(ModelProfile.CONCURRENT);
                     }
                 }
                 if (best != null) {
@@ -397,23 +412,42 @@ public final class Governor implements AutoCloseable {
                     return CompletableFuture.failedFuture(new GovernorException(
                             GovernorException.Reason.DEADLINE_EXCEEDED, "the limiter refused without a wait"));
                 }
-                if (ready.size() > 1 || minCooldown != Long.MAX_VALUE) {
-                    // Several keys: look again when the first should have room.
-                    return later(minWait, this::choose);
+                if (minCooldown != Long.MAX_VALUE) {
+                    minWait = Math.min(minWait, minCooldown * 1000);
                 }
-                Slot s = waitOn;
-                Reservation r = reservation(s);
-                return limiter.acquireAsync(s.limiterKey, r.cost, Duration.ofNanos(budgetMicros() * 1000))
-                        .thenCompose(d -> {
-                            if (!d.granted()) {
-                                return CompletableFuture.failedFuture(new GovernorException(
-                                        GovernorException.Reason.DEADLINE_EXCEEDED, "no quota for " + request.model()
-                                        + " within the maximum wait of " + maxWait + " (" + d + ")"));
-                            }
-                            return CompletableFuture.completedFuture(
-                                    granted(new Reservation(s, d, r.cost, r.prompt, r.maxOut, r.debt)));
-                        });
+                if (leaseBound) {
+                    // A lease frees when a call ends, not when a window slides: wake on a local release, and look
+                    // again soon for releases by other instances.
+                    return onRelease(waitOn, Math.min(minWait, LEASE_RECHECK_MICROS));
+                }
+                return later(minWait, this::choose);
             });
+        }
+
+        /** Chooses again when {@code slot} releases a lease here, or after {@code micros}, whichever comes first. */
+        CompletableFuture<Reservation> onRelease(Slot slot, long micros) {
+            if (micros > budgetMicros()) {
+                return later(micros, this::choose);
+            }
+            CompletableFuture<Reservation> f = new CompletableFuture<>();
+            java.util.concurrent.atomic.AtomicBoolean fired = new java.util.concurrent.atomic.AtomicBoolean();
+            Runnable go = () -> {
+                if (fired.compareAndSet(false, true)) {
+                    choose().whenComplete((v, e) -> {
+                        if (e != null) {
+                            f.completeExceptionally(unwrap(e));
+                        } else {
+                            f.complete(v);
+                        }
+                    });
+                }
+            };
+            slot.waiters.add(go);
+            scheduler.schedule(() -> {
+                slot.waiters.remove(go);
+                go.run();
+            }, Math.max(1, micros), TimeUnit.MICROSECONDS);
+            return f;
         }
 
         <T> CompletableFuture<T> later(long micros, java.util.function.Supplier<CompletableFuture<T>> then) {
@@ -591,6 +625,7 @@ public final class Governor implements AutoCloseable {
                 limiter.refund(r.slot.limiterKey, back);
                 stats.tokensRefunded.add(back.units(ModelProfile.TOKENS));
             }
+            r.slot.released();
         }
 
         /** Reconciles the reservation with the reported usage, and releases the lease. */
@@ -635,6 +670,7 @@ public final class Governor implements AutoCloseable {
                 limiter.refund(s.limiterKey, back);
                 stats.tokensRefunded.add(back.units(ModelProfile.TOKENS));
             }
+            s.released();
             if (more != null) {
                 chargeDebt(s, more);
             }
@@ -696,34 +732,47 @@ public final class Governor implements AutoCloseable {
             }
             Slot s = r.slot;
             long inFlight = s.inFlight.get() + 1;
-            Limit lease = s.leases;
-            if (lease != null && d.policy().limits().contains(lease)) {
+            Limit lease = null;
+            for (Limit l : d.policy().limits()) {
+                if (l.dimension().equals(ModelProfile.CONCURRENT)) {
+                    lease = l;
+                }
+            }
+            if (lease != null) {
                 inFlight = Math.max(inFlight, lease.capacity() - d.remaining(lease));
             }
-            Limit wr = s.windowRequests;
-            if (!requestsHeaderIsDaily && wr != null && signal.remainingRequests() >= 0
-                    && d.policy().limits().contains(wr)) {
+            Limit wr = s.profile.windowLimit(d.policy(), ModelProfile.REQUESTS);
+            if (!requestsHeaderIsDaily && wr != null && signal.remainingRequests() >= 0) {
                 long excess = d.remaining(wr) - signal.remainingRequests() - inFlight;
                 consume(s, ModelProfile.REQUESTS, excess);
             }
-            Limit wt = s.windowTokens;
-            if (wt != null && signal.remainingTokens() >= 0 && d.policy().limits().contains(wt)) {
+            Limit wt = s.profile.windowLimit(d.policy(), ModelProfile.TOKENS);
+            if (wt != null && signal.remainingTokens() >= 0) {
                 long excess = d.remaining(wt) - signal.remainingTokens() - inFlight * (r.prompt + r.maxOut);
                 consume(s, ModelProfile.TOKENS, excess);
             }
         }
 
+        /** Consumes up to {@code units} of the key's short window on {@code dim}: at most what remains there. */
         void consume(Slot s, String dim, long units) {
             if (units <= 0) {
                 return;
             }
-            try {
-                Decision d = limiter.tryAcquire(s.limiterKey, Cost.of(dim, units));
-                if (d.granted()) {
-                    stats.reconciled.add(units);
+            Limit l = s.profile.windowLimit(s.policy, dim);
+            if (l == null) {
+                return;
+            }
+            long n = Math.min(units, l.maxCost());
+            Decision d = limiter.tryAcquire(s.limiterKey, Cost.of(dim, n));
+            if (!d.granted() && d.hasRemaining()) {
+                long left = d.remaining(dim);
+                if (left > 0 && left < n) {
+                    n = left;
+                    d = limiter.tryAcquire(s.limiterKey, Cost.of(dim, n));
                 }
-            } catch (IllegalArgumentException tooLarge) {
-                // more than a limit holds: the window is simply full
+            }
+            if (d.granted()) {
+                stats.reconciled.add(n);
             }
         }
 
