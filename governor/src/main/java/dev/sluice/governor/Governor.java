@@ -71,6 +71,8 @@ public final class Governor implements AutoCloseable {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
     /** How often a call waiting for a concurrency lease looks again for releases by other instances. */
     private static final long LEASE_RECHECK_MICROS = 25_000;
+    /** How soon a call looks again when the backend could not decide. */
+    private static final long BACKEND_RECHECK_MICROS = 50_000;
 
     private final String name;
     private final String namespace;
@@ -372,7 +374,8 @@ public final class Governor implements AutoCloseable {
             for (Slot s : candidates) {
                 cds.add(cooldownRemainingMillis(s));
             }
-            return CompletableFuture.allOf(cds.toArray(CompletableFuture[]::new)).thenCompose(v -> {
+            // The limiter blocks for a backend round trip: never on the cooldown store's (or anyone's) I/O thread.
+            return CompletableFuture.allOf(cds.toArray(CompletableFuture[]::new)).thenComposeAsync(v -> {
                 List<Slot> ready = new ArrayList<>();
                 long minCooldown = Long.MAX_VALUE;
                 for (int i = 0; i < candidates.size(); i++) {
@@ -388,6 +391,7 @@ public final class Governor implements AutoCloseable {
                 }
                 ready.sort(Comparator.comparingDouble((Slot s) -> -s.score));
                 Reservation best = null;
+                Decision other = null;
                 long minWait = Long.MAX_VALUE;
                 Slot waitOn = ready.get(0);
                 boolean leaseBound = false;
@@ -403,14 +407,19 @@ public final class Governor implements AutoCloseable {
                         waitOn = s;
                         Limit bound = d.boundBy();
                         leaseBound = bound != null && bound.dimension().equals(ModelProfile.CONCURRENT);
+                    } else if (d.reason() != Decision.Reason.RATE_LIMITED) {
+                        other = d;
                     }
                 }
                 if (best != null) {
                     return CompletableFuture.completedFuture(granted(best));
                 }
                 if (minWait == Long.MAX_VALUE) {
-                    return CompletableFuture.failedFuture(new GovernorException(
-                            GovernorException.Reason.DEADLINE_EXCEEDED, "the limiter refused without a wait"));
+                    // The backend could not decide (unreachable, out of keys): its failure policy denied; look again
+                    // after its suggested wait, within the call's budget.
+                    Decision o = Objects.requireNonNull(other);
+                    LOG.log(Level.WARNING, "governor " + name + ": limiter denied " + o + "; trying again");
+                    return later(Math.max(BACKEND_RECHECK_MICROS, o.retryAfterMicros()), this::choose);
                 }
                 if (minCooldown != Long.MAX_VALUE) {
                     minWait = Math.min(minWait, minCooldown * 1000);
@@ -421,7 +430,7 @@ public final class Governor implements AutoCloseable {
                     return onRelease(waitOn, Math.min(minWait, LEASE_RECHECK_MICROS));
                 }
                 return later(minWait, this::choose);
-            });
+            }, blocking);
         }
 
         /** Chooses again when {@code slot} releases a lease here, or after {@code micros}, whichever comes first. */
@@ -531,7 +540,7 @@ public final class Governor implements AutoCloseable {
             } catch (RuntimeException e) {
                 stage = CompletableFuture.failedFuture(e);
             }
-            stage.whenComplete((resp, e) -> {
+            stage.whenCompleteAsync((resp, e) -> {
                 try {
                     if (e != null) {
                         onFailure(r, unwrap(e));
@@ -542,7 +551,7 @@ public final class Governor implements AutoCloseable {
                     LOG.log(Level.ERROR, "governor " + name + " failed to settle a call", bug);
                     fail(bug);
                 }
-            });
+            }, blocking);
         }
 
         void onFailure(Reservation r, Throwable e) {
@@ -758,21 +767,31 @@ public final class Governor implements AutoCloseable {
             if (units <= 0) {
                 return;
             }
-            Limit l = s.profile.windowLimit(s.policy, dim);
-            if (l == null) {
-                return;
-            }
-            long n = Math.min(units, l.maxCost());
-            Decision d = limiter.tryAcquire(s.limiterKey, Cost.of(dim, n));
-            if (!d.granted() && d.hasRemaining()) {
-                long left = d.remaining(dim);
-                if (left > 0 && left < n) {
-                    n = left;
-                    d = limiter.tryAcquire(s.limiterKey, Cost.of(dim, n));
+            Policy p = s.policy;
+            long max = Long.MAX_VALUE;
+            for (Limit l : p.limits()) {
+                if (l.dimension().equals(dim)) {
+                    max = Math.min(max, l.maxCost());
                 }
             }
-            if (d.granted()) {
-                stats.reconciled.add(n);
+            if (max == Long.MAX_VALUE) {
+                return;
+            }
+            long n = Math.min(units, max);
+            try {
+                Decision d = limiter.tryAcquire(s.limiterKey, Cost.of(dim, n));
+                if (!d.granted() && d.hasRemaining()) {
+                    long left = d.remaining(dim);
+                    if (left > 0 && left < n) {
+                        n = left;
+                        d = limiter.tryAcquire(s.limiterKey, Cost.of(dim, n));
+                    }
+                }
+                if (d.granted()) {
+                    stats.reconciled.add(n);
+                }
+            } catch (IllegalArgumentException policyChanged) {
+                // the policy changed under us: nothing to reconcile against
             }
         }
 

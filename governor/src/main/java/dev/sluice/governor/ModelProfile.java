@@ -34,13 +34,17 @@ import org.jspecify.annotations.Nullable;
  * @param defaultMaxTokens the output reserved when a request gives no {@code max_tokens}
  * @param leaseTtl how long a concurrency slot stays taken if its caller dies without releasing it
  * @param adaptive whether to find the rate from 429s (additive increase, multiplicative decrease)
+ * @param spread also enforce each short-window limit over {@code window / spread} with {@code limit / spread}
+ *     (1 = off): keeps a full window's quota from leaving in one burst, as providers that enforce per-minute
+ *     limits over shorter periods expect, and so that calls do not reach the provider in a crowd
  * @param source the public page the numbers come from
  * @param read when they were read there
  */
 public record ModelProfile(String provider, String model, long requests, long tokens, long inputTokens,
         long outputTokens, long requestsPerDay, long tokensPerDay, long concurrent, Duration window,
         Duration dayWindow, Duration guard, DailyReset dailyReset, HeaderDialect dialect, @Nullable String encoding,
-        long defaultMaxTokens, Duration leaseTtl, boolean adaptive, @Nullable String source, @Nullable String read) {
+        long defaultMaxTokens, Duration leaseTtl, boolean adaptive, int spread, @Nullable String source,
+        @Nullable String read) {
 
     /** The dimension of requests. */
     public static final String REQUESTS = "requests";
@@ -69,6 +73,9 @@ public record ModelProfile(String provider, String model, long requests, long to
                 throw new IllegalArgumentException(provider + "/" + model + ": limits must be 0 (none) or positive");
             }
         }
+        if (spread < 1) {
+            throw new IllegalArgumentException(provider + "/" + model + ": spread must be at least 1");
+        }
         if (defaultMaxTokens < 1) {
             throw new IllegalArgumentException(provider + "/" + model + ": defaultMaxTokens must be positive");
         }
@@ -82,14 +89,14 @@ public record ModelProfile(String provider, String model, long requests, long to
     public ModelProfile withWindowLimits(long requests, long tokens) {
         return new ModelProfile(provider, model, requests, tokens, inputTokens, outputTokens, requestsPerDay,
                 tokensPerDay, concurrent, window, dayWindow, guard, dailyReset, dialect, encoding, defaultMaxTokens,
-                leaseTtl, adaptive, source, read);
+                leaseTtl, adaptive, spread, source, read);
     }
 
     /** This profile with another daily request limit (learned from the provider). */
     public ModelProfile withRequestsPerDay(long requestsPerDay) {
         return new ModelProfile(provider, model, requests, tokens, inputTokens, outputTokens, requestsPerDay,
                 tokensPerDay, concurrent, window, dayWindow, guard, dailyReset, dialect, encoding, defaultMaxTokens,
-                leaseTtl, adaptive, source, read);
+                leaseTtl, adaptive, spread, source, read);
     }
 
     /**
@@ -104,6 +111,13 @@ public record ModelProfile(String provider, String model, long requests, long to
         Duration w = window.plus(guard);
         add(limits, REQUESTS, requests, w);
         add(limits, TOKENS, tokens, w);
+        if (spread > 1) {
+            Duration sub = w.dividedBy(spread);
+            if (requests > 0) {
+                add(limits, REQUESTS, Math.max(1, requests / spread), sub);
+            }
+            // Tokens are not spread: one call may need a large share of the window.
+        }
         add(limits, INPUT_TOKENS, inputTokens, w);
         add(limits, OUTPUT_TOKENS, outputTokens, w);
         addDaily(limits, REQUESTS, requestsPerDay);

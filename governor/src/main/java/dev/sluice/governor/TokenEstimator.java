@@ -23,12 +23,14 @@ import java.util.Optional;
  */
 public final class TokenEstimator {
 
-    private final EncodingRegistry registry = Encodings.newLazyEncodingRegistry();
+    /** One registry and one load of each encoding per JVM: loading one takes seconds and much memory. */
+    private static final EncodingRegistry REGISTRY = Encodings.newLazyEncodingRegistry();
+    private static final java.util.Map<String, Optional<Encoding>> ENCODINGS =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     /** The prompt tokens of {@code request} under {@code profile}'s tokenizer. */
     public long promptTokens(ModelProfile profile, ChatRequest request) {
-        Optional<Encoding> enc = profile.encoding() == null ? Optional.empty()
-                : registry.getEncoding(profile.encoding());
+        Optional<Encoding> enc = encoding(profile.encoding());
         long n = 3;
         for (ChatRequest.Message m : request.messages()) {
             n += 3 + count(enc, m.role()) + count(enc, m.content());
@@ -43,6 +45,14 @@ public final class TokenEstimator {
     public long maxOutputTokens(ModelProfile profile, ChatRequest request) {
         Long max = request.maxTokens();
         return max != null ? max : profile.defaultMaxTokens();
+    }
+
+    /** The encoding named, loaded once; empty for null or a name jtokkit does not know. */
+    static Optional<Encoding> encoding(@org.jspecify.annotations.Nullable String name) {
+        if (name == null) {
+            return Optional.empty();
+        }
+        return ENCODINGS.computeIfAbsent(name, REGISTRY::getEncoding);
     }
 
     private static long count(Optional<Encoding> enc, String text) {
