@@ -35,7 +35,7 @@ class RedisEvalLimiterCompatibilityTest extends LimiterCompatibilityKit {
     @Override
     protected LimiterBackend createBackend(ManualTicker ticker) {
         return RedisBackend.builder(client).namespace("eval" + NAMESPACES.incrementAndGet()).ticker(ticker)
-                .redisFunctions(false).build();
+                .redisFunctions(false).timeout(java.time.Duration.ofSeconds(10)).build();
     }
 
     @Override
