@@ -72,6 +72,14 @@ public final class HazelcastCacheStore implements CacheStore, AutoCloseable {
         return map.remove(mapKey(key)) != null;
     }
 
+    /** Atomic on the partition owner ({@code IMap.remove(key, value)} compares the serialized bytes). */
+    @Override
+    public boolean removeIfEquals(String key, byte[] expected) {
+        String k = mapKey(key);
+        StoreArguments.value(expected);
+        return map.remove(k, expected);
+    }
+
     @Override
     public CompletionStage<byte @Nullable []> getAsync(String key) {
         try {

@@ -8,6 +8,7 @@ import dev.sluice.api.Ticker;
 import dev.sluice.api.cache.CacheStore;
 import dev.sluice.api.cache.StoreArguments;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -108,6 +109,22 @@ public final class MemoryCacheStore implements CacheStore, AutoCloseable {
     public boolean remove(String key) {
         // Caffeine answers null for an expired entry, so this is "was live".
         return cache.asMap().remove(StoreArguments.key(key)) != null;
+    }
+
+    /** Atomic: one {@code compute} on the entry, comparing the bytes. */
+    @Override
+    public boolean removeIfEquals(String key, byte[] expected) {
+        StoreArguments.key(key);
+        StoreArguments.value(expected);
+        boolean[] removed = new boolean[1];
+        cache.asMap().computeIfPresent(key, (k, held) -> {
+            if (Arrays.equals(held.bytes(), expected)) {
+                removed[0] = true;
+                return null;
+            }
+            return held;
+        });
+        return removed[0];
     }
 
     private static Held hold(String key, byte[] value, Duration ttl) {
