@@ -12,7 +12,6 @@ import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -189,10 +188,7 @@ class CacheKeysTest {
 
     private static void write(Random r, JsonNode node, StringBuilder out) {
         if (node.isObject()) {
-            List<Map.Entry<String, JsonNode>> fields = new ArrayList<>();
-            for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-                fields.add(it.next());
-            }
+            List<Map.Entry<String, JsonNode>> fields = new ArrayList<>(node.properties());
             java.util.Collections.shuffle(fields, r);
             out.append('{').append(ws(r));
             for (int i = 0; i < fields.size(); i++) {

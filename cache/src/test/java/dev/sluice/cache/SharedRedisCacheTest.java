@@ -9,6 +9,7 @@ import dev.sluice.cache.Fixtures.CountingUpstream;
 import dev.sluice.redis.RedisCacheStore;
 import dev.sluice.testkit.redis.RedisExtension;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -52,12 +53,59 @@ class SharedRedisCacheTest {
 
     /** Three instances: one cache per client, all on one namespace of their own. */
     private static List<ResponseCache> instances() {
+        return instances(b -> b);
+    }
+
+    private static List<ResponseCache> instances(java.util.function.UnaryOperator<ResponseCache.Builder> settings) {
         String namespace = "shared" + NAMESPACES.incrementAndGet();
         List<ResponseCache> caches = new ArrayList<>();
         for (RedissonClient client : CLIENTS) {
-            caches.add(ResponseCache.builder(RedisCacheStore.builder(client).namespace(namespace).build()).build());
+            caches.add(settings.apply(ResponseCache.builder(RedisCacheStore.builder(client).namespace(namespace)
+                    .build())).build());
         }
         return caches;
+    }
+
+    @Test
+    void aCrashedInstancesMarkerExpiresInRedisAndAnotherInstanceTakesOver() throws Exception {
+        String namespace = "crashed" + NAMESPACES.incrementAndGet();
+        RedisCacheStore store = RedisCacheStore.builder(CLIENTS.get(0)).namespace(namespace).build();
+        ResponseCache survivor = ResponseCache.builder(RedisCacheStore.builder(CLIENTS.get(1)).namespace(namespace)
+                .build()).maxWait(Duration.ofMinutes(5)).build();
+        CacheRequest r = chat("orphaned");
+        // an instance took the lead with a 500 ms marker and died before answering
+        assertThat(store.putIfAbsent("llm:f:" + survivor.key(r), "in-flight dead".getBytes(StandardCharsets.UTF_8),
+                Duration.ofMillis(500))).isTrue();
+        CountingUpstream upstream = new CountingUpstream(answer("taken over"), 0);
+        CacheAnswer a = survivor.call(r, upstream);
+        assertThat(a.source()).isEqualTo(Source.MISS);
+        assertThat(upstream.calls).hasValue(1);
+        assertThat(survivor.stats().waitTimeouts()).as("taken over at expiry, not after maxWait").isZero();
+    }
+
+    @Test
+    void whenTheLeaderFailsAFollowerOnAnotherInstanceTakesTheLead() throws Exception {
+        List<ResponseCache> caches = instances();
+        AtomicInteger calls = new AtomicInteger();
+        Upstream failsFirst = () -> {
+            int n = calls.incrementAndGet();
+            Thread.sleep(300);
+            if (n == 1) {
+                throw new java.io.IOException("leader's provider call failed");
+            }
+            return answer("second try");
+        };
+        List<Object> outcomes = Fixtures.concurrently(2, i -> {
+            try {
+                return caches.get(i).call(chat("flaky"), failsFirst);
+            } catch (java.io.IOException e) {
+                return e;
+            }
+        });
+        assertThat(calls).hasValue(2);
+        assertThat(outcomes).filteredOn(o -> o instanceof java.io.IOException).hasSize(1);
+        assertThat(outcomes).filteredOn(o -> o instanceof CacheAnswer a && a.response().equals(answer("second try")))
+                .hasSize(1);
     }
 
     @Test
