@@ -10,11 +10,10 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
+import dev.sluice.bucket4j.Bucket4jPolicies;
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.bucket4j.BucketConfiguration;
-import io.github.bucket4j.ConsumptionProbe;
-import io.github.bucket4j.EstimationProbe;
 import io.github.bucket4j.TimeMeter;
 import io.github.bucket4j.TokensInheritanceStrategy;
 import java.util.Objects;
@@ -44,17 +43,7 @@ public final class Bucket4jBackend implements LimiterBackend {
     private final TimeMeter time;
 
     private Bucket4jBackend(Ticker ticker, long maxKeys) {
-        this.time = new TimeMeter() {
-            @Override
-            public long currentTimeNanos() {
-                return ticker.nowMicros() * 1000L;
-            }
-
-            @Override
-            public boolean isWallClockBased() {
-                return false;
-            }
-        };
+        this.time = Bucket4jPolicies.timeMeter(ticker, false);
         this.buckets = Caffeine.newBuilder()
                 .maximumSize(maxKeys)
                 .ticker(() -> ticker.nowMicros() * 1000L)
@@ -92,43 +81,7 @@ public final class Bucket4jBackend implements LimiterBackend {
 
     @Override
     public Decision acquire(String key, Policy policy, Cost cost) {
-        Buckets b = buckets(key, policy);
-        int size = policy.size();
-        int refused = -1;
-        long waitNanos = 0;
-        for (int i = 0; i < size; i++) {
-            long n = cost.units(policy.limit(i).dimension());
-            if (n == 0) {
-                continue;
-            }
-            ConsumptionProbe p = b.buckets[i].tryConsumeAndReturnRemaining(n);
-            if (!p.isConsumed()) {
-                refused = i;
-                waitNanos = p.getNanosToWaitForRefill();
-                break;
-            }
-        }
-        if (refused < 0) {
-            return Decision.granted(policy, remaining(b), -1);
-        }
-        int bound = refused;
-        for (int i = 0; i < size; i++) {
-            long n = cost.units(policy.limit(i).dimension());
-            if (n == 0 || i == refused) {
-                continue;
-            }
-            if (i < refused) {
-                b.buckets[i].addTokens(n); // all or nothing: give back what the earlier limits took
-            } else {
-                EstimationProbe e = b.buckets[i].estimateAbilityToConsume(n);
-                if (!e.canBeConsumed() && e.getNanosToWaitForRefill() > waitNanos) {
-                    waitNanos = e.getNanosToWaitForRefill();
-                    bound = i;
-                }
-            }
-        }
-        // Bucket4j floors its nanosecond wait: one more microsecond makes the wait always long enough.
-        return Decision.rateLimited(policy, waitNanos / 1000 + 1, remaining(b), bound);
+        return Bucket4jPolicies.acquire(policy, cost, buckets(key, policy).buckets);
     }
 
     @Override
@@ -144,13 +97,7 @@ public final class Bucket4jBackend implements LimiterBackend {
         if (!b.policy.equals(policy)) {
             b = buckets(key, policy);
         }
-        for (int i = 0; i < policy.size(); i++) {
-            long n = cost.units(policy.limit(i).dimension());
-            if (n > 0) {
-                b.buckets[i].addTokens(n);
-            }
-        }
-        return Decision.refunded(policy, remaining(b));
+        return Bucket4jPolicies.refund(policy, cost, b.buckets);
     }
 
     @Override
@@ -174,14 +121,6 @@ public final class Bucket4jBackend implements LimiterBackend {
                 : old.policy.equals(policy) ? old : old.adopt(policy, time));
     }
 
-    private static long[] remaining(Buckets b) {
-        long[] r = new long[b.buckets.length];
-        for (int i = 0; i < r.length; i++) {
-            r[i] = b.buckets[i].getAvailableTokens();
-        }
-        return r;
-    }
-
     /** The buckets of one key, one per limit of its policy; replaced, never modified, when the policy changes. */
     private static final class Buckets {
         final Policy policy;
@@ -191,12 +130,7 @@ public final class Bucket4jBackend implements LimiterBackend {
         private Buckets(Policy policy, Bucket[] buckets) {
             this.policy = policy;
             this.buckets = buckets;
-            long refill = 0;
-            for (Limit l : policy.limits()) {
-                // An empty bucket is full again after burst / (capacity per period); burst × period fits a long.
-                refill = Math.max(refill, Math.floorDiv(l.burst() * l.periodMicros() + l.capacity() - 1, l.capacity())
-                        + l.periodMicros());
-            }
+            long refill = Bucket4jPolicies.refillMicros(policy);
             this.refillNanos = refill > Long.MAX_VALUE / 1000 ? Long.MAX_VALUE / 2 : refill * 1000L;
         }
 
@@ -237,15 +171,11 @@ public final class Bucket4jBackend implements LimiterBackend {
         }
 
         private static Bandwidth bandwidth(Limit l) {
-            return Bandwidth.builder().capacity(l.burst()).refillGreedy(l.capacity(), l.period()).build();
+            return Bucket4jPolicies.bandwidth(l);
         }
 
         private static void check(Policy policy) {
-            for (Limit l : policy.limits()) {
-                if (l.algorithm() != Algorithm.TOKEN_BUCKET) {
-                    throw new IllegalArgumentException("Bucket4jBackend runs TOKEN_BUCKET limits only, not " + l);
-                }
-            }
+            Bucket4jPolicies.requireTokenBuckets(policy, "Bucket4jBackend");
         }
     }
 }

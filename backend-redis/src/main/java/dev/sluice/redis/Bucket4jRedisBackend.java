@@ -7,12 +7,9 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
-import io.github.bucket4j.Bandwidth;
+import dev.sluice.bucket4j.Bucket4jPolicies;
+import io.github.bucket4j.Bucket;
 import io.github.bucket4j.BucketConfiguration;
-import io.github.bucket4j.ConsumptionProbe;
-import io.github.bucket4j.EstimationProbe;
-import io.github.bucket4j.TimeMeter;
-import io.github.bucket4j.distributed.BucketProxy;
 import io.github.bucket4j.distributed.ExpirationAfterWriteStrategy;
 import io.github.bucket4j.redis.redisson.Bucket4jRedisson;
 import io.github.bucket4j.redis.redisson.cas.RedissonBasedProxyManager;
@@ -48,18 +45,8 @@ public final class Bucket4jRedisBackend implements LimiterBackend {
                         .expirationAfterWrite(ExpirationAfterWriteStrategy.basedOnTimeForRefillingBucketUpToMax(
                                 Duration.ofSeconds(1)));
         if (ticker != null) {
-            b.clientClock(new TimeMeter() {
-                @Override
-                public long currentTimeNanos() {
-                    return ticker.nowMicros() * 1000L;
-                }
-
-                /** Bucket4j's distributed buckets insist on epoch time; Sluice tickers count from the epoch. */
-                @Override
-                public boolean isWallClockBased() {
-                    return true;
-                }
-            });
+            // Bucket4j's distributed buckets insist on epoch time; Sluice tickers count from the epoch.
+            b.clientClock(Bucket4jPolicies.timeMeter(ticker, true));
         }
         this.buckets = b.build();
         this.keys = RedisBackend.builder(client).namespace(namespace).build();
@@ -78,54 +65,12 @@ public final class Bucket4jRedisBackend implements LimiterBackend {
 
     @Override
     public Decision acquire(String key, Policy policy, Cost cost) {
-        BucketProxy[] proxies = proxies(key, policy);
-        int size = policy.size();
-        int refused = -1;
-        long waitNanos = 0;
-        for (int i = 0; i < size; i++) {
-            long n = cost.units(policy.limit(i).dimension());
-            if (n == 0) {
-                continue;
-            }
-            ConsumptionProbe p = proxies[i].tryConsumeAndReturnRemaining(n);
-            if (!p.isConsumed()) {
-                refused = i;
-                waitNanos = p.getNanosToWaitForRefill();
-                break;
-            }
-        }
-        if (refused < 0) {
-            return Decision.granted(policy, remaining(proxies), -1);
-        }
-        int bound = refused;
-        for (int i = 0; i < size; i++) {
-            long n = cost.units(policy.limit(i).dimension());
-            if (n == 0 || i == refused) {
-                continue;
-            }
-            if (i < refused) {
-                proxies[i].addTokens(n);
-            } else {
-                EstimationProbe e = proxies[i].estimateAbilityToConsume(n);
-                if (!e.canBeConsumed() && e.getNanosToWaitForRefill() > waitNanos) {
-                    waitNanos = e.getNanosToWaitForRefill();
-                    bound = i;
-                }
-            }
-        }
-        return Decision.rateLimited(policy, waitNanos / 1000 + 1, remaining(proxies), bound);
+        return Bucket4jPolicies.acquire(policy, cost, proxies(key, policy));
     }
 
     @Override
     public Decision refund(String key, Policy policy, Cost cost) {
-        BucketProxy[] proxies = proxies(key, policy);
-        for (int i = 0; i < policy.size(); i++) {
-            long n = cost.units(policy.limit(i).dimension());
-            if (n > 0) {
-                proxies[i].addTokens(n);
-            }
-        }
-        return Decision.refunded(policy, remaining(proxies));
+        return Bucket4jPolicies.refund(policy, cost, proxies(key, policy));
     }
 
     @Override
@@ -138,28 +83,15 @@ public final class Bucket4jRedisBackend implements LimiterBackend {
     public void close() {
     }
 
-    private BucketProxy[] proxies(String key, Policy policy) {
-        BucketProxy[] proxies = new BucketProxy[policy.size()];
+    private Bucket[] proxies(String key, Policy policy) {
+        Bucket4jPolicies.requireTokenBuckets(policy, "Bucket4jRedisBackend");
+        Bucket[] proxies = new Bucket[policy.size()];
         String base = keys.redisKey(key);
         for (int i = 0; i < proxies.length; i++) {
             Limit l = policy.limit(i);
-            if (l.algorithm() != Algorithm.TOKEN_BUCKET) {
-                throw new IllegalArgumentException("Bucket4jRedisBackend runs TOKEN_BUCKET limits only, not " + l);
-            }
-            BucketConfiguration config = BucketConfiguration.builder()
-                    .addLimit(Bandwidth.builder().capacity(l.burst()).refillGreedy(l.capacity(), l.period()).build())
-                    .build();
-            String name = base + ":b4j:" + l.dimension() + ":" + l.capacity() + ":" + l.periodMicros() + ":" + l.burst();
-            proxies[i] = buckets.builder().build(name, () -> config);
+            BucketConfiguration config = Bucket4jPolicies.configuration(l);
+            proxies[i] = buckets.builder().build(base + ":b4j:" + Bucket4jPolicies.bucketName(l), () -> config);
         }
         return proxies;
-    }
-
-    private static long[] remaining(BucketProxy[] proxies) {
-        long[] r = new long[proxies.length];
-        for (int i = 0; i < r.length; i++) {
-            r[i] = proxies[i].getAvailableTokens();
-        }
-        return r;
     }
 }

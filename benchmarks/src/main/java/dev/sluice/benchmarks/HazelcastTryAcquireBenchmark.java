@@ -11,6 +11,7 @@ import dev.sluice.api.Cost;
 import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.core.SluiceLimiter;
+import dev.sluice.hazelcast.Bucket4jHazelcastBackend;
 import dev.sluice.hazelcast.HazelcastBackend;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -38,7 +39,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * {@code tryAcquire} on a 2-member embedded Hazelcast cluster, called through a Hazelcast client so that every call
- * crosses the network, one hot key, a limit that never denies; {@code IMAP_GET} (a plain read of one entry) is the
+ * crosses the network, one hot key, a limit that never denies, beside Bucket4j's Hazelcast engine; {@code IMAP_GET} (a plain read of one entry) is the
  * ceiling. Run at 1, 4 and 16 threads:
  *
  * <pre>
@@ -63,6 +64,8 @@ public class HazelcastTryAcquireBenchmark {
         SLUICE_FIXED_WINDOW,
         SLUICE_SLIDING_WINDOW_COUNTER,
         SLUICE_SLIDING_LOG,
+        /** Bucket4j's own entry processor ({@code bucket4j_jdk17-hazelcast}) behind the Sluice API. */
+        BUCKET4J_TOKEN_BUCKET,
         IMAP_GET
     }
 
@@ -87,11 +90,13 @@ public class HazelcastTryAcquireBenchmark {
             config.getNetworkConfig().getJoin().getAutoDetectionConfig().setEnabled(false);
             config.getNetworkConfig().getJoin().getTcpIpConfig().setEnabled(true)
                     .addMember("127.0.0.1:" + ports[0]).addMember("127.0.0.1:" + ports[1]);
+            Bucket4jHazelcastBackend.registerSerializers(config.getSerializationConfig());
             members.add(Hazelcast.newHazelcastInstance(config));
         }
         ClientConfig config = new ClientConfig();
         config.setClusterName(cluster);
         config.getNetworkConfig().addAddress("127.0.0.1:" + ports[0], "127.0.0.1:" + ports[1]);
+        Bucket4jHazelcastBackend.registerSerializers(config.getSerializationConfig());
         client = HazelcastClient.newHazelcastClient(config);
         acquire = switch (impl) {
             case SLUICE_GCRA -> sluice(NeverDenying.limit(Algorithm.GCRA));
@@ -99,6 +104,12 @@ public class HazelcastTryAcquireBenchmark {
             case SLUICE_FIXED_WINDOW -> sluice(NeverDenying.limit(Algorithm.FIXED_WINDOW));
             case SLUICE_SLIDING_WINDOW_COUNTER -> sluice(NeverDenying.limit(Algorithm.SLIDING_WINDOW_COUNTER));
             case SLUICE_SLIDING_LOG -> sluice(NeverDenying.limit(Algorithm.SLIDING_LOG));
+            case BUCKET4J_TOKEN_BUCKET -> {
+                SluiceLimiter l = SluiceLimiter.builder(Bucket4jHazelcastBackend.create(client, "bench-b4j"))
+                        .policy(Policy.of(NeverDenying.limit(Algorithm.TOKEN_BUCKET))).build();
+                Cost one = Cost.request();
+                yield () -> l.tryAcquire("bench", one).granted();
+            }
             case IMAP_GET -> {
                 IMap<String, byte[]> map = client.getMap("plain");
                 map.put("bench", new byte[32]);

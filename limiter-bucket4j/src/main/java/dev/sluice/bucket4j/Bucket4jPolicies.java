@@ -1,0 +1,152 @@
+package dev.sluice.bucket4j;
+
+import dev.sluice.api.Algorithm;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.api.Ticker;
+import io.github.bucket4j.Bandwidth;
+import io.github.bucket4j.Bucket;
+import io.github.bucket4j.BucketConfiguration;
+import io.github.bucket4j.ConsumptionProbe;
+import io.github.bucket4j.EstimationProbe;
+import io.github.bucket4j.TimeMeter;
+
+/**
+ * Charges a Sluice policy on Bucket4j buckets, one bucket per limit: what the Bucket4j-engine backends share.
+ *
+ * <p>Each {@link Algorithm#TOKEN_BUCKET} limit becomes a bucket of capacity {@code burst} with a greedy refill of
+ * {@code capacity} per period. Bucket4j has no multi-bucket transaction, so a policy is charged bucket by bucket and a
+ * later bucket's refusal gives the earlier ones their tokens back: never more is admitted than the reference token
+ * bucket admits, but a concurrent caller may briefly see those tokens missing and be denied where the reference
+ * grants. Bucket4j floors its nanosecond waits; they are reported as whole microseconds plus one, so never short.
+ */
+public final class Bucket4jPolicies {
+
+    private Bucket4jPolicies() {
+    }
+
+    /**
+     * Checks that every limit of {@code policy} is a token bucket.
+     *
+     * @throws IllegalArgumentException naming the first other limit and {@code engine}
+     */
+    public static void requireTokenBuckets(Policy policy, String engine) {
+        for (Limit l : policy.limits()) {
+            if (l.algorithm() != Algorithm.TOKEN_BUCKET) {
+                throw new IllegalArgumentException(engine + " runs TOKEN_BUCKET limits only, not " + l);
+            }
+        }
+    }
+
+    /** The bucket configuration of one limit: capacity {@code burst}, greedy refill of {@code capacity} per period. */
+    public static BucketConfiguration configuration(Limit limit) {
+        return BucketConfiguration.builder().addLimit(bandwidth(limit)).build();
+    }
+
+    /** The Bucket4j bandwidth of one limit. */
+    public static Bandwidth bandwidth(Limit limit) {
+        return Bandwidth.builder().capacity(limit.burst()).refillGreedy(limit.capacity(), limit.period()).build();
+    }
+
+    /**
+     * A name for the bucket of {@code limit} under a key, unique per dimension and numbers: a limit whose numbers
+     * change gets a fresh bucket in a store keyed by it.
+     */
+    public static String bucketName(Limit limit) {
+        return limit.dimension() + ":" + limit.capacity() + ":" + limit.periodMicros() + ":" + limit.burst();
+    }
+
+    /** How long an empty bucket of {@code policy} takes to fill up again, plus one period, in microseconds. */
+    public static long refillMicros(Policy policy) {
+        long refill = 0;
+        for (Limit l : policy.limits()) {
+            // burst × period fits a long (a Limit bound), so the ceiling division cannot overflow.
+            refill = Math.max(refill, Math.floorDiv(l.burst() * l.periodMicros() + l.capacity() - 1, l.capacity())
+                    + l.periodMicros());
+        }
+        return refill;
+    }
+
+    /**
+     * Bucket4j's time source on {@code ticker}. Distributed buckets insist on a wall clock; Sluice tickers count
+     * from the epoch, so {@code wallClock} may say so.
+     */
+    public static TimeMeter timeMeter(Ticker ticker, boolean wallClock) {
+        return new TimeMeter() {
+            @Override
+            public long currentTimeNanos() {
+                return ticker.nowMicros() * 1000L;
+            }
+
+            @Override
+            public boolean isWallClockBased() {
+                return wallClock;
+            }
+        };
+    }
+
+    /**
+     * Charges {@code cost} on {@code buckets} (one per limit of {@code policy}, in order) all or nothing.
+     *
+     * @return granted with what remains, or rate-limited with the longest wait and the limit that binds
+     */
+    public static Decision acquire(Policy policy, Cost cost, Bucket[] buckets) {
+        int size = policy.size();
+        int refused = -1;
+        long waitNanos = 0;
+        for (int i = 0; i < size; i++) {
+            long n = cost.units(policy.limit(i).dimension());
+            if (n == 0) {
+                continue;
+            }
+            ConsumptionProbe p = buckets[i].tryConsumeAndReturnRemaining(n);
+            if (!p.isConsumed()) {
+                refused = i;
+                waitNanos = p.getNanosToWaitForRefill();
+                break;
+            }
+        }
+        if (refused < 0) {
+            return Decision.granted(policy, remaining(buckets), -1);
+        }
+        int bound = refused;
+        for (int i = 0; i < size; i++) {
+            long n = cost.units(policy.limit(i).dimension());
+            if (n == 0 || i == refused) {
+                continue;
+            }
+            if (i < refused) {
+                buckets[i].addTokens(n); // all or nothing: give back what the earlier limits took
+            } else {
+                EstimationProbe e = buckets[i].estimateAbilityToConsume(n);
+                if (!e.canBeConsumed() && e.getNanosToWaitForRefill() > waitNanos) {
+                    waitNanos = e.getNanosToWaitForRefill();
+                    bound = i;
+                }
+            }
+        }
+        return Decision.rateLimited(policy, waitNanos / 1000 + 1, remaining(buckets), bound);
+    }
+
+    /** Gives {@code cost} back to {@code buckets}, never beyond full (Bucket4j caps {@code addTokens}). */
+    public static Decision refund(Policy policy, Cost cost, Bucket[] buckets) {
+        for (int i = 0; i < policy.size(); i++) {
+            long n = cost.units(policy.limit(i).dimension());
+            if (n > 0) {
+                buckets[i].addTokens(n);
+            }
+        }
+        return Decision.refunded(policy, remaining(buckets));
+    }
+
+    /** What remains in each bucket now. */
+    public static long[] remaining(Bucket[] buckets) {
+        long[] r = new long[buckets.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = buckets[i].getAvailableTokens();
+        }
+        return r;
+    }
+}
