@@ -3,6 +3,7 @@
  * backend runs through a short subclass, with manual time ({@link dev.sluice.testkit.ManualScheduler}) so no test
  * sleeps, the reference executor {@link dev.sluice.testkit.ReferenceBackend}, and the seeded differential test that
  * replays random operation sequences on both.
+ * {@link dev.sluice.testkit.QueueCompatibilityKit} does the same for work queues.
  */
 @NullMarked
 package dev.sluice.testkit;
