@@ -19,6 +19,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
@@ -68,6 +69,8 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** Virtual time one job of a tenant of weight 1 uses up. */
     private static final long SHARE = 1L << 20;
     private static final long MIN_RETRY_MICROS = 1_000;
+    /** The most jobs taken from one lane at once (never more than the free workers). */
+    private static final int MAX_BATCH = 16;
     private static final long UNAVAILABLE_RETRY_MICROS = 100_000;
 
     private final String name;
@@ -93,7 +96,8 @@ public final class Dispatcher<R> implements AutoCloseable {
     private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
     private final Map<String, Running> running = new ConcurrentHashMap<>();
     private final AtomicInteger busy = new AtomicInteger();
-    private volatile @Nullable Lease head;
+    /** Jobs taken and not yet started, oldest choice first; the first one waits for the limiter. */
+    private final ConcurrentLinkedDeque<Lease> ready = new ConcurrentLinkedDeque<>();
 
     /** Per priority class: each tenant's virtual finish time, and the class's virtual clock. */
     private final List<Map<String, Long>> finish = new ArrayList<>();
@@ -190,9 +194,8 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** The ids of the jobs this dispatcher holds right now: running, or taken and waiting for the limiter. */
     public Set<String> pending() {
         Set<String> ids = new java.util.HashSet<>(running.keySet());
-        Lease h = head;
-        if (h != null) {
-            ids.add(h.job().id());
+        for (Lease l : ready) {
+            ids.add(l.job().id());
         }
         return ids;
     }
@@ -227,30 +230,30 @@ public final class Dispatcher<R> implements AutoCloseable {
         long extendedAt = 0;
         while (!closing && !Thread.currentThread().isInterrupted()) {
             try {
-                Lease h = head;
+                Lease h = ready.peekFirst();
                 if (h == null) {
-                    if (busy.get() >= workers) {
+                    int free = workers - busy.get();
+                    if (free <= 0) {
                         await(idlePollMicros);
                         continue;
                     }
-                    h = next();
-                    if (h == null) {
+                    if (!next(Math.min(free, MAX_BATCH))) {
                         await(idlePollMicros);
                         continue;
                     }
-                    head = h;
                     extendedAt = ticker.nowMicros();
+                    continue;
                 }
                 Job job = h.job();
                 CompletableFuture<R> f = futures.get(job.id());
                 if (f != null && f.isCancelled()) {
+                    ready.pollFirst();
                     queue.ack(h);
-                    head = null;
                     continue;
                 }
                 long now = ticker.nowMicros();
                 if (job.deadlineMicros() <= now) {
-                    head = null;
+                    ready.pollFirst();
                     expire(h, 0);
                     continue;
                 }
@@ -259,14 +262,14 @@ public final class Dispatcher<R> implements AutoCloseable {
                     d = limiter.tryAcquire(limiterKey.apply(job), cost.apply(job));
                 } catch (RuntimeException e) {
                     // The cost can never be admitted (or the key is bad): the job can never run.
-                    head = null;
+                    ready.pollFirst();
                     queue.ack(h);
                     observer.onOutcome(job.priority(), QueueObserver.Outcome.FAILED);
                     fail(job.id(), e);
                     continue;
                 }
                 if (d.granted()) {
-                    head = null;
+                    ready.pollFirst();
                     start(h, d);
                     continue;
                 }
@@ -274,16 +277,13 @@ public final class Dispatcher<R> implements AutoCloseable {
                         ? Math.max(MIN_RETRY_MICROS, d.retryAfterMicros())
                         : Math.max(UNAVAILABLE_RETRY_MICROS, d.retryAfterMicros());
                 if (job.hasDeadline() && now + wait > job.deadlineMicros()) {
-                    head = null;
+                    ready.pollFirst();
                     expire(h, wait);
                     continue;
                 }
-                // Keep the lease of the job we hold alive while we wait for the limiter.
+                // Keep the leases of the jobs we hold alive while we wait for the limiter.
                 if (now - extendedAt > leaseMicros / 3) {
-                    if (!queue.extend(h)) {
-                        head = null;
-                        continue;
-                    }
+                    ready.removeIf(l -> !queue.extend(l));
                     extendedAt = now;
                 }
                 sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)));
@@ -292,9 +292,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                 await(UNAVAILABLE_RETRY_MICROS);
             }
         }
-        Lease h = head;
-        if (h != null) {
-            head = null;
+        Lease h;
+        while ((h = ready.pollFirst()) != null) {
             giveBack(h);
         }
     }
@@ -314,8 +313,11 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
-    /** The next job: highest class first, then the tenant with the earliest virtual start time. */
-    private @Nullable Lease next() {
+    /**
+     * Takes the next jobs, up to {@code max} of one lane, into {@link #ready}: the highest class first, then the
+     * tenant with the earliest virtual start time, charged one share per job taken.
+     */
+    private boolean next(int max) {
         for (Priority p : Priority.values()) {
             Set<String> tenants = queue.tenants(p);
             if (tenants.isEmpty()) {
@@ -333,22 +335,23 @@ public final class Dispatcher<R> implements AutoCloseable {
                         best = t;
                     }
                 }
-                List<Lease> taken = queue.take(p, best, 1);
+                List<Lease> taken = queue.take(p, best, max);
                 if (taken.isEmpty()) {
                     candidates.remove(best);
                     continue;
                 }
                 virtualNow[p.ordinal()] = bestStart;
                 int weight = Math.max(1, weights.applyAsInt(best));
-                f.put(best, bestStart + SHARE / weight);
+                f.put(best, bestStart + taken.size() * (SHARE / weight));
                 if (f.size() > 10_000) {
                     long vnow = bestStart;
                     f.values().removeIf(v -> v <= vnow);
                 }
-                return taken.get(0);
+                ready.addAll(taken);
+                return true;
             }
         }
-        return null;
+        return false;
     }
 
     private void start(Lease lease, Decision decision) {
@@ -407,7 +410,7 @@ public final class Dispatcher<R> implements AutoCloseable {
             }
             queue.ack(lease);
             observer.onOutcome(job.priority(), QueueObserver.Outcome.DONE);
-            CompletableFuture<R> done = futures.remove(job.id());
+            CompletableFuture<R> done = claimFuture(job.id());
             if (done != null) {
                 done.complete(result);
             }
@@ -437,8 +440,18 @@ public final class Dispatcher<R> implements AutoCloseable {
                 "dispatcher " + name + " closed before running job " + lease.job().id() + "; it was given back"));
     }
 
+    /**
+     * Removes and returns a job's future. Under the lock submit holds from enqueue until its future is registered, so
+     * a job that runs at once still finds its future.
+     */
+    private @Nullable CompletableFuture<R> claimFuture(String jobId) {
+        synchronized (futures) {
+            return futures.remove(jobId);
+        }
+    }
+
     private void fail(String jobId, Throwable e) {
-        CompletableFuture<R> f = futures.remove(jobId);
+        CompletableFuture<R> f = claimFuture(jobId);
         if (f != null) {
             f.completeExceptionally(e);
         }
