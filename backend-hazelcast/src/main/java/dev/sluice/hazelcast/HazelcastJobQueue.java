@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -139,6 +140,18 @@ public final class HazelcastJobQueue implements JobQueue {
                 Predicates.equal("priority", priority.ordinal()),
                 Predicates.lessEqual("visibleAt", ticker.nowMicros())));
         return new TreeSet<>(t);
+    }
+
+    /** One query for every class. */
+    @Override
+    public Map<Priority, Set<String>> tenantsByPriority() {
+        Collection<Object[]> pairs = jobs.project(Projections.multiAttribute("priority", "tenant"),
+                Predicates.lessEqual("visibleAt", ticker.nowMicros()));
+        Map<Priority, Set<String>> out = new EnumMap<>(Priority.class);
+        for (Object[] pair : pairs) {
+            out.computeIfAbsent(Priority.values()[(Integer) pair[0]], p -> new TreeSet<>()).add((String) pair[1]);
+        }
+        return out;
     }
 
     private boolean change(int op, Lease lease) {

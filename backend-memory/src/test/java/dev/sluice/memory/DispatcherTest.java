@@ -222,7 +222,7 @@ class DispatcherTest {
             return text(j);
         }).name("cancel").build());
         assertThat(d.submit(job("a", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("a");
-        // "b" is taken and held for the limiter (30 s away); "c" waits in the queue behind it.
+        // "b" is taken and held for the limiter (30 s away); "c" waits behind it (taken too, or still queued).
         CompletableFuture<String> b = d.submit(job("b", "t", Priority.NORMAL));
         CompletableFuture<String> c = d.submit(job("c", "t", Priority.NORMAL));
         for (int i = 0; i < 500 && d.pending().isEmpty(); i++) {

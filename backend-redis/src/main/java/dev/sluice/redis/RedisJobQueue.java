@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.EnumMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +22,8 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
 import java.util.regex.Pattern;
+import org.redisson.api.RBatch;
+import org.redisson.api.RFuture;
 import org.redisson.api.RScript;
 import org.redisson.api.RTopic;
 import org.redisson.api.RedissonClient;
@@ -196,6 +199,22 @@ public final class RedisJobQueue implements JobQueue {
     @Override
     public Set<String> tenants(Priority priority) {
         return new LinkedHashSet<>(client.<String>getSet(lanes(priority), StringCodec.INSTANCE).readAll());
+    }
+
+    /** One round trip: the three sets in one batch. */
+    @Override
+    public Map<Priority, Set<String>> tenantsByPriority() {
+        RBatch batch = client.createBatch();
+        List<RFuture<Set<String>>> sets = new ArrayList<>();
+        for (Priority p : Priority.values()) {
+            sets.add(batch.<String>getSet(lanes(p), StringCodec.INSTANCE).readAllAsync());
+        }
+        batch.execute();
+        Map<Priority, Set<String>> out = new EnumMap<>(Priority.class);
+        for (Priority p : Priority.values()) {
+            out.put(p, new LinkedHashSet<>(sets.get(p.ordinal()).toCompletableFuture().join()));
+        }
+        return out;
     }
 
     private boolean leaseOp(String op, Lease lease) {

@@ -2,7 +2,9 @@ package dev.sluice.api.queue;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -58,6 +60,18 @@ public interface JobQueue extends AutoCloseable {
 
     /** The tenants that may have visible jobs in {@code priority} (may include some whose lane just emptied). */
     Set<String> tenants(Priority priority);
+
+    /**
+     * {@link #tenants(Priority)} of every class at once, in priority order (classes without tenants may be left
+     * out). Queues that can answer in one round trip override it.
+     */
+    default Map<Priority, Set<String>> tenantsByPriority() {
+        Map<Priority, Set<String>> out = new EnumMap<>(Priority.class);
+        for (Priority p : Priority.values()) {
+            out.put(p, tenants(p));
+        }
+        return out;
+    }
 
     /**
      * Marks the job done and forgets it (its idempotency key stays remembered for the idempotency window).

@@ -58,7 +58,8 @@ import org.jspecify.annotations.Nullable;
  * another delivery; after the queue's last delivery it is dead-lettered and its future fails with the handler's
  * exception.
  *
- * <p>Handlers should finish within the queue's lease (the dispatcher renews it when a job starts), otherwise the job
+ * <p>Handlers should finish within the queue's lease (the dispatcher renews it when a job it held for the limiter
+ * starts), otherwise the job
  * may also run elsewhere. Threads are daemons.
  *
  * @param <R> the result type of the handler
@@ -98,6 +99,8 @@ public final class Dispatcher<R> implements AutoCloseable {
     private final AtomicInteger busy = new AtomicInteger();
     /** Jobs taken and not yet started, oldest choice first; the first one waits for the limiter. */
     private final ConcurrentLinkedDeque<Lease> ready = new ConcurrentLinkedDeque<>();
+    /** Coordinator only: when the leases in {@link #ready} were taken or last renewed. */
+    private long extendedAt;
 
     /** Per priority class: each tenant's virtual finish time, and the class's virtual clock. */
     private final List<Map<String, Long>> finish = new ArrayList<>();
@@ -181,7 +184,14 @@ public final class Dispatcher<R> implements AutoCloseable {
         f.whenComplete((r, e) -> {
             if (f.isCancelled()) {
                 futures.remove(id);
-                if (queue.cancel(id)) {
+                boolean removed = queue.cancel(id);
+                // Taken but not started: drop it from the ready jobs and finish it.
+                for (Lease l : ready) {
+                    if (l.job().id().equals(id) && ready.remove(l)) {
+                        removed = queue.ack(l);
+                    }
+                }
+                if (removed) {
                     observer.onOutcome(request.priority(), QueueObserver.Outcome.CANCELLED);
                 }
                 signal();
@@ -227,7 +237,6 @@ public final class Dispatcher<R> implements AutoCloseable {
     }
 
     private void coordinate() {
-        long extendedAt = 0;
         while (!closing && !Thread.currentThread().isInterrupted()) {
             try {
                 Lease h = ready.peekFirst();
@@ -247,14 +256,16 @@ public final class Dispatcher<R> implements AutoCloseable {
                 Job job = h.job();
                 CompletableFuture<R> f = futures.get(job.id());
                 if (f != null && f.isCancelled()) {
-                    ready.pollFirst();
-                    queue.ack(h);
+                    if (ready.remove(h)) {
+                        queue.ack(h);
+                    }
                     continue;
                 }
                 long now = ticker.nowMicros();
                 if (job.deadlineMicros() <= now) {
-                    ready.pollFirst();
-                    expire(h, 0);
+                    if (ready.remove(h)) {
+                        expire(h, 0);
+                    }
                     continue;
                 }
                 Decision d;
@@ -262,23 +273,29 @@ public final class Dispatcher<R> implements AutoCloseable {
                     d = limiter.tryAcquire(limiterKey.apply(job), cost.apply(job));
                 } catch (RuntimeException e) {
                     // The cost can never be admitted (or the key is bad): the job can never run.
-                    ready.pollFirst();
-                    queue.ack(h);
+                    if (ready.remove(h)) {
+                        queue.ack(h);
+                    }
                     observer.onOutcome(job.priority(), QueueObserver.Outcome.FAILED);
                     fail(job.id(), e);
                     continue;
                 }
                 if (d.granted()) {
-                    ready.pollFirst();
-                    start(h, d);
+                    if (ready.remove(h)) {
+                        start(h, d);
+                    } else {
+                        // Cancelled meanwhile (and already acked): give the units back.
+                        limiter.refund(limiterKey.apply(job), cost.apply(job));
+                    }
                     continue;
                 }
                 long wait = d.reason() == Decision.Reason.RATE_LIMITED
                         ? Math.max(MIN_RETRY_MICROS, d.retryAfterMicros())
                         : Math.max(UNAVAILABLE_RETRY_MICROS, d.retryAfterMicros());
                 if (job.hasDeadline() && now + wait > job.deadlineMicros()) {
-                    ready.pollFirst();
-                    expire(h, wait);
+                    if (ready.remove(h)) {
+                        expire(h, wait);
+                    }
                     continue;
                 }
                 // Keep the leases of the jobs we hold alive while we wait for the limiter.
@@ -286,7 +303,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                     ready.removeIf(l -> !queue.extend(l));
                     extendedAt = now;
                 }
-                sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)));
+                sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)), h);
             } catch (RuntimeException e) {
                 // The queue's store failed; try again a little later rather than dying.
                 await(UNAVAILABLE_RETRY_MICROS);
@@ -298,12 +315,12 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
-    /** Sleeps for the limiter's predicted wait; only close() cuts it short. */
-    private void sleepExactly(long micros) {
+    /** Sleeps for the limiter's predicted wait; only close() or the waiting job's cancellation cut it short. */
+    private void sleepExactly(long micros, Lease waiting) {
         lock.lock();
         try {
             long nanos = TimeUnit.MICROSECONDS.toNanos(micros);
-            while (!closing && nanos > 0) {
+            while (!closing && nanos > 0 && ready.peekFirst() == waiting) {
                 nanos = wake.awaitNanos(nanos);
             }
         } catch (InterruptedException e) {
@@ -318,8 +335,9 @@ public final class Dispatcher<R> implements AutoCloseable {
      * tenant with the earliest virtual start time, charged one share per job taken.
      */
     private boolean next(int max) {
+        Map<Priority, Set<String>> lanes = queue.tenantsByPriority();
         for (Priority p : Priority.values()) {
-            Set<String> tenants = queue.tenants(p);
+            Set<String> tenants = lanes.getOrDefault(p, Set.of());
             if (tenants.isEmpty()) {
                 continue;
             }
@@ -356,7 +374,8 @@ public final class Dispatcher<R> implements AutoCloseable {
 
     private void start(Lease lease, Decision decision) {
         Job job = lease.job();
-        Running r = new Running(lease);
+        // A job held a while for the limiter starts with a fresh lease; one taken just now already has one.
+        Running r = new Running(lease, ticker.nowMicros() - extendedAt > leaseMicros / 10);
         running.put(job.id(), r);
         busy.incrementAndGet();
         observer.onStart(job.priority(), Math.max(0, ticker.nowMicros() - job.enqueuedAtMicros()));
@@ -387,7 +406,9 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 return;
             }
-            queue.extend(lease);
+            if (r.renew) {
+                queue.extend(lease);
+            }
             R result;
             try {
                 result = handler.handle(job);
@@ -497,11 +518,13 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** A job handed to a worker. */
     private static final class Running {
         final Lease lease;
+        final boolean renew;
         volatile @Nullable Thread thread;
         volatile boolean abandoned;
 
-        Running(Lease lease) {
+        Running(Lease lease, boolean renew) {
             this.lease = lease;
+            this.renew = renew;
         }
     }
 
