@@ -13,6 +13,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -203,7 +204,7 @@ public final class Dispatcher<R> implements AutoCloseable {
 
     /** The ids of the jobs this dispatcher holds right now: running, or taken and waiting for the limiter. */
     public Set<String> pending() {
-        Set<String> ids = new java.util.HashSet<>(running.keySet());
+        Set<String> ids = new HashSet<>(running.keySet());
         for (Lease l : ready) {
             ids.add(l.job().id());
         }
