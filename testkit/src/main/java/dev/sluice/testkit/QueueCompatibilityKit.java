@@ -177,7 +177,7 @@ public abstract class QueueCompatibilityKit {
     }
 
     @Test
-    @DisplayName("a lane is one priority class and one tenant; tenants() names those with work")
+    @DisplayName("a lane is one priority class and one tenant; tenants() and tenantsByPriority() name those with work")
     void lanesAreSeparate() {
         queue.enqueue(job("a", "t1", Priority.NORMAL));
         queue.enqueue(job("b", "t2", Priority.NORMAL));
@@ -185,6 +185,10 @@ public abstract class QueueCompatibilityKit {
         assertThat(queue.tenants(Priority.NORMAL)).containsExactlyInAnyOrder("t1", "t2");
         assertThat(queue.tenants(Priority.LOW)).containsExactly("t1");
         assertThat(queue.tenants(Priority.HIGH)).isEmpty();
+        Map<Priority, Set<String>> all = queue.tenantsByPriority();
+        assertThat(all.get(Priority.NORMAL)).containsExactlyInAnyOrder("t1", "t2");
+        assertThat(all.get(Priority.LOW)).containsExactly("t1");
+        assertThat(all.getOrDefault(Priority.HIGH, Set.of())).isEmpty();
         assertThat(texts(queue.take(Priority.NORMAL, "t2", 10))).containsExactly("b");
         assertThat(texts(queue.take(Priority.LOW, "t1", 10))).containsExactly("c");
         assertThat(texts(queue.take(Priority.NORMAL, "t1", 10))).containsExactly("a");
