@@ -383,8 +383,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         try {
             pool.execute(() -> run(r));
         } catch (RejectedExecutionException e) {
-            running.remove(job.id());
-            busy.decrementAndGet();
+            leave(r);
             limiter.refund(limiterKey.apply(job), cost.apply(job));
             giveBack(lease);
         }
@@ -400,6 +399,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                 // Admitted but not started: give the units back.
                 limiter.refund(limiterKey.apply(job), cost.apply(job));
                 if (closing && !(f != null && f.isCancelled())) {
+                    leave(r);
                     giveBack(lease);
                 } else {
                     queue.ack(lease);
@@ -419,11 +419,11 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 boolean last = job.deliveries() >= queue.maxDeliveries();
                 queue.release(lease);
+                observer.onOutcome(job.priority(), last ? QueueObserver.Outcome.DEAD_LETTERED
+                        : QueueObserver.Outcome.FAILED);
+                leave(r);
                 if (last) {
-                    observer.onOutcome(job.priority(), QueueObserver.Outcome.DEAD_LETTERED);
                     fail(job.id(), e);
-                } else {
-                    observer.onOutcome(job.priority(), QueueObserver.Outcome.FAILED);
                 }
                 return;
             }
@@ -432,6 +432,8 @@ public final class Dispatcher<R> implements AutoCloseable {
             }
             queue.ack(lease);
             observer.onOutcome(job.priority(), QueueObserver.Outcome.DONE);
+            // Leave before completing, so a caller woken by its future never sees the job still pending here.
+            leave(r);
             CompletableFuture<R> done = claimFuture(job.id());
             if (done != null) {
                 done.complete(result);
@@ -439,9 +441,15 @@ public final class Dispatcher<R> implements AutoCloseable {
         } catch (RuntimeException e) {
             // The queue's store failed on ack or release: the lease will expire and the job run again.
         } finally {
-            running.remove(job.id());
-            busy.decrementAndGet();
+            leave(r);
             signal();
+        }
+    }
+
+    /** The job is no longer this dispatcher's (idempotent). */
+    private void leave(Running r) {
+        if (running.remove(r.lease.job().id(), r)) {
+            busy.decrementAndGet();
         }
     }
 
@@ -502,6 +510,7 @@ public final class Dispatcher<R> implements AutoCloseable {
             if (!pool.awaitTermination(graceMicros, TimeUnit.MICROSECONDS)) {
                 for (Running r : running.values()) {
                     r.abandoned = true;
+                    leave(r);
                     giveBack(r.lease);
                 }
                 pool.shutdownNow();
