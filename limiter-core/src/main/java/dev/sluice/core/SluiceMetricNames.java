@@ -19,6 +19,16 @@ public final class SluiceMetricNames {
      * {@link #TAG_BACKEND}, {@link #TAG_NAMESPACE}. */
     public static final String BACKEND_DEGRADED = "sluice.backend.degraded";
 
+    /** Gauge of unfinished jobs in a dispatcher's queue; tags {@link #TAG_DISPATCHER}, {@link #TAG_PRIORITY}. */
+    public static final String QUEUE_DEPTH = "sluice.queue.depth";
+    /** Timer of the time jobs waited from enqueue to start; tags {@link #TAG_DISPATCHER}, {@link #TAG_PRIORITY}. */
+    public static final String QUEUE_WAIT = "sluice.queue.wait";
+    /**
+     * Counter of jobs by outcome; tags {@link #TAG_DISPATCHER}, {@link #TAG_PRIORITY}, {@link #TAG_RESULT}
+     * ({@code done}, {@code failed}, {@code dead_lettered}, {@code expired}, {@code cancelled}).
+     */
+    public static final String QUEUE_JOBS = "sluice.queue.jobs";
+
     /** The backend kind, such as {@code redis}. */
     public static final String TAG_BACKEND = "backend";
     /** A backend's key namespace. */
@@ -27,6 +37,10 @@ public final class SluiceMetricNames {
     public static final String TAG_LIMITER = "limiter";
     /** The outcome. */
     public static final String TAG_RESULT = "result";
+    /** A dispatcher's name. */
+    public static final String TAG_DISPATCHER = "dispatcher";
+    /** A job's priority class, lower case. */
+    public static final String TAG_PRIORITY = "priority";
     /** The dimension of a limit, such as {@code tokens}. */
     public static final String TAG_DIMENSION = "dimension";
 

@@ -1,0 +1,275 @@
+package dev.sluice.hazelcast;
+
+import com.hazelcast.aggregation.Aggregators;
+import com.hazelcast.config.IndexType;
+import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.flakeidgen.FlakeIdGenerator;
+import com.hazelcast.map.IMap;
+import com.hazelcast.map.listener.EntryAddedListener;
+import com.hazelcast.projection.Projections;
+import com.hazelcast.query.Predicate;
+import com.hazelcast.query.Predicates;
+import dev.sluice.api.Ticker;
+import dev.sluice.api.queue.Job;
+import dev.sluice.api.queue.JobQueue;
+import dev.sluice.api.queue.JobRequest;
+import dev.sluice.api.queue.Lease;
+import dev.sluice.api.queue.Priority;
+import java.io.Serializable;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+/**
+ * A {@link JobQueue} on a Hazelcast cluster, shared by every handle on the same cluster and queue name.
+ *
+ * <p><b>Why one map</b>: every job is one entry of the {@code IMap} {@code <name>} (key: a zero-padded Flake id, so
+ * keys sort in enqueue order), holding its lane, delivery count, state and the time from which it is visible. Each
+ * change (take, ack, give back, extend, cancel, dead-letter) is one entry processor on the key's partition owner:
+ * atomic, and copied to the map's synchronous backups before it returns, so with {@code backup-count} ≥ 1 (the
+ * default) no acknowledged change is lost when a member dies. A lease is just "visible again at lease end": an
+ * expired lease needs no reaper and cannot be lost with the member that would have run one. We did not take an
+ * {@code IQueue} plus an in-flight map: moving a job between two structures needs a transaction, or a crash between
+ * the two steps loses or duplicates it; nor a {@code Ringbuffer}, which cannot remove a job acked out of order.
+ *
+ * <p>Taking queries the lane's visible keys (indexed) in key order and claims them one by one; a claim that lost a
+ * race is skipped. Dead letters stay in the map in state dead. Idempotency keys live in the map {@code <name>-idem}
+ * with the window as TTL. Times are read on the handle's {@linkplain Builder#ticker ticker}: instances' clocks must
+ * agree to well within a lease.
+ */
+public final class HazelcastJobQueue implements JobQueue {
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+
+    private final IMap<String, QueuedJob> jobs;
+    private final IMap<String, String> idempotency;
+    private final FlakeIdGenerator ids;
+    private final Ticker ticker;
+    private final long leaseMicros;
+    private final int maxDeliveries;
+    private final long idempotencyMillis;
+    private final String handle = UUID.randomUUID().toString();
+
+    private HazelcastJobQueue(Builder b) {
+        this.jobs = b.instance.getMap(b.name);
+        this.idempotency = b.instance.getMap(b.name + "-idem");
+        this.ids = b.instance.getFlakeIdGenerator(b.name);
+        this.ticker = b.ticker;
+        this.leaseMicros = b.lease.toNanos() / 1000;
+        this.maxDeliveries = b.maxDeliveries;
+        this.idempotencyMillis = Math.max(1, b.idempotencyWindow.toMillis());
+        jobs.addIndex(IndexType.HASH, "lane");
+        jobs.addIndex(IndexType.SORTED, "visibleAt");
+    }
+
+    /** A builder of the queue {@code name} on {@code instance} (a member or a client), which stays the caller's. */
+    public static Builder builder(HazelcastInstance instance, String name) {
+        return new Builder(Objects.requireNonNull(instance, "instance"), name);
+    }
+
+    @Override
+    public String enqueue(JobRequest r) {
+        Objects.requireNonNull(r, "request");
+        String id = String.format("%019d", ids.newId());
+        String key = r.idempotencyKey();
+        if (key != null) {
+            String known = idempotency.putIfAbsent(key, id, idempotencyMillis, TimeUnit.MILLISECONDS);
+            if (known != null) {
+                return known;
+            }
+        }
+        jobs.set(id, new QueuedJob(r.priority(), r.tenant(), r.payload(), r.deadlineMicros(), key,
+                ticker.nowMicros()));
+        return id;
+    }
+
+    @Override
+    public List<Lease> take(Priority priority, String tenant, int max) {
+        if (max < 1) {
+            throw new IllegalArgumentException("max must be positive, was " + max);
+        }
+        long now = ticker.nowMicros();
+        Predicate<String, QueuedJob> visible = Predicates.and(
+                Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
+                Predicates.lessEqual("visibleAt", now));
+        List<Lease> out = new ArrayList<>();
+        // Claims can lose races: look again, a bounded number of times.
+        for (int round = 0; round < 3 && out.size() < max; round++) {
+            Set<String> keys = jobs.keySet(Predicates.pagingPredicate(visible, new KeyOrder(),
+                    (max - out.size()) * (round + 1)));
+            if (keys.isEmpty()) {
+                break;
+            }
+            for (String key : new TreeSet<>(keys)) {
+                if (out.size() >= max) {
+                    break;
+                }
+                Object r = jobs.executeOnKey(key, new QueueProcessor(QueueProcessor.CLAIM, now, leaseMicros,
+                        maxDeliveries, handle));
+                if (r instanceof QueuedJob j) {
+                    out.add(new Lease(j.job(key), Objects.requireNonNull(j.token())));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Orders entries by key, that is by enqueue. */
+    static final class KeyOrder implements Comparator<Map.Entry<String, QueuedJob>>, Serializable {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public int compare(Map.Entry<String, QueuedJob> a, Map.Entry<String, QueuedJob> b) {
+            return a.getKey().compareTo(b.getKey());
+        }
+    }
+
+    @Override
+    public Set<String> tenants(Priority priority) {
+        Collection<String> t = jobs.project(Projections.singleAttribute("tenant"), Predicates.and(
+                Predicates.equal("priority", priority.ordinal()),
+                Predicates.lessEqual("visibleAt", ticker.nowMicros())));
+        return new TreeSet<>(t);
+    }
+
+    /** One query for every class. */
+    @Override
+    public Map<Priority, Set<String>> tenantsByPriority() {
+        Collection<Object[]> pairs = jobs.project(Projections.multiAttribute("priority", "tenant"),
+                Predicates.lessEqual("visibleAt", ticker.nowMicros()));
+        Map<Priority, Set<String>> out = new EnumMap<>(Priority.class);
+        for (Object[] pair : pairs) {
+            out.computeIfAbsent(Priority.values()[(Integer) pair[0]], p -> new TreeSet<>()).add((String) pair[1]);
+        }
+        return out;
+    }
+
+    private boolean change(int op, Lease lease) {
+        return Boolean.TRUE.equals(jobs.executeOnKey(lease.job().id(), new QueueProcessor(op, ticker.nowMicros(),
+                leaseMicros, maxDeliveries, lease.token())));
+    }
+
+    @Override
+    public boolean ack(Lease lease) {
+        return change(QueueProcessor.ACK, lease);
+    }
+
+    @Override
+    public boolean release(Lease lease) {
+        return change(QueueProcessor.RELEASE, lease);
+    }
+
+    @Override
+    public boolean extend(Lease lease) {
+        return change(QueueProcessor.EXTEND, lease);
+    }
+
+    @Override
+    public boolean cancel(String jobId) {
+        return Boolean.TRUE.equals(jobs.executeOnKey(jobId, new QueueProcessor(QueueProcessor.CANCEL,
+                ticker.nowMicros(), leaseMicros, maxDeliveries, "")));
+    }
+
+    @Override
+    public long depth(Priority priority) {
+        return jobs.aggregate(Aggregators.count(), Predicates.and(Predicates.equal("priority", priority.ordinal()),
+                Predicates.notEqual("state", QueuedJob.DEAD)));
+    }
+
+    @Override
+    public List<Job> deadLetters(int max) {
+        List<Job> out = new ArrayList<>();
+        for (Map.Entry<String, QueuedJob> e : jobs.entrySet(Predicates.pagingPredicate(
+                Predicates.equal("state", QueuedJob.DEAD), new KeyOrder(), max))) {
+            out.add(e.getValue().job(e.getKey()));
+        }
+        return out;
+    }
+
+    @Override
+    public Duration leaseDuration() {
+        return Duration.ofNanos(leaseMicros * 1000);
+    }
+
+    @Override
+    public int maxDeliveries() {
+        return maxDeliveries;
+    }
+
+    @Override
+    public AutoCloseable onEnqueue(Runnable listener) {
+        UUID id = jobs.addEntryListener((EntryAddedListener<String, QueuedJob>) e -> listener.run(), false);
+        return () -> jobs.removeEntryListener(id);
+    }
+
+    /** Does nothing: the jobs and the instance outlive the handle. */
+    @Override
+    public void close() {
+    }
+
+    /**
+     * Builds a {@link HazelcastJobQueue}: leases of 30 s, 5 deliveries, a 24 h idempotency window, the system
+     * ticker.
+     */
+    public static final class Builder {
+        private final HazelcastInstance instance;
+        private final String name;
+        private Ticker ticker = Ticker.system();
+        private Duration lease = Duration.ofSeconds(30);
+        private int maxDeliveries = 5;
+        private Duration idempotencyWindow = Duration.ofHours(24);
+
+        private Builder(HazelcastInstance instance, String name) {
+            if (name == null || !NAME.matcher(name).matches()) {
+                throw new IllegalArgumentException("queue name must be 1-64 of [A-Za-z0-9_.-], was '" + name + "'");
+            }
+            this.instance = instance;
+            this.name = name;
+        }
+
+        /** The clock of leases, deadlines and enqueue times. */
+        public Builder ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
+        /** How long a lease lasts; at least 1 ms. */
+        public Builder leaseDuration(Duration lease) {
+            if (lease.toMillis() < 1) {
+                throw new IllegalArgumentException("lease must be at least 1 ms, was " + lease);
+            }
+            this.lease = lease;
+            return this;
+        }
+
+        /** Deliveries before a job is dead-lettered; at least 1. */
+        public Builder maxDeliveries(int maxDeliveries) {
+            if (maxDeliveries < 1) {
+                throw new IllegalArgumentException("maxDeliveries must be positive, was " + maxDeliveries);
+            }
+            this.maxDeliveries = maxDeliveries;
+            return this;
+        }
+
+        /** How long an idempotency key is remembered after its job was enqueued. */
+        public Builder idempotencyWindow(Duration window) {
+            this.idempotencyWindow = Objects.requireNonNull(window, "window");
+            return this;
+        }
+
+        /** The queue. */
+        public HazelcastJobQueue build() {
+            return new HazelcastJobQueue(this);
+        }
+    }
+}

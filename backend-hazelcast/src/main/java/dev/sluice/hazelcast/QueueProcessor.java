@@ -1,0 +1,103 @@
+package dev.sluice.hazelcast;
+
+import com.hazelcast.map.EntryProcessor;
+import com.hazelcast.nio.ObjectDataInput;
+import com.hazelcast.nio.ObjectDataOutput;
+import com.hazelcast.nio.serialization.DataSerializable;
+import java.io.IOException;
+import java.util.Map;
+
+/**
+ * One state change of one queued job, atomic on the partition owner and replayed on the backups (it is
+ * deterministic: the time and the token come with it). Members need this class on their classpath.
+ */
+public final class QueueProcessor implements EntryProcessor<String, QueuedJob, Object>, DataSerializable {
+
+    static final int CLAIM = 0;
+    static final int ACK = 1;
+    static final int RELEASE = 2;
+    static final int EXTEND = 3;
+    static final int CANCEL = 4;
+
+    private int op;
+    private long now;
+    private long leaseMicros;
+    private int maxDeliveries;
+    private String token = "";
+
+    /** For Hazelcast's deserialization only. */
+    public QueueProcessor() {
+    }
+
+    QueueProcessor(int op, long now, long leaseMicros, int maxDeliveries, String token) {
+        this.op = op;
+        this.now = now;
+        this.leaseMicros = leaseMicros;
+        this.maxDeliveries = maxDeliveries;
+        this.token = token;
+    }
+
+    /** Claim: the job leased, null if it was not visible, or {@link Boolean#FALSE} if it was dead-lettered now. */
+    @Override
+    public Object process(Map.Entry<String, QueuedJob> entry) {
+        QueuedJob j = entry.getValue();
+        if (j == null || j.getState() == QueuedJob.DEAD) {
+            return op == CLAIM ? null : Boolean.FALSE;
+        }
+        switch (op) {
+            case CLAIM -> {
+                if (j.getVisibleAt() > now) {
+                    return null;
+                }
+                if (j.deliveries() >= maxDeliveries) {
+                    j.kill();
+                    entry.setValue(j);
+                    return Boolean.FALSE;
+                }
+                j.lease(now + leaseMicros, token + "/" + (j.deliveries() + 1));
+                entry.setValue(j);
+                return j;
+            }
+            case CANCEL -> {
+                if (j.getState() != QueuedJob.WAITING) {
+                    return Boolean.FALSE;
+                }
+                entry.setValue(null);
+                return Boolean.TRUE;
+            }
+            default -> {
+                if (j.getState() != QueuedJob.LEASED || !token.equals(j.token()) || j.getVisibleAt() <= now) {
+                    return Boolean.FALSE;
+                }
+                if (op == ACK) {
+                    entry.setValue(null);
+                } else if (op == RELEASE) {
+                    j.giveBack(now);
+                    entry.setValue(j);
+                } else {
+                    j.extend(now + leaseMicros);
+                    entry.setValue(j);
+                }
+                return Boolean.TRUE;
+            }
+        }
+    }
+
+    @Override
+    public void writeData(ObjectDataOutput out) throws IOException {
+        out.writeInt(op);
+        out.writeLong(now);
+        out.writeLong(leaseMicros);
+        out.writeInt(maxDeliveries);
+        out.writeString(token);
+    }
+
+    @Override
+    public void readData(ObjectDataInput in) throws IOException {
+        op = in.readInt();
+        now = in.readLong();
+        leaseMicros = in.readLong();
+        maxDeliveries = in.readInt();
+        token = in.readString();
+    }
+}

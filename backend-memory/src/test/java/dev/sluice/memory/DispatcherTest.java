@@ -1,0 +1,451 @@
+package dev.sluice.memory;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import com.google.inject.Guice;
+import com.google.inject.Injector;
+import com.google.inject.Key;
+import com.google.inject.TypeLiteral;
+import dev.sluice.api.Algorithm;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.api.RateLimiter;
+import dev.sluice.api.Ticker;
+import dev.sluice.api.queue.Job;
+import dev.sluice.api.queue.JobQueue;
+import dev.sluice.api.queue.JobRequest;
+import dev.sluice.api.queue.Priority;
+import dev.sluice.core.LimiterModule;
+import dev.sluice.core.SluiceLimiter;
+import dev.sluice.core.SluiceMetricNames;
+import dev.sluice.core.queue.DeadlineUnreachableException;
+import dev.sluice.core.queue.Dispatcher;
+import dev.sluice.core.queue.DispatcherModule;
+import dev.sluice.core.queue.JobHandler;
+import dev.sluice.testkit.WindowCheck;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The dispatcher on the in-memory queue and backend, in real time (the dispatcher sleeps for the limiter's waits):
+ * limits held in every window, weighted fairness, priorities, deadlines, cancellation, failures, a killed worker and
+ * a graceful close. Assertions are about what ran and in which order, never about how long it took.
+ */
+@Timeout(60)
+class DispatcherTest {
+
+    private static final Policy UNBOUNDED = Policy.of(Limit.perSecond("requests", 1_000_000));
+
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @AfterEach
+    void tearDown() throws Exception {
+        Collections.reverse(closeables);
+        for (AutoCloseable c : closeables) {
+            c.close();
+        }
+    }
+
+    private <T extends AutoCloseable> T closing(T c) {
+        closeables.add(c);
+        return c;
+    }
+
+    private MemoryJobQueue queue(Duration lease, int maxDeliveries) {
+        return MemoryJobQueue.builder().leaseDuration(lease).maxDeliveries(maxDeliveries).build();
+    }
+
+    private RateLimiter limiter(Policy policy) {
+        return closing(SluiceLimiter.builder(MemoryBackend.create()).policy(policy).build());
+    }
+
+    private static JobRequest job(String text, String tenant, Priority priority) {
+        return JobRequest.builder(text.getBytes(StandardCharsets.UTF_8)).tenant(tenant).priority(priority).build();
+    }
+
+    private static String text(Job job) {
+        return new String(job.payload(), StandardCharsets.UTF_8);
+    }
+
+    private static boolean dispatcherThreadsAlive(String name) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .anyMatch(t -> t.isAlive() && t.getName().startsWith("sluice-dispatcher-" + name));
+    }
+
+    @Test
+    @DisplayName("while the queue is full, the jobs started never exceed the limit in any window")
+    void neverExceedsTheLimit() throws Exception {
+        Limit limit = Limit.of("requests", 20, Duration.ofMillis(200), Algorithm.SLIDING_LOG);
+        // The backend's own reading of time at each decision, so the grants are checked on the limiter's clock.
+        ThreadLocal<Long> lastRead = new ThreadLocal<>();
+        Ticker system = Ticker.system();
+        Ticker recording = () -> {
+            long now = system.nowMicros();
+            if (lastRead.get() == null) {
+                lastRead.set(now);
+            }
+            return now;
+        };
+        RateLimiter backendTimed = closing(SluiceLimiter.builder(MemoryBackend.builder().ticker(recording).build())
+                .policy(Policy.of(limit)).build());
+        List<long[]> grants = Collections.synchronizedList(new ArrayList<>());
+        RateLimiter recorder = new ForwardingLimiter(backendTimed) {
+            @Override
+            public Decision tryAcquire(String key, Cost cost) {
+                lastRead.remove();
+                Decision d = super.tryAcquire(key, cost);
+                if (d.granted()) {
+                    grants.add(new long[] {lastRead.get(), cost.units("requests")});
+                }
+                return d;
+            }
+        };
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        int jobs = 150;
+        for (int i = 0; i < jobs; i++) {
+            q.enqueue(job("j" + i, "t" + (i % 3), Priority.NORMAL));
+        }
+        AtomicInteger ran = new AtomicInteger();
+        Dispatcher<Integer> d = closing(Dispatcher.builder(q, recorder, j -> ran.incrementAndGet()).workers(4)
+                .name("window").build());
+        for (int i = 0; i < 1000 && ran.get() < jobs; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(ran.get()).isEqualTo(jobs);
+        assertThat(grants).hasSize(jobs);
+        WindowCheck.assertWithinBound(limit, grants);
+        assertThat(d.pending()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("two backlogged tenants, one submitting 10x more, each get their weighted share (2:1) within 10%")
+    void weightedFairShare() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        // The noisy tenant's 1,000 jobs are all ahead of the quiet one's 100 in arrival order.
+        for (int i = 0; i < 1000; i++) {
+            q.enqueue(job("noisy" + i, "noisy", Priority.NORMAL));
+        }
+        for (int i = 0; i < 100; i++) {
+            q.enqueue(job("quiet" + i, "quiet", Priority.NORMAL));
+        }
+        List<String> started = Collections.synchronizedList(new ArrayList<>());
+        // A binding limit of 500 jobs/s: throughput is what the limiter admits, shared by the dispatcher.
+        RateLimiter l = limiter(Policy.of(Limit.of("requests", 50, Duration.ofMillis(100), Algorithm.GCRA)));
+        Dispatcher<Void> d = closing(Dispatcher.builder(q, l, (JobHandler<Void>) j -> {
+            started.add(j.tenant());
+            return null;
+        }).workers(1).weights(t -> t.equals("quiet") ? 2 : 1).name("fair").build());
+        for (int i = 0; i < 1000 && started.size() < 120; i++) {
+            Thread.sleep(10);
+        }
+        // Both tenants are backlogged over the first 120 starts (the quiet one would need 150 to run dry).
+        List<String> window = new ArrayList<>(started).subList(0, 120);
+        double quietShare = window.stream().filter("quiet"::equals).count() / 120.0;
+        assertThat(quietShare).isCloseTo(2.0 / 3, within(0.1 * 2 / 3));
+        assertThat(1 - quietShare).isCloseTo(1.0 / 3, within(0.1 * 1 / 3));
+        d.close();
+    }
+
+    @Test
+    @DisplayName("every visible job of a higher priority class starts before any of a lower one")
+    void prioritiesFirst() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        for (int i = 0; i < 20; i++) {
+            q.enqueue(job("low" + i, "t", Priority.LOW));
+        }
+        for (int i = 0; i < 20; i++) {
+            q.enqueue(job("high" + i, "u" + (i % 2), Priority.HIGH));
+        }
+        List<Priority> order = Collections.synchronizedList(new ArrayList<>());
+        Dispatcher<Void> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<Void>) j -> {
+            order.add(j.priority());
+            return null;
+        }).workers(1).name("prio").build());
+        for (int i = 0; i < 500 && order.size() < 40; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(order).hasSize(40);
+        assertThat(order.subList(0, 20)).containsOnly(Priority.HIGH);
+        assertThat(d.pending()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("a job whose deadline the limiter's predicted wait would miss is rejected at once with that wait")
+    void deadlineRejectedEarly() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        RateLimiter l = limiter(Policy.of(Limit.of("requests", 1, Duration.ofSeconds(20), Algorithm.GCRA)));
+        AtomicInteger ran = new AtomicInteger();
+        Dispatcher<Integer> d = closing(Dispatcher.builder(q, l, j -> ran.incrementAndGet()).name("deadline")
+                .build());
+        assertThat(d.submit(job("first", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo(1);
+        long deadline = Ticker.system().nowMicros() + 2_000_000;
+        CompletableFuture<Integer> late = d.submit(JobRequest.builder(new byte[0]).tenant("t")
+                .deadlineMicros(deadline).build());
+        assertThat(late).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(DeadlineUnreachableException.class)
+                .satisfies(e -> assertThat(((DeadlineUnreachableException) e).predictedWait())
+                        .isGreaterThan(Duration.ofSeconds(15)));
+        assertThat(ran.get()).isEqualTo(1);
+        assertThat(q.depth(Priority.NORMAL)).isZero();
+    }
+
+    @Test
+    @DisplayName("cancelling a waiting job's future removes it from the queue; it never runs")
+    void cancelRemoves() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        RateLimiter l = limiter(Policy.of(Limit.of("requests", 1, Duration.ofSeconds(30), Algorithm.GCRA)));
+        Set<String> ran = ConcurrentHashMap.newKeySet();
+        Dispatcher<String> d = closing(Dispatcher.builder(q, l, j -> {
+            ran.add(text(j));
+            return text(j);
+        }).name("cancel").build());
+        assertThat(d.submit(job("a", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("a");
+        // "b" is taken and held for the limiter (30 s away); "c" waits behind it (taken too, or still queued).
+        CompletableFuture<String> b = d.submit(job("b", "t", Priority.NORMAL));
+        CompletableFuture<String> c = d.submit(job("c", "t", Priority.NORMAL));
+        for (int i = 0; i < 500 && d.pending().isEmpty(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(c.cancel(false)).isTrue();
+        assertThat(q.depth(Priority.NORMAL)).isEqualTo(1);
+        assertThat(b.cancel(false)).isTrue();
+        d.close();
+        assertThat(ran).containsExactly("a");
+        assertThat(d.pending()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("a failing job is given back and retried; after the last delivery it is dead-lettered and its future"
+            + " fails")
+    void failuresRetryThenDeadLetter() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        AtomicInteger attempts = new AtomicInteger();
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            if (text(j).equals("poison")) {
+                attempts.incrementAndGet();
+                throw new IllegalStateException("poison");
+            }
+            return "ok";
+        }).name("poison").meterRegistry(registry).build());
+        CompletableFuture<String> poison = d.submit(job("poison", "t", Priority.NORMAL));
+        CompletableFuture<String> fine = d.submit(job("fine", "t", Priority.NORMAL));
+        assertThat(fine.get(10, TimeUnit.SECONDS)).isEqualTo("ok");
+        assertThat(poison).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(IllegalStateException.class);
+        assertThat(attempts.get()).isEqualTo(3);
+        // The queue dead-letters it when it would be delivered a fourth time.
+        for (int i = 0; i < 300 && q.deadLetters(1).isEmpty(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(q.deadLetters(10)).singleElement().satisfies(j -> assertThat(j.deliveries()).isEqualTo(3));
+        assertThat(registry.get(SluiceMetricNames.QUEUE_JOBS).tag("priority", "normal")
+                .tag("result", "dead_lettered").counter().count())
+                .isEqualTo(1);
+        assertThat(registry.get(SluiceMetricNames.QUEUE_JOBS).tag("priority", "normal")
+                .tag("result", "failed").counter().count())
+                .isEqualTo(2);
+        assertThat(registry.get(SluiceMetricNames.QUEUE_JOBS).tag("priority", "normal")
+                .tag("result", "done").counter().count())
+                .isEqualTo(1);
+        assertThat(registry.get(SluiceMetricNames.QUEUE_WAIT).timers()).isNotEmpty();
+        assertThat(registry.get(SluiceMetricNames.QUEUE_DEPTH).tag("priority", "normal").gauge().value())
+                .isZero();
+    }
+
+    @Test
+    @DisplayName("1,000 jobs, a dispatcher whose workers die after 300 acks and another started: 1,000 distinct"
+            + " completions, duplicates only among the jobs the dead one held")
+    void killedDispatcherLosesNothing() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofMillis(500), 5);
+        int total = 1000;
+        for (int i = 0; i < total; i++) {
+            q.enqueue(job("j" + i, "t" + (i % 4), Priority.NORMAL));
+        }
+        Map<String, AtomicInteger> completions = new ConcurrentHashMap<>();
+        Set<String> heldByDead = ConcurrentHashMap.newKeySet();
+        AtomicInteger acks = new AtomicInteger();
+        CountDownLatch never = new CountDownLatch(1);
+        // The first dispatcher's workers hang for good once 300 of its jobs are done (as if its process froze):
+        // what they hold is neither acked nor given back.
+        Dispatcher<Void> first = Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<Void>) j -> {
+            if (acks.get() >= 300) {
+                heldByDead.add(text(j));
+                if (j.deliveries() == 1 && heldByDead.size() % 2 == 0) {
+                    completions.computeIfAbsent(text(j), k -> new AtomicInteger()).incrementAndGet();
+                }
+                never.await();
+            }
+            completions.computeIfAbsent(text(j), k -> new AtomicInteger()).incrementAndGet();
+            acks.incrementAndGet();
+            return null;
+        }).workers(4).name("dying").gracePeriod(Duration.ZERO).build();
+        for (int i = 0; i < 1000 && heldByDead.size() < 4; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(heldByDead).hasSize(4);
+        Dispatcher<Void> second = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<Void>) j -> {
+            completions.computeIfAbsent(text(j), k -> new AtomicInteger()).incrementAndGet();
+            return null;
+        }).workers(2).name("second").idlePoll(Duration.ofMillis(100)).build());
+        for (int i = 0; i < 1000 && completions.size() < total; i++) {
+            Thread.sleep(10);
+        }
+        for (int i = 0; i < 300 && q.depth(Priority.NORMAL) > 0; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(completions).hasSize(total);
+        completions.forEach((job, n) -> {
+            if (n.get() > 1) {
+                assertThat(heldByDead).as("duplicate " + job).contains(job);
+            }
+        });
+        assertThat(q.depth(Priority.NORMAL)).isZero();
+        assertThat(second.pending()).isEmpty();
+        never.countDown();
+        first.close();
+    }
+
+    @Test
+    @DisplayName("close() lets running jobs finish, gives back what it holds, fails the rest's futures, and leaves"
+            + " no pending job and no thread")
+    void closeDrains() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch bothRunning = new CountDownLatch(2);
+        Dispatcher<String> d = Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            bothRunning.countDown();
+            release.await();
+            return text(j);
+        }).workers(2).name("closing").gracePeriod(Duration.ofSeconds(20)).build();
+        List<CompletableFuture<String>> fs = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            fs.add(d.submit(job("j" + i, "t", Priority.NORMAL)));
+        }
+        assertThat(bothRunning.await(10, TimeUnit.SECONDS)).isTrue();
+        Thread closer = new Thread(d::close);
+        closer.start();
+        Thread.sleep(100);
+        release.countDown();
+        closer.join(30_000);
+        assertThat(closer.isAlive()).isFalse();
+        assertThat(d.pending()).isEmpty();
+        long done = fs.stream().filter(f -> f.isDone() && !f.isCompletedExceptionally()).count();
+        assertThat(done).isEqualTo(2);
+        assertThat(fs).allMatch(CompletableFuture::isDone);
+        assertThat(fs.stream().filter(CompletableFuture::isCompletedExceptionally))
+                .allSatisfy(f -> assertThat(f).failsWithin(Duration.ZERO).withThrowableOfType(ExecutionException.class)
+                        .havingCause().isInstanceOf(RejectedExecutionException.class));
+        // The 8 jobs not run stay queued, none leased.
+        assertThat(q.depth(Priority.NORMAL)).isEqualTo(8);
+        assertThat(q.take(Priority.NORMAL, "t", 100)).hasSize(8);
+        assertThat(d.submit(job("late", "t", Priority.NORMAL))).isCompletedExceptionally();
+        assertThat(dispatcherThreadsAlive("closing")).isFalse();
+    }
+
+    @Test
+    @DisplayName("close() past its grace period interrupts running jobs and gives their leases back")
+    void closeGivesBackAfterGrace() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        CountDownLatch running = new CountDownLatch(1);
+        Dispatcher<String> d = Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            running.countDown();
+            Thread.sleep(60_000);
+            return "never";
+        }).workers(1).name("hung").gracePeriod(Duration.ofMillis(200)).build();
+        CompletableFuture<String> f = d.submit(job("slow", "t", Priority.NORMAL));
+        assertThat(running.await(10, TimeUnit.SECONDS)).isTrue();
+        d.close();
+        assertThat(d.pending()).isEmpty();
+        assertThat(f).isCompletedExceptionally();
+        List<dev.sluice.api.queue.Lease> back = q.take(Priority.NORMAL, "t", 10);
+        assertThat(back).singleElement().satisfies(l -> assertThat(l.job().deliveries()).isEqualTo(2));
+        assertThat(dispatcherThreadsAlive("hung")).isFalse();
+    }
+
+    @Test
+    @DisplayName("an idle dispatcher wakes on a new job without polling (idle look once a minute)")
+    void wakesOnNewJobs() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> text(j))
+                .idlePoll(Duration.ofMinutes(1)).name("idle").build());
+        Thread.sleep(50);
+        assertThat(d.submit(job("x", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("x");
+        // Also a job enqueued straight into the queue by another producer.
+        AtomicLong before = new AtomicLong(q.depth(Priority.NORMAL));
+        q.enqueue(job("y", "t", Priority.NORMAL));
+        for (int i = 0; i < 500 && q.depth(Priority.NORMAL) > before.get(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(q.depth(Priority.NORMAL)).isZero();
+    }
+
+    @Test
+    @DisplayName("DispatcherModule wires a dispatcher from the bound queue, limiter and handler")
+    void guiceWiring() throws Exception {
+        JobQueue q = queue(Duration.ofSeconds(30), 3);
+        Injector injector = Guice.createInjector(new MemoryBackendModule(), new LimiterModule("q", UNBOUNDED),
+                b -> b.bind(JobQueue.class).toInstance(q),
+                b -> b.bind(new TypeLiteral<JobHandler<String>>() { }).toInstance(j -> "ran " + text(j)),
+                new DispatcherModule<>("wired", String.class, 2));
+        Dispatcher<String> d = closing(injector.getInstance(Key.get(new TypeLiteral<Dispatcher<String>>() { })));
+        assertThat(d.name()).isEqualTo("wired");
+        assertThat(d.submit(job("x", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("ran x");
+    }
+
+    /** Delegates everything; tests override what they observe. */
+    private static class ForwardingLimiter implements RateLimiter {
+        private final RateLimiter delegate;
+
+        ForwardingLimiter(RateLimiter delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Decision tryAcquire(String key, Cost cost) {
+            return delegate.tryAcquire(key, cost);
+        }
+
+        @Override
+        public Decision acquire(String key, Cost cost, Duration maxWait) throws InterruptedException {
+            return delegate.acquire(key, cost, maxWait);
+        }
+
+        @Override
+        public CompletableFuture<Decision> acquireAsync(String key, Cost cost, Duration maxWait) {
+            return delegate.acquireAsync(key, cost, maxWait);
+        }
+
+        @Override
+        public Decision refund(String key, Cost cost) {
+            return delegate.refund(key, cost);
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
+    }
+}

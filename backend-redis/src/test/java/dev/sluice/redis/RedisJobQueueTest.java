@@ -1,0 +1,107 @@
+package dev.sluice.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.api.queue.JobRequest;
+import dev.sluice.api.queue.Lease;
+import dev.sluice.api.queue.Priority;
+import dev.sluice.api.queue.QueueFullException;
+import dev.sluice.core.SluiceLimiter;
+import dev.sluice.core.queue.Dispatcher;
+import dev.sluice.core.queue.JobHandler;
+import dev.sluice.testkit.redis.RedisExtension;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.redisson.api.RedissonClient;
+import org.redisson.client.codec.StringCodec;
+
+/** What only the Redis Streams queue has: trimming that never drops unacked work, and a dispatcher on top. */
+@Timeout(60)
+class RedisJobQueueTest {
+
+    @RegisterExtension
+    static final RedisExtension REDIS = new RedisExtension();
+
+    private static RedissonClient client;
+
+    @BeforeAll
+    static void connect() {
+        client = Clients.connect(REDIS.endpoint());
+    }
+
+    @AfterAll
+    static void disconnect() {
+        client.getKeys().deleteByPattern("rq:*");
+        client.shutdown();
+    }
+
+    private static JobRequest job(String text) {
+        return JobRequest.builder(text.getBytes(StandardCharsets.UTF_8)).tenant("t").build();
+    }
+
+    private static String text(Lease l) {
+        return new String(l.job().payload(), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    @DisplayName("a full lane trims only its acked prefix: leased and undelivered entries are never dropped")
+    void trimmingKeepsUnackedWork() {
+        RedisJobQueue q = RedisJobQueue.builder(client, "trim").namespace("rq").maxLength(5).build();
+        String stream = q.keyPrefix() + ":s:" + Priority.NORMAL.ordinal() + ":t";
+        for (int i = 1; i <= 5; i++) {
+            q.enqueue(job("j" + i));
+        }
+        // Nothing acked: nothing may be trimmed, so the lane is full.
+        assertThatThrownBy(() -> q.enqueue(job("j6"))).isInstanceOf(QueueFullException.class);
+        List<Lease> taken = q.take(Priority.NORMAL, "t", 3);
+        assertThat(taken).extracting(RedisJobQueueTest::text).containsExactly("j1", "j2", "j3");
+        q.ack(taken.get(0));
+        q.ack(taken.get(2));
+        // j1 is the acked prefix; j2 is still leased, so j3 (acked) must wait behind it.
+        q.enqueue(job("j6"));
+        assertThat(client.getStream(stream, StringCodec.INSTANCE).size()).isEqualTo(5);
+        assertThatThrownBy(() -> q.enqueue(job("j7"))).isInstanceOf(QueueFullException.class);
+        q.ack(taken.get(1));
+        q.enqueue(job("j7"));
+        List<Lease> rest = q.take(Priority.NORMAL, "t", 10);
+        assertThat(rest).extracting(RedisJobQueueTest::text).containsExactly("j4", "j5", "j6", "j7");
+        rest.forEach(q::ack);
+        assertThat(q.depth(Priority.NORMAL)).isZero();
+    }
+
+    @Test
+    @DisplayName("a dispatcher drains a Redis queue under a Redis limiter, woken by the enqueue channel")
+    void dispatcherOnRedis() throws Exception {
+        RedisJobQueue q = RedisJobQueue.builder(client, "dispatch").namespace("rq").build();
+        RedisBackend backend = RedisBackend.builder(client).namespace("rq").build();
+        SluiceLimiter limiter = SluiceLimiter.builder(backend).policy(Policy.of(Limit.perSecond("requests", 10_000)))
+                .build();
+        try (Dispatcher<String> d = Dispatcher.builder(q, limiter,
+                (JobHandler<String>) j -> new String(j.payload(), StandardCharsets.UTF_8))
+                .idlePoll(Duration.ofMinutes(1)).name("redis").build()) {
+            List<CompletableFuture<String>> fs = new ArrayList<>();
+            for (int i = 0; i < 50; i++) {
+                fs.add(d.submit(job("j" + i)));
+            }
+            for (int i = 0; i < 50; i++) {
+                assertThat(fs.get(i).get(20, TimeUnit.SECONDS)).isEqualTo("j" + i);
+            }
+            assertThat(d.pending()).isEmpty();
+        }
+        assertThat(q.depth(Priority.NORMAL)).isZero();
+        backend.close();
+    }
+}

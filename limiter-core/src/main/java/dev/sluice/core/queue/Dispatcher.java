@@ -1,0 +1,646 @@
+package dev.sluice.core.queue;
+
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.RateLimiter;
+import dev.sluice.api.Ticker;
+import dev.sluice.api.queue.Job;
+import dev.sluice.api.queue.JobQueue;
+import dev.sluice.api.queue.JobRequest;
+import dev.sluice.api.queue.Lease;
+import dev.sluice.api.queue.Priority;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Drains a {@link JobQueue} at the rate a {@link RateLimiter} allows, so the upstream never sees more than the limits
+ * admit. Build one with {@link #builder}; it starts at once:
+ *
+ * <pre>{@code
+ * Dispatcher<String> d = Dispatcher.builder(queue, limiter, job -> callTheModel(job.payload()))
+ *         .cost(job -> Cost.request().and("tokens", estimate(job)))
+ *         .weights(tenant -> tenant.equals("premium") ? 3 : 1)
+ *         .build();
+ * CompletableFuture<String> answer = d.submit(JobRequest.builder(bytes).tenant("acme").build());
+ * }</pre>
+ *
+ * <p>One coordinator thread chooses the next job: the highest priority class with visible work first; within a
+ * class, start-time fair queuing between tenants, so each backlogged tenant gets its weight's share of the jobs
+ * started however many jobs the others submit. It then asks the limiter for the job's cost with {@code tryAcquire}:
+ * granted, a worker runs the job; denied, the coordinator sleeps exactly the {@code retryAfter} the limiter
+ * predicted (new jobs, a freed worker, a cancellation or {@link #close()} wake it earlier), never polling. A job whose
+ * deadline the predicted wait would miss is rejected at once with {@link DeadlineUnreachableException}.
+ *
+ * <p>{@link #submit} returns a future of the handler's result. A future completes only for jobs this dispatcher runs:
+ * on a shared queue another instance may run a job submitted here. Cancelling the future removes a waiting job, or
+ * refunds the limiter if the job was admitted but not started yet. A handler that throws gives the job back for
+ * another delivery; after the queue's last delivery it is dead-lettered and its future fails with the handler's
+ * exception.
+ *
+ * <p>Handlers should finish within the queue's lease (the dispatcher renews it when a job it held for the limiter
+ * starts), otherwise the job
+ * may also run elsewhere. Threads are daemons.
+ *
+ * @param <R> the result type of the handler
+ */
+public final class Dispatcher<R> implements AutoCloseable {
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+    /** Virtual time one job of a tenant of weight 1 uses up. */
+    private static final long SHARE = 1L << 20;
+    private static final long MIN_RETRY_MICROS = 1_000;
+    /** The most jobs taken from one lane at once (never more than the free workers). */
+    private static final int MAX_BATCH = 16;
+    private static final long UNAVAILABLE_RETRY_MICROS = 100_000;
+
+    private final String name;
+    private final JobQueue queue;
+    private final RateLimiter limiter;
+    private final JobHandler<R> handler;
+    private final Function<Job, String> limiterKey;
+    private final Function<Job, Cost> cost;
+    private final ToIntFunction<String> weights;
+    private final Ticker ticker;
+    private final int workers;
+    private final long idlePollMicros;
+    private final long graceMicros;
+    private final long leaseMicros;
+    private final QueueObserver observer;
+
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition wake = lock.newCondition();
+    /** Guarded by {@link #lock}: wake-ups not yet seen by the coordinator. */
+    private boolean signalled;
+    private volatile boolean closing;
+
+    private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
+    private final Map<String, Running> running = new ConcurrentHashMap<>();
+    private final AtomicInteger busy = new AtomicInteger();
+    /** Jobs taken and not yet started, oldest choice first; the first one waits for the limiter. */
+    private final ConcurrentLinkedDeque<Lease> ready = new ConcurrentLinkedDeque<>();
+    /** Coordinator only: when the leases in {@link #ready} were taken or last renewed. */
+    private long extendedAt;
+
+    /** Per priority class: each tenant's virtual finish time, and the class's virtual clock. */
+    private final List<Map<String, Long>> finish = new ArrayList<>();
+    private final long[] virtualNow = new long[Priority.values().length];
+
+    private final ThreadPoolExecutor pool;
+    private final Thread coordinator;
+    private final AutoCloseable subscription;
+
+    private Dispatcher(Builder<R> b) {
+        this.name = b.name;
+        this.queue = b.queue;
+        this.limiter = b.limiter;
+        this.handler = b.handler;
+        this.limiterKey = b.limiterKey;
+        this.cost = b.cost;
+        this.weights = b.weights;
+        this.ticker = b.ticker;
+        this.workers = b.workers;
+        this.idlePollMicros = b.idlePoll.toNanos() / 1000;
+        this.graceMicros = b.gracePeriod.toNanos() / 1000;
+        this.leaseMicros = queue.leaseDuration().toNanos() / 1000;
+        QueueObserver o = b.observer;
+        if (b.registry != null) {
+            QueueMetrics metrics = new QueueMetrics(name, queue);
+            metrics.bindTo(b.registry);
+            o = o == QueueObserver.NONE ? metrics : QueueObserver.tee(o, metrics);
+        }
+        this.observer = o;
+        for (int i = 0; i < Priority.values().length; i++) {
+            finish.add(new HashMap<>());
+        }
+        AtomicInteger threads = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(workers, workers, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(),
+                r -> {
+                    Thread t = new Thread(r, "sluice-dispatcher-" + name + "-worker-" + threads.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        this.subscription = queue.onEnqueue(this::signal);
+        this.coordinator = new Thread(this::coordinate, "sluice-dispatcher-" + name);
+        coordinator.setDaemon(true);
+        coordinator.start();
+    }
+
+    /** A builder of a dispatcher running {@code handler} on the jobs of {@code queue} as {@code limiter} admits. */
+    public static <R> Builder<R> builder(JobQueue queue, RateLimiter limiter, JobHandler<R> handler) {
+        return new Builder<>(Objects.requireNonNull(queue, "queue"), Objects.requireNonNull(limiter, "limiter"),
+                Objects.requireNonNull(handler, "handler"));
+    }
+
+    /** This dispatcher's name, its metrics' {@code dispatcher} tag. */
+    public String name() {
+        return name;
+    }
+
+    /**
+     * Enqueues a job and returns a future of its result, completed when this dispatcher runs it (see the class
+     * comment). Submitting a known idempotency key again returns the first submission's future while it is pending.
+     *
+     * @throws dev.sluice.api.queue.QueueFullException if the queue is full
+     */
+    public CompletableFuture<R> submit(JobRequest request) {
+        if (closing) {
+            return CompletableFuture.failedFuture(new RejectedExecutionException("dispatcher " + name + " is closed"));
+        }
+        if (request.deadlineMicros() <= ticker.nowMicros()) {
+            return CompletableFuture.failedFuture(new DeadlineUnreachableException("(not enqueued)", 0));
+        }
+        CompletableFuture<R> f;
+        String id;
+        synchronized (futures) {
+            id = queue.enqueue(request);
+            CompletableFuture<R> known = futures.get(id);
+            if (known != null) {
+                return known;
+            }
+            f = new CompletableFuture<>();
+            futures.put(id, f);
+        }
+        f.whenComplete((r, e) -> {
+            if (f.isCancelled()) {
+                futures.remove(id);
+                boolean removed = queue.cancel(id);
+                // Taken but not started: drop it from the ready jobs and finish it.
+                for (Lease l : ready) {
+                    if (l.job().id().equals(id) && ready.remove(l)) {
+                        removed = queue.ack(l);
+                    }
+                }
+                if (removed) {
+                    observer.onOutcome(request.priority(), QueueObserver.Outcome.CANCELLED);
+                }
+                signal();
+            }
+        });
+        signal();
+        return f;
+    }
+
+    /** The ids of the jobs this dispatcher holds right now: running, or taken and waiting for the limiter. */
+    public Set<String> pending() {
+        Set<String> ids = new HashSet<>(running.keySet());
+        for (Lease l : ready) {
+            ids.add(l.job().id());
+        }
+        return ids;
+    }
+
+    private void signal() {
+        lock.lock();
+        try {
+            signalled = true;
+            wake.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Sleeps up to {@code micros} or until signalled; returns at once if a signal came since the last wait. */
+    private void await(long micros) {
+        lock.lock();
+        try {
+            long nanos = TimeUnit.MICROSECONDS.toNanos(micros);
+            while (!signalled && !closing && nanos > 0) {
+                nanos = wake.awaitNanos(nanos);
+            }
+            signalled = false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void coordinate() {
+        while (!closing && !Thread.currentThread().isInterrupted()) {
+            try {
+                Lease h = ready.peekFirst();
+                if (h == null) {
+                    int free = workers - busy.get();
+                    if (free <= 0) {
+                        await(idlePollMicros);
+                        continue;
+                    }
+                    if (!next(Math.min(free, MAX_BATCH))) {
+                        await(idlePollMicros);
+                        continue;
+                    }
+                    extendedAt = ticker.nowMicros();
+                    continue;
+                }
+                Job job = h.job();
+                CompletableFuture<R> f = futures.get(job.id());
+                if (f != null && f.isCancelled()) {
+                    if (ready.remove(h)) {
+                        queue.ack(h);
+                    }
+                    continue;
+                }
+                long now = ticker.nowMicros();
+                if (job.deadlineMicros() <= now) {
+                    if (ready.remove(h)) {
+                        expire(h, 0);
+                    }
+                    continue;
+                }
+                Decision d;
+                try {
+                    d = limiter.tryAcquire(limiterKey.apply(job), cost.apply(job));
+                } catch (RuntimeException e) {
+                    // The cost can never be admitted (or the key is bad): the job can never run.
+                    if (ready.remove(h)) {
+                        queue.ack(h);
+                    }
+                    observer.onOutcome(job.priority(), QueueObserver.Outcome.FAILED);
+                    fail(job.id(), e);
+                    continue;
+                }
+                if (d.granted()) {
+                    if (ready.remove(h)) {
+                        start(h, d);
+                    } else {
+                        // Cancelled meanwhile (and already acked): give the units back.
+                        limiter.refund(limiterKey.apply(job), cost.apply(job));
+                    }
+                    continue;
+                }
+                long wait = d.reason() == Decision.Reason.RATE_LIMITED
+                        ? Math.max(MIN_RETRY_MICROS, d.retryAfterMicros())
+                        : Math.max(UNAVAILABLE_RETRY_MICROS, d.retryAfterMicros());
+                if (job.hasDeadline() && now + wait > job.deadlineMicros()) {
+                    if (ready.remove(h)) {
+                        expire(h, wait);
+                    }
+                    continue;
+                }
+                // Keep the leases of the jobs we hold alive while we wait for the limiter.
+                if (now - extendedAt > leaseMicros / 3) {
+                    ready.removeIf(l -> !queue.extend(l));
+                    extendedAt = now;
+                }
+                sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)), h);
+            } catch (RuntimeException e) {
+                // The queue's store failed; try again a little later rather than dying.
+                await(UNAVAILABLE_RETRY_MICROS);
+            }
+        }
+        Lease h;
+        while ((h = ready.pollFirst()) != null) {
+            giveBack(h);
+        }
+    }
+
+    /** Sleeps for the limiter's predicted wait; only close() or the waiting job's cancellation cut it short. */
+    private void sleepExactly(long micros, Lease waiting) {
+        lock.lock();
+        try {
+            long nanos = TimeUnit.MICROSECONDS.toNanos(micros);
+            while (!closing && nanos > 0 && ready.peekFirst() == waiting) {
+                nanos = wake.awaitNanos(nanos);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Takes the next jobs, up to {@code max} of one lane, into {@link #ready}: the highest class first, then the
+     * tenant with the earliest virtual start time, charged one share per job taken.
+     */
+    private boolean next(int max) {
+        Map<Priority, Set<String>> lanes = queue.tenantsByPriority();
+        for (Priority p : Priority.values()) {
+            Set<String> tenants = lanes.getOrDefault(p, Set.of());
+            if (tenants.isEmpty()) {
+                continue;
+            }
+            Map<String, Long> f = finish.get(p.ordinal());
+            List<String> candidates = new ArrayList<>(tenants);
+            while (!candidates.isEmpty()) {
+                String best = null;
+                long bestStart = Long.MAX_VALUE;
+                for (String t : candidates) {
+                    long start = Math.max(f.getOrDefault(t, 0L), virtualNow[p.ordinal()]);
+                    if (start < bestStart) {
+                        bestStart = start;
+                        best = t;
+                    }
+                }
+                List<Lease> taken = queue.take(p, best, max);
+                if (taken.isEmpty()) {
+                    candidates.remove(best);
+                    continue;
+                }
+                virtualNow[p.ordinal()] = bestStart;
+                int weight = Math.max(1, weights.applyAsInt(best));
+                f.put(best, bestStart + taken.size() * (SHARE / weight));
+                if (f.size() > 10_000) {
+                    long vnow = bestStart;
+                    f.values().removeIf(v -> v <= vnow);
+                }
+                ready.addAll(taken);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void start(Lease lease, Decision decision) {
+        Job job = lease.job();
+        // A job held a while for the limiter starts with a fresh lease; one taken just now already has one.
+        Running r = new Running(lease, ticker.nowMicros() - extendedAt > leaseMicros / 10);
+        running.put(job.id(), r);
+        busy.incrementAndGet();
+        observer.onStart(job.priority(), Math.max(0, ticker.nowMicros() - job.enqueuedAtMicros()));
+        try {
+            pool.execute(() -> run(r));
+        } catch (RejectedExecutionException e) {
+            leave(r);
+            limiter.refund(limiterKey.apply(job), cost.apply(job));
+            giveBack(lease);
+        }
+    }
+
+    private void run(Running r) {
+        Lease lease = r.lease;
+        Job job = lease.job();
+        r.thread = Thread.currentThread();
+        try {
+            CompletableFuture<R> f = futures.get(job.id());
+            if (f != null && f.isCancelled() || closing) {
+                // Admitted but not started: give the units back.
+                limiter.refund(limiterKey.apply(job), cost.apply(job));
+                if (closing && !(f != null && f.isCancelled())) {
+                    leave(r);
+                    giveBack(lease);
+                } else {
+                    queue.ack(lease);
+                    observer.onOutcome(job.priority(), QueueObserver.Outcome.CANCELLED);
+                }
+                return;
+            }
+            if (r.renew) {
+                queue.extend(lease);
+            }
+            R result;
+            try {
+                result = handler.handle(job);
+            } catch (Exception | Error e) {
+                if (r.abandoned) {
+                    return;
+                }
+                boolean last = job.deliveries() >= queue.maxDeliveries();
+                queue.release(lease);
+                observer.onOutcome(job.priority(), last ? QueueObserver.Outcome.DEAD_LETTERED
+                        : QueueObserver.Outcome.FAILED);
+                leave(r);
+                if (last) {
+                    fail(job.id(), e);
+                }
+                return;
+            }
+            if (r.abandoned) {
+                return;
+            }
+            queue.ack(lease);
+            observer.onOutcome(job.priority(), QueueObserver.Outcome.DONE);
+            // Leave before completing, so a caller woken by its future never sees the job still pending here.
+            leave(r);
+            CompletableFuture<R> done = claimFuture(job.id());
+            if (done != null) {
+                done.complete(result);
+            }
+        } catch (RuntimeException e) {
+            // The queue's store failed on ack or release: the lease will expire and the job run again.
+        } finally {
+            leave(r);
+            signal();
+        }
+    }
+
+    /** The job is no longer this dispatcher's (idempotent). */
+    private void leave(Running r) {
+        if (running.remove(r.lease.job().id(), r)) {
+            busy.decrementAndGet();
+        }
+    }
+
+    private void expire(Lease lease, long predictedWait) {
+        Job job = lease.job();
+        queue.ack(lease);
+        observer.onOutcome(job.priority(), QueueObserver.Outcome.EXPIRED);
+        fail(job.id(), new DeadlineUnreachableException(job.id(), predictedWait));
+    }
+
+    private void giveBack(Lease lease) {
+        try {
+            queue.release(lease);
+        } catch (RuntimeException ignored) {
+            // The lease expires by itself.
+        }
+        fail(lease.job().id(), new RejectedExecutionException(
+                "dispatcher " + name + " closed before running job " + lease.job().id() + "; it was given back"));
+    }
+
+    /**
+     * Removes and returns a job's future. Under the lock submit holds from enqueue until its future is registered, so
+     * a job that runs at once still finds its future.
+     */
+    private @Nullable CompletableFuture<R> claimFuture(String jobId) {
+        synchronized (futures) {
+            return futures.remove(jobId);
+        }
+    }
+
+    private void fail(String jobId, Throwable e) {
+        CompletableFuture<R> f = claimFuture(jobId);
+        if (f != null) {
+            f.completeExceptionally(e);
+        }
+    }
+
+    /**
+     * Stops taking jobs, lets running ones finish within the grace period, then interrupts the rest and gives their
+     * leases back (as it does with a job it held for the limiter). Futures of jobs not run here fail with a
+     * {@link RejectedExecutionException}; the jobs stay queued. Leaves no thread behind.
+     */
+    @Override
+    public void close() {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        signal();
+        try {
+            subscription.close();
+        } catch (Exception ignored) {
+            // best effort
+        }
+        try {
+            coordinator.join(TimeUnit.MICROSECONDS.toMillis(graceMicros) + 1000);
+            pool.shutdown();
+            if (!pool.awaitTermination(graceMicros, TimeUnit.MICROSECONDS)) {
+                for (Running r : running.values()) {
+                    r.abandoned = true;
+                    leave(r);
+                    giveBack(r.lease);
+                }
+                pool.shutdownNow();
+                pool.awaitTermination(1, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            pool.shutdownNow();
+        }
+        for (String id : new ArrayList<>(futures.keySet())) {
+            fail(id, new RejectedExecutionException("dispatcher " + name + " closed; job " + id + " stays queued"));
+        }
+    }
+
+    /** A job handed to a worker. */
+    private static final class Running {
+        final Lease lease;
+        final boolean renew;
+        volatile @Nullable Thread thread;
+        volatile boolean abandoned;
+
+        Running(Lease lease, boolean renew) {
+            this.lease = lease;
+            this.renew = renew;
+        }
+    }
+
+    /**
+     * Builds a {@link Dispatcher}: 4 workers, every job costs {@link Cost#request()} on the limiter key
+     * {@code queue}, tenants weigh 1, a 30 s grace period, an idle look every second, the system ticker.
+     */
+    public static final class Builder<R> {
+        private final JobQueue queue;
+        private final RateLimiter limiter;
+        private final JobHandler<R> handler;
+        private String name = "default";
+        private int workers = 4;
+        private Function<Job, String> limiterKey = j -> "queue";
+        private Function<Job, Cost> cost = j -> Cost.request();
+        private ToIntFunction<String> weights = t -> 1;
+        private Ticker ticker = Ticker.system();
+        private Duration gracePeriod = Duration.ofSeconds(30);
+        private Duration idlePoll = Duration.ofSeconds(1);
+        private @Nullable MeterRegistry registry;
+        private QueueObserver observer = QueueObserver.NONE;
+
+        private Builder(JobQueue queue, RateLimiter limiter, JobHandler<R> handler) {
+            this.queue = queue;
+            this.limiter = limiter;
+            this.handler = handler;
+        }
+
+        /** The name, used in thread names and as the metrics' {@code dispatcher} tag: 1-64 of [A-Za-z0-9_.-]. */
+        public Builder<R> name(String name) {
+            if (name == null || !NAME.matcher(name).matches()) {
+                throw new IllegalArgumentException("name must be 1-64 of [A-Za-z0-9_.-], was '" + name + "'");
+            }
+            this.name = name;
+            return this;
+        }
+
+        /** How many jobs run at once; at least 1. */
+        public Builder<R> workers(int workers) {
+            if (workers < 1) {
+                throw new IllegalArgumentException("workers must be positive, was " + workers);
+            }
+            this.workers = workers;
+            return this;
+        }
+
+        /** The limiter key a job is charged to, for example per provider API key (hashed) or per model. */
+        public Builder<R> limiterKey(Function<Job, String> limiterKey) {
+            this.limiterKey = Objects.requireNonNull(limiterKey, "limiterKey");
+            return this;
+        }
+
+        /** What a job costs the limiter, for example one request and its estimated tokens. */
+        public Builder<R> cost(Function<Job, Cost> cost) {
+            this.cost = Objects.requireNonNull(cost, "cost");
+            return this;
+        }
+
+        /** Each tenant's weight (at least 1): a backlogged tenant gets its weight's share of a class's jobs. */
+        public Builder<R> weights(ToIntFunction<String> weights) {
+            this.weights = Objects.requireNonNull(weights, "weights");
+            return this;
+        }
+
+        /** The clock deadlines are read on: the queue's. */
+        public Builder<R> ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
+        /** How long {@link Dispatcher#close()} lets running jobs finish. */
+        public Builder<R> gracePeriod(Duration gracePeriod) {
+            if (gracePeriod.isNegative()) {
+                throw new IllegalArgumentException("grace period must not be negative, was " + gracePeriod);
+            }
+            this.gracePeriod = gracePeriod;
+            return this;
+        }
+
+        /**
+         * How often an idle dispatcher looks at the queue without being woken: for expired leases and for queues
+         * that do not announce new jobs. New jobs announced and freed workers wake it at once.
+         */
+        public Builder<R> idlePoll(Duration idlePoll) {
+            if (idlePoll.toMillis() < 1) {
+                throw new IllegalArgumentException("idle poll must be at least 1 ms, was " + idlePoll);
+            }
+            this.idlePoll = idlePoll;
+            return this;
+        }
+
+        /** Records {@link QueueMetrics} into {@code registry}. */
+        public Builder<R> meterRegistry(MeterRegistry registry) {
+            this.registry = Objects.requireNonNull(registry, "registry");
+            return this;
+        }
+
+        /** Observes what happens to jobs, for example for tests or logs. */
+        public Builder<R> observer(QueueObserver observer) {
+            this.observer = Objects.requireNonNull(observer, "observer");
+            return this;
+        }
+
+        /** The dispatcher, started. */
+        public Dispatcher<R> build() {
+            return new Dispatcher<>(this);
+        }
+    }
+}
