@@ -19,7 +19,7 @@ import org.jspecify.annotations.Nullable;
 /**
  * Applies one acquire or refund to one key's state on the partition owner, with the reference
  * {@link PolicyEngine}. The state is stored as {@link PolicyCodec} bytes with a TTL that ends one second after it
- * comes to rest. Backups do not recompute: they receive the bytes the owner wrote ({@link #getBackupProcessor()}).
+ * comes to rest (a minute under an explicit test time). Backups do not recompute: they receive the bytes the owner wrote ({@link #getBackupProcessor()}).
  * Members need this class and limiter-core on their classpath.
  */
 public final class LimiterProcessor implements EntryProcessor<String, byte[], long[]>, DataSerializable {
@@ -71,7 +71,9 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
                 backup = new BackupWrite(null, 0);
             } else {
                 byte[] bytes = PolicyCodec.encode(next);
-                long ttlMillis = (rest - at + 999) / 1000 + 1000;
+                // One second past the rest on the member's clock; a minute under an explicit time (tests, whose
+                // manual clock may stand still while real seconds pass), so an entry never expires mid-sequence.
+                long ttlMillis = (rest - at + 999) / 1000 + (now == MEMBER_CLOCK ? 1000 : 60_000);
                 ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
                 backup = new BackupWrite(bytes, ttlMillis);
             }

@@ -62,8 +62,9 @@ import org.redisson.connection.ConnectionManager;
  * <p><b>Keys</b>: one hash per key, {@code <namespace>:{k:<key>}} for keys of up to 128 characters of
  * {@code [A-Za-z0-9_.:/@-]}, otherwise {@code <namespace>:{h:<sha-256 of the key>}}, so no key can collide with
  * another, inject a hash tag or grow without bound. All state of one key lives in one hash (one Cluster slot). The
- * hash expires one second after its state comes to rest (a full bucket, windows over), and is deleted at once when a
- * refund leaves it fresh.
+ * hash expires one second after its state comes to rest (a full bucket, windows over; a minute under a test
+ * {@linkplain Builder#ticker ticker}, whose time may stand still), and is deleted at once when a refund leaves it
+ * fresh.
  *
  * <p><b>Exactness</b>: Lua computes in doubles, exact for integers below 2<sup>53</sup>, so this backend refuses (with
  * {@link IllegalArgumentException}) limits whose {@code burst × period} or {@code capacity × period} (µs) reach
