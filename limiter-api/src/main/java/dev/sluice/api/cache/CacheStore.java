@@ -12,8 +12,15 @@ import org.jspecify.annotations.Nullable;
  * be positive; an entry is never returned after it expired. Stores may evict earlier to stay within their bounds, so
  * a {@code get} may miss what was put.
  *
+ * <p><b>Arguments</b>, checked the same way by every store ({@link StoreArguments}): a null key, value or time to
+ * live throws {@link NullPointerException}; an empty key or a time to live that is zero or negative throws
+ * {@link IllegalArgumentException}. Any other key is fine (braces, line breaks, any Unicode, 64 KB). Values are
+ * copied in and out: changing an array after {@code put} or after {@code get} changes nothing stored. An empty value
+ * is a value, not an absence.
+ *
  * <p>The asynchronous forms exist for event-loop callers; their defaults run the blocking form on the calling thread,
- * and stores with a non-blocking client override them.
+ * and stores with a non-blocking client override them. They never throw: bad arguments and store failures complete
+ * the returned stage exceptionally.
  */
 public interface CacheStore {
 
@@ -52,6 +59,24 @@ public interface CacheStore {
         try {
             put(key, value, ttl);
             return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** {@link #putIfAbsent} without blocking the caller where the store can. */
+    default CompletionStage<Boolean> putIfAbsentAsync(String key, byte[] value, Duration ttl) {
+        try {
+            return CompletableFuture.completedFuture(putIfAbsent(key, value, ttl));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** {@link #remove} without blocking the caller where the store can. */
+    default CompletionStage<Boolean> removeAsync(String key) {
+        try {
+            return CompletableFuture.completedFuture(remove(key));
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }

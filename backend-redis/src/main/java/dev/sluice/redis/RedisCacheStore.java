@@ -1,0 +1,152 @@
+package dev.sluice.redis;
+
+import dev.sluice.api.cache.CacheStore;
+import dev.sluice.api.cache.StoreArguments;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+import org.redisson.api.RBucket;
+import org.redisson.api.RedissonClient;
+import org.redisson.client.codec.ByteArrayCodec;
+
+/**
+ * A {@link CacheStore} in Redis, shared by every instance that uses the same Redis and namespace. Each operation is
+ * one command: {@code GET}, {@code SET PX} ({@link #put}), {@code SET NX PX} ({@link #putIfAbsent}, atomic in Redis),
+ * {@code DEL}; the asynchronous forms use Redisson's asynchronous API and never block the caller.
+ *
+ * <p><b>Keys</b>: {@code <namespace>:c:<hash>}, where the hash is {@link StoreArguments#hashed} of the caller's key
+ * (43 characters). So no caller key, however long or odd, reaches Redis as it is: no hash tag can be injected, no key
+ * grows beyond 60-odd bytes, and whatever a caller key contains is not readable from Redis. Each entry is one Redis
+ * string with its own {@code PX} expiry; times to live are rounded up to whole milliseconds. Redis's own
+ * {@code maxmemory} policy bounds the total (use {@code volatile-lru} or {@code allkeys-lru} for a cache).
+ *
+ * <p>Redis errors and timeouts propagate as Redisson's exceptions (or fail the returned stage): a cache layer decides
+ * whether a failed lookup is a miss.
+ */
+public final class RedisCacheStore implements CacheStore, AutoCloseable {
+
+    private static final Pattern NAMESPACE = Pattern.compile("[A-Za-z0-9_.:-]{1,64}");
+
+    private final RedissonClient client;
+    private final String prefix;
+
+    private RedisCacheStore(RedissonClient client, String namespace) {
+        this.client = client;
+        this.prefix = namespace + ":c:";
+    }
+
+    /** A builder on {@code client}, which stays the caller's to shut down. */
+    public static Builder builder(RedissonClient client) {
+        return new Builder(Objects.requireNonNull(client, "client"));
+    }
+
+    /** The Redis key under which {@code key} is stored. */
+    public String redisKey(String key) {
+        return prefix + StoreArguments.hashed(StoreArguments.key(key));
+    }
+
+    private RBucket<byte[]> bucket(String key) {
+        return client.getBucket(redisKey(key), ByteArrayCodec.INSTANCE);
+    }
+
+    @Override
+    public byte @Nullable [] get(String key) {
+        return bucket(key).get();
+    }
+
+    @Override
+    public void put(String key, byte[] value, Duration ttl) {
+        RBucket<byte[]> bucket = bucket(key);
+        StoreArguments.value(value);
+        bucket.set(value, Duration.ofMillis(StoreArguments.ttlMillis(ttl)));
+    }
+
+    @Override
+    public boolean putIfAbsent(String key, byte[] value, Duration ttl) {
+        RBucket<byte[]> bucket = bucket(key);
+        StoreArguments.value(value);
+        return bucket.setIfAbsent(value, Duration.ofMillis(StoreArguments.ttlMillis(ttl)));
+    }
+
+    @Override
+    public boolean remove(String key) {
+        return bucket(key).delete();
+    }
+
+    @Override
+    public CompletionStage<byte @Nullable []> getAsync(String key) {
+        try {
+            return bucket(key).getAsync();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletionStage<Void> putAsync(String key, byte[] value, Duration ttl) {
+        try {
+            RBucket<byte[]> bucket = bucket(key);
+            StoreArguments.value(value);
+            return bucket.setAsync(value, Duration.ofMillis(StoreArguments.ttlMillis(ttl)));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletionStage<Boolean> putIfAbsentAsync(String key, byte[] value, Duration ttl) {
+        try {
+            RBucket<byte[]> bucket = bucket(key);
+            StoreArguments.value(value);
+            return bucket.setIfAbsentAsync(value, Duration.ofMillis(StoreArguments.ttlMillis(ttl)));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletionStage<Boolean> removeAsync(String key) {
+        try {
+            return bucket(key).deleteAsync();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** Nothing to release: the client is the caller's. */
+    @Override
+    public void close() {
+    }
+
+    /** Builds a {@link RedisCacheStore}. */
+    public static final class Builder {
+        private final RedissonClient client;
+        private String namespace = "sluice";
+
+        private Builder(RedissonClient client) {
+            this.client = client;
+        }
+
+        /**
+         * The prefix of every key (default {@code sluice}); stores with different namespaces never see each other.
+         *
+         * @throws IllegalArgumentException unless 1-64 characters of {@code [A-Za-z0-9_.:-]}
+         */
+        public Builder namespace(String namespace) {
+            if (namespace == null || !NAMESPACE.matcher(namespace).matches()) {
+                throw new IllegalArgumentException("namespace must be 1-64 characters of [A-Za-z0-9_.:-], was "
+                        + namespace);
+            }
+            this.namespace = namespace;
+            return this;
+        }
+
+        /** The store. */
+        public RedisCacheStore build() {
+            return new RedisCacheStore(client, namespace);
+        }
+    }
+}
