@@ -76,6 +76,14 @@ public final class RedisCacheStore implements CacheStore, AutoCloseable {
         return bucket(key).delete();
     }
 
+    /** Atomic: Redisson's compare-and-set to nothing, one Lua call ({@code GET}, compare, {@code DEL}). */
+    @Override
+    public boolean removeIfEquals(String key, byte[] expected) {
+        RBucket<byte[]> bucket = bucket(key);
+        StoreArguments.value(expected);
+        return bucket.compareAndSet(expected, null);
+    }
+
     @Override
     public CompletionStage<byte @Nullable []> getAsync(String key) {
         try {

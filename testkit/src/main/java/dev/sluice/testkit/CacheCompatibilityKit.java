@@ -169,6 +169,50 @@ public abstract class CacheCompatibilityKit {
     }
 
     @Test
+    @DisplayName("removeIfEquals removes only a live entry holding exactly the expected bytes")
+    void removeIfEquals() {
+        String k = key("cad");
+        assertThat(store.removeIfEquals(k, bytes("mine"))).isFalse();
+        store.put(k, bytes("theirs"), HOUR);
+        assertThat(store.removeIfEquals(k, bytes("mine"))).isFalse();
+        assertThat(store.get(k)).isEqualTo(bytes("theirs"));
+        assertThat(store.removeIfEquals(k, bytes("theirs"))).isTrue();
+        assertThat(store.get(k)).isNull();
+        assertRejected(NullPointerException.class, () -> store.removeIfEquals(k, null));
+        assertRejected(IllegalArgumentException.class, () -> store.removeIfEquals("", bytes("x")));
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    @DisplayName("removeIfEquals is atomic: of 8 threads releasing one marker, exactly one removes it")
+    void removeIfEqualsHasOneWinner() throws Exception {
+        int threads = 8;
+        int rounds = 50;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            for (int r = 0; r < rounds; r++) {
+                String k = key("release-" + r);
+                store.put(k, bytes("marker"), HOUR);
+                CyclicBarrier start = new CyclicBarrier(threads);
+                List<Future<Boolean>> results = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    results.add(pool.submit(() -> {
+                        start.await(30, TimeUnit.SECONDS);
+                        return store.removeIfEquals(k, bytes("marker"));
+                    }));
+                }
+                int removed = 0;
+                for (Future<Boolean> f : results) {
+                    removed += f.get(60, TimeUnit.SECONDS) ? 1 : 0;
+                }
+                assertThat(removed).as("round %d", r).isEqualTo(1);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     @DisplayName("Keys are independent: entries under different keys do not see each other")
     void keysAreIndependent() {
         String a = key("a");

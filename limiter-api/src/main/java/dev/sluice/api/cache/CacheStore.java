@@ -1,6 +1,7 @@
 package dev.sluice.api.cache;
 
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.jspecify.annotations.Nullable;
@@ -44,6 +45,19 @@ public interface CacheStore {
 
     /** Removes the entry under {@code key}; returns whether one was live. */
     boolean remove(String key);
+
+    /**
+     * Removes the entry under {@code key} only if it is live and holds exactly {@code expected}: for releasing a
+     * marker one put, without removing one that replaced it after it expired. The default reads and then removes, so
+     * it is not atomic; the stores Sluice ships override it with an atomic compare-and-delete.
+     *
+     * @return whether this call removed it
+     */
+    default boolean removeIfEquals(String key, byte[] expected) {
+        StoreArguments.value(expected);
+        byte[] current = get(key);
+        return current != null && Arrays.equals(current, expected) && remove(key);
+    }
 
     /** {@link #get} without blocking the caller where the store can. */
     default CompletionStage<byte @Nullable []> getAsync(String key) {

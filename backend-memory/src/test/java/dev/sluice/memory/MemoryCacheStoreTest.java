@@ -1,0 +1,42 @@
+package dev.sluice.memory;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.sluice.api.ManualTicker;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class MemoryCacheStoreTest {
+
+    @Test
+    void aByteBoundKeepsTheHeldBytesWithinIt() {
+        MemoryCacheStore store = MemoryCacheStore.builder().maximumBytes(100_000).ticker(new ManualTicker()).build();
+        for (int i = 0; i < 1_000; i++) {
+            store.put("key-" + i, new byte[1_000], Duration.ofHours(1));
+        }
+        store.cleanUp();
+        assertThat(store.bytes()).isPositive().isLessThanOrEqualTo(100_000);
+        assertThat(store.size()).isLessThanOrEqualTo(100_000 / 1_000);
+        assertThat(store.evictions()).isGreaterThanOrEqualTo(1_000 - 100);
+    }
+
+    @Test
+    void bytesFollowReplacementsRemovalsAndExpiry() {
+        ManualTicker ticker = new ManualTicker();
+        MemoryCacheStore store = MemoryCacheStore.builder().ticker(ticker).build();
+        store.put("a", new byte[100], Duration.ofSeconds(10));
+        long one = store.bytes();
+        assertThat(one).isEqualTo(2 + 100 + MemoryCacheStore.ENTRY_OVERHEAD);
+        store.put("a", new byte[100], Duration.ofSeconds(10));
+        store.cleanUp();
+        assertThat(store.bytes()).isEqualTo(one);
+        store.remove("a");
+        store.cleanUp();
+        assertThat(store.bytes()).isZero();
+        store.put("b", new byte[10], Duration.ofSeconds(1));
+        ticker.advance(Duration.ofSeconds(2));
+        store.cleanUp();
+        assertThat(store.bytes()).isZero();
+        assertThat(store.evictions()).isEqualTo(1);
+    }
+}
