@@ -137,8 +137,16 @@ public final class Gateway implements AutoCloseable {
         try {
             HttpServerOptions options = new HttpServerOptions().setTcpNoDelay(true)
                     .setMaxInitialLineLength(8192).setCompressionSupported(false);
+            int port = s.port();
+            if (port == 0) {
+                // several servers share one port only if they name it: pick a free one first
+                try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1,
+                        java.net.InetAddress.getByName(s.host()))) {
+                    port = probe.getLocalPort();
+                }
+            }
             HttpServer first = vertx.createHttpServer(options).requestHandler(handler);
-            first.listen(s.port(), s.host()).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            first.listen(port, s.host()).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
             servers.add(first);
             for (int i = 1; i < loops; i++) {
                 HttpServer more = vertx.createHttpServer(options).requestHandler(handler);
