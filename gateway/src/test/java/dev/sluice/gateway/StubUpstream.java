@@ -81,11 +81,13 @@ final class StubUpstream implements AutoCloseable {
             }
             case "drip-model" -> {
                 dripStarted.set(true);
+                int limit = json.getInteger("max_tokens", 1500);
+                AtomicInteger sent = new AtomicInteger();
                 resp.setChunked(true).putHeader("content-type", "text/event-stream");
                 resp.closeHandler(v -> dripCancelled.set(true));
                 long[] timer = {0};
                 timer[0] = vertx.setPeriodic(20, id -> {
-                    if (resp.closed() || dripChunks.get() >= 1500) {
+                    if (resp.closed() || sent.get() >= limit) {
                         vertx.cancelTimer(id);
                         if (!resp.closed()) {
                             resp.end("data: [DONE]\n\n");
@@ -93,6 +95,7 @@ final class StubUpstream implements AutoCloseable {
                         return;
                     }
                     dripChunks.incrementAndGet();
+                    sent.incrementAndGet();
                     resp.write("data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
                             + "\"delta\":{\"content\":\"x\"}}]}\n\n");
                 });
@@ -110,7 +113,8 @@ final class StubUpstream implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() throws java.util.concurrent.ExecutionException, java.util.concurrent.TimeoutException,
+            InterruptedException {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 }
