@@ -9,6 +9,8 @@ import dev.sluice.api.cache.CacheStore;
 import dev.sluice.api.cache.StoreArguments;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -131,6 +133,13 @@ public final class MemoryCacheStore implements CacheStore, AutoCloseable {
         StoreArguments.key(key);
         StoreArguments.value(value);
         return new Held(value.clone(), StoreArguments.ttlNanos(ttl));
+    }
+
+    /** A copy of the live entries (keys as the callers gave them, values copied): for inspection and tests. */
+    public Map<String, byte[]> snapshot() {
+        Map<String, byte[]> copy = new HashMap<>();
+        cache.asMap().forEach((k, held) -> copy.put(k, held.bytes().clone()));
+        return copy;
     }
 
     /** Entries held now, expired ones not yet swept included (approximate). */

@@ -124,6 +124,17 @@ public final class RedisCacheStore implements CacheStore, AutoCloseable {
         }
     }
 
+    @Override
+    public CompletionStage<Boolean> removeIfEqualsAsync(String key, byte[] expected) {
+        try {
+            RBucket<byte[]> bucket = bucket(key);
+            StoreArguments.value(expected);
+            return bucket.compareAndSetAsync(expected, null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
     /** Nothing to release: the client is the caller's. */
     @Override
     public void close() {

@@ -124,7 +124,7 @@ public final class Gateway implements AutoCloseable {
         ExecutorService limiterPool = pool;
         Cooldowns cooldowns = new Cooldowns(backends.cache());
         Admission admission = new Admission(limiter, limiterPool != null ? limiterPool : Runnable::run, cooldowns);
-        ResponseCache cache = new ResponseCache(backends.cache(), config.cache());
+        ResponseCache cache = new ResponseCache(backends.cache(), backends.blocking(), config.cache());
         HttpClient client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true)
                 .setConnectTimeout((int) config.upstream().connectTimeout().toMillis()).setTcpNoDelay(true),
                 new PoolOptions().setHttp1MaxSize(512).setMaxWaitQueueSize(-1));

@@ -292,7 +292,7 @@ class GatewayHttpTest {
     @DisplayName("A deterministic request asked twice is answered from the cache the second time, with no upstream "
             + "call and no quota")
     void cacheHit() throws Exception {
-        String body = chat("gpt-4o-mini", ",\"temperature\":0,\"max_tokens\":12");
+        String body = chat("gpt-4o-mini", ",\"temperature\":0,\"max_tokens\":4000");
         HttpResponse<String> first = post("/v1/chat/completions", "sk-team-a", body);
         assertThat(first.statusCode()).isEqualTo(200);
         assertThat(first.headers().firstValue("x-sluice-cache")).hasValue("miss");
@@ -302,6 +302,22 @@ class GatewayHttpTest {
         assertThat(second.headers().firstValue("x-sluice-cache")).hasValue("hit");
         assertThat(second.body()).isEqualTo(first.body());
         assertThat(sim.stats().requests()).isEqualTo(upstreamBefore);
+        // identical calls at once share one upstream call
+        String fresh = chat("gpt-4o-mini", ",\"temperature\":0,\"max_tokens\":3999");
+        List<CompletableFuture<HttpResponse<String>>> same = new java.util.ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            same.add(CompletableFuture.supplyAsync(() -> {
+                try {
+                    return post("/v1/chat/completions", "sk-team-a", fresh);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }));
+        }
+        for (CompletableFuture<HttpResponse<String>> f : same) {
+            assertThat(f.get().statusCode()).isEqualTo(200);
+        }
+        assertThat(sim.stats().requests()).isEqualTo(upstreamBefore + 1);
         // another tenant does not see team-a's answers
         HttpResponse<String> other = post("/v1/chat/completions", "sk-streamer", body);
         assertThat(other.headers().firstValue("x-sluice-cache")).hasValue("miss");

@@ -236,6 +236,9 @@ public abstract class CacheCompatibilityKit {
         assertThat(join(store.getAsync(k))).isNull();
         assertThat(join(store.putIfAbsentAsync(k, bytes("v3"), HOUR))).isTrue();
         assertThat(store.get(k)).isEqualTo(bytes("v3"));
+        assertThat(join(store.removeIfEqualsAsync(k, bytes("v1")))).isFalse();
+        assertThat(join(store.removeIfEqualsAsync(k, bytes("v3")))).isTrue();
+        assertThat(store.get(k)).isNull();
     }
 
     // ---------------------------------------------------------------- concurrency

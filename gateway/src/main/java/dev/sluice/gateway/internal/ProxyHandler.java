@@ -5,6 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.sluice.api.Decision;
+import dev.sluice.cache.CacheAnswer;
+import dev.sluice.cache.CacheRequest;
+import dev.sluice.cache.LlmResponse;
 import dev.sluice.gateway.GatewayConfig;
 import dev.sluice.gateway.GatewayMetricNames;
 import io.micrometer.core.instrument.Counter;
@@ -28,6 +31,7 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -47,6 +51,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Completes a cache leader's upstream stage when the call's own error answer was written. */
+    private static final Exception ANSWERED = new Exception("answered with an error", null, false, false) {
+        private static final long serialVersionUID = 1L;
+    };
     private static final Pattern GO_DURATION = Pattern.compile("([0-9]+(?:\\.[0-9]+)?)(ms|s|m|h)");
 
     private final Vertx vertx;
@@ -258,23 +266,57 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         c.finish = finish;
         c.estimate = estimate;
         c.stream = kind != Kind.EMBEDDINGS && json.path("stream").asBoolean(false);
-        String cacheKey = cache.key(tenant.name(), path, json, kind == Kind.EMBEDDINGS);
-        c.cacheKey = cacheKey;
-        if (cacheKey == null) {
+        CacheRequest cr = cache.request(tenant.name(), model.baseUrl(), path.substring("/v1".length()), json,
+                kind == Kind.EMBEDDINGS);
+        if (cr == null) {
             admit(c);
             return;
         }
-        Future.fromCompletionStage(cache.get(cacheKey), vertx.getOrCreateContext()).onComplete(ar -> {
-            byte[] hit = ar.succeeded() ? ar.result() : null;
-            if (hit != null) {
-                req.response().setStatusCode(200).putHeader("content-type", "application/json")
-                        .putHeader("x-sluice-cache", "hit").end(Buffer.buffer(hit));
-                count(kind.tag, 200, tenant.name(), "hit");
-                latency(c);
-            } else {
-                admit(c);
-            }
-        });
+        c.cached = true;
+        Context ctx = vertx.getOrCreateContext();
+        cache.call(cr, () -> {
+            CompletableFuture<LlmResponse> sink = new CompletableFuture<>();
+            c.sink = sink;
+            ctx.runOnContext(v -> admit(c));
+            return sink;
+        }).whenComplete((answer, err) -> ctx.runOnContext(v -> deliver(c, answer, err)));
+    }
+
+    /** Writes what the cache answered: a hit, a coalesced call's answer, or this call's own upstream answer. */
+    private void deliver(Call c, @Nullable CacheAnswer answer, @Nullable Throwable err) {
+        HttpServerResponse resp = c.req.response();
+        if (resp.ended() || resp.closed() || resp.headWritten()) {
+            return; // this call's own error was written already
+        }
+        if (err != null || answer == null) {
+            resp.putHeader("retry-after", "1");
+            Errors.send(resp, 503, "An identical request this one was waiting for failed; retry.", "server_error",
+                    null, "coalesced_failure");
+            count(c.kind.tag, 503, c.tenant.name(), "coalesced");
+            return;
+        }
+        LlmResponse r = answer.response();
+        String source = switch (answer.source()) {
+            case HIT, NEAR_HIT -> "hit";
+            case COALESCED -> "coalesced";
+            default -> "miss";
+        };
+        resp.setStatusCode(r.status()).putHeader("content-type", r.contentType()).putHeader("x-sluice-cache", source);
+        MultiMap own = c.leaderHeaders;
+        if (own != null && answer.source().calledUpstream()) {
+            resp.headers().addAll(own);
+        }
+        resp.end(Buffer.buffer(r.body()));
+        count(c.kind.tag, r.status(), c.tenant.name(), source);
+        latency(c);
+    }
+
+    /** The call ended in an error written to its own client: identical calls waiting on it learn so. */
+    private static void failSink(Call c) {
+        CompletableFuture<LlmResponse> sink = c.sink;
+        if (sink != null) {
+            sink.completeExceptionally(ANSWERED);
+        }
     }
 
     private static long estimate(Kind kind, ObjectNode json, Routes.ModelRoute model) throws BadRequest {
@@ -335,6 +377,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         LOG.warn("limiter failure: {}", ar.cause().toString());
                         Errors.send(c.req.response(), 503, "The rate limiter failed; retry later.", "server_error",
                                 null, "limiter_unavailable");
+                        failSink(c);
                         count(c.kind.tag, 503, c.tenant.name(), c.cacheTag());
                         return;
                     }
@@ -348,6 +391,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                             .record(System.nanoTime() - c.startNanos, TimeUnit.NANOSECONDS);
                     if (c.req.response().closed()) {
                         admission.settle(c.ticket, 0, false); // the client left while waiting
+                        failSink(c);
                         return;
                     }
                     send(c);
@@ -356,6 +400,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     private void refuse(Call c, Admission.Refusal f) {
         HttpServerResponse resp = c.req.response();
+        failSink(c);
         Counter.builder(GatewayMetricNames.REFUSED).tag("tenant", c.tenant.name())
                 .tag("scope", f.scope().name().toLowerCase(Locale.ROOT)).register(registry).increment();
         if (f.scope() == Admission.Scope.TOO_LARGE) {
@@ -431,6 +476,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     private void upstreamFailed(Call c, Throwable e) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        failSink(c);
         if (c.clientGone) {
             return; // settled by the close handler
         }
@@ -473,6 +519,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             resp.putHeader("retry-after", Long.toString((ms + 999) / 1000));
             resp.putHeader("retry-after-ms", Long.toString(ms));
             resp.putHeader("x-sluice-limited-by", "upstream");
+            failSink(c);
             Errors.send(resp, 429, "The upstream provider is rate limiting this gateway; retry after the time in "
                     + "the Retry-After header.", "requests", null, "rate_limit_exceeded");
             count(c.kind.tag, 429, c.tenant.name(), c.cacheTag());
@@ -495,6 +542,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 LOG.warn("provider {} refused key {} ({})", t.key().provider(), t.key().id(), status);
                 Errors.send(resp, 502, "The upstream provider refused the gateway's credentials for '"
                         + t.key().provider() + "'.", "server_error", null, "upstream_auth");
+                failSink(c);
                 count(c.kind.tag, 502, c.tenant.name(), c.cacheTag());
                 return;
             }
@@ -504,8 +552,18 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 Counter.builder(GatewayMetricNames.TOKENS).tag("tenant", c.tenant.name()).register(registry)
                         .increment(used);
             }
-            if (status == 200 && c.cacheKey != null) {
-                cache.put(c.cacheKey, b.getBytes());
+            CompletableFuture<LlmResponse> sink = c.sink;
+            if (sink != null) {
+                MultiMap own = MultiMap.caseInsensitiveMultiMap();
+                rateHeaders(own, t.tenantDecision(), t.keyDecision());
+                String rid = cresp.getHeader("x-request-id");
+                if (rid != null) {
+                    own.set("x-request-id", rid);
+                }
+                c.leaderHeaders = own;
+                String ct = cresp.getHeader("content-type");
+                sink.complete(new LlmResponse(status, ct == null ? LlmResponse.JSON : ct, b.getBytes()));
+                return;
             }
             if (resp.closed()) {
                 return;
@@ -514,9 +572,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             copyHeader(cresp, resp, "content-type");
             copyHeader(cresp, resp, "x-request-id");
             rateHeaders(resp.headers(), t.tenantDecision(), t.keyDecision());
-            if (c.cacheKey != null) {
-                resp.putHeader("x-sluice-cache", "miss");
-            }
             resp.end(b);
             count(c.kind.tag, status, c.tenant.name(), c.cacheTag());
             latency(c);
@@ -908,7 +963,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         long estimate;
         boolean stream;
         boolean clientAskedUsage;
-        @Nullable String cacheKey;
+        boolean cached;
+        volatile @Nullable CompletableFuture<LlmResponse> sink;
+        @Nullable MultiMap leaderHeaders;
         long deadlineNanos;
         int attempt;
         Admission.@Nullable Ticket ticket;
@@ -928,7 +985,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
 
         String cacheTag() {
-            return cacheKey == null ? "none" : "miss";
+            return cached ? "miss" : "none";
         }
 
         /** The estimate without the answer's share: what a call that never answered is settled with. */

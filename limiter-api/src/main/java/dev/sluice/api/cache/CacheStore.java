@@ -95,4 +95,13 @@ public interface CacheStore {
             return CompletableFuture.failedFuture(e);
         }
     }
+
+    /** {@link #removeIfEquals} without blocking the caller where the store can. */
+    default CompletionStage<Boolean> removeIfEqualsAsync(String key, byte[] expected) {
+        try {
+            return CompletableFuture.completedFuture(removeIfEquals(key, expected));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
 }

@@ -1,0 +1,702 @@
+package dev.sluice.cache;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.RemovalCause;
+import dev.sluice.api.cache.CacheStore;
+import dev.sluice.cache.CacheAnswer.Source;
+import dev.sluice.cache.internal.CacheCounters;
+import dev.sluice.cache.internal.Envelope;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Answers repeated LLM requests from a {@link CacheStore} instead of the provider, and makes concurrent identical
+ * requests share one upstream call.
+ *
+ * <p><b>Use it in front of the limiter.</b> {@link #call(CacheRequest, Upstream)} looks the request up first and runs
+ * the {@link Upstream} only on a miss; the upstream is where the caller acquires from its rate limiter and calls the
+ * provider. So a hit, and a call coalesced into another's, consume no quota:
+ *
+ * <pre>{@code
+ * CacheAnswer a = cache.call(request, () -> {
+ *     limiter.acquire(tenantKey, cost, maxWait);   // quota only on a miss
+ *     return provider.send(body);
+ * });
+ * }</pre>
+ *
+ * <p><b>What is cached</b> is the {@link CachePolicy}'s decision (deterministic requests, complete 200 answers, a
+ * time to live per model or route); the key is {@link CacheKeys}' SHA-256 of the canonical request, the tenant a hash
+ * of the credential.
+ *
+ * <p><b>Single-flight.</b> On one instance, identical requests that miss while one is in flight wait for it and share
+ * its outcome (its answer, or its exception). Across instances the store coordinates: the first instance puts a
+ * short-lived <em>in-flight marker</em> ({@code putIfAbsent} with a {@linkplain Builder#inFlightTtl time to live}),
+ * calls upstream, stores the answer, then releases its marker ({@code removeIfEquals}). Other instances that find the
+ * marker poll the store for the answer with a bounded exponential backoff (from {@linkplain Builder#pollInterval
+ * 10 ms, doubling to 250 ms}, jittered), one poller per instance and key however many callers wait there. When the
+ * answer appears they return it; when the marker is gone without an answer (the leader crashed, its marker expired,
+ * or its answer was not storable) one of them takes the lead. A follower waits at most
+ * {@linkplain Builder#maxWait a bound}, then calls upstream itself. Polling rather than Redis pub/sub keeps the
+ * coordination on the {@link CacheStore} contract alone, so it works alike on Redis, Hazelcast and any other store,
+ * costs no extra connection or subscription, and cannot miss a notification that fires between a miss and a
+ * subscribe; the price is up to one poll interval of extra latency on followers, small beside an LLM call.
+ *
+ * <p><b>Two levels.</b> An optional {@linkplain Builder#nearCache near cache} (Caffeine, bounded in bytes, short time
+ * to live) answers hot keys without a round trip to the shared store. Another instance's refresh reaches it only when
+ * the near entry expires.
+ *
+ * <p><b>Failures</b> of the store never fail a call: a failed lookup is a miss, a failed write is skipped, a failed
+ * marker means going upstream uncoordinated; each is counted in {@link CacheStats#errors()}.
+ */
+public final class ResponseCache implements AutoCloseable {
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
+
+    private final String name;
+    private final CacheStore store;
+    private final CachePolicy policy;
+    private final CacheKeys keys;
+    private final @Nullable Cache<String, Envelope> near;
+    private final long nearTtlMillis;
+    private final boolean acrossInstances;
+    private final Duration inFlightTtl;
+    private final long maxWaitNanos;
+    private final long pollMinNanos;
+    private final long pollMaxNanos;
+    private final Clock clock;
+    private final ConcurrentHashMap<String, CompletableFuture<LlmResponse>> flights = new ConcurrentHashMap<>();
+    final CacheCounters counters = new CacheCounters();
+
+    private ResponseCache(Builder b) {
+        this.name = b.name;
+        this.store = b.store;
+        this.policy = b.policy;
+        this.keys = b.keys;
+        this.acrossInstances = b.acrossInstances;
+        this.inFlightTtl = b.inFlightTtl;
+        this.maxWaitNanos = (b.maxWait == null ? b.inFlightTtl.multipliedBy(2) : b.maxWait).toNanos();
+        this.pollMinNanos = b.pollMin.toNanos();
+        this.pollMaxNanos = b.pollMax.toNanos();
+        this.clock = b.clock;
+        this.nearTtlMillis = b.nearTtl.toMillis();
+        if (b.nearBytes > 0) {
+            CacheCounters c = counters;
+            this.near = Caffeine.newBuilder()
+                    .maximumWeight(b.nearBytes)
+                    .weigher((String k, Envelope e) -> 160 + e.response().body().length)
+                    .expireAfterWrite(b.nearTtl)
+                    .removalListener((String k, Envelope e, RemovalCause cause) -> {
+                        if (cause.wasEvicted()) {
+                            c.nearEvictions.increment();
+                        }
+                    })
+                    .build();
+        } else {
+            this.near = null;
+        }
+    }
+
+    /** A builder on {@code store}. */
+    public static Builder builder(CacheStore store) {
+        return new Builder(store);
+    }
+
+    /** The cache's name, as in its store keys and metric tags. */
+    public String name() {
+        return name;
+    }
+
+    /** The key of {@code request} (64 hex digits), as {@link CacheKeys} computes it. */
+    public String key(CacheRequest request) {
+        return keys.key(request);
+    }
+
+    /** Counts so far. */
+    public CacheStats stats() {
+        return counters.snapshot(nearBytes());
+    }
+
+    long nearBytes() {
+        Cache<String, Envelope> n = near;
+        if (n == null) {
+            return 0;
+        }
+        return n.policy().eviction().map(e -> e.weightedSize().orElse(0)).orElse(0L);
+    }
+
+    /**
+     * The answer to {@code request}: from the near cache or the store, from a concurrent identical call, or from
+     * {@code upstream}, whose answer is then stored if the policy allows. The upstream runs on the calling thread.
+     *
+     * @throws Exception what the upstream threw, in this call or in the call this one was coalesced into
+     */
+    public CacheAnswer call(CacheRequest request, Upstream upstream) throws Exception {
+        Objects.requireNonNull(upstream, "upstream");
+        Plan p = plan(request);
+        if (p.mode != Mode.LOOKUP && p.mode != Mode.REFRESH) {
+            counters.bypassed(p.mode.ordinal());
+            return new CacheAnswer(checked(upstream.call()), Source.BYPASSED);
+        }
+        if (p.mode == Mode.LOOKUP) {
+            CacheAnswer hit = nearLookup(p);
+            if (hit == null) {
+                Envelope e = readStore(p);
+                hit = e == null ? null : found(p, e, Source.HIT);
+            }
+            if (hit != null) {
+                return hit;
+            }
+            counters.misses.increment();
+        } else {
+            counters.refreshes.increment();
+        }
+        CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
+        CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
+        if (leader != null) {
+            counters.coalescedLocal.increment();
+            return new CacheAnswer(await(leader), Source.COALESCED);
+        }
+        try {
+            CacheAnswer a = lead(p, upstream);
+            mine.complete(a.response());
+            return a;
+        } catch (Throwable t) {
+            mine.completeExceptionally(t);
+            throw t;
+        } finally {
+            flights.remove(p.key, mine);
+        }
+    }
+
+    /**
+     * As {@link #call(CacheRequest, Upstream)} without blocking: store operations use the store's asynchronous forms,
+     * waits for another instance's call are scheduled, not slept. The upstream may run on a store's or the common
+     * pool's thread and must not block.
+     */
+    public CompletionStage<CacheAnswer> callAsync(CacheRequest request, AsyncUpstream upstream) {
+        Plan p;
+        try {
+            Objects.requireNonNull(upstream, "upstream");
+            p = plan(request);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        if (p.mode != Mode.LOOKUP && p.mode != Mode.REFRESH) {
+            counters.bypassed(p.mode.ordinal());
+            return invoke(upstream).thenApply(r -> new CacheAnswer(r, Source.BYPASSED));
+        }
+        CompletionStage<@Nullable CacheAnswer> first;
+        if (p.mode == Mode.LOOKUP) {
+            CacheAnswer hit = nearLookup(p);
+            if (hit != null) {
+                return CompletableFuture.completedFuture(hit);
+            }
+            first = readStoreAsync(p).thenApply(e -> e == null ? null : found(p, e, Source.HIT));
+        } else {
+            first = CompletableFuture.completedFuture(null);
+        }
+        return first.thenCompose(hit -> {
+            if (hit != null) {
+                return CompletableFuture.completedFuture(hit);
+            }
+            (p.mode == Mode.LOOKUP ? counters.misses : counters.refreshes).increment();
+            CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
+            CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
+            if (leader != null) {
+                counters.coalescedLocal.increment();
+                return leader.thenApply(r -> new CacheAnswer(r, Source.COALESCED));
+            }
+            CompletionStage<CacheAnswer> led;
+            try {
+                led = leadAsync(p, upstream);
+            } catch (RuntimeException e) {
+                led = CompletableFuture.failedFuture(e);
+            }
+            return led.whenComplete((a, t) -> {
+                flights.remove(p.key, mine);
+                if (t != null) {
+                    mine.completeExceptionally(unwrap(t));
+                } else {
+                    mine.complete(a.response());
+                }
+            });
+        });
+    }
+
+    /** Removes {@code request}'s stored answer, here and in the store (other instances' near caches keep theirs). */
+    public void invalidate(CacheRequest request) {
+        String key = keys.key(request);
+        if (near != null) {
+            near.invalidate(key);
+        }
+        store.remove(entryKey(key));
+    }
+
+    /** Drops the near cache; the store is the caller's. */
+    @Override
+    public void close() {
+        if (near != null) {
+            near.invalidateAll();
+        }
+    }
+
+    // ---------------------------------------------------------------- planning and lookups
+
+    /** How one call uses the cache; the bypass reasons are in the order of the metric's tags. */
+    enum Mode {
+        BYPASS_CALLER, BYPASS_POLICY, BYPASS_TTL, LOOKUP, REFRESH
+    }
+
+    private record Plan(String key, Mode mode, Duration ttl) {
+    }
+
+    private Plan plan(CacheRequest request) {
+        Objects.requireNonNull(request, "request");
+        CallOptions o = request.options();
+        if (o.bypass()) {
+            return new Plan("", Mode.BYPASS_CALLER, Duration.ZERO);
+        }
+        if (!policy.admits(request)) {
+            return new Plan("", Mode.BYPASS_POLICY, Duration.ZERO);
+        }
+        Duration ttl = policy.ttl(request);
+        if (ttl.isZero()) {
+            return new Plan("", Mode.BYPASS_TTL, Duration.ZERO);
+        }
+        return new Plan(keys.key(request), o.refresh() ? Mode.REFRESH : Mode.LOOKUP, ttl);
+    }
+
+    private String entryKey(String key) {
+        return name + ":r:" + key;
+    }
+
+    private String markerKey(String key) {
+        return name + ":f:" + key;
+    }
+
+    private @Nullable CacheAnswer nearLookup(Plan p) {
+        Cache<String, Envelope> n = near;
+        if (n == null) {
+            return null;
+        }
+        Envelope e = n.getIfPresent(p.key);
+        if (e == null) {
+            return null;
+        }
+        if (e.expiresAtMillis() <= clock.millis()) {
+            n.invalidate(p.key);
+            return null;
+        }
+        counters.nearHits.increment();
+        return new CacheAnswer(e.response(), Source.NEAR_HIT);
+    }
+
+    /** Counts a store read that found {@code e}, keeps it near, and answers it as {@code source}. */
+    private CacheAnswer found(Plan p, Envelope e, Source source) {
+        if (source == Source.HIT) {
+            counters.hits.increment();
+        } else {
+            counters.coalescedShared.increment();
+        }
+        keepNear(p.key, e);
+        return new CacheAnswer(e.response(), source);
+    }
+
+    private void keepNear(String key, Envelope e) {
+        if (near != null && nearTtlMillis > 0) {
+            near.put(key, e);
+        }
+    }
+
+    private @Nullable Envelope readStore(Plan p) {
+        byte[] bytes;
+        try {
+            bytes = store.get(entryKey(p.key));
+        } catch (RuntimeException e) {
+            counters.errors.increment();
+            return null;
+        }
+        return bytes == null ? null : Envelope.decode(bytes);
+    }
+
+    private CompletionStage<@Nullable Envelope> readStoreAsync(Plan p) {
+        try {
+            return store.getAsync(entryKey(p.key)).handle((bytes, t) -> {
+                if (t != null) {
+                    counters.errors.increment();
+                    return null;
+                }
+                return bytes == null ? null : Envelope.decode(bytes);
+            });
+        } catch (RuntimeException e) {
+            counters.errors.increment();
+            return CompletableFuture.completedFuture(null);
+        }
+    }
+
+    // ---------------------------------------------------------------- leading (blocking)
+
+    private CacheAnswer lead(Plan p, Upstream upstream) throws Exception {
+        if (p.mode == Mode.REFRESH) {
+            return callAndStore(p, upstream, Source.REFRESHED);
+        }
+        if (!acrossInstances) {
+            Envelope e = readStore(p); // a call that finished between our miss and our flight
+            return e != null ? found(p, e, Source.COALESCED) : callAndStore(p, upstream, Source.MISS);
+        }
+        byte[] marker = newMarker();
+        long deadline = System.nanoTime() + maxWaitNanos;
+        long pause = pollMinNanos;
+        while (true) {
+            if (mark(p, marker)) {
+                try {
+                    // The previous leader stores before it releases: if it finished after our miss, its answer is here.
+                    Envelope e = readStore(p);
+                    return e != null ? found(p, e, Source.COALESCED) : callAndStore(p, upstream, Source.MISS);
+                } finally {
+                    release(p, marker);
+                }
+            }
+            if (System.nanoTime() - deadline > 0) {
+                counters.waitTimeouts.increment();
+                return callAndStore(p, upstream, Source.MISS);
+            }
+            TimeUnit.NANOSECONDS.sleep(jitter(pause));
+            pause = Math.min(pause * 2, pollMaxNanos);
+            Envelope e = readStore(p);
+            if (e != null) {
+                return found(p, e, Source.COALESCED);
+            }
+        }
+    }
+
+    private boolean mark(Plan p, byte[] marker) {
+        try {
+            return store.putIfAbsent(markerKey(p.key), marker, inFlightTtl);
+        } catch (RuntimeException e) {
+            counters.errors.increment();
+            return true; // no coordination without the store: go upstream alone
+        }
+    }
+
+    private void release(Plan p, byte[] marker) {
+        try {
+            store.removeIfEquals(markerKey(p.key), marker);
+        } catch (RuntimeException e) {
+            counters.errors.increment(); // it expires by itself
+        }
+    }
+
+    private CacheAnswer callAndStore(Plan p, Upstream upstream, Source source) throws Exception {
+        LlmResponse r = checked(upstream.call());
+        byte[] value = storable(p, r);
+        if (value != null) {
+            try {
+                store.put(entryKey(p.key), value, p.ttl);
+                counters.stored(value.length);
+            } catch (RuntimeException e) {
+                counters.errors.increment();
+            }
+        }
+        return new CacheAnswer(r, source);
+    }
+
+    /** The bytes to store for {@code r} (also kept near), or null if the policy refuses it (counted). */
+    private byte @Nullable [] storable(Plan p, LlmResponse r) {
+        CachePolicy.Verdict v = policy.verdict(r);
+        if (v != CachePolicy.Verdict.STORE) {
+            counters.notStored(v);
+            return null;
+        }
+        long now = clock.millis();
+        long ttlMillis = p.ttl.toMillis();
+        long expires = now + Math.min(ttlMillis, Long.MAX_VALUE / 4);
+        Envelope e = new Envelope(now, expires, r);
+        keepNear(p.key, e);
+        return e.encode();
+    }
+
+    // ---------------------------------------------------------------- leading (asynchronous)
+
+    private CompletionStage<CacheAnswer> leadAsync(Plan p, AsyncUpstream upstream) {
+        if (p.mode == Mode.REFRESH) {
+            return callAndStoreAsync(p, upstream, Source.REFRESHED);
+        }
+        if (!acrossInstances) {
+            return readStoreAsync(p).thenCompose(e -> e != null
+                    ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
+                    : callAndStoreAsync(p, upstream, Source.MISS));
+        }
+        return attemptAsync(p, upstream, newMarker(), System.nanoTime() + maxWaitNanos, pollMinNanos);
+    }
+
+    private CompletionStage<CacheAnswer> attemptAsync(Plan p, AsyncUpstream upstream, byte[] marker, long deadline,
+            long pause) {
+        return markAsync(p, marker).thenCompose(won -> {
+            if (won) {
+                CompletionStage<CacheAnswer> led = readStoreAsync(p).thenCompose(e -> e != null
+                        ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
+                        : callAndStoreAsync(p, upstream, Source.MISS));
+                return releasing(p, marker, led);
+            }
+            if (System.nanoTime() - deadline > 0) {
+                counters.waitTimeouts.increment();
+                return callAndStoreAsync(p, upstream, Source.MISS);
+            }
+            return CompletableFuture.runAsync(() -> { },
+                            CompletableFuture.delayedExecutor(jitter(pause), TimeUnit.NANOSECONDS))
+                    .thenCompose(x -> readStoreAsync(p))
+                    .thenCompose(e -> e != null
+                            ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
+                            : attemptAsync(p, upstream, marker, deadline, Math.min(pause * 2, pollMaxNanos)));
+        });
+    }
+
+    private CompletionStage<Boolean> markAsync(Plan p, byte[] marker) {
+        try {
+            return store.putIfAbsentAsync(markerKey(p.key), marker, inFlightTtl).handle((won, t) -> {
+                if (t != null) {
+                    counters.errors.increment();
+                    return true;
+                }
+                return won;
+            });
+        } catch (RuntimeException e) {
+            counters.errors.increment();
+            return CompletableFuture.completedFuture(true);
+        }
+    }
+
+    /** {@code led}'s outcome, once the marker is released (after the answer was stored). */
+    private CompletionStage<CacheAnswer> releasing(Plan p, byte[] marker, CompletionStage<CacheAnswer> led) {
+        CompletableFuture<CacheAnswer> result = new CompletableFuture<>();
+        led.whenComplete((a, t) -> {
+            CompletionStage<Boolean> released;
+            try {
+                released = store.removeIfEqualsAsync(markerKey(p.key), marker);
+            } catch (RuntimeException e) {
+                released = CompletableFuture.failedFuture(e);
+            }
+            released.whenComplete((x, releaseFailure) -> {
+                if (releaseFailure != null) {
+                    counters.errors.increment();
+                }
+                if (t != null) {
+                    result.completeExceptionally(unwrap(t));
+                } else {
+                    result.complete(a);
+                }
+            });
+        });
+        return result;
+    }
+
+    private CompletionStage<CacheAnswer> callAndStoreAsync(Plan p, AsyncUpstream upstream, Source source) {
+        return invoke(upstream).thenCompose(r -> {
+            byte[] value = storable(p, r);
+            if (value == null) {
+                return CompletableFuture.completedFuture(new CacheAnswer(r, source));
+            }
+            CompletionStage<Void> put;
+            try {
+                put = store.putAsync(entryKey(p.key), value, p.ttl);
+            } catch (RuntimeException e) {
+                put = CompletableFuture.failedFuture(e);
+            }
+            return put.handle((x, t) -> {
+                if (t != null) {
+                    counters.errors.increment();
+                } else {
+                    counters.stored(value.length);
+                }
+                return new CacheAnswer(r, source);
+            });
+        });
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static CompletionStage<LlmResponse> invoke(AsyncUpstream upstream) {
+        try {
+            CompletionStage<LlmResponse> s = upstream.call();
+            if (s == null) {
+                return CompletableFuture.failedFuture(new NullPointerException("upstream returned no stage"));
+            }
+            return s.thenApply(ResponseCache::checked);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    private static LlmResponse checked(@Nullable LlmResponse r) {
+        return Objects.requireNonNull(r, "upstream answered null");
+    }
+
+    private static LlmResponse await(CompletableFuture<LlmResponse> leader) throws Exception {
+        try {
+            return leader.get();
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof Exception ex) {
+                throw ex;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        }
+    }
+
+    private static Throwable unwrap(Throwable t) {
+        return t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+    }
+
+    private static byte[] newMarker() {
+        return ("in-flight " + UUID.randomUUID()).getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** Between half and all of {@code pause}, so followers on many instances do not poll in step. */
+    private static long jitter(long pause) {
+        return pause / 2 + ThreadLocalRandom.current().nextLong(pause / 2 + 1);
+    }
+
+    /** Builds a {@link ResponseCache}. */
+    public static final class Builder {
+        private final CacheStore store;
+        private String name = "llm";
+        private CachePolicy policy = CachePolicy.standard();
+        private CacheKeys keys = CacheKeys.standard();
+        private long nearBytes;
+        private Duration nearTtl = Duration.ofSeconds(10);
+        private boolean acrossInstances = true;
+        private Duration inFlightTtl = Duration.ofSeconds(60);
+        private @Nullable Duration maxWait;
+        private Duration pollMin = Duration.ofMillis(10);
+        private Duration pollMax = Duration.ofMillis(250);
+        private Clock clock = Clock.systemUTC();
+
+        private Builder(CacheStore store) {
+            this.store = Objects.requireNonNull(store, "store");
+        }
+
+        /**
+         * The name (default {@code llm}): the prefix of its store keys and its metric tag. Caches sharing a store and
+         * a name share entries.
+         *
+         * @throws IllegalArgumentException unless 1-32 characters of {@code [A-Za-z0-9_.-]}
+         */
+        public Builder name(String name) {
+            if (name == null || !NAME.matcher(name).matches()) {
+                throw new IllegalArgumentException("name must be 1-32 characters of [A-Za-z0-9_.-], was " + name);
+            }
+            this.name = name;
+            return this;
+        }
+
+        /** What may be cached and for how long (default {@link CachePolicy#standard()}). */
+        public Builder policy(CachePolicy policy) {
+            this.policy = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /** How requests become keys (default {@link CacheKeys#standard()}). */
+        public Builder keys(CacheKeys keys) {
+            this.keys = Objects.requireNonNull(keys, "keys");
+            return this;
+        }
+
+        /**
+         * An in-process near cache of up to about {@code maxBytes} of answers, each kept for at most {@code ttl} (and
+         * never past its own expiry); off by default.
+         *
+         * @throws IllegalArgumentException unless both are positive
+         */
+        public Builder nearCache(long maxBytes, Duration ttl) {
+            if (maxBytes <= 0 || ttl == null || ttl.isNegative() || ttl.isZero()) {
+                throw new IllegalArgumentException("near cache needs a positive size and time to live, was "
+                        + maxBytes + " bytes, " + ttl);
+            }
+            this.nearBytes = maxBytes;
+            this.nearTtl = ttl;
+            return this;
+        }
+
+        /**
+         * Whether concurrent identical calls on different instances coordinate through in-flight markers in the store
+         * (default true); single-flight within this instance always applies.
+         */
+        public Builder singleFlightAcrossInstances(boolean enabled) {
+            this.acrossInstances = enabled;
+            return this;
+        }
+
+        /**
+         * How long an in-flight marker lives (default 60 s): longer than the slowest upstream call (limiter wait
+         * included), or another instance will take over a live call; short enough that a crashed leader's followers
+         * do not wait long.
+         *
+         * @throws IllegalArgumentException unless positive
+         */
+        public Builder inFlightTtl(Duration ttl) {
+            if (ttl == null || ttl.isNegative() || ttl.isZero()) {
+                throw new IllegalArgumentException("inFlightTtl must be positive, was " + ttl);
+            }
+            this.inFlightTtl = ttl;
+            return this;
+        }
+
+        /**
+         * The longest a follower waits for another instance's call before calling upstream itself (default twice the
+         * in-flight time to live).
+         *
+         * @throws IllegalArgumentException if negative
+         */
+        public Builder maxWait(Duration wait) {
+            if (wait == null || wait.isNegative()) {
+                throw new IllegalArgumentException("maxWait must not be negative, was " + wait);
+            }
+            this.maxWait = wait;
+            return this;
+        }
+
+        /**
+         * The first and the longest pause between a follower's polls of the store (default 10 ms and 250 ms); each
+         * pause doubles the previous one and is jittered down by up to half.
+         *
+         * @throws IllegalArgumentException unless {@code 1 ms ≤ first ≤ longest}
+         */
+        public Builder pollInterval(Duration first, Duration longest) {
+            if (first == null || longest == null || first.toMillis() < 1 || longest.compareTo(first) < 0) {
+                throw new IllegalArgumentException("poll interval must satisfy 1 ms <= first <= longest, was "
+                        + first + ", " + longest);
+            }
+            this.pollMin = first;
+            this.pollMax = longest;
+            return this;
+        }
+
+        /** The wall clock that dates stored answers (default UTC system clock). */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /** The cache. */
+        public ResponseCache build() {
+            return new ResponseCache(this);
+        }
+    }
+}

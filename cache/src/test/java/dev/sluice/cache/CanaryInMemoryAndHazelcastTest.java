@@ -1,0 +1,107 @@
+package dev.sluice.cache;
+
+import static dev.sluice.cache.Fixtures.answer;
+import static dev.sluice.cache.Fixtures.chat;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastInstance;
+import dev.sluice.api.cache.CacheStore;
+import dev.sluice.hazelcast.HazelcastCacheStore;
+import dev.sluice.memory.MemoryCacheStore;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** Nothing the cache stores, in Caffeine or in a Hazelcast map, holds the caller's credential. */
+class CanaryInMemoryAndHazelcastTest {
+
+    private static final String CANARY = "sk-canary-" + UUID.randomUUID() + "-do-not-store";
+
+    private static void exercise(CacheStore store) throws Exception {
+        ResponseCache c = ResponseCache.builder(store).nearCache(1 << 20, java.time.Duration.ofSeconds(5)).build();
+        for (int i = 0; i < 20; i++) {
+            LlmResponse a = answer("answer " + i);
+            c.call(chat(CANARY, "question " + i, 0), () -> a);
+            c.call(chat(CANARY, "question " + i, 0), () -> a);
+            c.callAsync(chat(CANARY, "async " + i, 0), () -> CompletableFuture.completedFuture(answer("a")))
+                    .toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static void assertClean(Map<String, byte[]> entries) {
+        assertThat(entries).hasSizeGreaterThanOrEqualTo(40);
+        for (Map.Entry<String, byte[]> e : entries.entrySet()) {
+            assertThat(e.getKey()).doesNotContain(CANARY).doesNotContain("canary");
+            assertThat(SharedRedisCacheTest.contains(e.getValue(), CANARY.getBytes(StandardCharsets.UTF_8))).isFalse();
+            assertThat(SharedRedisCacheTest.contains(e.getValue(), CANARY.getBytes(StandardCharsets.UTF_16BE)))
+                    .isFalse();
+            assertThat(new String(e.getValue(), StandardCharsets.ISO_8859_1)).doesNotContain("canary");
+        }
+    }
+
+    @Test
+    void caffeineHoldsNoCredential() throws Exception {
+        MemoryCacheStore store = MemoryCacheStore.builder().build();
+        exercise(store);
+        assertClean(store.snapshot());
+    }
+
+    @Test
+    void hazelcastHoldsNoCredential() throws Exception {
+        List<HazelcastInstance> members = startMembers(1);
+        try {
+            HazelcastCacheStore store = HazelcastCacheStore.builder(members.get(0)).mapName("canary").build();
+            exercise(store);
+            Map<String, byte[]> entries = new java.util.HashMap<>();
+            HazelcastCacheStore.builder(members.get(0)).mapName("canary").build().map().forEach(entries::put);
+            assertClean(entries);
+        } finally {
+            members.forEach(HazelcastInstance::shutdown);
+        }
+    }
+
+    /** Real members in this JVM: loopback only, TCP-IP join on free ports, no multicast. */
+    static List<HazelcastInstance> startMembers(int count) {
+        String cluster = "sluice-cache-" + UUID.randomUUID();
+        int[] ports = new int[count];
+        for (int i = 0; i < count; i++) {
+            try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+                ports[i] = s.getLocalPort();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        List<HazelcastInstance> members = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            Config config = new Config();
+            config.setClusterName(cluster);
+            config.setProperty("hazelcast.phone.home.enabled", "false");
+            config.setProperty("hazelcast.logging.type", "none");
+            NetworkConfig network = config.getNetworkConfig();
+            network.setPort(ports[i]).setPortAutoIncrement(false);
+            network.getInterfaces().setEnabled(true).addInterface("127.0.0.1");
+            JoinConfig join = network.getJoin();
+            join.getMulticastConfig().setEnabled(false);
+            join.getAutoDetectionConfig().setEnabled(false);
+            join.getTcpIpConfig().setEnabled(true);
+            for (int port : ports) {
+                join.getTcpIpConfig().addMember("127.0.0.1:" + port);
+            }
+            members.add(Hazelcast.newHazelcastInstance(config));
+        }
+        return members;
+    }
+}
