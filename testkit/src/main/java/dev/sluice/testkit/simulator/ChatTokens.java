@@ -16,6 +16,8 @@ import java.util.Locale;
 final class ChatTokens {
 
     private static final EncodingRegistry REGISTRY = Encodings.newLazyEncodingRegistry();
+    private static final Encoding O200K = REGISTRY.getEncoding(EncodingType.O200K_BASE);
+    private static final Encoding CL100K = REGISTRY.getEncoding(EncodingType.CL100K_BASE);
 
     private ChatTokens() {
     }
@@ -24,10 +26,15 @@ final class ChatTokens {
         String m = model.toLowerCase(Locale.ROOT);
         boolean o200k = m.startsWith("gpt-4o") || m.startsWith("gpt-4.1") || m.startsWith("gpt-5")
                 || m.startsWith("o1") || m.startsWith("o3") || m.startsWith("o4") || m.startsWith("chatgpt-4o");
-        return REGISTRY.getEncoding(o200k ? EncodingType.O200K_BASE : EncodingType.CL100K_BASE);
+        return o200k ? O200K : CL100K;
     }
 
     /** Prompt tokens of a chat request's {@code messages} array. */
+    /** Loads the encodings (seconds), so that the first request is not slow. */
+    static void load() {
+        // the static initializer did it
+    }
+
     static long promptTokens(String model, JsonNode messages) {
         Encoding enc = encodingFor(model);
         long n = 3;

@@ -20,6 +20,7 @@ final class KeyWindows {
     private final ArrayDeque<long[]> tokens = new ArrayDeque<>(); // {time, tokens}
     private final ArrayDeque<long[]> daily = new ArrayDeque<>(); // {time}
     private long tokensUsed;
+    private long latest = Long.MIN_VALUE;
     int inFlight;
 
     private void expire(SimulatorLimits l, long now) {
@@ -37,7 +38,11 @@ final class KeyWindows {
     }
 
     /** Admits and charges a request of {@code cost} tokens, or says which limit refuses it and for how long. */
-    Admission admit(SimulatorLimits l, long cost, long now) {
+    Admission admit(SimulatorLimits l, long cost, long arrived) {
+        // Requests are stamped on arrival; one whose body took longer counts from the latest stamp, so the windows
+        // stay in time order (stricter, never looser).
+        long now = Math.max(arrived, latest);
+        latest = now;
         expire(l, now);
         if (l.concurrent() > 0 && inFlight >= l.concurrent()) {
             return new Admission(Refusal.CONCURRENCY, 0);

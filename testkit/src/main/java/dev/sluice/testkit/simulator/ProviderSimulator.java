@@ -179,10 +179,12 @@ public final class ProviderSimulator implements AutoCloseable {
                     "invalid_request_error", "unknown_url");
             return;
         }
-        req.body().onSuccess(body -> chat(req, body)).onFailure(e -> req.response().reset());
+        // The request is stamped when it arrives, before its body is read and its tokens counted.
+        long arrived = ticker.nowMicros();
+        req.body().onSuccess(body -> chat(req, body, arrived)).onFailure(e -> req.response().reset());
     }
 
-    private void chat(HttpServerRequest req, Buffer body) {
+    private void chat(HttpServerRequest req, Buffer body, long arrived) {
         requests.incrementAndGet();
         HttpServerResponse resp = req.response();
         JsonNode json;
@@ -217,7 +219,7 @@ public final class ProviderSimulator implements AutoCloseable {
         boolean cut = maxTokens > 0 && natural > maxTokens;
 
         SimulatorLimits l = limitsOf(key);
-        long now = ticker.nowMicros();
+        long now = arrived;
         KeyWindows.Admission a;
         KeyWindows w;
         long remainingRequests;
@@ -667,6 +669,7 @@ public final class ProviderSimulator implements AutoCloseable {
          * @throws IllegalStateException if it cannot listen
          */
         public ProviderSimulator start() {
+            ChatTokens.load();
             return new ProviderSimulator(this).listen();
         }
     }

@@ -1,0 +1,96 @@
+package dev.sluice.governor;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What the governor needs to know of one chat call: the model, the messages (to estimate the prompt), the
+ * {@code max_tokens} to reserve for the answer, whether it streams, and the raw body the upstream will send.
+ * Immutable.
+ *
+ * @param model the model name, looked up in the {@link ProviderProfiles}
+ * @param messages the prompt
+ * @param maxTokens {@code max_tokens} (or {@code max_completion_tokens}), or null for the profile's default
+ * @param stream whether the answer streams
+ * @param body the raw request body, if any, for the upstream to send as it is
+ */
+public record ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
+        @Nullable String body) {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One chat message. */
+    public record Message(String role, String content, @Nullable String name) {
+        /** Validates. */
+        public Message {
+            Objects.requireNonNull(role, "role");
+            Objects.requireNonNull(content, "content");
+        }
+
+        /** A message without a name. */
+        public static Message of(String role, String content) {
+            return new Message(role, content, null);
+        }
+    }
+
+    /** Validates and copies. */
+    public ChatRequest {
+        Objects.requireNonNull(model, "model");
+        messages = List.copyOf(messages);
+        if (maxTokens != null && maxTokens < 1) {
+            throw new IllegalArgumentException("max_tokens must be positive, was " + maxTokens);
+        }
+    }
+
+    /** A request of these messages, without a body. */
+    public static ChatRequest of(String model, List<Message> messages, @Nullable Long maxTokens) {
+        return new ChatRequest(model, messages, maxTokens, false, null);
+    }
+
+    /**
+     * Reads an OpenAI-compatible chat body (what {@code POST /v1/chat/completions} takes); the body is kept as is.
+     *
+     * @throws IllegalArgumentException if it is not JSON with a {@code model} and a {@code messages} array
+     */
+    public static ChatRequest fromOpenAiJson(String body) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(body);
+        } catch (Exception e) {
+            throw new IllegalArgumentException("not a JSON chat request: " + e.getMessage(), e);
+        }
+        if (root == null || !root.path("model").isTextual() || !root.path("messages").isArray()) {
+            throw new IllegalArgumentException("a chat request needs a 'model' string and a 'messages' array");
+        }
+        List<Message> messages = new ArrayList<>();
+        for (JsonNode m : root.get("messages")) {
+            JsonNode c = m.path("content");
+            String content;
+            if (c.isTextual()) {
+                content = c.asText();
+            } else if (c.isArray()) {
+                StringBuilder sb = new StringBuilder();
+                for (JsonNode part : c) {
+                    sb.append(part.path("text").asText(""));
+                }
+                content = sb.toString();
+            } else {
+                content = c.isMissingNode() || c.isNull() ? "" : c.toString();
+            }
+            JsonNode calls = m.get("tool_calls");
+            if (calls != null && !calls.isNull()) {
+                content = content + calls; // counted, conservatively, as text
+            }
+            messages.add(new Message(m.path("role").asText("user"), content,
+                    m.hasNonNull("name") ? m.get("name").asText() : null));
+        }
+        Long max = root.hasNonNull("max_completion_tokens") ? Long.valueOf(root.get("max_completion_tokens").asLong())
+                : root.hasNonNull("max_tokens") ? Long.valueOf(root.get("max_tokens").asLong()) : null;
+        return new ChatRequest(root.get("model").asText(), messages, max != null && max > 0 ? max : null,
+                root.path("stream").asBoolean(false), body);
+    }
+}

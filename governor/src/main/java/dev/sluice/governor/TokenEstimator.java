@@ -1,0 +1,70 @@
+package dev.sluice.governor;
+
+import com.knuddels.jtokkit.Encodings;
+import com.knuddels.jtokkit.api.Encoding;
+import com.knuddels.jtokkit.api.EncodingRegistry;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+
+/**
+ * Estimates the prompt tokens of a chat request before it is sent.
+ *
+ * <ul>
+ *   <li>With a jtokkit encoding (the profile's {@code encoding}: {@code o200k_base}, {@code cl100k_base},
+ *       {@code p50k_base}, {@code r50k_base}), OpenAI's published chat formula: 3 tokens per message plus the tokens
+ *       of its role, content and name (+1 for a name), plus 3 priming the reply. Exact for OpenAI's chat models.</li>
+ *   <li>Otherwise a conservative estimate: one token per 3 bytes of UTF-8 (rounded up) of each role, content and
+ *       name, plus the same per-message overhead. English text averages about 4 characters per token in the
+ *       common tokenizers and CJK text about one token per character (3 bytes), so this over-estimates both; the
+ *       settlement gives the difference back once the provider reports the real usage.</li>
+ * </ul>
+ *
+ * Thread-safe.
+ */
+public final class TokenEstimator {
+
+    /** One registry and one load of each encoding per JVM: loading one takes seconds and much memory. */
+    private static final EncodingRegistry REGISTRY = Encodings.newLazyEncodingRegistry();
+    private static final java.util.Map<String, Optional<Encoding>> ENCODINGS =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The prompt tokens of {@code request} under {@code profile}'s tokenizer. */
+    public long promptTokens(ModelProfile profile, ChatRequest request) {
+        Optional<Encoding> enc = encoding(profile.encoding());
+        long n = 3;
+        for (ChatRequest.Message m : request.messages()) {
+            n += 3 + count(enc, m.role()) + count(enc, m.content());
+            if (m.name() != null) {
+                n += 1 + count(enc, m.name());
+            }
+        }
+        return n;
+    }
+
+    /** The output to reserve: the request's {@code max_tokens}, or the profile's default. */
+    public long maxOutputTokens(ModelProfile profile, ChatRequest request) {
+        Long max = request.maxTokens();
+        return max != null ? max : profile.defaultMaxTokens();
+    }
+
+    /** The encoding named, loaded once; empty for null or a name jtokkit does not know. */
+    static Optional<Encoding> encoding(@org.jspecify.annotations.Nullable String name) {
+        if (name == null) {
+            return Optional.empty();
+        }
+        return ENCODINGS.computeIfAbsent(name, REGISTRY::getEncoding);
+    }
+
+    private static long count(Optional<Encoding> enc, String text) {
+        if (enc.isPresent()) {
+            return enc.get().countTokensOrdinary(text);
+        }
+        return conservative(text);
+    }
+
+    /** One token per 3 bytes of UTF-8, rounded up. */
+    static long conservative(String text) {
+        long bytes = text.getBytes(StandardCharsets.UTF_8).length;
+        return (bytes + 2) / 3;
+    }
+}

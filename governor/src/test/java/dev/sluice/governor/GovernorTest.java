@@ -1,0 +1,255 @@
+package dev.sluice.governor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.sluice.api.Limit;
+import dev.sluice.memory.MemoryBackend;
+import dev.sluice.testkit.simulator.Dialect;
+import dev.sluice.testkit.simulator.ProviderSimulator;
+import dev.sluice.testkit.simulator.SimulatorLimits;
+import java.net.http.HttpClient;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+class GovernorTest {
+
+    static final String MODEL = "gpt-4o-mini";
+    static final ProviderProfiles PROFILES = ProviderProfiles.fromYaml("""
+            providers:
+              sim:
+                source: the provider simulator
+                dialect: openai
+                encoding: o200k_base
+                window: 10s
+                guard: 0s
+                models:
+                  gpt-4o-mini: {rpm: 10, tpm: 100000, concurrent: 4, leaseTtl: 30s}
+              simgemini:
+                dialect: gemini
+                encoding: o200k_base
+                window: 10s
+                dayWindow: 1h
+                guard: 0s
+                models:
+                  gpt-4o-mini: {rpm: 10, tpm: 100000, rpd: 100}
+            """);
+
+    private final List<AutoCloseable> open = new ArrayList<>();
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    @AfterEach
+    void close() throws Exception {
+        for (AutoCloseable c : open) {
+            c.close();
+        }
+    }
+
+    private <T extends AutoCloseable> T open(T c) {
+        open.add(c);
+        return c;
+    }
+
+    private ProviderSimulator simulator(ProviderSimulator.Builder b) {
+        return open(b.start());
+    }
+
+    private Governor governor(Governor.Builder b) {
+        return open(b.profiles(PROFILES).backoff(Duration.ofMillis(10), Duration.ofMillis(100)).build());
+    }
+
+    private OpenAiHttpUpstream upstream(ProviderSimulator sim) {
+        return new OpenAiHttpUpstream(http, sim.baseUrl(), Duration.ofSeconds(10));
+    }
+
+    static ChatRequest chat(String prompt, long maxTokens) {
+        return ChatRequest.fromOpenAiJson("{\"model\":\"" + MODEL + "\",\"max_tokens\":" + maxTokens
+                + ",\"messages\":[{\"role\":\"user\",\"content\":\"" + prompt + "\"}]}");
+    }
+
+    @Test
+    @DisplayName("Reserve prompt + max_tokens, then settle on the reported usage: the difference is refunded")
+    void reserveThenSettle() throws Exception {
+        ProviderSimulator sim = simulator(ProviderSimulator.builder());
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("sim", "sk-1")));
+        GovernedResponse r = g.call(chat("hello there", 500), req -> upstream(sim).send(req).toCompletableFuture()
+                .join());
+        assertThat(r.response().status()).isEqualTo(200);
+        assertThat(r.attempts()).isEqualTo(1);
+        Usage u = r.response().reportedUsage();
+        GovernorStats s = g.stats();
+        long prompt = u.promptTokens();
+        assertThat(s.promptEstimateError()).as("jtokkit estimate is exact for the simulator").isZero();
+        assertThat(s.tokensReserved()).isEqualTo(prompt + 500);
+        assertThat(s.tokensActual()).isEqualTo(u.totalTokens());
+        assertThat(s.tokensRefunded()).isEqualTo(500 - u.completionTokens());
+        assertThat(s.unsettled()).isZero();
+    }
+
+    @Test
+    @DisplayName("A streamed answer settles on its final usage chunk")
+    void streamingSettles() {
+        ProviderSimulator sim = simulator(ProviderSimulator.builder());
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("sim", "sk-1")));
+        ChatRequest streamed = ChatRequest.fromOpenAiJson("{\"model\":\"gpt-4o-mini\",\"max_tokens\":300,\"stream\":"
+                + "true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":"
+                + "\"stream it\"}]}");
+        GovernedResponse r = g.callAsync(streamed, upstream(sim)).join();
+        assertThat(r.response().body()).contains("data: [DONE]");
+        assertThat(g.stats().tokensActual()).isEqualTo(r.response().reportedUsage().totalTokens());
+        assertThat(g.stats().unsettled()).isZero();
+    }
+
+    @Test
+    @DisplayName("A 429 cools the key down; the retry comes after the provider's retryDelay and succeeds")
+    void retryAfterCooldown() {
+        // The profile allows 10 per window, the provider only 1: Gemini's dialect, so nothing to learn in advance.
+        ProviderSimulator sim = simulator(ProviderSimulator.builder().dialect(Dialect.GEMINI)
+                .limits(SimulatorLimits.perMinute(1, 0).withWindow(Duration.ofSeconds(2))));
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("simgemini", "k")));
+        assertThat(g.callAsync(chat("first", 20), upstream(sim)).join().attempts()).isEqualTo(1);
+        GovernedResponse second = g.callAsync(chat("second", 20), upstream(sim)).join();
+        assertThat(second.response().status()).isEqualTo(200);
+        assertThat(second.attempts()).isEqualTo(2);
+        assertThat(sim.stats().rejected429()).isEqualTo(1);
+        GovernorStats s = g.stats();
+        assertThat(s.rateLimited()).isEqualTo(1);
+        assertThat(s.cooldowns()).isEqualTo(1);
+        assertThat(s.retries()).isEqualTo(1);
+        // Adaptive (no published limits): the request limit was cut multiplicatively.
+        Limit requests = g.policy(MODEL, ProviderKey.of("simgemini", "k")).limit(0);
+        assertThat(requests.capacity()).isEqualTo(7);
+    }
+
+    @Test
+    @DisplayName("400 and 401 are not retried; after maxAttempts the last 429 is handed back")
+    void nonRetryable() {
+        ProviderSimulator sim = simulator(ProviderSimulator.builder());
+        Governor g = governor(Governor.builder(MemoryBackend.create())
+                .pool(MODEL, ProviderKey.of("sim", "sk-invalid-key")));
+        GovernedResponse r = g.callAsync(chat("x", 5), upstream(sim)).join();
+        assertThat(r.response().status()).isEqualTo(401);
+        assertThat(r.attempts()).isEqualTo(1);
+
+        AtomicInteger sent = new AtomicInteger();
+        Governor always429 = governor(Governor.builder(MemoryBackend.create()).name("g429")
+                .pool(MODEL, ProviderKey.of("sim", "sk-1")));
+        GovernedResponse last = always429.callAsync(chat("x", 5), a -> {
+            sent.incrementAndGet();
+            return CompletableFuture.completedFuture(UpstreamResponse.of(429, Map.of("retry-after-ms", List.of("5")),
+                    "{\"error\":{\"type\":\"requests\",\"code\":\"rate_limit_exceeded\",\"message\":\"slow down\"}}"));
+        }).join();
+        assertThat(last.response().status()).isEqualTo(429);
+        assertThat(last.attempts()).isEqualTo(3);
+        assertThat(sent.get()).isEqualTo(3);
+    }
+
+    @Test
+    @DisplayName("A daily-quota 429 is not retried on that key; the pool moves on to another key")
+    void dailyQuotaMovesOn() {
+        ProviderSimulator sim = simulator(ProviderSimulator.builder()
+                .keyLimits("sk-small", SimulatorLimits.none().withRequestsPerDay(1, Duration.ofHours(1))));
+        ProviderKey small = ProviderKey.of("sim", "sk-small");
+        ProviderKey big = ProviderKey.of("sim", "sk-big");
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, small, big));
+        List<ProviderKey> used = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            GovernedResponse r = g.callAsync(chat("call " + i, 5), upstream(sim)).join();
+            assertThat(r.response().status()).isEqualTo(200);
+            used.add(r.key());
+        }
+        assertThat(used).contains(big);
+        assertThat(sim.stats().rejectedDaily()).isLessThanOrEqualTo(1);
+        assertThat(g.stats().failed()).isZero();
+
+        Governor alone = governor(Governor.builder(MemoryBackend.create()).name("alone").pool(MODEL, small));
+        GovernedResponse refused = alone.callAsync(chat("again", 5), upstream(sim)).join();
+        assertThat(refused.response().status()).isEqualTo(429);
+        assertThat(refused.attempts()).as("daily quota: no retry").isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("Concurrency is a lease: never more calls in flight than the profile allows")
+    void concurrencyLeases() {
+        ProviderSimulator sim = simulator(ProviderSimulator.builder().latency(Duration.ofMillis(100))
+                .limits(SimulatorLimits.none().withConcurrent(4)));
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("sim", "sk-1")));
+        List<CompletableFuture<GovernedResponse>> calls = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            calls.add(g.callAsync(chat("c" + i, 5), upstream(sim)));
+        }
+        calls.forEach(c -> assertThat(c.join().response().status()).isEqualTo(200));
+        assertThat(sim.stats().rejectedConcurrency()).isZero();
+        assertThat(sim.stats().maxInFlight()).isLessThanOrEqualTo(4);
+    }
+
+    @Test
+    @DisplayName("Sluice believes the provider: fewer remaining are consumed, a lower limit header changes the policy")
+    void believesTheProvider() {
+        ProviderKey key = ProviderKey.of("sim", "sk-1");
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, key));
+        GovernedResponse r = g.callAsync(chat("x", 5), a -> CompletableFuture.completedFuture(UpstreamResponse.of(200,
+                Map.of("x-ratelimit-limit-requests", List.of("10"), "x-ratelimit-remaining-requests", List.of("0")),
+                "{\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":5}}"))).join();
+        assertThat(r.response().status()).isEqualTo(200);
+        // Sluice thought 9 of 10 remained after this call, one call in flight: 8 more were consumed.
+        assertThat(g.stats().reconciled()).isEqualTo(8);
+        assertThat(g.stats().limitChanges()).isZero();
+
+        Governor h = governor(Governor.builder(MemoryBackend.create()).name("h").pool(MODEL, key));
+        h.callAsync(chat("x", 5), a -> CompletableFuture.completedFuture(UpstreamResponse.of(200,
+                Map.of("x-ratelimit-limit-requests", List.of("6")),
+                "{\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":5}}"))).join();
+        assertThat(h.policy(MODEL, key).limit(0).capacity()).isEqualTo(6);
+        assertThat(h.stats().limitChanges()).isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("Usage beyond the reservation is charged, carried as debt when it does not fit")
+    void underEstimateIsCharged() {
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("sim", "sk-1")));
+        g.callAsync(chat("x", 5), a -> CompletableFuture.completedFuture(UpstreamResponse.of(200, Map.of(),
+                "{\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":5}}"))).join();
+        GovernorStats s = g.stats();
+        assertThat(s.tokensDebt()).isEqualTo(1005 - s.tokensReserved());
+        assertThat(s.promptEstimateError()).isEqualTo(1000 - (s.tokensReserved() - 5));
+    }
+
+    @Test
+    @DisplayName("Models without a profile fail clearly, at build time for pools and at call time otherwise")
+    void unknownModels() {
+        assertThatThrownBy(() -> Governor.builder(MemoryBackend.create()).profiles(PROFILES)
+                .pool("mystery", ProviderKey.of("sim", "k")).build())
+                .isInstanceOf(UnknownModelException.class).hasMessageContaining("mystery");
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("sim", "k")));
+        assertThat(g.callAsync(ChatRequest.of("other", List.of(ChatRequest.Message.of("user", "x")), 5L),
+                a -> CompletableFuture.failedFuture(new AssertionError("never sent"))))
+                .failsWithin(Duration.ofSeconds(5))
+                .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+                .withCauseInstanceOf(UnknownModelException.class);
+    }
+
+    @Test
+    @DisplayName("A call that can never fit fails at once; an upstream that always throws fails after 3 attempts")
+    void failures() {
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("sim", "k")));
+        assertThat(g.callAsync(chat("x", 200_000), a -> CompletableFuture.failedFuture(new AssertionError())))
+                .failsWithin(Duration.ofSeconds(5)).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+                .withCauseInstanceOf(GovernorException.class).withMessageContaining("admits at most")
+                .isNotNull();
+        AtomicInteger sent = new AtomicInteger();
+        assertThat(g.callAsync(chat("x", 5), a -> {
+            sent.incrementAndGet();
+            return CompletableFuture.failedFuture(new java.io.IOException("connection refused"));
+        })).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+                .withMessageContaining("connection refused");
+        assertThat(sent.get()).isEqualTo(3);
+    }
+}

@@ -1,0 +1,46 @@
+package dev.sluice.governor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+class TokenEstimatorTest {
+
+    private final TokenEstimator estimator = new TokenEstimator();
+    private final ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+            providers:
+              openai:
+                models:
+                  gpt-4o-mini: {rpm: 10, encoding: o200k_base, defaultMaxTokens: 256}
+              other:
+                models:
+                  m: {rpm: 10}
+            """);
+
+    @Test
+    @DisplayName("With jtokkit: OpenAI's chat formula on the model's encoding")
+    void jtokkit() {
+        ChatRequest r = ChatRequest.fromOpenAiJson("{\"model\":\"gpt-4o-mini\",\"max_tokens\":50,\"messages\":["
+                + "{\"role\":\"system\",\"content\":\"You are terse.\"},{\"role\":\"user\",\"content\":\"Say hello\"}]}");
+        ModelProfile p = profiles.model("openai", "gpt-4o-mini");
+        assertThat(estimator.promptTokens(p, r)).isEqualTo(3 + (3 + 1 + 4) + (3 + 1 + 2));
+        assertThat(estimator.maxOutputTokens(p, r)).isEqualTo(50);
+        assertThat(estimator.maxOutputTokens(p, ChatRequest.of("gpt-4o-mini", List.of(), null))).isEqualTo(256);
+    }
+
+    @Test
+    @DisplayName("Without an encoding: one token per 3 UTF-8 bytes, above jtokkit's count for English and CJK")
+    void conservative() {
+        String english = "The quick brown fox jumps over the lazy dog, again and again, until the sun sets.";
+        String cjk = "速い茶色の狐が怠け者の犬を飛び越える";
+        ModelProfile exact = profiles.model("openai", "gpt-4o-mini");
+        ModelProfile rough = profiles.model("other", "m");
+        for (String text : List.of(english, cjk)) {
+            ChatRequest r = ChatRequest.of("m", List.of(ChatRequest.Message.of("user", text)), 10L);
+            assertThat(estimator.promptTokens(rough, r)).as(text).isGreaterThanOrEqualTo(estimator.promptTokens(exact, r));
+        }
+        assertThat(TokenEstimator.conservative("abcd")).isEqualTo(2);
+    }
+}
