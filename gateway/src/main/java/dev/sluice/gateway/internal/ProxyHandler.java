@@ -36,8 +36,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -55,7 +53,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private static final Exception ANSWERED = new Exception("answered with an error", null, false, false) {
         private static final long serialVersionUID = 1L;
     };
-    private static final Pattern GO_DURATION = Pattern.compile("([0-9]+(?:\\.[0-9]+)?)(ms|s|m|h)");
 
     private final Vertx vertx;
     private final HttpClient client;
@@ -502,12 +499,15 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     private void upstream429(Call c, HttpClientResponse cresp) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
-        Duration wait = upstreamWait(cresp, c.routes.config().upstream().defaultCooldown());
-        cooldowns.coolDown(t.key(), wait, System.currentTimeMillis());
         admission.settle(t, 0, true);
-        cresp.body().onComplete(ignored -> {
+        cresp.body().onComplete(ar -> {
+            String body = ar.succeeded() ? ar.result().toString(StandardCharsets.UTF_8) : null;
+            UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body,
+                    c.routes.config().upstream().defaultCooldown());
+            Duration wait = v.cooldown();
+            cooldowns.coolDown(t.key(), wait, System.currentTimeMillis());
             long left = c.deadlineNanos - System.nanoTime();
-            if (c.attempt < c.routes.config().upstream().maxRetries() && left > wait.toNanos()
+            if (v.retryable() && c.attempt < c.routes.config().upstream().maxRetries() && left > wait.toNanos()
                     && !c.req.response().closed()) {
                 c.attempt++;
                 c.ticket = null;
@@ -520,8 +520,13 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             resp.putHeader("retry-after-ms", Long.toString(ms));
             resp.putHeader("x-sluice-limited-by", "upstream");
             failSink(c);
-            Errors.send(resp, 429, "The upstream provider is rate limiting this gateway; retry after the time in "
-                    + "the Retry-After header.", "requests", null, "rate_limit_exceeded");
+            String why = switch (v.kind()) {
+                case "daily" -> "The upstream provider's daily limit for this gateway is exhausted";
+                case "quota" -> "The upstream provider's quota or billing limit for this gateway is exhausted";
+                default -> "The upstream provider is rate limiting this gateway";
+            };
+            Errors.send(resp, 429, why + "; retry after the time in the Retry-After header.", "requests", null,
+                    v.kind().equals("quota") ? "insufficient_quota" : "rate_limit_exceeded");
             count(c.kind.tag, 429, c.tenant.name(), c.cacheTag());
         });
     }
@@ -732,48 +737,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             return u.get("prompt_tokens").asLong() + u.path("completion_tokens").asLong(0);
         }
         return -1;
-    }
-
-    /** How long the provider asked us to wait: retry-after-ms, retry-after, the x-ratelimit-reset-* headers. */
-    static Duration upstreamWait(HttpClientResponse r, Duration dflt) {
-        try {
-            String ms = r.getHeader("retry-after-ms");
-            if (ms != null) {
-                return Duration.ofMillis((long) Double.parseDouble(ms.trim()));
-            }
-            String s = r.getHeader("retry-after");
-            if (s != null && s.trim().matches("[0-9]+(\\.[0-9]+)?")) {
-                return Duration.ofMillis((long) (Double.parseDouble(s.trim()) * 1000));
-            }
-        } catch (NumberFormatException e) {
-            // fall through to the reset headers
-        }
-        long best = -1;
-        for (String h : new String[] {"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"}) {
-            String v = r.getHeader(h);
-            if (v != null) {
-                best = Math.max(best, parseGoDuration(v));
-            }
-        }
-        return best > 0 ? Duration.ofMillis(best) : dflt;
-    }
-
-    /** OpenAI's reset format ({@code 1s}, {@code 6m0s}, {@code 20ms}, {@code 1.5s}) in ms, or -1. */
-    static long parseGoDuration(String v) {
-        Matcher m = GO_DURATION.matcher(v.trim());
-        double total = 0;
-        boolean any = false;
-        while (m.find()) {
-            any = true;
-            double n = Double.parseDouble(m.group(1));
-            total += switch (m.group(2)) {
-                case "ms" -> n;
-                case "s" -> n * 1000;
-                case "m" -> n * 60_000;
-                default -> n * 3_600_000;
-            };
-        }
-        return any ? (long) Math.ceil(total) : -1;
     }
 
     private static String goDuration(long micros) {
