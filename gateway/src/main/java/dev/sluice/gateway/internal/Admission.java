@@ -6,19 +6,24 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.RateLimiter;
 import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 
 /**
  * Admits a call under its tenant's share and one provider key's limits, both acquired: the tenant first (waiting up
- * to the deadline), then a key of the model's pool (any key with quota now, else a wait on the key that frees first,
- * skipping keys in cooldown). If no key can be had in time, the tenant's charge is refunded. A granted call holds a
+ * to the deadline), then a key of the model's pool (any key with quota now, else a wait in the pool's waiting room,
+ * fair between tenants, for the key that frees first, skipping keys in cooldown). If no key can be had in time, the tenant's charge is refunded. A granted call holds a
  * {@link Ticket}, settled once with the tokens the upstream reports: the difference to the reservation is refunded
  * or charged on both.
  *
@@ -32,6 +37,13 @@ public final class Admission {
     private final Cooldowns cooldowns;
     private final Map<String, AtomicInteger> waiting = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
+    private final Map<String, Gate> gates = new ConcurrentHashMap<>();
+    /** Wakes waiting rooms at the predicted moment; the work itself runs on the limiter's executor. */
+    private static final ScheduledExecutorService TIMERS = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "sluice-gateway-waits");
+        t.setDaemon(true);
+        return t;
+    });
 
     /** Admits with {@code limiter}, running its calls on {@code executor}. */
     public Admission(RateLimiter limiter, Executor executor, Cooldowns cooldowns) {
@@ -156,75 +168,179 @@ public final class Admission {
 
     private void pickKey(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
             CompletableFuture<Outcome> result) {
-        try {
-            List<Routes.PoolKey> keys = model.keys();
-            int n = keys.size();
-            int start = Math.floorMod(roundRobin.computeIfAbsent(model.provider() + "/" + model.name(),
-                    k -> new AtomicInteger()).getAndIncrement(), n);
-            long now = System.currentTimeMillis();
-            Routes.PoolKey best = null;
-            Decision bestDecision = null;
-            long minCool = Long.MAX_VALUE;
-            for (int i = 0; i < n; i++) {
-                Routes.PoolKey k = keys.get((start + i) % n);
-                long cool = cooldowns.remainingMillis(k, now);
-                if (cool > 0) {
-                    minCool = Math.min(minCool, cool);
+        gates.computeIfAbsent(model.provider() + "/" + model.name(), k -> new Gate())
+                .submit(new Waiter(ticket, model, tokens, deadline, result));
+    }
+
+    /** One call waiting for a key of a model's pool. */
+    private record Waiter(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
+            CompletableFuture<Outcome> result) {
+    }
+
+    /** The result of trying every key of a pool once. */
+    private record Attempt(Routes.@Nullable PoolKey key, @Nullable Cost cost, @Nullable Decision decision,
+            long waitMicros, boolean cooling, @Nullable Decision denial) {
+    }
+
+    /** Tries each key of the pool once (round robin, skipping keys in cooldown), charging the first that admits. */
+    private Attempt tryKeys(Routes.ModelRoute model, long tokens) {
+        List<Routes.PoolKey> keys = model.keys();
+        int n = keys.size();
+        int start = Math.floorMod(roundRobin.computeIfAbsent(model.provider() + "/" + model.name(),
+                k -> new AtomicInteger()).getAndIncrement(), n);
+        long now = System.currentTimeMillis();
+        Decision best = null;
+        Decision other = null;
+        long minCool = Long.MAX_VALUE;
+        for (int i = 0; i < n; i++) {
+            Routes.PoolKey k = keys.get((start + i) % n);
+            long cool = cooldowns.remainingMillis(k, now);
+            if (cool > 0) {
+                minCool = Math.min(minCool, cool);
+                continue;
+            }
+            Cost c = cost(k.policy(), tokens);
+            Decision d = limiter.tryAcquire(k.limiterKey(), c);
+            if (d.granted()) {
+                return new Attempt(k, c, d, 0, false, null);
+            }
+            if (d.reason() == Decision.Reason.RATE_LIMITED) {
+                if (best == null || d.retryAfterMicros() < best.retryAfterMicros()) {
+                    best = d;
+                }
+            } else {
+                other = d;
+            }
+        }
+        if (best != null) {
+            long wait = best.retryAfterMicros();
+            if (minCool != Long.MAX_VALUE) {
+                wait = Math.min(wait, minCool * 1000);
+            }
+            return new Attempt(null, null, null, Math.max(1, wait), false, best);
+        }
+        if (minCool != Long.MAX_VALUE) {
+            return new Attempt(null, null, null, minCool * 1000, true, null);
+        }
+        return new Attempt(null, null, null, 0, false, other);
+    }
+
+    /**
+     * The waiting room of one model's pool, fair between tenants: when quota frees, the oldest call of the next
+     * tenant in turn gets it, so a tenant with many waiting calls cannot starve one with few. One timer per pool,
+     * set at the moment the limiter predicts; a call whose deadline comes before that moment is refused at once
+     * with the predicted wait.
+     */
+    private final class Gate {
+        private final Map<String, ArrayDeque<Waiter>> queues = new LinkedHashMap<>();
+        private final ArrayDeque<String> turn = new ArrayDeque<>();
+        private @Nullable ScheduledFuture<?> timer;
+
+        synchronized void submit(Waiter w) {
+            ArrayDeque<Waiter> q = queues.get(w.ticket.tenant.name());
+            if (q == null) {
+                q = new ArrayDeque<>();
+                queues.put(w.ticket.tenant.name(), q);
+                turn.addLast(w.ticket.tenant.name());
+            }
+            q.addLast(w);
+            if (q.size() == 1 && turn.size() == 1) {
+                pump(); // nobody else waits: try at once
+            }
+        }
+
+        synchronized void pump() {
+            if (timer != null) {
+                timer.cancel(false);
+                timer = null;
+            }
+            while (!turn.isEmpty()) {
+                String tenant = turn.peekFirst();
+                ArrayDeque<Waiter> q = queues.get(tenant);
+                Waiter w = q.peekFirst();
+                long now = System.nanoTime();
+                if (w.result.isDone() || now > w.deadline) {
+                    q.pollFirst();
+                    finish(w, null, 1_000_000, false);
+                    drop(tenant, q);
                     continue;
                 }
-                Cost c = cost(k.policy(), tokens);
-                Decision d = limiter.tryAcquire(k.limiterKey(), c);
-                if (d.granted()) {
-                    grant(ticket, k, c, d, result);
+                Attempt a;
+                try {
+                    a = tryKeys(w.model, w.tokens);
+                } catch (RuntimeException e) {
+                    q.pollFirst();
+                    refundTenant(w.ticket);
+                    w.result.completeExceptionally(e);
+                    drop(tenant, q);
+                    continue;
+                }
+                if (a.key != null) {
+                    q.pollFirst();
+                    grant(w.ticket, a.key, java.util.Objects.requireNonNull(a.cost),
+                            java.util.Objects.requireNonNull(a.decision), w.result);
+                    turn.pollFirst();
+                    if (!q.isEmpty()) {
+                        turn.addLast(tenant); // next tenant's turn
+                    } else {
+                        queues.remove(tenant);
+                    }
+                    continue;
+                }
+                if (a.waitMicros == 0) {
+                    // not about quota (backend down): refuse this call, try the next
+                    q.pollFirst();
+                    finish(w, a.denial, 1_000_000, false);
+                    drop(tenant, q);
+                    continue;
+                }
+                long ready = now + a.waitMicros * 1000;
+                long earliest = Long.MAX_VALUE;
+                for (ArrayDeque<Waiter> each : queues.values()) {
+                    for (java.util.Iterator<Waiter> it = each.iterator(); it.hasNext(); ) {
+                        Waiter x = it.next();
+                        if (x.deadline < ready) {
+                            it.remove();
+                            finish(x, a.denial, a.waitMicros, a.cooling);
+                        } else {
+                            earliest = Math.min(earliest, x.deadline);
+                        }
+                    }
+                }
+                turn.removeIf(t -> queues.get(t).isEmpty());
+                queues.values().removeIf(ArrayDeque::isEmpty);
+                if (turn.isEmpty()) {
                     return;
                 }
-                if (d.reason() == Decision.Reason.RATE_LIMITED
-                        && (bestDecision == null || d.retryAfterMicros() < bestDecision.retryAfterMicros())) {
-                    best = k;
-                    bestDecision = d;
-                } else if (bestDecision == null) {
-                    bestDecision = d;
-                }
-            }
-            long remainingMicros = Math.max(0, (deadline - System.nanoTime()) / 1000);
-            if (best != null && bestDecision.retryAfterMicros() <= remainingMicros
-                    && (minCool == Long.MAX_VALUE || bestDecision.retryAfterMicros() <= minCool * 1000)) {
-                Routes.PoolKey k = best;
-                Cost c = cost(k.policy(), tokens);
-                limiter.acquireAsync(k.limiterKey(), c, Duration.ofNanos(remainingMicros * 1000))
-                        .whenComplete((d, e) -> {
-                            if (e != null) {
-                                refundTenant(ticket);
-                                result.completeExceptionally(e);
-                            } else if (d.granted()) {
-                                grant(ticket, k, c, d, result);
-                            } else {
-                                refundTenant(ticket);
-                                result.complete(new Outcome(null, refusal(d, Scope.PROVIDER)));
-                            }
-                        });
+                timer = TIMERS.schedule(() -> executor.execute(this::pump), a.waitMicros, TimeUnit.MICROSECONDS);
                 return;
             }
-            if (minCool != Long.MAX_VALUE && bestDecision == null) {
-                if (minCool * 1000 <= remainingMicros) {
-                    CompletableFuture.delayedExecutor(minCool, TimeUnit.MILLISECONDS, executor)
-                            .execute(() -> pickKey(ticket, model, tokens, deadline, result));
-                    return;
-                }
-                refundTenant(ticket);
-                result.complete(new Outcome(null, new Refusal(Scope.COOLDOWN, minCool * 1000, null,
+        }
+
+        private void drop(String tenant, ArrayDeque<Waiter> q) {
+            if (q.isEmpty()) {
+                queues.remove(tenant);
+                turn.remove(tenant);
+            }
+        }
+
+        /** Refuses a waiting call: out of time, or not admissible. */
+        private void finish(Waiter w, @Nullable Decision denial, long waitMicros, boolean cooling) {
+            refundTenant(w.ticket);
+            if (w.result.isDone()) {
+                return;
+            }
+            if (denial != null && denial.reason() != Decision.Reason.RATE_LIMITED) {
+                w.result.complete(new Outcome(null, refusal(denial, Scope.PROVIDER)));
+            } else if (denial != null) {
+                w.result.complete(new Outcome(null, refusal(denial.asDeadlineExceeded(), Scope.PROVIDER)));
+            } else if (cooling) {
+                w.result.complete(new Outcome(null, new Refusal(Scope.COOLDOWN, Math.max(1, waitMicros), null,
                         "The provider asked us to slow down; every key of its pool is cooling down.")));
-                return;
+            } else {
+                w.result.complete(new Outcome(null, new Refusal(Scope.PROVIDER, Math.max(1, waitMicros), null,
+                        "Waited the gateway's maximum for the provider's limits; retry later.")));
             }
-            refundTenant(ticket);
-            Decision d = bestDecision;
-            if (d != null && d.reason() == Decision.Reason.RATE_LIMITED) {
-                d = d.asDeadlineExceeded();
-            }
-            result.complete(new Outcome(null, refusal(java.util.Objects.requireNonNull(d), Scope.PROVIDER)));
-        } catch (RuntimeException e) {
-            refundTenant(ticket);
-            result.completeExceptionally(e);
         }
     }
 
