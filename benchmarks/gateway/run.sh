@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Gateway vs nginx on the same fast upstream, loopback only, bounded runs (about 2 minutes per round).
+# Gateway vs nginx on the same fast upstream, loopback only, bounded runs (about 3 minutes per round).
 #
 #   ./mvnw -B -q package -pl gateway -am -DskipTests && benchmarks/gateway/run.sh
 #
 # Needs wrk and nginx (Debian: apt-get install -y wrk nginx). The upstream is the provider simulator (from the
-# gateway jar) with no limits and no added latency. For each of direct / nginx / gateway: a warm-up, a latency run
+# gateway jar) with no limits and no added latency. For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
 # at 1 connection (p50/p99 from wrk --latency) and a throughput run at $CONNECTIONS connections. Added latency is the
 # proxy's p50/p99 minus the direct p50/p99. Prints to stdout; writes nothing but a temporary directory it removes.
 set -euo pipefail
@@ -55,7 +55,8 @@ wait_port "$GW"
 
 run() { # name port
   local url="http://127.0.0.1:$2/v1/chat/completions"
-  wrk -t1 -c4 -d5s -s "$HERE/chat.lua" "$url" > /dev/null
+  # JIT warm-up at the measured concurrency (the JVMs need it; nginx does not mind)
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP:-15s}" -s "$HERE/chat.lua" "$url" > /dev/null
   local lat thr
   lat=$(wrk -t1 -c1 -d"$DURATION" --latency -s "$HERE/chat.lua" "$url")
   thr=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/chat.lua" "$url")
@@ -71,8 +72,6 @@ run() { # name port
 
 echo "upstream: provider simulator, no limits, no latency; duration $DURATION per run; $(nproc) cores;" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# warm the upstream's JIT first, so that the direct figures are not its cold start
-wrk -t1 -c4 -d10s -s "$HERE/chat.lua" "http://127.0.0.1:$UP/v1/chat/completions" > /dev/null
 for round in $(seq 1 "${ROUNDS:-1}"); do
   run direct "$UP"
   run nginx "$NG"
