@@ -168,8 +168,23 @@ public final class Admission {
 
     private void pickKey(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
             CompletableFuture<Outcome> result) {
-        gates.computeIfAbsent(model.provider() + "/" + model.name(), k -> new Gate())
-                .submit(new Waiter(ticket, model, tokens, deadline, result));
+        Gate gate = gates.computeIfAbsent(model.provider() + "/" + model.name(), k -> new Gate());
+        if (!gate.busy) {
+            // nobody waits: take quota without the waiting room's lock
+            try {
+                Attempt a = tryKeys(model, tokens);
+                if (a.key != null) {
+                    grant(ticket, a.key, java.util.Objects.requireNonNull(a.cost),
+                            java.util.Objects.requireNonNull(a.decision), result);
+                    return;
+                }
+            } catch (RuntimeException e) {
+                refundTenant(ticket);
+                result.completeExceptionally(e);
+                return;
+            }
+        }
+        gate.submit(new Waiter(ticket, model, tokens, deadline, result));
     }
 
     /** One call waiting for a key of a model's pool. */
@@ -235,8 +250,20 @@ public final class Admission {
         private final Map<String, ArrayDeque<Waiter>> queues = new LinkedHashMap<>();
         private final ArrayDeque<String> turn = new ArrayDeque<>();
         private @Nullable ScheduledFuture<?> timer;
+        /** Whether calls wait here; read without the lock by the fast path. */
+        volatile boolean busy;
 
         synchronized void submit(Waiter w) {
+            submitLocked(w);
+            busy = !turn.isEmpty();
+        }
+
+        synchronized void pump() {
+            pumpLocked();
+            busy = !turn.isEmpty();
+        }
+
+        private void submitLocked(Waiter w) {
             ArrayDeque<Waiter> q = queues.get(w.ticket.tenant.name());
             if (q == null) {
                 q = new ArrayDeque<>();
@@ -245,11 +272,11 @@ public final class Admission {
             }
             q.addLast(w);
             if (q.size() == 1 && turn.size() == 1) {
-                pump(); // nobody else waits: try at once
+                pumpLocked(); // nobody else waits: try at once
             }
         }
 
-        synchronized void pump() {
+        private void pumpLocked() {
             if (timer != null) {
                 timer.cancel(false);
                 timer = null;
