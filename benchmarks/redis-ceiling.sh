@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The ceiling for RedisTryAcquireBenchmark: redis-benchmark running Sluice's own script (one GCRA acquire per call,
-# never denied) with N connections against a private redis-server on a free loopback port.
+# never denied) with N connections against a private redis-server on a free loopback port, twice: as the Redis
+# function RedisBackend uses on Redis 7+ (FCALL), and through EVALSHA (older servers).
 # Usage: benchmarks/redis-ceiling.sh [connections=16] [requests=300000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,12 @@ redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$d
 trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 sha=$(redis-cli -p "$port" script load "$(cat "$script")")
+# The library as RedisBackend builds it: the script with its last line (the EVALSHA entry) replaced.
+redis-cli -p "$port" function load "$(printf '#!lua name=sluice_ceiling\n'; sed '$d' "$script";
+  echo "redis.register_function('sluice_ceiling', main)")" >/dev/null
 # KEYS: 1 key; ARGV: now ('' = Redis TIME), 1 request, acquire, the policy spec, the cost.
-redis-benchmark -p "$port" -c "$connections" -n "$requests" -q \
-  evalsha "$sha" 1 '{k:bench}' '' 1 a 'requests:G:1000000000:1000000:1000000000;' 1 | tr '\r' '\n' | tail -1
+args=(1 '{k:bench}' '' 1 a 'requests:G:1000000000:1000000:1000000000;' 1)
+echo -n "fcall:   "
+redis-benchmark -p "$port" -c "$connections" -n "$requests" -q fcall sluice_ceiling "${args[@]}" | tr '\r' '\n' | tail -1
+echo -n "evalsha: "
+redis-benchmark -p "$port" -c "$connections" -n "$requests" -q evalsha "$sha" "${args[@]}" | tr '\r' '\n' | tail -1

@@ -133,10 +133,32 @@ class RedisBackendTest {
     }
 
     @Test
-    @DisplayName("One script serves every key, cost and policy; it is reloaded by itself after SCRIPT FLUSH")
+    @DisplayName("One function serves every key, cost and policy; it is reloaded by itself after FUNCTION FLUSH")
+    void oneFunctionReloadedAfterFlush() {
+        RedisBackend backend = RedisBackend.builder(client).namespace(namespace()).build();
+        client.getFunction().flush();
+        client.getScript().scriptFlush();
+        for (int i = 0; i < 200; i++) {
+            Algorithm a = Algorithm.values()[i % 5];
+            Limit l = Limit.of("tokens", 100 + i, Duration.ofSeconds(1 + i % 7), a);
+            Policy p = Policy.of(a.hasBurst() ? l.withBurst(100 + i) : l);
+            assertThat(backend.acquire("key-" + i, p, Cost.tokens(1 + i % 50)).reason())
+                    .isEqualTo(Decision.Reason.GRANTED);
+        }
+        assertThat(client.getFunction().list()).extracting(org.redisson.api.FunctionLibrary::getName)
+                .containsExactly(RedisBackend.LIBRARY);
+        assertThat(info("MEMORY").get("number_of_cached_scripts")).as("no script cached besides").isEqualTo("0");
+        client.getFunction().flush();
+        assertThat(backend.acquire("after-flush", Policy.of(Limit.perMinute("requests", 1)), Cost.request())
+                .reason()).isEqualTo(Decision.Reason.GRANTED);
+        assertThat(backend.degradedDecisions()).isZero();
+    }
+
+    @Test
+    @DisplayName("Through EVALSHA: one script serves every key, cost and policy; it is reloaded after SCRIPT FLUSH")
     void oneScriptReloadedAfterFlush() {
         String ns = namespace();
-        RedisBackend backend = RedisBackend.builder(client).namespace(ns).build();
+        RedisBackend backend = RedisBackend.builder(client).namespace(ns).redisFunctions(false).build();
         client.getScript().scriptFlush();
         for (int i = 0; i < 200; i++) {
             Algorithm a = Algorithm.values()[i % 5];

@@ -46,7 +46,7 @@ class RedisClusterLimiterCompatibilityTest extends LimiterCompatibilityKit {
     @Override
     protected LimiterBackend createBackend(ManualTicker ticker) {
         return RedisBackend.builder(client).namespace("cluster" + NAMESPACES.incrementAndGet()).ticker(ticker)
-                .build();
+                .timeout(java.time.Duration.ofSeconds(10)).build(); // generous: shared machines stall
     }
 
     @Override

@@ -34,7 +34,8 @@ class RedisLimiterCompatibilityTest extends LimiterCompatibilityKit {
 
     @Override
     protected LimiterBackend createBackend(ManualTicker ticker) {
-        return RedisBackend.builder(client).namespace("kit" + NAMESPACES.incrementAndGet()).ticker(ticker).build();
+        return RedisBackend.builder(client).namespace("kit" + NAMESPACES.incrementAndGet()).ticker(ticker)
+                .timeout(java.time.Duration.ofSeconds(10)).build(); // generous: shared machines stall
     }
 
     /** Redis forgets a key once it is at rest (it is deleted or expires). */

@@ -45,11 +45,13 @@ import org.redisson.api.RedissonClient;
  * {@code cacheHit} is a whole {@link ResponseCache#call} that hits, so it adds the canonical key (Jackson + SHA-256 of
  * a short chat request) and decoding; {@code keyOnly} is that key alone. Caffeine is in-process, Redis a private
  * {@code redis-server} on loopback through Redisson, Hazelcast a client to a one-member cluster on loopback.
- * Throughput and sampled latency (percentiles):
+ * Throughput (operations per second) and sampled latency (percentiles, µs), each run alone:
  *
  * <pre>
  * ./mvnw -B -q -DskipTests package -pl benchmarks -am
- * java -jar benchmarks/target/benchmarks.jar CacheBenchmark -t 1 \
+ * java -jar benchmarks/target/benchmarks.jar CacheBenchmark -bm thrpt -tu s -t 1 \
+ *     -jvmArgsAppend "--add-opens java.base/java.lang=ALL-UNNAMED"
+ * java -jar benchmarks/target/benchmarks.jar CacheBenchmark -bm sample -tu us -t 1 \
  *     -jvmArgsAppend "--add-opens java.base/java.lang=ALL-UNNAMED"
  * </pre>
  */

@@ -17,6 +17,9 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
@@ -43,13 +46,13 @@ import org.jspecify.annotations.Nullable;
  *
  * <p><b>Single-flight.</b> On one instance, identical requests that miss while one is in flight wait for it and share
  * its outcome (its answer, or its exception). Across instances the store coordinates: the first instance puts a
- * short-lived <em>in-flight marker</em> ({@code putIfAbsent} with a {@linkplain Builder#inFlightTtl time to live}),
- * calls upstream, stores the answer, then releases its marker ({@code removeIfEquals}). Other instances that find the
- * marker poll the store for the answer with a bounded exponential backoff (from {@linkplain Builder#pollInterval
+ * short-lived <em>in-flight marker</em> ({@code putIfAbsent} with a {@linkplain Builder#inFlightTtl time to live} that
+ * it renews while its call runs), calls upstream, stores the answer, then releases its marker
+ * ({@code removeIfEquals}). Other instances that find the marker poll the store for the answer with a bounded exponential backoff (from {@linkplain Builder#pollInterval
  * 10 ms, doubling to 250 ms}, jittered), one poller per instance and key however many callers wait there. When the
- * answer appears they return it; when the marker is gone without an answer (the leader crashed, its marker expired,
- * or its answer was not storable) one of them takes the lead. A follower waits at most
- * {@linkplain Builder#maxWait a bound}, then calls upstream itself. Polling rather than Redis pub/sub keeps the
+ * answer appears they return it; when the marker is gone without an answer (the leader crashed and its marker
+ * expired, the leader failed, or its answer was not storable) one of them takes the lead. A follower waits at most
+ * {@linkplain Builder#maxWait a bound} (5 minutes), then calls upstream itself. Polling rather than Redis pub/sub keeps the
  * coordination on the {@link CacheStore} contract alone, so it works alike on Redis, Hazelcast and any other store,
  * costs no extra connection or subscription, and cannot miss a notification that fires between a miss and a
  * subscribe; the price is up to one poll interval of extra latency on followers, small beside an LLM call.
@@ -78,6 +81,7 @@ public final class ResponseCache implements AutoCloseable {
     private final long pollMaxNanos;
     private final Clock clock;
     private final ConcurrentHashMap<String, CompletableFuture<LlmResponse>> flights = new ConcurrentHashMap<>();
+    private @Nullable ScheduledThreadPoolExecutor heartbeats;
     final CacheCounters counters = new CacheCounters();
 
     private ResponseCache(Builder b) {
@@ -87,7 +91,7 @@ public final class ResponseCache implements AutoCloseable {
         this.keys = b.keys;
         this.acrossInstances = b.acrossInstances;
         this.inFlightTtl = b.inFlightTtl;
-        this.maxWaitNanos = (b.maxWait == null ? b.inFlightTtl.multipliedBy(2) : b.maxWait).toNanos();
+        this.maxWaitNanos = b.maxWait.toNanos();
         this.pollMinNanos = b.pollMin.toNanos();
         this.pollMaxNanos = b.pollMax.toNanos();
         this.clock = b.clock;
@@ -245,11 +249,16 @@ public final class ResponseCache implements AutoCloseable {
         store.remove(entryKey(key));
     }
 
-    /** Drops the near cache; the store is the caller's. */
+    /** Drops the near cache and stops the marker renewals; the store is the caller's. */
     @Override
     public void close() {
         if (near != null) {
             near.invalidateAll();
+        }
+        synchronized (this) {
+            if (heartbeats != null) {
+                heartbeats.shutdownNow();
+            }
         }
     }
 
@@ -362,11 +371,13 @@ public final class ResponseCache implements AutoCloseable {
         long pause = pollMinNanos;
         while (true) {
             if (mark(p, marker)) {
+                Heartbeat heartbeat = new Heartbeat(markerKey(p.key), marker);
                 try {
                     // The previous leader stores before it releases: if it finished after our miss, its answer is here.
                     Envelope e = readStore(p);
                     return e != null ? found(p, e, Source.COALESCED) : callAndStore(p, upstream, Source.MISS);
                 } finally {
+                    heartbeat.stop();
                     release(p, marker);
                 }
             }
@@ -447,10 +458,11 @@ public final class ResponseCache implements AutoCloseable {
             long pause) {
         return markAsync(p, marker).thenCompose(won -> {
             if (won) {
+                Heartbeat heartbeat = new Heartbeat(markerKey(p.key), marker);
                 CompletionStage<CacheAnswer> led = readStoreAsync(p).thenCompose(e -> e != null
                         ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
                         : callAndStoreAsync(p, upstream, Source.MISS));
-                return releasing(p, marker, led);
+                return releasing(p, marker, heartbeat, led);
             }
             if (System.nanoTime() - deadline > 0) {
                 counters.waitTimeouts.increment();
@@ -481,9 +493,11 @@ public final class ResponseCache implements AutoCloseable {
     }
 
     /** {@code led}'s outcome, once the marker is released (after the answer was stored). */
-    private CompletionStage<CacheAnswer> releasing(Plan p, byte[] marker, CompletionStage<CacheAnswer> led) {
+    private CompletionStage<CacheAnswer> releasing(Plan p, byte[] marker, Heartbeat heartbeat,
+            CompletionStage<CacheAnswer> led) {
         CompletableFuture<CacheAnswer> result = new CompletableFuture<>();
         led.whenComplete((a, t) -> {
+            heartbeat.stop();
             CompletionStage<Boolean> released;
             try {
                 released = store.removeIfEqualsAsync(markerKey(p.key), marker);
@@ -525,6 +539,63 @@ public final class ResponseCache implements AutoCloseable {
                 return new CacheAnswer(r, source);
             });
         });
+    }
+
+    /**
+     * Renews a leader's marker every third of its time to live while the leader's call runs, so a long call (a long
+     * limiter wait included) keeps its lead, while a crashed leader's marker still expires within one time to live.
+     * Renewals run on one daemon thread per cache; a renewal never runs after {@link #stop}.
+     */
+    private final class Heartbeat implements Runnable {
+        private final String key;
+        private final byte[] marker;
+        private final @Nullable ScheduledFuture<?> task;
+        private boolean stopped;
+
+        Heartbeat(String key, byte[] marker) {
+            this.key = key;
+            this.marker = marker;
+            long period = Math.max(1, inFlightTtl.toNanos() / 3);
+            ScheduledFuture<?> t;
+            try {
+                t = heartbeats().scheduleWithFixedDelay(this, period, period, TimeUnit.NANOSECONDS);
+            } catch (RejectedExecutionException e) {
+                t = null; // closed: the marker simply expires
+            }
+            this.task = t;
+        }
+
+        @Override
+        public synchronized void run() {
+            if (stopped) {
+                return;
+            }
+            try {
+                store.put(key, marker, inFlightTtl);
+            } catch (RuntimeException e) {
+                counters.errors.increment();
+            }
+        }
+
+        synchronized void stop() {
+            stopped = true;
+            if (task != null) {
+                task.cancel(false);
+            }
+        }
+    }
+
+    private synchronized ScheduledThreadPoolExecutor heartbeats() {
+        if (heartbeats == null) {
+            ScheduledThreadPoolExecutor e = new ScheduledThreadPoolExecutor(1, r -> {
+                Thread t = new Thread(r, "sluice-cache-" + name + "-markers");
+                t.setDaemon(true);
+                return t;
+            });
+            e.setRemoveOnCancelPolicy(true);
+            heartbeats = e;
+        }
+        return heartbeats;
     }
 
     // ---------------------------------------------------------------- helpers
@@ -582,8 +653,8 @@ public final class ResponseCache implements AutoCloseable {
         private long nearBytes;
         private Duration nearTtl = Duration.ofSeconds(10);
         private boolean acrossInstances = true;
-        private Duration inFlightTtl = Duration.ofSeconds(60);
-        private @Nullable Duration maxWait;
+        private Duration inFlightTtl = Duration.ofSeconds(10);
+        private Duration maxWait = Duration.ofMinutes(5);
         private Duration pollMin = Duration.ofMillis(10);
         private Duration pollMax = Duration.ofMillis(250);
         private Clock clock = Clock.systemUTC();
@@ -644,9 +715,9 @@ public final class ResponseCache implements AutoCloseable {
         }
 
         /**
-         * How long an in-flight marker lives (default 60 s): longer than the slowest upstream call (limiter wait
-         * included), or another instance will take over a live call; short enough that a crashed leader's followers
-         * do not wait long.
+         * How long an in-flight marker lives unless renewed (default 10 s). The leader renews it every third of this
+         * while its call runs, so a long call keeps its lead; a crashed leader's followers take over within about
+         * this long. Keep it well above the store's worst round trip and pauses of the leader's JVM.
          *
          * @throws IllegalArgumentException unless positive
          */
@@ -659,8 +730,8 @@ public final class ResponseCache implements AutoCloseable {
         }
 
         /**
-         * The longest a follower waits for another instance's call before calling upstream itself (default twice the
-         * in-flight time to live).
+         * The longest a follower waits for another instance's live call before calling upstream itself (default
+         * 5 minutes): a bound on how long the slowest upstream call (limiter wait included) is waited for.
          *
          * @throws IllegalArgumentException if negative
          */

@@ -84,6 +84,16 @@ class SharedRedisCacheTest {
     }
 
     @Test
+    void aLeaderRenewsItsMarkerSoACallLongerThanTheMarkersTtlIsNotDuplicated() throws Exception {
+        List<ResponseCache> caches = instances(b -> b.inFlightTtl(Duration.ofMillis(1500)));
+        CountingUpstream upstream = new CountingUpstream(answer("slow"), 3500);
+        List<CacheAnswer> answers = Fixtures.concurrently(6, i -> caches.get(i % 3).call(chat("long call"), upstream));
+        assertThat(upstream.calls).as("the marker outlived its 1.5 s TTL while the 3.5 s call ran").hasValue(1);
+        assertThat(answers).allSatisfy(a -> assertThat(a.response()).isEqualTo(answer("slow")));
+        caches.forEach(ResponseCache::close);
+    }
+
+    @Test
     void whenTheLeaderFailsAFollowerOnAnotherInstanceTakesTheLead() throws Exception {
         List<ResponseCache> caches = instances();
         AtomicInteger calls = new AtomicInteger();

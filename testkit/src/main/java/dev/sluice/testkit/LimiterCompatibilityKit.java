@@ -254,6 +254,19 @@ public abstract class LimiterCompatibilityKit {
     }
 
     @Test
+    @DisplayName("Token bucket: when the clock steps back (a caller behind another), the tokens there are granted, "
+            + "none refill, and the wait counts from the later time")
+    void tokenBucketClockStepsBack() {
+        skipUnless(Algorithm.TOKEN_BUCKET);
+        Limit limit = Limit.of("requests", 10, Duration.ofSeconds(1), Algorithm.TOKEN_BUCKET);
+        SluiceLimiter l = limiter(Policy.of(limit));
+        grant(l, "k", Cost.requests(5), 1);
+        ticker.set(ticker.nowMicros() - 1_000);
+        assertThat(l.tryAcquire("k", Cost.requests(5)).granted()).as("exactly the 5 tokens left").isTrue();
+        assertDenied(l.tryAcquire("k", Cost.request()), 1_000 + 100_000);
+    }
+
+    @Test
     @DisplayName("Token bucket: a rate that does not divide the period refills without drift")
     void tokenBucketNoDrift() {
         skipUnless(Algorithm.TOKEN_BUCKET);

@@ -1,11 +1,13 @@
 package dev.sluice.testkit.simulator;
 
-import java.util.ArrayDeque;
+import java.util.Map;
+import java.util.TreeMap;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The exact sliding windows of one API key. An entry stops counting when {@code now >= time + window}. Not
- * thread-safe: the simulator guards it with its own lock.
+ * The exact sliding windows of one API key, on the requests' arrival times: an entry stops counting when
+ * {@code now >= time + window}. Requests whose bodies finish in another order than they arrived are still counted
+ * at their arrival. Not thread-safe: the simulator guards it with its own lock.
  */
 final class KeyWindows {
 
@@ -16,87 +18,82 @@ final class KeyWindows {
     record Admission(@Nullable Refusal refusal, long retryAfterMicros) {
     }
 
-    private final ArrayDeque<long[]> requests = new ArrayDeque<>(); // {time}
-    private final ArrayDeque<long[]> tokens = new ArrayDeque<>(); // {time, tokens}
-    private final ArrayDeque<long[]> daily = new ArrayDeque<>(); // {time}
+    /** Arrival time to units (requests or tokens) admitted at that time. */
+    private final TreeMap<Long, Long> requests = new TreeMap<>();
+    private final TreeMap<Long, Long> tokens = new TreeMap<>();
+    private final TreeMap<Long, Long> daily = new TreeMap<>();
+    private long requestsUsed;
     private long tokensUsed;
-    private long latest = Long.MIN_VALUE;
+    private long dailyUsed;
     int inFlight;
+
+    private static long expire(TreeMap<Long, Long> log, long used, long window, long now) {
+        long u = used;
+        while (!log.isEmpty() && log.firstKey() + window <= now) {
+            u -= log.pollFirstEntry().getValue();
+        }
+        return u;
+    }
 
     private void expire(SimulatorLimits l, long now) {
         long w = l.window().toNanos() / 1000;
-        while (!requests.isEmpty() && requests.peekFirst()[0] + w <= now) {
-            requests.pollFirst();
-        }
-        while (!tokens.isEmpty() && tokens.peekFirst()[0] + w <= now) {
-            tokensUsed -= tokens.pollFirst()[1];
-        }
-        long d = l.dayWindow().toNanos() / 1000;
-        while (!daily.isEmpty() && daily.peekFirst()[0] + d <= now) {
-            daily.pollFirst();
-        }
+        requestsUsed = expire(requests, requestsUsed, w, now);
+        tokensUsed = expire(tokens, tokensUsed, w, now);
+        dailyUsed = expire(daily, dailyUsed, l.dayWindow().toNanos() / 1000, now);
     }
 
-    /** Admits and charges a request of {@code cost} tokens, or says which limit refuses it and for how long. */
+    /** The wait until {@code need} units of the log have expired. */
+    private static long waitFor(TreeMap<Long, Long> log, long need, long window, long now) {
+        long freed = 0;
+        for (Map.Entry<Long, Long> e : log.entrySet()) {
+            freed += e.getValue();
+            if (freed >= need) {
+                return Math.max(1, e.getKey() + window - now);
+            }
+        }
+        return window;
+    }
+
+    /**
+     * Admits and charges a request of {@code cost} tokens that arrived at {@code arrived}, or says which limit refuses
+     * it and for how long. A window counts the entries that arrived within one window before {@code arrived}, and
+     * those that arrived later but were admitted before it.
+     */
     Admission admit(SimulatorLimits l, long cost, long arrived) {
-        // Requests are stamped on arrival; one whose body took longer counts from the latest stamp, so the windows
-        // stay in time order (stricter, never looser).
-        long now = Math.max(arrived, latest);
-        latest = now;
+        long now = arrived;
         expire(l, now);
         if (l.concurrent() > 0 && inFlight >= l.concurrent()) {
             return new Admission(Refusal.CONCURRENCY, 0);
         }
-        if (l.requestsPerDay() > 0 && daily.size() >= l.requestsPerDay()) {
-            long wait = daily.peekFirst()[0] + l.dayWindow().toNanos() / 1000 - now;
-            return new Admission(Refusal.REQUESTS_PER_DAY, wait);
+        if (l.requestsPerDay() > 0 && dailyUsed + 1 > l.requestsPerDay()) {
+            return new Admission(Refusal.REQUESTS_PER_DAY,
+                    waitFor(daily, dailyUsed + 1 - l.requestsPerDay(), l.dayWindow().toNanos() / 1000, now));
         }
         long w = l.window().toNanos() / 1000;
-        if (l.requests() > 0 && requests.size() >= l.requests()) {
-            // The oldest entry must leave for one more to fit.
-            int excess = (int) (requests.size() - l.requests());
-            long[] e = nth(requests, excess);
-            return new Admission(Refusal.REQUESTS, e[0] + w - now);
+        if (l.requests() > 0 && requestsUsed + 1 > l.requests()) {
+            return new Admission(Refusal.REQUESTS, waitFor(requests, requestsUsed + 1 - l.requests(), w, now));
         }
         if (l.tokens() > 0) {
             if (cost > l.tokens()) {
                 return new Admission(Refusal.TOO_LARGE, 0);
             }
             if (tokensUsed + cost > l.tokens()) {
-                long need = tokensUsed + cost - l.tokens();
-                long freed = 0;
-                long wait = 0;
-                for (long[] e : tokens) {
-                    freed += e[1];
-                    if (freed >= need) {
-                        wait = e[0] + w - now;
-                        break;
-                    }
-                }
-                return new Admission(Refusal.TOKENS, wait);
+                return new Admission(Refusal.TOKENS, waitFor(tokens, tokensUsed + cost - l.tokens(), w, now));
             }
         }
-        requests.addLast(new long[] {now});
-        daily.addLast(new long[] {now});
-        tokens.addLast(new long[] {now, cost});
+        requests.merge(now, 1L, Long::sum);
+        daily.merge(now, 1L, Long::sum);
+        tokens.merge(now, cost, Long::sum);
+        requestsUsed++;
+        dailyUsed++;
         tokensUsed += cost;
         inFlight++;
         return new Admission(null, 0);
     }
 
-    private static long[] nth(ArrayDeque<long[]> q, int n) {
-        int i = 0;
-        for (long[] e : q) {
-            if (i++ == n) {
-                return e;
-            }
-        }
-        return q.peekLast();
-    }
-
     long remainingRequests(SimulatorLimits l, long now) {
         expire(l, now);
-        return Math.max(0, l.requests() - requests.size());
+        return Math.max(0, l.requests() - requestsUsed);
     }
 
     long remainingTokens(SimulatorLimits l, long now) {
@@ -106,11 +103,11 @@ final class KeyWindows {
 
     /** Until the request window is back to its initial state (OpenAI's {@code x-ratelimit-reset-requests}). */
     long resetRequestsMicros(SimulatorLimits l, long now) {
-        return requests.isEmpty() ? 0 : Math.max(0, requests.peekLast()[0] + l.window().toNanos() / 1000 - now);
+        return requests.isEmpty() ? 0 : Math.max(0, requests.lastKey() + l.window().toNanos() / 1000 - now);
     }
 
     /** Until the token window is back to its initial state. */
     long resetTokensMicros(SimulatorLimits l, long now) {
-        return tokens.isEmpty() ? 0 : Math.max(0, tokens.peekLast()[0] + l.window().toNanos() / 1000 - now);
+        return tokens.isEmpty() ? 0 : Math.max(0, tokens.lastKey() + l.window().toNanos() / 1000 - now);
     }
 }

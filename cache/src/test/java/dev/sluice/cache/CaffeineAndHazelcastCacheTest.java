@@ -23,10 +23,27 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Nothing the cache stores, in Caffeine or in a Hazelcast map, holds the caller's credential. */
-class CanaryInMemoryAndHazelcastTest {
+/**
+ * The cache on the Caffeine and Hazelcast stores: nothing stored holds the caller's credential, and instances on
+ * different members of one 2-member cluster share one upstream call.
+ */
+class CaffeineAndHazelcastCacheTest {
+
+    private static List<HazelcastInstance> members;
+
+    @BeforeAll
+    static void startCluster() {
+        members = startMembers(2);
+    }
+
+    @AfterAll
+    static void stopCluster() {
+        members.forEach(HazelcastInstance::shutdown);
+    }
 
     private static final String CANARY = "sk-canary-" + UUID.randomUUID() + "-do-not-store";
 
@@ -61,16 +78,22 @@ class CanaryInMemoryAndHazelcastTest {
 
     @Test
     void hazelcastHoldsNoCredential() throws Exception {
-        List<HazelcastInstance> members = startMembers(1);
-        try {
-            HazelcastCacheStore store = HazelcastCacheStore.builder(members.get(0)).mapName("canary").build();
-            exercise(store);
-            Map<String, byte[]> entries = new java.util.HashMap<>();
-            HazelcastCacheStore.builder(members.get(0)).mapName("canary").build().map().forEach(entries::put);
-            assertClean(entries);
-        } finally {
-            members.forEach(HazelcastInstance::shutdown);
-        }
+        HazelcastCacheStore store = HazelcastCacheStore.builder(members.get(0)).mapName("canary").build();
+        exercise(store);
+        Map<String, byte[]> entries = new java.util.HashMap<>();
+        HazelcastCacheStore.builder(members.get(1)).mapName("canary").build().map().forEach(entries::put);
+        assertClean(entries);
+    }
+
+    @Test
+    void sixtyFourConcurrentIdenticalColdRequestsOnTwoMembersMakeOneUpstreamCall() throws Exception {
+        List<ResponseCache> caches = List.of(
+                ResponseCache.builder(HazelcastCacheStore.builder(members.get(0)).mapName("flight").build()).build(),
+                ResponseCache.builder(HazelcastCacheStore.builder(members.get(1)).mapName("flight").build()).build());
+        Fixtures.CountingUpstream upstream = new Fixtures.CountingUpstream(answer("one"), 300);
+        List<CacheAnswer> answers = Fixtures.concurrently(64, i -> caches.get(i % 2).call(chat("cold"), upstream));
+        assertThat(upstream.calls).hasValue(1);
+        assertThat(answers).allSatisfy(a -> assertThat(a.response()).isEqualTo(answer("one")));
     }
 
     /** Real members in this JVM: loopback only, TCP-IP join on free ports, no multicast. */
