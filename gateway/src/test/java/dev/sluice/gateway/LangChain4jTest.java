@@ -2,6 +2,7 @@ package dev.sluice.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.langchain4j.http.client.jdk.JdkHttpClientBuilder;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
@@ -47,7 +48,9 @@ class LangChain4jTest {
     @Test
     @DisplayName("OpenAiChatModel gets an answer and its token usage through the gateway")
     void chatModel() {
-        OpenAiChatModel model = OpenAiChatModel.builder().baseUrl(gateway.baseUrl()).apiKey("sk-app")
+        // langchain4j's own JDK client, explicitly: the governor's governed client is on this classpath too
+        OpenAiChatModel model = OpenAiChatModel.builder().httpClientBuilder(new JdkHttpClientBuilder())
+                .baseUrl(gateway.baseUrl()).apiKey("sk-app")
                 .modelName("gpt-4o-mini").maxTokens(40).timeout(Duration.ofSeconds(20)).build();
         ChatResponse r = model.chat(dev.langchain4j.data.message.UserMessage.from("Hello, gateway"));
         assertThat(r.aiMessage().text()).isNotBlank();
@@ -57,7 +60,8 @@ class LangChain4jTest {
     @Test
     @DisplayName("OpenAiStreamingChatModel receives partial answers, then the complete one with its usage")
     void streamingModel() throws Exception {
-        OpenAiStreamingChatModel model = OpenAiStreamingChatModel.builder().baseUrl(gateway.baseUrl())
+        OpenAiStreamingChatModel model = OpenAiStreamingChatModel.builder().httpClientBuilder(new JdkHttpClientBuilder())
+                .baseUrl(gateway.baseUrl())
                 .apiKey("sk-app").modelName("gpt-4o-mini").maxTokens(40).timeout(Duration.ofSeconds(20)).build();
         StringBuilder partial = new StringBuilder();
         CompletableFuture<ChatResponse> done = new CompletableFuture<>();
