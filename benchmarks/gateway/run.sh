@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Gateway vs nginx on the same fast upstream, loopback only, bounded runs (about 3 minutes per round).
+#
+#   ./mvnw -B -q package -pl gateway -am -DskipTests && benchmarks/gateway/run.sh
+#
+# Needs wrk and nginx (Debian: apt-get install -y wrk nginx). The upstream is the provider simulator (from the
+# gateway jar) with no limits and no added latency. For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
+# at 1 connection (p50/p99 from wrk --latency) and a throughput run at $CONNECTIONS connections. Added latency is the
+# proxy's p50/p99 minus the direct p50/p99. Prints to stdout; writes nothing but a temporary directory it removes.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE="$ROOT/benchmarks/gateway"
+JAR=$(ls "$ROOT"/gateway/target/gateway-*-all.jar | head -1)
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+UP=${UP_PORT:-18091}
+NG=${NGINX_PORT:-18092}
+GW=${GATEWAY_PORT:-18093}
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "port $1 did not open" >&2
+  exit 1
+}
+
+java -Xmx512m -cp "$JAR" dev.sluice.testkit.simulator.ProviderSimulator --port "$UP" --rpm 0 --tpm 0 \
+  --latency 0ms > "$TMP/upstream.log" 2>&1 &
+PIDS+=($!)
+wait_port "$UP"
+
+mkdir -p "$TMP/nginx"
+sed -e "s#@UPSTREAM_PORT@#$UP#g" -e "s#@NGINX_PORT@#$NG#g" -e "s#@PREFIX@#$TMP/nginx#g" \
+  "$HERE/nginx.conf" > "$TMP/nginx.conf"
+nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" -e stderr > "$TMP/nginx.log" 2>&1 &
+PIDS+=($!)
+wait_port "$NG"
+
+sed -e "s#@UPSTREAM_PORT@#$UP#g" -e "s#@GATEWAY_PORT@#$GW#g" "$HERE/gateway.yaml" > "$TMP/gateway.yaml"
+java -Xmx512m -jar "$JAR" "$TMP/gateway.yaml" > "$TMP/gateway.log" 2>&1 &
+PIDS+=($!)
+wait_port "$GW"
+
+run() { # name port
+  local url="http://127.0.0.1:$2/v1/chat/completions"
+  # JIT warm-up at the measured concurrency (the JVMs need it; nginx does not mind)
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP:-15s}" -s "$HERE/chat.lua" "$url" > /dev/null
+  local lat thr
+  lat=$(wrk -t1 -c1 -d"$DURATION" --latency -s "$HERE/chat.lua" "$url")
+  thr=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/chat.lua" "$url")
+  local p50 p99 rps rps1 non2xx
+  p50=$(echo "$lat" | awk '$1=="50%"{print $2}')
+  p99=$(echo "$lat" | awk '$1=="99%"{print $2}')
+  rps1=$(echo "$lat" | awk '/Requests\/sec/{print $2}')
+  rps=$(echo "$thr" | awk '/Requests\/sec/{print $2}')
+  non2xx=$(echo "$lat$thr" | awk '/Non-2xx/{s+=$NF} END{print s+0}')
+  printf '%-8s p50=%-9s p99=%-9s req/s@1conn=%-9s req/s@%sconn=%-9s non-2xx=%s\n' \
+    "$1" "$p50" "$p99" "$rps1" "$CONNECTIONS" "$rps" "$non2xx"
+}
+
+echo "upstream: provider simulator, no limits, no latency; duration $DURATION per run; $(nproc) cores;" \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq 1 "${ROUNDS:-1}"); do
+  run direct "$UP"
+  run nginx "$NG"
+  run gateway "$GW"
+done

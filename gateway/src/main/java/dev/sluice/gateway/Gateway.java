@@ -1,0 +1,300 @@
+package dev.sluice.gateway;
+
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.core.SluiceLimiter;
+import dev.sluice.gateway.internal.Admission;
+import dev.sluice.gateway.internal.Backends;
+import dev.sluice.gateway.internal.Cooldowns;
+import dev.sluice.gateway.internal.ProxyHandler;
+import dev.sluice.gateway.internal.ResponseCache;
+import dev.sluice.gateway.internal.Routes;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.PoolOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running gateway instance: an HTTP server on Vert.x serving the OpenAI API in front of the configured providers,
+ * with every call admitted by Sluice's limiter on the configured backend. Start one with {@link #start}; instances
+ * on the same Redis or Hazelcast backend (and namespace) share every tenant and provider quota.
+ *
+ * <p>A configuration file given to {@link #start} is watched: a valid change is applied without a restart and without
+ * losing limiter state (state lives in the backend under keys that do not change); an invalid one is logged and
+ * ignored. Changes to {@code server} and {@code backend} need a restart. {@link #close()} drains calls in flight, up to
+ * {@code server.drainTimeout}, then stops.
+ */
+public final class Gateway implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Gateway.class);
+    /** For limiter keys a reload has just removed while a call still holds them: never denies. */
+    private static final Policy UNBOUNDED = Policy.of(Limit.perSecond("requests", 1L << 20),
+            Limit.perSecond("tokens", 1L << 30));
+
+    private final Vertx vertx;
+    private final Backends backends;
+    private final @Nullable ExecutorService limiterPool;
+    private final AtomicReference<Routes> routes;
+    private final ProxyHandler handler;
+    private final List<HttpServer> servers;
+    private final HttpClient client;
+    private final PrometheusMeterRegistry registry;
+    private final ResponseCache cache;
+    private final Duration drainTimeout;
+    private final int port;
+    private volatile boolean closed;
+
+    private Gateway(Vertx vertx, Backends backends, @Nullable ExecutorService limiterPool,
+            AtomicReference<Routes> routes, ProxyHandler handler, List<HttpServer> servers, HttpClient client,
+            PrometheusMeterRegistry registry, ResponseCache cache, Duration drainTimeout) {
+        this.vertx = vertx;
+        this.backends = backends;
+        this.limiterPool = limiterPool;
+        this.routes = routes;
+        this.handler = handler;
+        this.servers = servers;
+        this.client = client;
+        this.registry = registry;
+        this.cache = cache;
+        this.drainTimeout = drainTimeout;
+        this.port = servers.get(0).actualPort();
+    }
+
+    /** Starts a gateway on {@code config} without watching a file; see {@link #start(GatewayConfig, Path)}. */
+    public static Gateway start(GatewayConfig config) {
+        return start(config, null);
+    }
+
+    /**
+     * Connects the backend, binds the server and returns once it listens.
+     *
+     * @param file the file {@code config} came from, watched for changes; null for none
+     * @throws IllegalStateException if the server cannot bind or the backend cannot be reached
+     */
+    public static Gateway start(GatewayConfig config, @Nullable Path file) {
+        int loops = Math.max(1, Runtime.getRuntime().availableProcessors());
+        dev.sluice.gateway.internal.Tokens.warmUp();
+        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(loops));
+        Backends backends;
+        try {
+            backends = Backends.of(config);
+        } catch (RuntimeException e) {
+            vertx.close();
+            throw new IllegalStateException("cannot connect the " + config.backend().type() + " backend: "
+                    + e.getMessage(), e);
+        }
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        AtomicReference<Routes> routes = new AtomicReference<>(new Routes(config));
+        SluiceLimiter limiter = SluiceLimiter.builder(backends.limiter()).name("gateway")
+                .policies(key -> {
+                    Policy p = routes.get().policy(key);
+                    return p != null ? p : UNBOUNDED;
+                })
+                .meterRegistry(registry).build();
+        ExecutorService pool = null;
+        if (backends.blocking()) {
+            AtomicInteger n = new AtomicInteger();
+            pool = Executors.newFixedThreadPool(32, r -> {
+                Thread t = new Thread(r, "sluice-limiter-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        ExecutorService limiterPool = pool;
+        Cooldowns cooldowns = new Cooldowns(backends.cache());
+        Admission admission = new Admission(limiter, limiterPool != null ? limiterPool : Runnable::run, cooldowns);
+        ResponseCache cache = new ResponseCache(backends.cache(), backends.blocking(), config.cache());
+        HttpClient client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true)
+                .setConnectTimeout((int) config.upstream().connectTimeout().toMillis()).setTcpNoDelay(true),
+                new PoolOptions().setHttp1MaxSize(512).setMaxWaitQueueSize(-1));
+        ProxyHandler handler = new ProxyHandler(vertx, client, routes::get, admission, cooldowns, cache, registry,
+                registry::scrape,
+                () -> Future.fromCompletionStage(backends.probe().get()),
+                config.backend().type().name().toLowerCase(java.util.Locale.ROOT));
+        List<HttpServer> servers = new ArrayList<>();
+        GatewayConfig.Server s = config.server();
+        try {
+            HttpServerOptions options = new HttpServerOptions().setTcpNoDelay(true)
+                    .setMaxInitialLineLength(8192).setCompressionSupported(false);
+            int port = s.port();
+            if (port == 0) {
+                // several servers share one port only if they name it: pick a free one first
+                try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1,
+                        java.net.InetAddress.getByName(s.host()))) {
+                    port = probe.getLocalPort();
+                }
+            }
+            HttpServer first = vertx.createHttpServer(options).requestHandler(handler);
+            first.listen(port, s.host()).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            servers.add(first);
+            for (int i = 1; i < loops; i++) {
+                HttpServer more = vertx.createHttpServer(options).requestHandler(handler);
+                more.listen(first.actualPort(), s.host()).toCompletionStage().toCompletableFuture()
+                        .get(30, TimeUnit.SECONDS);
+                servers.add(more);
+            }
+        } catch (Exception e) {
+            vertx.close();
+            backends.closer().run();
+            throw new IllegalStateException("cannot listen on " + s.host() + ":" + s.port() + ": " + e.getMessage(),
+                    e);
+        }
+        Gateway g = new Gateway(vertx, backends, limiterPool, routes, handler, servers, client, registry, cache,
+                s.drainTimeout());
+        if (backends.blocking()) {
+            vertx.setPeriodic(1000, id -> g.refreshCooldowns(cooldowns));
+        }
+        if (file != null && !s.reloadInterval().isZero()) {
+            g.watch(file, s.reloadInterval());
+        }
+        LOG.info("Sluice gateway listening on http://{}:{} ({} backend, {} provider(s), {} model(s), {})",
+                s.host(), g.port, config.backend().type().name().toLowerCase(java.util.Locale.ROOT),
+                config.providers().size(), config.models().size(),
+                config.openMode() ? "open mode: no gateway key needed" : config.tenants().size() + " tenant(s)");
+        return g;
+    }
+
+    private void refreshCooldowns(Cooldowns cooldowns) {
+        vertx.executeBlocking(() -> {
+            List<Routes.PoolKey> keys = new ArrayList<>();
+            for (Routes.ModelRoute m : routes.get().models()) {
+                keys.addAll(m.keys());
+            }
+            cooldowns.refresh(keys);
+            return null;
+        }, false);
+    }
+
+    private void watch(Path file, Duration every) {
+        AtomicReference<FileTime> seen = new AtomicReference<>(modified(file));
+        vertx.setPeriodic(Math.max(100, every.toMillis()), id -> vertx.executeBlocking(() -> {
+            FileTime now = modified(file);
+            if (now == null || now.equals(seen.get())) {
+                return null;
+            }
+            seen.set(now);
+            reload(GatewayConfigParser.create(), file);
+            return null;
+        }, false));
+    }
+
+    /**
+     * Reads {@code file} again and applies it: tenants, models, providers, limits, cache and queue settings. Limiter
+     * state carries over. Returns whether it was applied (an invalid file is logged and ignored).
+     */
+    public boolean reload(GatewayConfigParser parser, Path file) {
+        try {
+            return apply(parser.load(file));
+        } catch (GatewayConfigException e) {
+            LOG.error("configuration change in {} ignored: {}", file, e.getMessage());
+            return false;
+        }
+    }
+
+    /** Applies a new configuration, as {@link #reload}. */
+    public boolean apply(GatewayConfig next) {
+        GatewayConfig current = routes.get().config();
+        if (!next.backend().equals(current.backend()) || !next.server().equals(current.server())) {
+            LOG.warn("changes to 'server' or 'backend' need a restart; applying the rest");
+        }
+        GatewayConfig merged = new GatewayConfig(current.server(), current.backend(), next.queue(), next.upstream(),
+                next.cache(), next.providers(), next.models(), next.tenants());
+        routes.set(new Routes(merged));
+        cache.settings(merged.cache());
+        LOG.info("configuration reloaded: {} provider(s), {} model(s), {} tenant(s)", merged.providers().size(),
+                merged.models().size(), merged.tenants().size());
+        return true;
+    }
+
+    private static @Nullable FileTime modified(Path file) {
+        try {
+            return Files.getLastModifiedTime(file);
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    /** The port it listens on. */
+    public int port() {
+        return port;
+    }
+
+    /** {@code http://host:port/v1}. */
+    public String baseUrl() {
+        String host = routes.get().config().server().host();
+        return "http://" + (host.equals("0.0.0.0") ? "127.0.0.1" : host) + ":" + port + "/v1";
+    }
+
+    /** The configuration in force. */
+    public GatewayConfig config() {
+        return routes.get().config();
+    }
+
+    /** Calls in progress. */
+    public int inFlight() {
+        return handler.inFlight();
+    }
+
+    /** The meter registry behind {@code /metrics}. */
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /**
+     * Stops gracefully: new calls get 503, calls in flight (streams included) run to their end for up to
+     * {@code server.drainTimeout}, then servers, client, backend and event loops close. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        CompletableFuture<Void> idle = new CompletableFuture<>();
+        handler.drain(() -> idle.complete(null));
+        try {
+            idle.get(drainTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            LOG.warn("{} call(s) still in flight after {}; closing them", handler.inFlight(), drainTimeout);
+        }
+        try {
+            for (HttpServer s : servers) {
+                s.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+            }
+            client.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.debug("while closing: {}", e.toString());
+        }
+        try {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.debug("while closing Vert.x: {}", e.toString());
+        }
+        if (limiterPool != null) {
+            limiterPool.shutdown();
+        }
+        backends.closer().run();
+        registry.close();
+    }
+}

@@ -1,0 +1,487 @@
+package dev.sluice.gateway.internal;
+
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.api.RateLimiter;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Admits a call under its tenant's share and one provider key's limits, both acquired: the tenant first (waiting up
+ * to the deadline), then a key of the model's pool (any key with quota now, else a wait in the pool's waiting room,
+ * fair between tenants, for the key that frees first, skipping keys in cooldown). If no key can be had in time, the tenant's charge is refunded. A granted call holds a
+ * {@link Ticket}, settled once with the tokens the upstream reports: the difference to the reservation is refunded
+ * or charged on both.
+ *
+ * <p>Limiter calls run on {@code executor}: the caller's thread for the memory backend, a worker pool for network
+ * backends (their calls block), never an event loop then.
+ */
+public final class Admission {
+
+    private final RateLimiter limiter;
+    private final Executor executor;
+    private final Cooldowns cooldowns;
+    private final Map<String, AtomicInteger> waiting = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
+    private final Map<String, Gate> gates = new ConcurrentHashMap<>();
+    /** Wakes waiting rooms at the predicted moment; the work itself runs on the limiter's executor. */
+    private static final ScheduledExecutorService TIMERS = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "sluice-gateway-waits");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** Admits with {@code limiter}, running its calls on {@code executor}. */
+    public Admission(RateLimiter limiter, Executor executor, Cooldowns cooldowns) {
+        this.limiter = limiter;
+        this.executor = executor;
+        this.cooldowns = cooldowns;
+    }
+
+    /** Where a refusal came from. */
+    public enum Scope {
+        /** The tenant's share. */
+        TENANT,
+        /** The provider keys' limits. */
+        PROVIDER,
+        /** Every key of the pool is cooling down after upstream 429s. */
+        COOLDOWN,
+        /** Too many calls of the tenant are waiting already. */
+        QUEUE_FULL,
+        /** The limiter backend cannot answer and its failure policy denies. */
+        BACKEND,
+        /** The call needs more tokens than a limit admits in one call. */
+        TOO_LARGE
+    }
+
+    /** Why a call was not admitted, and when a retry may succeed. */
+    public record Refusal(Scope scope, long retryAfterMicros, @Nullable Decision decision, String message) {
+    }
+
+    /** A granted call: what was charged where. Settle it exactly once. */
+    public static final class Ticket {
+        final Routes.TenantRoute tenant;
+        final @Nullable Cost tenantCost;
+        @Nullable Decision tenantDecision;
+        Routes.@Nullable PoolKey key;
+        @Nullable Cost keyCost;
+        @Nullable Decision keyDecision;
+        final long reservedTokens;
+        final long startNanos = System.nanoTime();
+        private boolean settled;
+
+        Ticket(Routes.TenantRoute tenant, @Nullable Cost tenantCost, long reservedTokens) {
+            this.tenant = tenant;
+            this.tenantCost = tenantCost;
+            this.reservedTokens = reservedTokens;
+        }
+
+        /** The provider key the call goes out with. */
+        public Routes.PoolKey key() {
+            return java.util.Objects.requireNonNull(key);
+        }
+
+        /** The tenant's decision, or null if the tenant has no share. */
+        public @Nullable Decision tenantDecision() {
+            return tenantDecision;
+        }
+
+        /** The provider key's decision. */
+        public @Nullable Decision keyDecision() {
+            return keyDecision;
+        }
+
+        /** Tokens reserved. */
+        public long reservedTokens() {
+            return reservedTokens;
+        }
+    }
+
+    /** Either a ticket or a refusal. */
+    public record Outcome(@Nullable Ticket ticket, @Nullable Refusal refusal) {
+    }
+
+    /**
+     * Admits a call of 1 request and {@code tokens} tokens (0: requests only), waiting at most {@code maxWait}.
+     * Never completes exceptionally for quota reasons; a limiter failure completes it exceptionally.
+     */
+    public CompletableFuture<Outcome> admit(Routes.TenantRoute tenant, Routes.ModelRoute model, long tokens,
+            Duration maxWait, int maxWaiting) {
+        CompletableFuture<Outcome> result = new CompletableFuture<>();
+        Policy tp = tenant.policy();
+        Policy kp = model.keys().get(0).policy();
+        Refusal tooLarge = tooLarge(tp, "tenant", tokens);
+        if (tooLarge == null) {
+            tooLarge = tooLarge(kp, "provider", tokens);
+        }
+        if (tooLarge != null) {
+            result.complete(new Outcome(null, tooLarge));
+            return result;
+        }
+        AtomicInteger w = waiting.computeIfAbsent(tenant.name(), k -> new AtomicInteger());
+        if (w.incrementAndGet() > maxWaiting) {
+            w.decrementAndGet();
+            result.complete(new Outcome(null, new Refusal(Scope.QUEUE_FULL, 1_000_000, null,
+                    "Too many calls of this tenant are waiting for quota; retry later.")));
+            return result;
+        }
+        result.whenComplete((o, e) -> w.decrementAndGet());
+        long deadline = System.nanoTime() + maxWait.toNanos();
+        Cost tc = tp == null ? null : cost(tp, tokens);
+        Ticket ticket = new Ticket(tenant, tc, tokens);
+        executor.execute(() -> {
+            try {
+                if (tc == null) {
+                    pickKey(ticket, model, tokens, deadline, result);
+                    return;
+                }
+                limiter.acquireAsync(tenant.limiterKey(), tc, maxWait).whenComplete((d, e) -> {
+                    if (e != null) {
+                        result.completeExceptionally(e);
+                    } else if (!d.granted()) {
+                        result.complete(new Outcome(null, refusal(d, Scope.TENANT)));
+                    } else {
+                        ticket.tenantDecision = d;
+                        executor.execute(() -> pickKey(ticket, model, tokens, deadline, result));
+                    }
+                });
+            } catch (RuntimeException e) {
+                result.completeExceptionally(e);
+            }
+        });
+        return result;
+    }
+
+    private void pickKey(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
+            CompletableFuture<Outcome> result) {
+        Gate gate = gates.computeIfAbsent(model.provider() + "/" + model.name(), k -> new Gate());
+        if (!gate.busy) {
+            // nobody waits: take quota without the waiting room's lock
+            try {
+                Attempt a = tryKeys(model, tokens);
+                if (a.key != null) {
+                    grant(ticket, a.key, java.util.Objects.requireNonNull(a.cost),
+                            java.util.Objects.requireNonNull(a.decision), result);
+                    return;
+                }
+            } catch (RuntimeException e) {
+                refundTenant(ticket);
+                result.completeExceptionally(e);
+                return;
+            }
+        }
+        gate.submit(new Waiter(ticket, model, tokens, deadline, result));
+    }
+
+    /** One call waiting for a key of a model's pool. */
+    private record Waiter(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
+            CompletableFuture<Outcome> result) {
+    }
+
+    /** The result of trying every key of a pool once. */
+    private record Attempt(Routes.@Nullable PoolKey key, @Nullable Cost cost, @Nullable Decision decision,
+            long waitMicros, boolean cooling, @Nullable Decision denial) {
+    }
+
+    /** Tries each key of the pool once (round robin, skipping keys in cooldown), charging the first that admits. */
+    private Attempt tryKeys(Routes.ModelRoute model, long tokens) {
+        List<Routes.PoolKey> keys = model.keys();
+        int n = keys.size();
+        int start = Math.floorMod(roundRobin.computeIfAbsent(model.provider() + "/" + model.name(),
+                k -> new AtomicInteger()).getAndIncrement(), n);
+        long now = System.currentTimeMillis();
+        Decision best = null;
+        Decision other = null;
+        long minCool = Long.MAX_VALUE;
+        for (int i = 0; i < n; i++) {
+            Routes.PoolKey k = keys.get((start + i) % n);
+            long cool = cooldowns.remainingMillis(k, now);
+            if (cool > 0) {
+                minCool = Math.min(minCool, cool);
+                continue;
+            }
+            Cost c = cost(k.policy(), tokens);
+            Decision d = limiter.tryAcquire(k.limiterKey(), c);
+            if (d.granted()) {
+                return new Attempt(k, c, d, 0, false, null);
+            }
+            if (d.reason() == Decision.Reason.RATE_LIMITED) {
+                if (best == null || d.retryAfterMicros() < best.retryAfterMicros()) {
+                    best = d;
+                }
+            } else {
+                other = d;
+            }
+        }
+        if (best != null) {
+            long wait = best.retryAfterMicros();
+            if (minCool != Long.MAX_VALUE) {
+                wait = Math.min(wait, minCool * 1000);
+            }
+            return new Attempt(null, null, null, Math.max(1, wait), false, best);
+        }
+        if (minCool != Long.MAX_VALUE) {
+            return new Attempt(null, null, null, minCool * 1000, true, null);
+        }
+        return new Attempt(null, null, null, 0, false, other);
+    }
+
+    /**
+     * The waiting room of one model's pool, fair between tenants: when quota frees, the oldest call of the next
+     * tenant in turn gets it, so a tenant with many waiting calls cannot starve one with few. One timer per pool,
+     * set at the moment the limiter predicts; a call whose deadline comes before that moment is refused at once
+     * with the predicted wait.
+     */
+    private final class Gate {
+        private final Map<String, ArrayDeque<Waiter>> queues = new LinkedHashMap<>();
+        private final ArrayDeque<String> turn = new ArrayDeque<>();
+        private @Nullable ScheduledFuture<?> timer;
+        /** Whether calls wait here; read without the lock by the fast path. */
+        volatile boolean busy;
+
+        synchronized void submit(Waiter w) {
+            submitLocked(w);
+            busy = !turn.isEmpty();
+        }
+
+        synchronized void pump() {
+            pumpLocked();
+            busy = !turn.isEmpty();
+        }
+
+        private void submitLocked(Waiter w) {
+            ArrayDeque<Waiter> q = queues.get(w.ticket.tenant.name());
+            if (q == null) {
+                q = new ArrayDeque<>();
+                queues.put(w.ticket.tenant.name(), q);
+                turn.addLast(w.ticket.tenant.name());
+            }
+            q.addLast(w);
+            if (q.size() == 1 && turn.size() == 1) {
+                pumpLocked(); // nobody else waits: try at once
+            }
+        }
+
+        private void pumpLocked() {
+            if (timer != null) {
+                timer.cancel(false);
+                timer = null;
+            }
+            while (!turn.isEmpty()) {
+                String tenant = turn.peekFirst();
+                ArrayDeque<Waiter> q = queues.get(tenant);
+                Waiter w = q.peekFirst();
+                long now = System.nanoTime();
+                if (w.result.isDone() || now > w.deadline) {
+                    q.pollFirst();
+                    finish(w, null, 1_000_000, false);
+                    drop(tenant, q);
+                    continue;
+                }
+                Attempt a;
+                try {
+                    a = tryKeys(w.model, w.tokens);
+                } catch (RuntimeException e) {
+                    q.pollFirst();
+                    refundTenant(w.ticket);
+                    w.result.completeExceptionally(e);
+                    drop(tenant, q);
+                    continue;
+                }
+                if (a.key != null) {
+                    q.pollFirst();
+                    grant(w.ticket, a.key, java.util.Objects.requireNonNull(a.cost),
+                            java.util.Objects.requireNonNull(a.decision), w.result);
+                    turn.pollFirst();
+                    if (!q.isEmpty()) {
+                        turn.addLast(tenant); // next tenant's turn
+                    } else {
+                        queues.remove(tenant);
+                    }
+                    continue;
+                }
+                if (a.waitMicros == 0) {
+                    // not about quota (backend down): refuse this call, try the next
+                    q.pollFirst();
+                    finish(w, a.denial, 1_000_000, false);
+                    drop(tenant, q);
+                    continue;
+                }
+                long ready = now + a.waitMicros * 1000;
+                long earliest = Long.MAX_VALUE;
+                for (ArrayDeque<Waiter> each : queues.values()) {
+                    for (java.util.Iterator<Waiter> it = each.iterator(); it.hasNext(); ) {
+                        Waiter x = it.next();
+                        if (x.deadline < ready) {
+                            it.remove();
+                            finish(x, a.denial, a.waitMicros, a.cooling);
+                        } else {
+                            earliest = Math.min(earliest, x.deadline);
+                        }
+                    }
+                }
+                turn.removeIf(t -> queues.get(t).isEmpty());
+                queues.values().removeIf(ArrayDeque::isEmpty);
+                if (turn.isEmpty()) {
+                    return;
+                }
+                timer = TIMERS.schedule(() -> executor.execute(this::pump), a.waitMicros, TimeUnit.MICROSECONDS);
+                return;
+            }
+        }
+
+        private void drop(String tenant, ArrayDeque<Waiter> q) {
+            if (q.isEmpty()) {
+                queues.remove(tenant);
+                turn.remove(tenant);
+            }
+        }
+
+        /** Refuses a waiting call: out of time, or not admissible. */
+        private void finish(Waiter w, @Nullable Decision denial, long waitMicros, boolean cooling) {
+            refundTenant(w.ticket);
+            if (w.result.isDone()) {
+                return;
+            }
+            if (denial != null && denial.reason() != Decision.Reason.RATE_LIMITED) {
+                w.result.complete(new Outcome(null, refusal(denial, Scope.PROVIDER)));
+            } else if (denial != null) {
+                w.result.complete(new Outcome(null, refusal(denial.asDeadlineExceeded(), Scope.PROVIDER)));
+            } else if (cooling) {
+                w.result.complete(new Outcome(null, new Refusal(Scope.COOLDOWN, Math.max(1, waitMicros), null,
+                        "The provider asked us to slow down; every key of its pool is cooling down.")));
+            } else {
+                w.result.complete(new Outcome(null, new Refusal(Scope.PROVIDER, Math.max(1, waitMicros), null,
+                        "Waited the gateway's maximum for the provider's limits; retry later.")));
+            }
+        }
+    }
+
+    private static void grant(Ticket t, Routes.PoolKey k, Cost c, Decision d, CompletableFuture<Outcome> result) {
+        t.key = k;
+        t.keyCost = c;
+        t.keyDecision = d;
+        result.complete(new Outcome(t, null));
+    }
+
+    private void refundTenant(Ticket t) {
+        if (t.tenantDecision != null && t.tenantCost != null && t.tenant.limiterKey() != null) {
+            limiter.refund(t.tenant.limiterKey(), t.tenantCost);
+            t.tenantDecision = null;
+        }
+    }
+
+    /**
+     * Settles a ticket once: {@code actualTokens} replaces the reservation (refund or extra charge on the tenant and
+     * the key); if {@code requestCounted} is false (the provider never saw the call) the request is refunded too.
+     */
+    public void settle(Ticket t, long actualTokens, boolean requestCounted) {
+        synchronized (t) {
+            if (t.settled) {
+                return;
+            }
+            t.settled = true;
+        }
+        executor.execute(() -> {
+            try {
+                if (t.tenant.limiterKey() != null && t.tenantCost != null) {
+                    adjust(t.tenant.limiterKey(), t.tenant.policy(), t.reservedTokens, actualTokens, requestCounted);
+                }
+                if (t.key != null) {
+                    adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, actualTokens, requestCounted);
+                }
+            } catch (RuntimeException e) {
+                // a settlement that fails leaves the reservation standing: safe, never over the limit
+            }
+        });
+    }
+
+    private void adjust(String key, @Nullable Policy p, long reserved, long actual, boolean requestCounted) {
+        if (p == null) {
+            return;
+        }
+        boolean tokens = p.hasDimension("tokens") && reserved > 0;
+        long diff = tokens ? actual - reserved : 0;
+        Cost refund = null;
+        if (!requestCounted && p.hasDimension("requests")) {
+            refund = Cost.request();
+        }
+        if (diff < 0) {
+            refund = refund == null ? Cost.tokens(-diff) : refund.and("tokens", -diff);
+        }
+        if (refund != null) {
+            limiter.refund(key, refund);
+        }
+        if (diff > 0) {
+            Cost extra = Cost.tokens(Math.min(diff, maxTokens(p)));
+            Decision d = limiter.tryAcquire(key, extra);
+            if (!d.granted()) {
+                // Used more than reserved and the limit is spent: charge it as soon as it frees, so that later
+                // calls wait for it instead of going over.
+                limiter.acquireAsync(key, extra, Duration.ofNanos(p.maxPeriodMicros() * 1000));
+            }
+        }
+    }
+
+    /** The cost of a call on {@code p}: the dimensions it counts; null if none. */
+    static @Nullable Cost cost(Policy p, long tokens) {
+        Cost c = p.hasDimension("requests") ? Cost.request() : null;
+        if (tokens > 0 && p.hasDimension("tokens")) {
+            c = c == null ? Cost.tokens(tokens) : c.and("tokens", tokens);
+        }
+        if (c == null) {
+            // a policy of tokens only, and a call of no tokens: one token keeps the cost valid
+            c = Cost.tokens(1);
+        }
+        return c;
+    }
+
+    /** The most tokens one call may cost under {@code p}. */
+    static long maxTokens(Policy p) {
+        long max = Long.MAX_VALUE;
+        for (Limit l : p.limits()) {
+            if (l.dimension().equals("tokens")) {
+                max = Math.min(max, l.maxCost());
+            }
+        }
+        return max;
+    }
+
+    private static @Nullable Refusal tooLarge(@Nullable Policy p, String whose, long tokens) {
+        if (p == null || tokens <= 0) {
+            return null;
+        }
+        long max = maxTokens(p);
+        if (tokens > max) {
+            return new Refusal(Scope.TOO_LARGE, 0, null, "This request needs up to " + tokens + " tokens (prompt "
+                    + "plus max_tokens), more than the " + whose + " limit admits in one call (" + max + "). "
+                    + "Lower max_tokens or shorten the prompt.");
+        }
+        return null;
+    }
+
+    private static Refusal refusal(Decision d, Scope scope) {
+        if (d.reason() == Decision.Reason.BACKEND_UNAVAILABLE || d.reason() == Decision.Reason.KEY_LIMIT_REACHED) {
+            return new Refusal(Scope.BACKEND, Math.max(1_000_000, d.retryAfterMicros()), d,
+                    "The rate limiter cannot decide now; retry later.");
+        }
+        String who = scope == Scope.TENANT ? "your tenant's share" : "the provider's limits";
+        return new Refusal(scope, d.retryAfterMicros(), d, "Rate limit reached on " + who + (d.boundBy() == null ? ""
+                : " (" + d.boundBy().dimension() + ")") + "; the wait exceeds the gateway's maximum wait. Retry after "
+                + "the time in the Retry-After header.");
+    }
+}

@@ -1,0 +1,997 @@
+package dev.sluice.gateway.internal;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sluice.api.Decision;
+import dev.sluice.cache.CacheAnswer;
+import dev.sluice.cache.CacheRequest;
+import dev.sluice.cache.LlmResponse;
+import dev.sluice.gateway.GatewayConfig;
+import dev.sluice.gateway.GatewayMetricNames;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.RequestOptions;
+import java.net.ConnectException;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Handles every HTTP call to the gateway on its event loop: authentication, body limits, parsing, the cache, admission
+ * (on the limiter's executor), the upstream call, relaying (SSE chunk by chunk with back-pressure) and settlement.
+ * Nothing here blocks: limiter calls on network backends run on a worker pool and come back to the call's context.
+ */
+public final class ProxyHandler implements Handler<HttpServerRequest> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Completes a cache leader's upstream stage when the call's own error answer was written. */
+    private static final Exception ANSWERED = new Exception("answered with an error", null, false, false) {
+        private static final long serialVersionUID = 1L;
+    };
+
+    private final Vertx vertx;
+    private final HttpClient client;
+    private final Supplier<Routes> routes;
+    private final Admission admission;
+    private final Cooldowns cooldowns;
+    private final ResponseCache cache;
+    private final MeterRegistry registry;
+    private final Supplier<String> scrape;
+    private final Supplier<Future<Boolean>> backendUp;
+    private final String backendName;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile boolean draining;
+    private volatile @Nullable Runnable onIdle;
+
+    /** A handler; {@code scrape} renders {@code /metrics}, {@code backendUp} answers readiness. */
+    public ProxyHandler(Vertx vertx, HttpClient client, Supplier<Routes> routes, Admission admission,
+            Cooldowns cooldowns, ResponseCache cache, MeterRegistry registry, Supplier<String> scrape,
+            Supplier<Future<Boolean>> backendUp, String backendName) {
+        this.vertx = vertx;
+        this.client = client;
+        this.routes = routes;
+        this.admission = admission;
+        this.cooldowns = cooldowns;
+        this.cache = cache;
+        this.registry = registry;
+        this.scrape = scrape;
+        this.backendUp = backendUp;
+        this.backendName = backendName;
+        registry.gauge(GatewayMetricNames.IN_FLIGHT, inFlight);
+    }
+
+    /** Calls in progress. */
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    /** Refuses new calls with 503 from now on; {@code idle} runs once no call is in flight. */
+    public void drain(Runnable idle) {
+        draining = true;
+        onIdle = idle;
+        if (inFlight.get() == 0) {
+            idle.run();
+        }
+    }
+
+    private void done() {
+        if (inFlight.decrementAndGet() == 0 && draining) {
+            Runnable r = onIdle;
+            if (r != null) {
+                r.run();
+            }
+        }
+    }
+
+    @Override
+    public void handle(HttpServerRequest req) {
+        String path = req.path();
+        try {
+            if (path.equals("/health")) {
+                health(req);
+                return;
+            }
+            if (path.equals("/metrics")) {
+                req.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                        .end(scrape.get());
+                return;
+            }
+            if (draining) {
+                req.response().putHeader("connection", "close");
+                Errors.send(req.response(), 503, "The gateway is shutting down; retry on another instance.",
+                        "server_error", null, "shutting_down");
+                return;
+            }
+            if (!path.startsWith("/v1/")) {
+                Errors.send(req.response(), 404, "Unknown path " + safe(path) + "; the gateway serves /v1/*, "
+                        + "/health and /metrics.", "invalid_request_error", null, "not_found");
+                return;
+            }
+            Routes r = routes.get();
+            Routes.TenantRoute tenant = r.authenticate(bearer(req));
+            if (tenant == null) {
+                boolean missing = bearer(req) == null;
+                req.response().putHeader("www-authenticate", "Bearer");
+                Errors.send(req.response(), 401, missing ? "You didn't provide an API key. Send your gateway key in "
+                        + "an Authorization header: 'Authorization: Bearer YOUR_KEY'."
+                        : "Incorrect API key provided.", "invalid_request_error", null, "invalid_api_key");
+                count("other", 401, tenantTag(null), "none");
+                return;
+            }
+            if (req.method() == HttpMethod.GET && (path.equals("/v1/models") || path.startsWith("/v1/models/"))) {
+                models(req, r, path);
+                return;
+            }
+            inFlight.incrementAndGet();
+            boolean[] once = {false};
+            Runnable finish = () -> {
+                if (!once[0]) {
+                    once[0] = true;
+                    done();
+                }
+            };
+            req.response().endHandler(v -> finish.run());
+            req.response().closeHandler(v -> finish.run());
+            req.response().putHeader("x-sluice-tenant", tenant.name());
+            readBody(req, r, tenant, finish);
+        } catch (RuntimeException e) {
+            LOG.warn("unexpected failure handling {} {}: {}", req.method(), safe(path), e.toString());
+            Errors.send(req.response(), 500, "The gateway failed to handle this call.", "server_error", null, null);
+        }
+    }
+
+    private void readBody(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Runnable finish) {
+        long max = r.config().server().maxBodyBytes();
+        String len = req.getHeader("content-length");
+        if (len != null) {
+            try {
+                if (Long.parseLong(len.trim()) > max) {
+                    tooLarge(req, max);
+                    return;
+                }
+            } catch (NumberFormatException e) {
+                Errors.send(req.response(), 400, "Invalid Content-Length.", "invalid_request_error", null, null);
+                return;
+            }
+        }
+        Buffer body = Buffer.buffer();
+        boolean[] over = {false};
+        req.handler(chunk -> {
+            if (over[0]) {
+                return;
+            }
+            if (body.length() + chunk.length() > max) {
+                over[0] = true;
+                tooLarge(req, max);
+                return;
+            }
+            body.appendBuffer(chunk);
+        });
+        req.exceptionHandler(e -> {
+        });
+        req.endHandler(v -> {
+            if (!over[0]) {
+                dispatch(req, r, tenant, body, finish);
+            }
+        });
+    }
+
+    private void tooLarge(HttpServerRequest req, long max) {
+        req.response().putHeader("connection", "close");
+        Errors.send(req.response(), 413, "Request body too large: the gateway accepts at most " + max + " bytes.",
+                "invalid_request_error", null, "request_too_large");
+        count(endpoint(req.path()), 413, "unknown", "none");
+    }
+
+    private void dispatch(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Buffer body, Runnable finish) {
+        String path = req.path();
+        Kind kind = switch (path) {
+            case "/v1/chat/completions" -> Kind.CHAT;
+            case "/v1/completions" -> Kind.COMPLETIONS;
+            case "/v1/embeddings" -> Kind.EMBEDDINGS;
+            default -> null;
+        };
+        if (kind == null || req.method() != HttpMethod.POST) {
+            Call c = new Call(req, r, tenant, Kind.OTHER, r.passthrough(), body, null);
+            c.finish = finish;
+            c.estimate = 0;
+            admit(c);
+            return;
+        }
+        JsonNode parsed;
+        try {
+            parsed = JSON.readTree(body.getBytes());
+        } catch (Exception e) {
+            parsed = null;
+        }
+        if (!(parsed instanceof ObjectNode json)) {
+            Errors.send(req.response(), 400, "We could not parse the JSON body of your request. (HINT: This likely "
+                    + "means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)",
+                    "invalid_request_error", null, null);
+            count(kind.tag, 400, tenant.name(), "none");
+            return;
+        }
+        JsonNode modelNode = json.get("model");
+        if (modelNode == null || !modelNode.isTextual() || modelNode.asText().isEmpty()) {
+            Errors.send(req.response(), 400, "You must provide a model parameter.", "invalid_request_error", "model",
+                    null);
+            count(kind.tag, 400, tenant.name(), "none");
+            return;
+        }
+        Routes.ModelRoute model = r.model(modelNode.asText());
+        if (model == null) {
+            Errors.send(req.response(), 404, "The model '" + safe(modelNode.asText()) + "' does not exist on this "
+                    + "gateway. GET /v1/models lists the models it serves.", "invalid_request_error", "model",
+                    "model_not_found");
+            count(kind.tag, 404, tenant.name(), "none");
+            return;
+        }
+        long estimate;
+        try {
+            estimate = estimate(kind, json, model);
+        } catch (BadRequest e) {
+            Errors.send(req.response(), 400, e.getMessage(), "invalid_request_error", e.param, null);
+            count(kind.tag, 400, tenant.name(), "none");
+            return;
+        }
+        Call c = new Call(req, r, tenant, kind, model, body, json);
+        c.finish = finish;
+        c.estimate = estimate;
+        c.stream = kind != Kind.EMBEDDINGS && json.path("stream").asBoolean(false);
+        CacheRequest cr = cache.request(tenant.name(), model.baseUrl(), path.substring("/v1".length()), json,
+                kind == Kind.EMBEDDINGS);
+        if (cr == null) {
+            admit(c);
+            return;
+        }
+        c.cached = true;
+        Context ctx = vertx.getOrCreateContext();
+        cache.call(cr, () -> {
+            CompletableFuture<LlmResponse> sink = new CompletableFuture<>();
+            c.sink = sink;
+            ctx.runOnContext(v -> admit(c));
+            return sink;
+        }).whenComplete((answer, err) -> ctx.runOnContext(v -> deliver(c, answer, err)));
+    }
+
+    /** Writes what the cache answered: a hit, a coalesced call's answer, or this call's own upstream answer. */
+    private void deliver(Call c, @Nullable CacheAnswer answer, @Nullable Throwable err) {
+        HttpServerResponse resp = c.req.response();
+        if (resp.ended() || resp.closed() || resp.headWritten()) {
+            return; // this call's own error was written already
+        }
+        if (err != null || answer == null) {
+            resp.putHeader("retry-after", "1");
+            Errors.send(resp, 503, "An identical request this one was waiting for failed; retry.", "server_error",
+                    null, "coalesced_failure");
+            count(c.kind.tag, 503, c.tenant.name(), "coalesced");
+            return;
+        }
+        LlmResponse r = answer.response();
+        String source = switch (answer.source()) {
+            case HIT, NEAR_HIT -> "hit";
+            case COALESCED -> "coalesced";
+            default -> "miss";
+        };
+        resp.setStatusCode(r.status()).putHeader("content-type", r.contentType()).putHeader("x-sluice-cache", source);
+        MultiMap own = c.leaderHeaders;
+        if (own != null && answer.source().calledUpstream()) {
+            resp.headers().addAll(own);
+        }
+        resp.end(Buffer.buffer(r.body()));
+        count(c.kind.tag, r.status(), c.tenant.name(), source);
+        latency(c);
+    }
+
+    /** The call ended in an error written to its own client: identical calls waiting on it learn so. */
+    private static void failSink(Call c) {
+        CompletableFuture<LlmResponse> sink = c.sink;
+        if (sink != null) {
+            sink.completeExceptionally(ANSWERED);
+        }
+    }
+
+    private static long estimate(Kind kind, ObjectNode json, Routes.ModelRoute model) throws BadRequest {
+        String m = model.upstreamModel();
+        long n = Math.max(1, json.path("n").asLong(1));
+        switch (kind) {
+            case CHAT -> {
+                JsonNode messages = json.get("messages");
+                if (messages == null || !messages.isArray() || messages.isEmpty()) {
+                    throw new BadRequest("'messages' must be a non-empty array.", "messages");
+                }
+                long out = maxOut(json, "max_completion_tokens", model.maxOutputTokens());
+                out = maxOut(json, "max_tokens", out);
+                return Tokens.chatPrompt(m, messages) + n * out;
+            }
+            case COMPLETIONS -> {
+                JsonNode prompt = json.get("prompt");
+                if (prompt == null || !(prompt.isTextual() || prompt.isArray())) {
+                    throw new BadRequest("'prompt' must be a string or an array.", "prompt");
+                }
+                return Tokens.text(m, prompt) + n * maxOut(json, "max_tokens", 16);
+            }
+            case EMBEDDINGS -> {
+                JsonNode input = json.get("input");
+                if (input == null || !(input.isTextual() || input.isArray())) {
+                    throw new BadRequest("'input' must be a string or an array.", "input");
+                }
+                return Math.max(1, Tokens.text(m, input));
+            }
+            default -> {
+                return 0;
+            }
+        }
+    }
+
+    private static long maxOut(JsonNode json, String field, long dflt) throws BadRequest {
+        JsonNode v = json.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.canConvertToExactIntegral() || v.asLong() < 1) {
+            throw new BadRequest("'" + field + "' must be a positive integer.", field);
+        }
+        return v.asLong();
+    }
+
+    private void admit(Call c) {
+        GatewayConfig.Queue q = c.routes.config().queue();
+        Duration wait = Duration.ofNanos(Math.max(0, c.deadlineNanos - System.nanoTime()));
+        if (c.attempt == 0) {
+            c.deadlineNanos = System.nanoTime() + q.maxWait().toNanos();
+            wait = q.maxWait();
+        }
+        Context ctx = vertx.getOrCreateContext();
+        Future.fromCompletionStage(admission.admit(c.tenant, c.model, c.estimate, wait, q.maxWaitingPerTenant()), ctx)
+                .onComplete(ar -> {
+                    if (ar.failed()) {
+                        LOG.warn("limiter failure: {}", ar.cause().toString());
+                        Errors.send(c.req.response(), 503, "The rate limiter failed; retry later.", "server_error",
+                                null, "limiter_unavailable");
+                        failSink(c);
+                        count(c.kind.tag, 503, c.tenant.name(), c.cacheTag());
+                        return;
+                    }
+                    Admission.Outcome o = ar.result();
+                    if (o.refusal() != null) {
+                        refuse(c, o.refusal());
+                        return;
+                    }
+                    c.ticket = o.ticket();
+                    Timer.builder(GatewayMetricNames.QUEUE_WAIT).register(registry)
+                            .record(System.nanoTime() - c.startNanos, TimeUnit.NANOSECONDS);
+                    if (c.req.response().closed()) {
+                        admission.settle(c.ticket, 0, false); // the client left while waiting
+                        failSink(c);
+                        return;
+                    }
+                    send(c);
+                });
+    }
+
+    private void refuse(Call c, Admission.Refusal f) {
+        HttpServerResponse resp = c.req.response();
+        failSink(c);
+        Counter.builder(GatewayMetricNames.REFUSED).tag("tenant", c.tenant.name())
+                .tag("scope", f.scope().name().toLowerCase(Locale.ROOT)).register(registry).increment();
+        if (f.scope() == Admission.Scope.TOO_LARGE) {
+            Errors.send(resp, 400, f.message(), "invalid_request_error", "max_tokens", "request_too_large");
+            count(c.kind.tag, 400, c.tenant.name(), c.cacheTag());
+            return;
+        }
+        MultiMap h = resp.headers();
+        long micros = Math.max(1, f.retryAfterMicros());
+        h.set("retry-after", Long.toString((micros + 999_999) / 1_000_000));
+        h.set("retry-after-ms", Long.toString((micros + 999) / 1000));
+        h.set("x-sluice-limited-by", f.scope().name().toLowerCase(Locale.ROOT));
+        Decision d = f.decision();
+        if (d != null) {
+            if (f.scope() == Admission.Scope.TENANT) {
+                rateHeaders(h, d, null);
+            } else {
+                rateHeaders(h, null, d);
+            }
+            if (d.boundBy() != null) {
+                h.set("x-ratelimit-reset-" + d.boundBy().dimension(), goDuration(micros));
+            }
+        }
+        int status = f.scope() == Admission.Scope.BACKEND ? 503 : 429;
+        Errors.send(resp, status, f.message(), status == 429 ? "requests" : "server_error", null,
+                status == 429 ? "rate_limit_exceeded" : "limiter_unavailable");
+        count(c.kind.tag, status, c.tenant.name(), c.cacheTag());
+    }
+
+    private void send(Call c) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        Routes.PoolKey key = t.key();
+        GatewayConfig.Upstream u = c.routes.config().upstream();
+        String uri = c.req.uri();
+        String url = c.model.baseUrl() + uri.substring("/v1".length());
+        RequestOptions o = new RequestOptions().setMethod(c.req.method()).setAbsoluteURI(url)
+                .setConnectTimeout(u.connectTimeout().toMillis()).setIdleTimeout(u.timeout().toMillis());
+        o.putHeader("authorization", "Bearer " + key.secret());
+        String ct = c.req.getHeader("content-type");
+        if (ct != null) {
+            o.putHeader("content-type", ct);
+        }
+        String accept = c.req.getHeader("accept");
+        if (accept != null) {
+            o.putHeader("accept", accept);
+        }
+        Buffer payload = c.upstreamBody();
+        client.request(o).compose(creq -> {
+            c.upstreamRequest = creq;
+            if (c.req.response().closed()) {
+                creq.reset();
+            }
+            return creq.send(payload);
+        }).onComplete(ar -> {
+            if (ar.failed()) {
+                upstreamFailed(c, ar.cause());
+                return;
+            }
+            HttpClientResponse cresp = ar.result();
+            Counter.builder(GatewayMetricNames.UPSTREAM).tag("provider", key.provider())
+                    .tag("status", Integer.toString(cresp.statusCode())).register(registry).increment();
+            if (cresp.statusCode() == 429) {
+                upstream429(c, cresp);
+            } else if (c.stream && cresp.statusCode() == 200) {
+                relayStream(c, cresp);
+            } else if (c.kind == Kind.OTHER) {
+                relayOther(c, cresp);
+            } else {
+                relayWhole(c, cresp);
+            }
+        });
+    }
+
+    private void upstreamFailed(Call c, Throwable e) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        failSink(c);
+        if (c.clientGone) {
+            return; // settled by the close handler
+        }
+        if (isConnectFailure(e)) {
+            admission.settle(t, 0, false);
+            LOG.warn("upstream {} unreachable: {}", t.key().provider(), e.getClass().getSimpleName());
+            Errors.send(c.req.response(), 502, "The upstream provider '" + t.key().provider() + "' is unreachable.",
+                    "server_error", null, "upstream_unreachable");
+            count(c.kind.tag, 502, c.tenant.name(), c.cacheTag());
+        } else if (isTimeout(e)) {
+            admission.settle(t, t.reservedTokens(), true);
+            Errors.send(c.req.response(), 504, "The upstream provider '" + t.key().provider() + "' did not answer "
+                    + "in time.", "server_error", null, "upstream_timeout");
+            count(c.kind.tag, 504, c.tenant.name(), c.cacheTag());
+        } else {
+            admission.settle(t, t.reservedTokens(), true);
+            LOG.warn("upstream {} failed: {}", t.key().provider(), e.getClass().getSimpleName());
+            Errors.send(c.req.response(), 502, "The upstream provider '" + t.key().provider() + "' closed the "
+                    + "connection without an answer.", "server_error", null, "upstream_error");
+            count(c.kind.tag, 502, c.tenant.name(), c.cacheTag());
+        }
+    }
+
+    private void upstream429(Call c, HttpClientResponse cresp) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        admission.settle(t, 0, true);
+        cresp.body().onComplete(ar -> {
+            String body = ar.succeeded() ? ar.result().toString(StandardCharsets.UTF_8) : null;
+            UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body,
+                    c.routes.config().upstream().defaultCooldown());
+            Duration wait = v.cooldown();
+            cooldowns.coolDown(t.key(), wait, System.currentTimeMillis());
+            long left = c.deadlineNanos - System.nanoTime();
+            if (v.retryable() && c.attempt < c.routes.config().upstream().maxRetries() && left > wait.toNanos()
+                    && !c.req.response().closed()) {
+                c.attempt++;
+                c.ticket = null;
+                admit(c);
+                return;
+            }
+            HttpServerResponse resp = c.req.response();
+            long ms = Math.max(1, wait.toMillis());
+            resp.putHeader("retry-after", Long.toString((ms + 999) / 1000));
+            resp.putHeader("retry-after-ms", Long.toString(ms));
+            resp.putHeader("x-sluice-limited-by", "upstream");
+            failSink(c);
+            String why = switch (v.kind()) {
+                case "daily" -> "The upstream provider's daily limit for this gateway is exhausted";
+                case "quota" -> "The upstream provider's quota or billing limit for this gateway is exhausted";
+                default -> "The upstream provider is rate limiting this gateway";
+            };
+            Errors.send(resp, 429, why + "; retry after the time in the Retry-After header.", "requests", null,
+                    v.kind().equals("quota") ? "insufficient_quota" : "rate_limit_exceeded");
+            count(c.kind.tag, 429, c.tenant.name(), c.cacheTag());
+        });
+    }
+
+    /** A whole (non-streamed) answer: settle from its usage, cache it if 200, pass it on. */
+    private void relayWhole(Call c, HttpClientResponse cresp) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        cresp.body().onComplete(ar -> {
+            if (ar.failed()) {
+                upstreamFailed(c, ar.cause());
+                return;
+            }
+            Buffer b = ar.result();
+            int status = cresp.statusCode();
+            HttpServerResponse resp = c.req.response();
+            if (status == 401 || status == 403) {
+                admission.settle(t, 0, true);
+                LOG.warn("provider {} refused key {} ({})", t.key().provider(), t.key().id(), status);
+                Errors.send(resp, 502, "The upstream provider refused the gateway's credentials for '"
+                        + t.key().provider() + "'.", "server_error", null, "upstream_auth");
+                failSink(c);
+                count(c.kind.tag, 502, c.tenant.name(), c.cacheTag());
+                return;
+            }
+            long used = status / 100 == 2 ? usage(b) : 0;
+            admission.settle(t, used >= 0 ? used : t.reservedTokens(), true);
+            if (used > 0) {
+                Counter.builder(GatewayMetricNames.TOKENS).tag("tenant", c.tenant.name()).register(registry)
+                        .increment(used);
+            }
+            CompletableFuture<LlmResponse> sink = c.sink;
+            if (sink != null) {
+                MultiMap own = MultiMap.caseInsensitiveMultiMap();
+                rateHeaders(own, t.tenantDecision(), t.keyDecision());
+                String rid = cresp.getHeader("x-request-id");
+                if (rid != null) {
+                    own.set("x-request-id", rid);
+                }
+                c.leaderHeaders = own;
+                String ct = cresp.getHeader("content-type");
+                sink.complete(new LlmResponse(status, ct == null ? LlmResponse.JSON : ct, b.getBytes()));
+                return;
+            }
+            if (resp.closed()) {
+                return;
+            }
+            resp.setStatusCode(status);
+            copyHeader(cresp, resp, "content-type");
+            copyHeader(cresp, resp, "x-request-id");
+            rateHeaders(resp.headers(), t.tenantDecision(), t.keyDecision());
+            resp.end(b);
+            count(c.kind.tag, status, c.tenant.name(), c.cacheTag());
+            latency(c);
+        });
+    }
+
+    /** Any other {@code /v1/*} call: status, type and body piped through. */
+    private void relayOther(Call c, HttpClientResponse cresp) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        admission.settle(t, 0, true);
+        HttpServerResponse resp = c.req.response();
+        resp.setStatusCode(cresp.statusCode());
+        copyHeader(cresp, resp, "content-type");
+        String len = cresp.getHeader("content-length");
+        if (len != null) {
+            resp.putHeader("content-length", len);
+        } else {
+            resp.setChunked(true);
+        }
+        rateHeaders(resp.headers(), t.tenantDecision(), t.keyDecision());
+        cresp.pipeTo(resp);
+        count(c.kind.tag, cresp.statusCode(), c.tenant.name(), "none");
+        latency(c);
+    }
+
+    /**
+     * An SSE answer, event by event as it arrives, pausing the upstream while the client's write queue is full. The
+     * final usage chunk (asked for with {@code stream_options.include_usage}) settles the call; it is passed on only
+     * if the client asked for it too. A client that leaves cancels the upstream call; the call is then settled with
+     * the prompt estimate plus one token per content chunk relayed.
+     */
+    private void relayStream(Call c, HttpClientResponse cresp) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        HttpServerResponse resp = c.req.response();
+        resp.setStatusCode(200).setChunked(true);
+        resp.putHeader("content-type", "text/event-stream");
+        resp.putHeader("cache-control", "no-cache");
+        copyHeader(cresp, resp, "x-request-id");
+        rateHeaders(resp.headers(), t.tenantDecision(), t.keyDecision());
+        count(c.kind.tag, 200, c.tenant.name(), "none");
+        latency(c);
+        SseState s = new SseState();
+        resp.closeHandler(v -> {
+            if (!s.ended) {
+                c.clientGone = true;
+                HttpClientRequest creq = c.upstreamRequest;
+                if (creq != null) {
+                    creq.reset();
+                }
+                admission.settle(t, c.promptOnly() + s.chunks, true);
+            }
+            c.finish.run();
+        });
+        resp.drainHandler(v -> cresp.resume());
+        cresp.handler(buf -> {
+            s.pending.appendBuffer(buf);
+            int from = 0;
+            while (true) {
+                int end = eventEnd(s.pending, from);
+                if (end < 0) {
+                    break;
+                }
+                Buffer event = s.pending.getBuffer(from, end);
+                from = end;
+                if (forward(c, s, event)) {
+                    resp.write(event);
+                }
+            }
+            s.pending = from == 0 ? s.pending : s.pending.getBuffer(from, s.pending.length());
+            if (resp.writeQueueFull()) {
+                cresp.pause();
+            }
+        });
+        cresp.exceptionHandler(e -> {
+            if (!s.ended && !c.clientGone) {
+                s.ended = true;
+                admission.settle(t, s.usage > 0 ? s.usage : c.promptOnly() + s.chunks, true);
+                resp.reset();
+            }
+        });
+        cresp.endHandler(v -> {
+            if (c.clientGone || s.ended) {
+                return;
+            }
+            s.ended = true;
+            if (s.pending.length() > 0) {
+                resp.write(s.pending);
+            }
+            resp.end();
+            long used = s.usage > 0 ? s.usage : c.promptOnly() + s.chunks;
+            admission.settle(t, used, true);
+            Counter.builder(GatewayMetricNames.TOKENS).tag("tenant", c.tenant.name()).register(registry)
+                    .increment(used);
+        });
+    }
+
+    /** Whether to pass the event on; reads usage from it. */
+    private static boolean forward(Call c, SseState s, Buffer event) {
+        String text = event.toString(StandardCharsets.UTF_8);
+        if (text.contains("\"usage\":{") || text.contains("\"usage\": {")) {
+            int i = text.indexOf("data:");
+            if (i >= 0) {
+                try {
+                    JsonNode n = JSON.readTree(text.substring(i + 5).trim());
+                    long u = usageOf(n.path("usage"));
+                    if (u > 0) {
+                        s.usage = u;
+                    }
+                    if (!c.clientAskedUsage && n.path("choices").isArray() && n.path("choices").isEmpty()) {
+                        return false;
+                    }
+                } catch (Exception e) {
+                    return true;
+                }
+            }
+        } else if (text.contains("\"choices\"")) {
+            s.chunks++;
+        }
+        return true;
+    }
+
+    /** The end (exclusive) of the first complete SSE event at or after {@code from}, or -1. */
+    private static int eventEnd(Buffer b, int from) {
+        int n = b.length();
+        for (int i = from; i + 1 < n; i++) {
+            if (b.getByte(i) == '\n') {
+                if (b.getByte(i + 1) == '\n') {
+                    return i + 2;
+                }
+                if (b.getByte(i + 1) == '\r' && i + 2 < n && b.getByte(i + 2) == '\n') {
+                    return i + 3;
+                }
+            }
+        }
+        return -1;
+    }
+
+    private static final class SseState {
+        Buffer pending = Buffer.buffer();
+        long chunks;
+        long usage;
+        boolean ended;
+    }
+
+    private static long usage(Buffer body) {
+        try {
+            return usageOf(JSON.readTree(body.getBytes()).path("usage"));
+        } catch (Exception e) {
+            return -1;
+        }
+    }
+
+    private static long usageOf(JsonNode u) {
+        if (u.hasNonNull("total_tokens")) {
+            return u.get("total_tokens").asLong();
+        }
+        if (u.hasNonNull("prompt_tokens")) {
+            return u.get("prompt_tokens").asLong() + u.path("completion_tokens").asLong(0);
+        }
+        return -1;
+    }
+
+    private static String goDuration(long micros) {
+        long ms = (micros + 999) / 1000;
+        return ms < 1000 ? ms + "ms" : String.format(Locale.ROOT, "%.3fs", ms / 1000.0);
+    }
+
+    /**
+     * {@code x-ratelimit-limit-<dim>} and {@code x-ratelimit-remaining-<dim>} for requests and tokens: Sluice's view
+     * of the tightest limit on that dimension among the tenant's share and the provider key.
+     */
+    static void rateHeaders(MultiMap h, @Nullable Decision tenant, @Nullable Decision key) {
+        for (String dim : new String[] {"requests", "tokens"}) {
+            long bestRemaining = -1;
+            long bestCapacity = -1;
+            for (Decision d : new Decision[] {tenant, key}) {
+                if (d == null || !d.hasRemaining()) {
+                    continue;
+                }
+                for (int i = 0; i < d.policy().size(); i++) {
+                    if (!d.policy().limit(i).dimension().equals(dim)) {
+                        continue;
+                    }
+                    long r = d.remaining(i);
+                    if (r >= 0 && (bestRemaining < 0 || r < bestRemaining)) {
+                        bestRemaining = r;
+                        bestCapacity = d.policy().limit(i).capacity();
+                    }
+                }
+            }
+            if (bestRemaining >= 0) {
+                h.set("x-ratelimit-limit-" + dim, Long.toString(bestCapacity));
+                h.set("x-ratelimit-remaining-" + dim, Long.toString(bestRemaining));
+            }
+        }
+    }
+
+    private void models(HttpServerRequest req, Routes r, String path) {
+        ArrayNode data = JSON.createArrayNode();
+        ObjectNode one = null;
+        for (Routes.ModelRoute m : r.models()) {
+            ObjectNode e = JSON.createObjectNode();
+            e.put("id", m.name());
+            e.put("object", "model");
+            e.put("created", 0);
+            e.put("owned_by", m.provider());
+            data.add(e);
+            if (path.equals("/v1/models/" + m.name())) {
+                one = e;
+            }
+        }
+        if (path.startsWith("/v1/models/")) {
+            if (one == null) {
+                Errors.send(req.response(), 404, "The model '" + safe(path.substring(11)) + "' does not exist on "
+                        + "this gateway.", "invalid_request_error", "model", "model_not_found");
+                return;
+            }
+            req.response().putHeader("content-type", "application/json").end(one.toString());
+            return;
+        }
+        ObjectNode root = JSON.createObjectNode();
+        root.put("object", "list");
+        root.set("data", data);
+        req.response().putHeader("content-type", "application/json").end(root.toString());
+        count("models", 200, "none", "none");
+    }
+
+    private void health(HttpServerRequest req) {
+        backendUp.get().onComplete(ar -> {
+            boolean up = ar.succeeded() && Boolean.TRUE.equals(ar.result());
+            boolean ready = up && !draining;
+            ObjectNode n = JSON.createObjectNode();
+            n.put("status", ready ? "UP" : "DOWN");
+            n.put("live", true);
+            n.put("ready", ready);
+            n.put("draining", draining);
+            n.put("backend", backendName);
+            n.put("backendUp", up);
+            n.put("inFlight", inFlight.get());
+            req.response().setStatusCode(ready ? 200 : 503).putHeader("content-type", "application/json")
+                    .end(n.toString());
+        });
+    }
+
+    private static @Nullable String bearer(HttpServerRequest req) {
+        String a = req.getHeader("authorization");
+        if (a != null) {
+            String t = a.trim();
+            if (t.regionMatches(true, 0, "Bearer ", 0, 7)) {
+                t = t.substring(7).trim();
+            }
+            return t.isEmpty() ? null : t;
+        }
+        String k = req.getHeader("api-key");
+        if (k == null) {
+            k = req.getHeader("x-api-key");
+        }
+        return k == null || k.isBlank() ? null : k.trim();
+    }
+
+    private static void copyHeader(HttpClientResponse from, HttpServerResponse to, String name) {
+        String v = from.getHeader(name);
+        if (v != null) {
+            to.putHeader(name, v);
+        }
+    }
+
+    private static boolean isConnectFailure(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof ConnectException || t instanceof UnknownHostException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean isTimeout(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof TimeoutException || t.getClass().getSimpleName().contains("Timeout")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** A value from the client, shortened and stripped of control characters, for an error message. */
+    private static String safe(String s) {
+        String t = s.length() > 100 ? s.substring(0, 100) + "..." : s;
+        return t.replaceAll("[\\p{Cntrl}]", "?");
+    }
+
+    private void count(String endpoint, int status, String tenant, String cacheTag) {
+        Counter.builder(GatewayMetricNames.REQUESTS).tag("endpoint", endpoint).tag("status", Integer.toString(status))
+                .tag("tenant", tenant).tag("cache", cacheTag).register(registry).increment();
+    }
+
+    private static String tenantTag(Routes.@Nullable TenantRoute t) {
+        return t == null ? "unknown" : t.name();
+    }
+
+    private void latency(Call c) {
+        Timer.builder(GatewayMetricNames.LATENCY).tag("endpoint", c.kind.tag).register(registry)
+                .record(System.nanoTime() - c.startNanos, TimeUnit.NANOSECONDS);
+    }
+
+    private static String endpoint(String path) {
+        return switch (path) {
+            case "/v1/chat/completions" -> Kind.CHAT.tag;
+            case "/v1/completions" -> Kind.COMPLETIONS.tag;
+            case "/v1/embeddings" -> Kind.EMBEDDINGS.tag;
+            default -> Kind.OTHER.tag;
+        };
+    }
+
+    /** The endpoints the gateway governs on tokens, and the rest. */
+    enum Kind {
+        CHAT("chat"), COMPLETIONS("completions"), EMBEDDINGS("embeddings"), OTHER("other");
+
+        final String tag;
+
+        Kind(String tag) {
+            this.tag = tag;
+        }
+    }
+
+    private static final class BadRequest extends Exception {
+        private static final long serialVersionUID = 1L;
+        final String param;
+
+        BadRequest(String message, String param) {
+            super(message, null, false, false);
+            this.param = param;
+        }
+    }
+
+    /** One call's state. */
+    private static final class Call {
+        final HttpServerRequest req;
+        final Routes routes;
+        final Routes.TenantRoute tenant;
+        final Kind kind;
+        final Routes.ModelRoute model;
+        final Buffer body;
+        final @Nullable ObjectNode json;
+        final long startNanos = System.nanoTime();
+        Runnable finish = () -> { };
+        long estimate;
+        boolean stream;
+        boolean clientAskedUsage;
+        boolean cached;
+        volatile @Nullable CompletableFuture<LlmResponse> sink;
+        @Nullable MultiMap leaderHeaders;
+        long deadlineNanos;
+        int attempt;
+        Admission.@Nullable Ticket ticket;
+        volatile @Nullable HttpClientRequest upstreamRequest;
+        volatile boolean clientGone;
+        private @Nullable Buffer upstreamBody;
+
+        Call(HttpServerRequest req, Routes routes, Routes.TenantRoute tenant, Kind kind, Routes.ModelRoute model,
+                Buffer body, @Nullable ObjectNode json) {
+            this.req = req;
+            this.routes = routes;
+            this.tenant = tenant;
+            this.kind = kind;
+            this.model = model;
+            this.body = body;
+            this.json = json;
+        }
+
+        String cacheTag() {
+            return cached ? "miss" : "none";
+        }
+
+        /** The estimate without the answer's share: what a call that never answered is settled with. */
+        long promptOnly() {
+            ObjectNode j = json;
+            if (j == null) {
+                return 0;
+            }
+            long out = j.path("max_completion_tokens").asLong(j.path("max_tokens").asLong(model.maxOutputTokens()));
+            return Math.max(1, estimate - Math.max(1, j.path("n").asLong(1)) * out);
+        }
+
+        /** The body sent upstream: the provider's model name, and the usage chunk asked for when streaming. */
+        Buffer upstreamBody() {
+            if (upstreamBody != null) {
+                return upstreamBody;
+            }
+            ObjectNode j = json;
+            if (j == null) {
+                upstreamBody = body;
+                return body;
+            }
+            boolean changed = false;
+            ObjectNode copy = j;
+            if (!model.upstreamModel().equals(j.path("model").asText())) {
+                copy = j.deepCopy();
+                copy.put("model", model.upstreamModel());
+                changed = true;
+            }
+            if (stream) {
+                clientAskedUsage = j.path("stream_options").path("include_usage").asBoolean(false);
+                if (!clientAskedUsage) {
+                    if (!changed) {
+                        copy = j.deepCopy();
+                        changed = true;
+                    }
+                    JsonNode so = copy.get("stream_options");
+                    ObjectNode opts = so instanceof ObjectNode on ? on : copy.putObject("stream_options");
+                    opts.put("include_usage", true);
+                }
+            }
+            upstreamBody = changed ? Buffer.buffer(copy.toString()) : body;
+            return upstreamBody;
+        }
+    }
+}

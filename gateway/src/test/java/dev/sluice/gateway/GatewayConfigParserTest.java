@@ -1,0 +1,68 @@
+package dev.sluice.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.sluice.api.Algorithm;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+class GatewayConfigParserTest {
+
+    static final String MINIMAL = """
+            providers:
+              openai:
+                baseUrl: https://api.openai.com/v1
+                keys: [{env: OPENAI_API_KEY}]
+                limits: {requestsPerMinute: 500, tokensPerMinute: 200000}
+            models:
+              gpt-4o-mini: {}
+            """;
+
+    final GatewayConfigParser parser = GatewayConfigParser.withEnv(Map.of("OPENAI_API_KEY", "sk-secret-value")::get);
+
+    @Test
+    @DisplayName("A minimal file gets the documented defaults")
+    void defaults() {
+        GatewayConfig c = parser.parse(MINIMAL);
+        assertThat(c.server().port()).isEqualTo(8080);
+        assertThat(c.server().host()).isEqualTo("127.0.0.1");
+        assertThat(c.server().maxBodyBytes()).isEqualTo(1 << 20);
+        assertThat(c.backend().type()).isEqualTo(GatewayConfig.BackendType.MEMORY);
+        assertThat(c.queue().maxWait()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(c.upstream().timeout()).isEqualTo(Duration.ofSeconds(120));
+        assertThat(c.cache().enabled()).isTrue();
+        assertThat(c.openMode()).isTrue();
+        GatewayConfig.Model m = c.models().get("gpt-4o-mini");
+        assertThat(m.provider()).isEqualTo("openai");
+        assertThat(m.maxOutputTokens()).isEqualTo(1024);
+        assertThat(c.providers().get("openai").keys().get(0).secret()).isEqualTo("sk-secret-value");
+        assertThat(c.providers().get("openai").limits().entries()).extracting(GatewayConfig.LimitSpec.Entry::algorithm)
+                .containsExactly(Algorithm.SLIDING_LOG, Algorithm.SLIDING_WINDOW_COUNTER);
+        assertThat(c.toString()).doesNotContain("sk-secret-value");
+    }
+
+    @Test
+    @DisplayName("Errors name the field at fault and never show a secret")
+    void errorsNameTheField() {
+        assertError(MINIMAL.replace("limits:", "limitz:"), "providers.openai.limitz: unknown field");
+        assertError(MINIMAL.replace("OPENAI_API_KEY", "NOT_SET"), "providers.openai.keys[0].env");
+        assertError(MINIMAL + "queue: {maxWait: soon}\n", "queue.maxWait");
+        assertError(MINIMAL + "backend: {type: mongo}\n", "backend.type");
+        assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {provider: azure}"),
+                "models.gpt-4o-mini.provider");
+        assertError(MINIMAL.replace("requestsPerMinute: 500", "requestsPerMinute: -5"),
+                "providers.openai.limits.requestsPerMinute");
+        assertError(MINIMAL + "tenants:\n  a: {keys: [{sha256: xyz}]}\n", "tenants.a.keys[0].sha256");
+        assertError("models: {}", "providers");
+        assertError("[not, a, mapping", "not valid YAML");
+    }
+
+    private void assertError(String yaml, String expected) {
+        assertThatThrownBy(() -> parser.parse(yaml)).isInstanceOf(GatewayConfigException.class)
+                .hasMessageContaining(expected).satisfies(e -> assertThat(e.getMessage())
+                        .doesNotContain("sk-secret-value"));
+    }
+}

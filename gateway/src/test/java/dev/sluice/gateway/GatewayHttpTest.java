@@ -1,0 +1,358 @@
+package dev.sluice.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sluice.testkit.simulator.ProviderSimulator;
+import dev.sluice.testkit.simulator.SimulatorLimits;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+/** Every endpoint and every fault, through a real HTTP client, against a running gateway and real upstreams. */
+class GatewayHttpTest {
+
+    static final ObjectMapper JSON = new ObjectMapper();
+    static ProviderSimulator sim;
+    static StubUpstream stub;
+    static Gateway gateway;
+    static HttpClient http;
+
+    @BeforeAll
+    static void start() throws Exception {
+        sim = ProviderSimulator.builder().limits(SimulatorLimits.perMinute(10_000, 10_000_000))
+                .latency(Duration.ofMillis(5)).start();
+        stub = new StubUpstream();
+        warmUp(sim.baseUrl() + "/chat/completions");
+        int closed;
+        try (ServerSocket s = new ServerSocket(0)) {
+            closed = s.getLocalPort();
+        }
+        String yaml = """
+                server: {port: 0, maxBodyBytes: 4096, reloadInterval: 0}
+                queue: {maxWait: 2s}
+                upstream: {timeout: 1s, connectTimeout: 1s, maxRetries: 2}
+                providers:
+                  stub:
+                    baseUrl: %s
+                    keys: [{id: s1, value: sk-stub-1}]
+                    limits: {requestsPerMinute: 10000}
+                  sim:
+                    baseUrl: %s
+                    keys: [{id: k1, value: sk-sim-1}]
+                    limits: {requestsPerMinute: 10000, tokensPerMinute: 1000000}
+                  dead:
+                    baseUrl: http://127.0.0.1:%d/v1
+                    keys: [{value: sk-dead}]
+                    limits: {requestsPerMinute: 1000}
+                models:
+                  gpt-4o-mini: {provider: sim}
+                  gpt-3.5-turbo-instruct: {provider: stub}
+                  text-embedding-3-small: {provider: stub}
+                  slow-model: {provider: stub}
+                  drip-model: {provider: stub}
+                  limited-model: {provider: stub}
+                  dead-model: {provider: dead}
+                tenants:
+                  team-a: {keys: [{value: sk-team-a}]}
+                  tiny: {keys: [{value: sk-tiny}], limits: {requestsPerMinute: 2}}
+                  waiter: {keys: [{value: sk-waiter}], limits: {requestsPerSecond: 1}}
+                  streamer: {keys: [{value: sk-streamer}], limits: {tokensPerMinute: 100000}}
+                """.formatted(stub.baseUrl(), sim.baseUrl(), closed);
+        gateway = Gateway.start(GatewayConfigParser.create().parse(yaml));
+        http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    }
+
+    /** The simulator loads its tokenizer on its first call: not something to time out on. */
+    static void warmUp(String url) throws Exception {
+        HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30))
+                .header("authorization", "Bearer sk-warm").header("content-type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(chat("gpt-4o-mini", ""))).build(),
+                HttpResponse.BodyHandlers.discarding());
+        HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30))
+                .header("authorization", "Bearer sk-warm").header("content-type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(chat("gpt-3.5-turbo", ""))).build(),
+                HttpResponse.BodyHandlers.discarding());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        gateway.close();
+        stub.close();
+        sim.close();
+    }
+
+    static HttpResponse<String> post(String path, String key, String body) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + gateway.port() + path))
+                .timeout(Duration.ofSeconds(20)).header("content-type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (key != null) {
+            b.header("authorization", "Bearer " + key);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static HttpResponse<String> get(String path, String key) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + gateway.port() + path))
+                .timeout(Duration.ofSeconds(20)).GET();
+        if (key != null) {
+            b.header("authorization", "Bearer " + key);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static String chat(String model, String extra) {
+        return "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there\"}]"
+                + extra + "}";
+    }
+
+    static void assertOpenAiError(HttpResponse<String> r, int status) throws Exception {
+        assertThat(r.statusCode()).isEqualTo(status);
+        JsonNode e = JSON.readTree(r.body()).path("error");
+        assertThat(e.path("message").asText()).isNotBlank();
+        assertThat(e.has("type")).isTrue();
+        assertThat(e.has("param")).isTrue();
+        assertThat(e.has("code")).isTrue();
+        assertThat(r.body()).doesNotContain("Exception").doesNotContain("sk-stub").doesNotContain("sk-sim")
+                .doesNotContain("\tat ");
+    }
+
+    static void await(BooleanSupplier condition) throws InterruptedException {
+        long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (!condition.getAsBoolean() && System.nanoTime() < end) {
+            Thread.sleep(20);
+        }
+        assertThat(condition.getAsBoolean()).isTrue();
+    }
+
+    @Test
+    @DisplayName("A chat completion goes to the upstream with the provider's key and comes back with Sluice's view "
+            + "of the limits")
+    void chatCompletion() throws Exception {
+        long before = sim.stats().admitted();
+        HttpResponse<String> r = post("/v1/chat/completions", "sk-team-a", chat("gpt-4o-mini", ",\"max_tokens\":20"));
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonNode body = JSON.readTree(r.body());
+        assertThat(body.path("choices").get(0).path("message").path("content").asText()).isNotEmpty();
+        assertThat(body.path("usage").path("total_tokens").asLong()).isPositive();
+        assertThat(sim.stats().admitted()).isEqualTo(before + 1);
+        assertThat(r.headers().firstValue("x-ratelimit-limit-requests")).hasValue("10000");
+        assertThat(r.headers().firstValue("x-ratelimit-remaining-requests")).isPresent();
+        assertThat(r.headers().firstValue("x-ratelimit-remaining-tokens")).isPresent();
+    }
+
+    @Test
+    @DisplayName("A streamed chat is relayed as SSE chunks ending in [DONE]; the usage chunk the gateway asked for "
+            + "is passed on only when the client asked for it too")
+    void streaming() throws Exception {
+        HttpResponse<String> plain = post("/v1/chat/completions", "sk-team-a",
+                chat("gpt-4o-mini", ",\"stream\":true,\"max_tokens\":30"));
+        assertThat(plain.statusCode()).isEqualTo(200);
+        assertThat(plain.headers().firstValue("content-type")).hasValueSatisfying(v ->
+                assertThat(v).startsWith("text/event-stream"));
+        List<String> events = plain.body().lines().filter(l -> l.startsWith("data:")).toList();
+        assertThat(events.size()).isGreaterThan(2);
+        assertThat(events.get(events.size() - 1)).isEqualTo("data: [DONE]");
+        assertThat(plain.body()).doesNotContain("\"usage\":{");
+
+        HttpResponse<String> withUsage = post("/v1/chat/completions", "sk-team-a", chat("gpt-4o-mini",
+                ",\"stream\":true,\"max_tokens\":30,\"stream_options\":{\"include_usage\":true}"));
+        assertThat(withUsage.body()).contains("\"usage\":{");
+        assertThat(sim.stats().streamed()).isGreaterThanOrEqualTo(2);
+    }
+
+    @Test
+    @DisplayName("Completions, embeddings, models and other /v1 paths answer")
+    void otherEndpoints() throws Exception {
+        HttpResponse<String> c = post("/v1/completions", "sk-team-a",
+                "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"Say ok\",\"max_tokens\":5}");
+        assertThat(c.statusCode()).isEqualTo(200);
+        assertThat(JSON.readTree(c.body()).path("choices").get(0).path("text").asText()).isEqualTo(" ok");
+
+        int embeddingsBefore = stub.embeddings.get();
+        HttpResponse<String> e = post("/v1/embeddings", "sk-team-a",
+                "{\"model\":\"text-embedding-3-small\",\"input\":[\"first text\",\"second text\"]}");
+        assertThat(e.statusCode()).isEqualTo(200);
+        assertThat(JSON.readTree(e.body()).path("data").get(0).path("embedding").size()).isEqualTo(2);
+        assertThat(stub.embeddings.get()).isEqualTo(embeddingsBefore + 1);
+
+        HttpResponse<String> m = get("/v1/models", "sk-team-a");
+        assertThat(m.statusCode()).isEqualTo(200);
+        assertThat(m.body()).contains("\"gpt-4o-mini\"").contains("\"text-embedding-3-small\"");
+        assertThat(get("/v1/models/gpt-4o-mini", "sk-team-a").statusCode()).isEqualTo(200);
+
+        int filesBefore = stub.files.get();
+        HttpResponse<String> f = get("/v1/files", "sk-team-a");
+        assertThat(f.statusCode()).isEqualTo(200);
+        assertThat(f.body()).contains("\"object\":\"list\"");
+        assertThat(stub.files.get()).isEqualTo(filesBefore + 1);
+    }
+
+    @Test
+    @DisplayName("/health says live and ready with the backend up; /metrics serves Prometheus text")
+    void healthAndMetrics() throws Exception {
+        HttpResponse<String> h = get("/health", null);
+        assertThat(h.statusCode()).isEqualTo(200);
+        JsonNode n = JSON.readTree(h.body());
+        assertThat(n.path("live").asBoolean()).isTrue();
+        assertThat(n.path("ready").asBoolean()).isTrue();
+        assertThat(n.path("backendUp").asBoolean()).isTrue();
+        post("/v1/chat/completions", "sk-team-a", chat("gpt-4o-mini", ""));
+        HttpResponse<String> m = get("/metrics", null);
+        assertThat(m.statusCode()).isEqualTo(200);
+        assertThat(m.body()).contains("sluice_gateway_requests_total").contains("sluice_gateway_upstream_requests")
+                .doesNotContain("sk-team-a").doesNotContain("sk-sim-1");
+    }
+
+    @Test
+    @DisplayName("Malformed JSON is a 400, a body over the limit a 413, an unknown model a 404 model_not_found, in "
+            + "OpenAI's error format")
+    void badInput() throws Exception {
+        assertOpenAiError(post("/v1/chat/completions", "sk-team-a", "{\"model\": \"gpt-4o-mini\", "), 400);
+        assertOpenAiError(post("/v1/chat/completions", "sk-team-a", "[1,2]"), 400);
+        assertOpenAiError(post("/v1/chat/completions", "sk-team-a", "{\"messages\":[]}"), 400);
+        String big = "x".repeat(5000);
+        assertOpenAiError(post("/v1/chat/completions", "sk-team-a", chat("gpt-4o-mini", ",\"user\":\"" + big + "\"")),
+                413);
+        HttpResponse<String> unknown = post("/v1/chat/completions", "sk-team-a", chat("no-such-model", ""));
+        assertOpenAiError(unknown, 404);
+        assertThat(JSON.readTree(unknown.body()).path("error").path("code").asText()).isEqualTo("model_not_found");
+        assertThat(unknown.body()).contains("no-such-model");
+    }
+
+    @Test
+    @DisplayName("A missing or unknown gateway key is a 401")
+    void authentication() throws Exception {
+        assertOpenAiError(post("/v1/chat/completions", null, chat("gpt-4o-mini", "")), 401);
+        assertOpenAiError(post("/v1/chat/completions", "sk-wrong", chat("gpt-4o-mini", "")), 401);
+        assertOpenAiError(get("/v1/models", "sk-wrong"), 401);
+    }
+
+    @Test
+    @DisplayName("An upstream that does not answer in time is a 504; one that cannot be reached a 502")
+    void upstreamFaults() throws Exception {
+        HttpResponse<String> slow = post("/v1/chat/completions", "sk-team-a", chat("slow-model", ""));
+        assertOpenAiError(slow, 504);
+        assertThat(JSON.readTree(slow.body()).path("error").path("code").asText()).isEqualTo("upstream_timeout");
+        HttpResponse<String> dead = post("/v1/chat/completions", "sk-team-a", chat("dead-model", ""));
+        assertOpenAiError(dead, 502);
+        assertThat(JSON.readTree(dead.body()).path("error").path("code").asText())
+                .isEqualTo("upstream_unreachable");
+    }
+
+    @Test
+    @DisplayName("A tenant past its share gets a 429 with Retry-After and x-ratelimit headers when the wait exceeds "
+            + "the maximum; within it, the call waits and succeeds")
+    void tenantLimits() throws Exception {
+        assertThat(post("/v1/chat/completions", "sk-tiny", chat("gpt-4o-mini", "")).statusCode()).isEqualTo(200);
+        assertThat(post("/v1/chat/completions", "sk-tiny", chat("gpt-4o-mini", "")).statusCode()).isEqualTo(200);
+        long before = sim.stats().requests();
+        HttpResponse<String> refused = post("/v1/chat/completions", "sk-tiny", chat("gpt-4o-mini", ""));
+        assertOpenAiError(refused, 429);
+        assertThat(sim.stats().requests()).isEqualTo(before);
+        long retryAfter = Long.parseLong(refused.headers().firstValue("retry-after").orElseThrow());
+        assertThat(retryAfter).isBetween(2L, 60L);
+        assertThat(refused.headers().firstValue("x-ratelimit-limit-requests")).hasValue("2");
+        assertThat(refused.headers().firstValue("x-ratelimit-remaining-requests")).hasValue("0");
+        assertThat(refused.headers().firstValue("x-sluice-limited-by")).hasValue("tenant");
+        // other tenants are not affected
+        assertThat(post("/v1/chat/completions", "sk-team-a", chat("gpt-4o-mini", "")).statusCode()).isEqualTo(200);
+
+        // one request per second: two at once, the second waits (within the 2 s maximum) instead of failing
+        CompletableFuture<HttpResponse<String>> a = CompletableFuture.supplyAsync(() -> call("sk-waiter"));
+        CompletableFuture<HttpResponse<String>> b = CompletableFuture.supplyAsync(() -> call("sk-waiter"));
+        assertThat(a.get().statusCode()).isEqualTo(200);
+        assertThat(b.get().statusCode()).isEqualTo(200);
+    }
+
+    private static HttpResponse<String> call(String key) {
+        try {
+            return post("/v1/chat/completions", key, chat("gpt-4o-mini", ""));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    @DisplayName("A deterministic request asked twice is answered from the cache the second time, with no upstream "
+            + "call and no quota")
+    void cacheHit() throws Exception {
+        String body = chat("gpt-4o-mini", ",\"temperature\":0,\"max_tokens\":4000");
+        HttpResponse<String> first = post("/v1/chat/completions", "sk-team-a", body);
+        assertThat(first.statusCode()).isEqualTo(200);
+        assertThat(first.headers().firstValue("x-sluice-cache")).hasValue("miss");
+        long upstreamBefore = sim.stats().requests();
+        HttpResponse<String> second = post("/v1/chat/completions", "sk-team-a", body);
+        assertThat(second.statusCode()).isEqualTo(200);
+        assertThat(second.headers().firstValue("x-sluice-cache")).hasValue("hit");
+        assertThat(second.body()).isEqualTo(first.body());
+        assertThat(sim.stats().requests()).isEqualTo(upstreamBefore);
+        // identical calls at once share one upstream call
+        String fresh = chat("gpt-4o-mini", ",\"temperature\":0,\"max_tokens\":3999");
+        List<CompletableFuture<HttpResponse<String>>> same = new java.util.ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            same.add(CompletableFuture.supplyAsync(() -> {
+                try {
+                    return post("/v1/chat/completions", "sk-team-a", fresh);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }));
+        }
+        for (CompletableFuture<HttpResponse<String>> f : same) {
+            assertThat(f.get().statusCode()).isEqualTo(200);
+        }
+        assertThat(sim.stats().requests()).isEqualTo(upstreamBefore + 1);
+        // another tenant does not see team-a's answers
+        HttpResponse<String> other = post("/v1/chat/completions", "sk-streamer", body);
+        assertThat(other.headers().firstValue("x-sluice-cache")).hasValue("miss");
+    }
+
+    @Test
+    @DisplayName("An upstream 429 cools the key down and the call is retried after the provider's wait")
+    void upstream429() throws Exception {
+        HttpResponse<String> r = post("/v1/chat/completions", "sk-team-a", chat("limited-model", ""));
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(stub.limitedCalls.get()).isEqualTo(2);
+    }
+
+    @Test
+    @DisplayName("A client that leaves mid-stream cancels the upstream call, and the call is settled")
+    void clientDisconnect() throws Exception {
+        String body = chat("drip-model", ",\"stream\":true");
+        try (Socket s = new Socket("127.0.0.1", gateway.port())) {
+            OutputStream out = s.getOutputStream();
+            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-streamer\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: " + body.getBytes(StandardCharsets.UTF_8).length
+                    + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            InputStream in = s.getInputStream();
+            byte[] buf = new byte[4096];
+            int total = 0;
+            while (total < 600) {
+                int n = in.read(buf);
+                assertThat(n).isPositive();
+                total += n;
+            }
+        }
+        await(stub.dripCancelled::get);
+        int chunks = stub.dripChunks.get();
+        assertThat(chunks).isLessThan(1500);
+        await(() -> gateway.inFlight() == 0);
+    }
+}

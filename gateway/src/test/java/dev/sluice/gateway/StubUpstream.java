@@ -1,0 +1,120 @@
+package dev.sluice.gateway;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A real HTTP upstream for what the provider simulator does not serve: completions, embeddings, a pass-through path,
+ * and faults chosen by model name ({@code slow-model} never answers, {@code drip-model} streams slowly until the
+ * caller leaves, {@code limited-model} answers 429 once, then 200).
+ */
+final class StubUpstream implements AutoCloseable {
+
+    final AtomicInteger completions = new AtomicInteger();
+    final AtomicInteger embeddings = new AtomicInteger();
+    final AtomicInteger files = new AtomicInteger();
+    final AtomicInteger limitedCalls = new AtomicInteger();
+    final AtomicInteger dripChunks = new AtomicInteger();
+    final AtomicBoolean dripCancelled = new AtomicBoolean();
+    final AtomicBoolean dripStarted = new AtomicBoolean();
+    private final Vertx vertx = Vertx.vertx();
+    private final HttpServer server;
+
+    StubUpstream() throws Exception {
+        server = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+            HttpServerResponse resp = req.response();
+            String path = req.path();
+            JsonObject json = body.length() > 0 && path.startsWith("/v1/") && req.method().name().equals("POST")
+                    ? body.toJsonObject() : new JsonObject();
+            switch (path) {
+                case "/v1/completions" -> {
+                    completions.incrementAndGet();
+                    resp.putHeader("content-type", "application/json").end(new JsonObject()
+                            .put("id", "cmpl-1").put("object", "text_completion").put("model", json.getString("model"))
+                            .put("choices", new io.vertx.core.json.JsonArray().add(new JsonObject()
+                                    .put("text", " ok").put("index", 0).put("finish_reason", "stop")))
+                            .put("usage", new JsonObject().put("prompt_tokens", 4).put("completion_tokens", 1)
+                                    .put("total_tokens", 5)).encode());
+                }
+                case "/v1/embeddings" -> {
+                    embeddings.incrementAndGet();
+                    resp.putHeader("content-type", "application/json").end(new JsonObject()
+                            .put("object", "list").put("model", json.getString("model"))
+                            .put("data", new io.vertx.core.json.JsonArray().add(new JsonObject()
+                                    .put("object", "embedding").put("index", 0)
+                                    .put("embedding", new io.vertx.core.json.JsonArray().add(0.1).add(0.2))))
+                            .put("usage", new JsonObject().put("prompt_tokens", 3).put("total_tokens", 3)).encode());
+                }
+                case "/v1/files" -> {
+                    files.incrementAndGet();
+                    resp.putHeader("content-type", "application/json").end("{\"object\":\"list\",\"data\":[]}");
+                }
+                case "/v1/chat/completions" -> chat(json, resp);
+                default -> resp.setStatusCode(404).end();
+            }
+        })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    private void chat(JsonObject json, HttpServerResponse resp) {
+        String model = json.getString("model", "");
+        switch (model) {
+            case "slow-model" -> {
+                // never answers: the gateway's upstream timeout must fire
+            }
+            case "limited-model" -> {
+                if (limitedCalls.incrementAndGet() == 1) {
+                    resp.setStatusCode(429).putHeader("retry-after-ms", "200")
+                            .putHeader("content-type", "application/json")
+                            .end("{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\","
+                                    + "\"param\":null,\"code\":\"rate_limit_exceeded\"}}");
+                } else {
+                    resp.putHeader("content-type", "application/json").end("{\"id\":\"c\",\"object\":"
+                            + "\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                            + "\"content\":\"ok\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,"
+                            + "\"completion_tokens\":1,\"total_tokens\":6}}");
+                }
+            }
+            case "drip-model" -> {
+                dripStarted.set(true);
+                int limit = json.getInteger("max_tokens", 1500);
+                AtomicInteger sent = new AtomicInteger();
+                resp.setChunked(true).putHeader("content-type", "text/event-stream");
+                resp.closeHandler(v -> dripCancelled.set(true));
+                long[] timer = {0};
+                timer[0] = vertx.setPeriodic(20, id -> {
+                    if (resp.closed() || sent.get() >= limit) {
+                        vertx.cancelTimer(id);
+                        if (!resp.closed()) {
+                            resp.end("data: [DONE]\n\n");
+                        }
+                        return;
+                    }
+                    dripChunks.incrementAndGet();
+                    sent.incrementAndGet();
+                    resp.write("data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                            + "\"delta\":{\"content\":\"x\"}}]}\n\n");
+                });
+            }
+            default -> resp.setStatusCode(404).end();
+        }
+    }
+
+    int port() {
+        return server.actualPort();
+    }
+
+    String baseUrl() {
+        return "http://127.0.0.1:" + port() + "/v1";
+    }
+
+    @Override
+    public void close() throws java.util.concurrent.ExecutionException, java.util.concurrent.TimeoutException,
+            InterruptedException {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+}
