@@ -15,6 +15,7 @@ import dev.sluice.api.queue.JobQueue;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
+import dev.sluice.api.queue.QueueArguments;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -245,25 +246,19 @@ public final class HazelcastJobQueue implements JobQueue {
 
         /** How long a lease lasts; at least 1 ms. */
         public Builder leaseDuration(Duration lease) {
-            if (lease.toMillis() < 1) {
-                throw new IllegalArgumentException("lease must be at least 1 ms, was " + lease);
-            }
-            this.lease = lease;
+            this.lease = QueueArguments.leaseDuration(lease);
             return this;
         }
 
         /** Deliveries before a job is dead-lettered; at least 1. */
         public Builder maxDeliveries(int maxDeliveries) {
-            if (maxDeliveries < 1) {
-                throw new IllegalArgumentException("maxDeliveries must be positive, was " + maxDeliveries);
-            }
-            this.maxDeliveries = maxDeliveries;
+            this.maxDeliveries = QueueArguments.maxDeliveries(maxDeliveries);
             return this;
         }
 
         /** How long an idempotency key is remembered after its job was enqueued. */
         public Builder idempotencyWindow(Duration window) {
-            this.idempotencyWindow = Objects.requireNonNull(window, "window");
+            this.idempotencyWindow = QueueArguments.idempotencyWindow(window);
             return this;
         }
 

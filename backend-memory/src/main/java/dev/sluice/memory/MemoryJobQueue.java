@@ -6,6 +6,7 @@ import dev.sluice.api.queue.JobQueue;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
+import dev.sluice.api.queue.QueueArguments;
 import dev.sluice.api.queue.QueueFullException;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -317,37 +318,25 @@ public final class MemoryJobQueue implements JobQueue {
 
         /** How long a lease lasts; at least 1 ms. */
         public Builder leaseDuration(Duration lease) {
-            if (lease.toMillis() < 1) {
-                throw new IllegalArgumentException("lease must be at least 1 ms, was " + lease);
-            }
-            this.lease = lease;
+            this.lease = QueueArguments.leaseDuration(lease);
             return this;
         }
 
         /** Deliveries before a job is dead-lettered; at least 1. */
         public Builder maxDeliveries(int maxDeliveries) {
-            if (maxDeliveries < 1) {
-                throw new IllegalArgumentException("maxDeliveries must be positive, was " + maxDeliveries);
-            }
-            this.maxDeliveries = maxDeliveries;
+            this.maxDeliveries = QueueArguments.maxDeliveries(maxDeliveries);
             return this;
         }
 
         /** The most unfinished jobs held; enqueue beyond it throws {@link QueueFullException}. */
         public Builder maxJobs(long maxJobs) {
-            if (maxJobs < 1) {
-                throw new IllegalArgumentException("maxJobs must be positive, was " + maxJobs);
-            }
-            this.maxJobs = maxJobs;
+            this.maxJobs = QueueArguments.positive("maxJobs", maxJobs);
             return this;
         }
 
         /** How long an idempotency key is remembered after its job was enqueued. */
         public Builder idempotencyWindow(Duration window) {
-            if (window.isNegative()) {
-                throw new IllegalArgumentException("idempotency window must not be negative, was " + window);
-            }
-            this.idempotencyWindow = window;
+            this.idempotencyWindow = QueueArguments.idempotencyWindow(window);
             return this;
         }
 

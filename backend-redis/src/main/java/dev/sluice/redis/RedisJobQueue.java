@@ -6,6 +6,7 @@ import dev.sluice.api.queue.JobQueue;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
+import dev.sluice.api.queue.QueueArguments;
 import dev.sluice.api.queue.QueueFullException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -350,28 +351,19 @@ public final class RedisJobQueue implements JobQueue {
 
         /** How long a lease lasts; at least 1 ms. Every handle of a queue must use the same. */
         public Builder leaseDuration(Duration lease) {
-            if (lease.toMillis() < 1) {
-                throw new IllegalArgumentException("lease must be at least 1 ms, was " + lease);
-            }
-            this.lease = lease;
+            this.lease = QueueArguments.leaseDuration(lease);
             return this;
         }
 
         /** Deliveries before a job is dead-lettered; at least 1. */
         public Builder maxDeliveries(int maxDeliveries) {
-            if (maxDeliveries < 1) {
-                throw new IllegalArgumentException("maxDeliveries must be positive, was " + maxDeliveries);
-            }
-            this.maxDeliveries = maxDeliveries;
+            this.maxDeliveries = QueueArguments.maxDeliveries(maxDeliveries);
             return this;
         }
 
         /** The most unacked entries a lane holds before enqueue throws {@link QueueFullException}. */
         public Builder maxLength(long maxLength) {
-            if (maxLength < 1) {
-                throw new IllegalArgumentException("maxLength must be positive, was " + maxLength);
-            }
-            this.maxLength = maxLength;
+            this.maxLength = QueueArguments.positive("maxLength", maxLength);
             return this;
         }
 
@@ -383,7 +375,7 @@ public final class RedisJobQueue implements JobQueue {
 
         /** How long an idempotency key is remembered after its job was enqueued. */
         public Builder idempotencyWindow(Duration window) {
-            this.idempotencyWindow = Objects.requireNonNull(window, "window");
+            this.idempotencyWindow = QueueArguments.idempotencyWindow(window);
             return this;
         }
 
