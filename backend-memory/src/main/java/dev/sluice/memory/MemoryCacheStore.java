@@ -148,11 +148,13 @@ public final class MemoryCacheStore implements CacheStore, AutoCloseable {
     }
 
     /** Entries the store dropped by itself so far: evicted to stay within its bound, or expired (removals not counted). */
+    @Override
     public long evictions() {
         return evictions.sum();
     }
 
     /** Approximate bytes held now (keys, values and per-entry overhead). */
+    @Override
     public long bytes() {
         return bytes.get();
     }

@@ -26,6 +26,8 @@ public final class CacheMetricNames {
     public static final String EVICTIONS = "sluice.cache.evictions";
     /** Gauge of the near cache's approximate bytes; tag {@link #TAG_CACHE}. */
     public static final String NEAR_BYTES = "sluice.cache.near.bytes";
+    /** Gauge: approximate bytes in the shared store, for stores that can tell (Caffeine). */
+    public static final String STORE_BYTES = "sluice.cache.store.bytes";
     /** Function counter of failed store operations; tag {@link #TAG_CACHE}. */
     public static final String ERRORS = "sluice.cache.errors";
     /** Function counter of followers that stopped waiting for another instance; tag {@link #TAG_CACHE}. */

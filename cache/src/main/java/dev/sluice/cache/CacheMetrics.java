@@ -1,5 +1,6 @@
 package dev.sluice.cache;
 
+import dev.sluice.api.cache.CacheStore;
 import dev.sluice.cache.internal.CacheCounters;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -11,7 +12,8 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Micrometer metrics of one {@link ResponseCache} (names in {@link CacheMetricNames}): hits by level, misses,
- * coalesced calls by scope, bypasses and refusals by reason, stores and stored bytes, near-cache evictions and bytes,
+ * coalesced calls by scope, bypasses and refusals by reason, stores and stored bytes, evictions and bytes of the
+ * near cache and of stores that can tell (Caffeine),
  * store errors. Function counters over the cache's own counts, so binding costs nothing per call and several
  * registries may be bound.
  */
@@ -60,6 +62,17 @@ public final class CacheMetrics implements MeterBinder {
         Gauge.builder(CacheMetricNames.NEAR_BYTES, cache, ResponseCache::nearBytes)
                 .description("Approximate bytes in the near cache").baseUnit("bytes")
                 .tag(CacheMetricNames.TAG_CACHE, name).register(registry);
+        CacheStore store = cache.store();
+        if (store.evictions() >= 0) {
+            FunctionCounter.builder(CacheMetricNames.EVICTIONS, store, CacheStore::evictions)
+                    .description("Shared-store entries dropped by size or expiry")
+                    .tag(CacheMetricNames.TAG_CACHE, name).tag(CacheMetricNames.TAG_LEVEL, "shared").register(registry);
+        }
+        if (store.bytes() >= 0) {
+            Gauge.builder(CacheMetricNames.STORE_BYTES, store, CacheStore::bytes)
+                    .description("Approximate bytes in the shared store").baseUnit("bytes")
+                    .tag(CacheMetricNames.TAG_CACHE, name).register(registry);
+        }
         counter(registry, CacheMetricNames.ERRORS, "Store operations that failed", c.errors, name);
         counter(registry, CacheMetricNames.WAIT_TIMEOUTS, "Followers that stopped waiting for another instance",
                 c.waitTimeouts, name);

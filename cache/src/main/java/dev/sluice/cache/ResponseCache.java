@@ -123,6 +123,11 @@ public final class ResponseCache implements AutoCloseable {
         return name;
     }
 
+    /** The shared store this cache reads and writes. */
+    public CacheStore store() {
+        return store;
+    }
+
     /** The key of {@code request} (64 hex digits), as {@link CacheKeys} computes it. */
     public String key(CacheRequest request) {
         return keys.key(request);

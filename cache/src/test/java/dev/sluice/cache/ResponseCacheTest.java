@@ -273,6 +273,10 @@ class ResponseCacheTest {
         assertThat(registry.get(CacheMetricNames.NOT_STORED).tag("reason", "rate_limited").functionCounter().count())
                 .isEqualTo(1);
         assertThat(registry.get(CacheMetricNames.COALESCED).tag("scope", "local").functionCounter().count()).isZero();
+        assertThat(registry.get(CacheMetricNames.STORE_BYTES).gauge().value()).as("the Caffeine store's bytes")
+                .isPositive();
+        assertThat(registry.get(CacheMetricNames.EVICTIONS).tag("level", "shared").functionCounter().count())
+                .isZero();
         assertThat(registry.getMeters()).allSatisfy(m -> assertThat(m.getId().getName()).startsWith("sluice.cache."));
         assertThat(registry.getMeters()).allSatisfy(m -> assertThat(m.getId().getTags().toString())
                 .doesNotContain("sk-test-key").doesNotContain("gpt-4o-mini"));

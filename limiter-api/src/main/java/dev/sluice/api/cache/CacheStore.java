@@ -104,4 +104,17 @@ public interface CacheStore {
             return CompletableFuture.failedFuture(e);
         }
     }
+
+    /**
+     * Entries this store dropped by itself so far (evicted to stay within its bound, or expired), or -1 if it cannot
+     * tell cheaply (a shared server counts for all its clients).
+     */
+    default long evictions() {
+        return -1;
+    }
+
+    /** Approximate bytes this store holds now, or -1 if it cannot tell cheaply. */
+    default long bytes() {
+        return -1;
+    }
 }
