@@ -143,6 +143,7 @@ public final class ResponseCache implements AutoCloseable {
         if (n == null) {
             return 0;
         }
+        n.cleanUp(); // Caffeine applies writes to its weights asynchronously; read them settled
         return n.policy().eviction().map(e -> e.weightedSize().orElse(0)).orElse(0L);
     }
 
