@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.sluice.api.Algorithm;
+import dev.sluice.core.Durations;
 import dev.sluice.gateway.GatewayConfig.Backend;
 import dev.sluice.gateway.GatewayConfig.BackendType;
 import dev.sluice.gateway.GatewayConfig.Cache;
@@ -517,10 +518,8 @@ public final class GatewayConfigParser {
                 return dflt;
             }
             String s = required(field);
-            Duration d;
-            try {
-                d = parseDuration(s);
-            } catch (RuntimeException e) {
+            Duration d = Durations.parse(s);
+            if (d == null) {
                 throw new GatewayConfigException(path(field) + ": a duration such as 500ms, 30s, 1m, 1h or 1d is "
                         + "expected, was '" + s + "'");
             }
@@ -530,27 +529,5 @@ public final class GatewayConfigParser {
             }
             return d;
         }
-    }
-
-    /** {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h}, {@code 1d}, a bare number of seconds, or ISO-8601. */
-    static Duration parseDuration(String s) {
-        String t = s.trim().toLowerCase(Locale.ROOT);
-        if (t.startsWith("pt") || t.startsWith("p")) {
-            return Duration.parse(s.trim().toUpperCase(Locale.ROOT));
-        }
-        if (t.matches("[0-9]+")) {
-            return Duration.ofSeconds(Long.parseLong(t));
-        }
-        if (t.endsWith("ms")) {
-            return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
-        }
-        long n = Long.parseLong(t.substring(0, t.length() - 1));
-        return switch (t.charAt(t.length() - 1)) {
-            case 's' -> Duration.ofSeconds(n);
-            case 'm' -> Duration.ofMinutes(n);
-            case 'h' -> Duration.ofHours(n);
-            case 'd' -> Duration.ofDays(n);
-            default -> throw new IllegalArgumentException("not a duration: " + s);
-        };
     }
 }

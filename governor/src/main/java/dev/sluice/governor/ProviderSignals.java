@@ -2,6 +2,7 @@ package dev.sluice.governor;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sluice.core.Durations;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.time.Instant;

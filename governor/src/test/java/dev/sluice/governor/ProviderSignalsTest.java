@@ -2,6 +2,7 @@ package dev.sluice.governor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.sluice.core.Durations;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;

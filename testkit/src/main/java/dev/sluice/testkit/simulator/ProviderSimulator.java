@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.sluice.api.Ticker;
+import dev.sluice.core.Durations;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
@@ -585,22 +586,13 @@ public final class ProviderSimulator implements AutoCloseable {
     }
 
     /** {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h} or ISO-8601 ({@code PT1M}). */
+    /** A duration option: {@code 250ms}, {@code 60s}, {@code 24h}, ISO-8601, or bare seconds. */
     static Duration parseDuration(String s) {
-        String t = s.trim().toLowerCase(Locale.ROOT);
-        if (t.startsWith("pt")) {
-            return Duration.parse(s);
+        Duration d = Durations.parse(s);
+        if (d == null) {
+            throw new IllegalArgumentException("not a duration: " + s);
         }
-        if (t.endsWith("ms")) {
-            return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
-        }
-        long n = Long.parseLong(t.substring(0, t.length() - 1));
-        return switch (t.charAt(t.length() - 1)) {
-            case 's' -> Duration.ofSeconds(n);
-            case 'm' -> Duration.ofMinutes(n);
-            case 'h' -> Duration.ofHours(n);
-            case 'd' -> Duration.ofDays(n);
-            default -> throw new IllegalArgumentException("not a duration: " + s);
-        };
+        return d;
     }
 
     /** Configures and starts a {@link ProviderSimulator}. */

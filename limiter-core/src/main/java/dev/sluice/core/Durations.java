@@ -1,4 +1,4 @@
-package dev.sluice.governor;
+package dev.sluice.core;
 
 import java.math.BigDecimal;
 import java.time.Duration;
@@ -8,8 +8,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
-/** Parses the durations providers write: Go's {@code 6m0s}, {@code 1.5s}, {@code 20ms}, {@code 1h2m3.5s}. */
-final class Durations {
+/**
+ * Parses durations as configuration files and providers write them: Go's {@code 6m0s}, {@code 1.5s}, {@code 20ms},
+ * {@code 1h2m3.5s}, also {@code 1d}, ISO-8601 ({@code PT1M}) and bare seconds. One parser for the governor's headers
+ * and profiles, the gateway's configuration and the simulator's options.
+ */
+public final class Durations {
 
     private static final Pattern PART = Pattern.compile("(\\d+(?:\\.\\d+)?)(ns|us|µs|ms|s|m|h|d)");
 
@@ -20,7 +24,7 @@ final class Durations {
      * The duration written in {@code text}: a sequence of number+unit parts ({@code ns us ms s m h d}), ISO-8601
      * ({@code PT1M}), or a bare number of seconds. Null if it is none of these (never throws).
      */
-    static @Nullable Duration parse(@Nullable String text) {
+    public static @Nullable Duration parse(@Nullable String text) {
         if (text == null) {
             return null;
         }
