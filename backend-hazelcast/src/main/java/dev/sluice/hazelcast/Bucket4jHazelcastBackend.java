@@ -6,13 +6,11 @@ import com.hazelcast.map.IMap;
 import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
-import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.bucket4j.Bucket4jPolicies;
 import io.github.bucket4j.Bucket;
-import io.github.bucket4j.BucketConfiguration;
 import io.github.bucket4j.distributed.ExpirationAfterWriteStrategy;
 import io.github.bucket4j.grid.hazelcast.Bucket4jHazelcast;
 import io.github.bucket4j.grid.hazelcast.HazelcastProxyManager;
@@ -104,16 +102,8 @@ public final class Bucket4jHazelcastBackend implements LimiterBackend {
     }
 
     private Bucket[] proxies(String key, Policy policy) {
-        Bucket4jPolicies.requireTokenBuckets(policy, "Bucket4jHazelcastBackend");
-        Bucket[] proxies = new Bucket[policy.size()];
         // The key's length first: no two (key, limit) pairs share an entry, whatever characters the key holds.
-        String base = key.length() + ":" + key + ":";
-        for (int i = 0; i < proxies.length; i++) {
-            Limit l = policy.limit(i);
-            BucketConfiguration config = Bucket4jPolicies.configuration(l);
-            proxies[i] = buckets.builder().build(base + Bucket4jPolicies.bucketName(l), () -> config);
-        }
-        return proxies;
+        return Bucket4jPolicies.distributed(buckets, key.length() + ":" + key + ":", policy, "Bucket4jHazelcastBackend");
     }
 
     private static String checked(String mapName) {

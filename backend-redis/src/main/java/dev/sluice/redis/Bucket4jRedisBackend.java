@@ -3,13 +3,11 @@ package dev.sluice.redis;
 import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
-import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.bucket4j.Bucket4jPolicies;
 import io.github.bucket4j.Bucket;
-import io.github.bucket4j.BucketConfiguration;
 import io.github.bucket4j.distributed.ExpirationAfterWriteStrategy;
 import io.github.bucket4j.redis.redisson.Bucket4jRedisson;
 import io.github.bucket4j.redis.redisson.cas.RedissonBasedProxyManager;
@@ -84,14 +82,6 @@ public final class Bucket4jRedisBackend implements LimiterBackend {
     }
 
     private Bucket[] proxies(String key, Policy policy) {
-        Bucket4jPolicies.requireTokenBuckets(policy, "Bucket4jRedisBackend");
-        Bucket[] proxies = new Bucket[policy.size()];
-        String base = keys.redisKey(key);
-        for (int i = 0; i < proxies.length; i++) {
-            Limit l = policy.limit(i);
-            BucketConfiguration config = Bucket4jPolicies.configuration(l);
-            proxies[i] = buckets.builder().build(base + ":b4j:" + Bucket4jPolicies.bucketName(l), () -> config);
-        }
-        return proxies;
+        return Bucket4jPolicies.distributed(buckets, keys.redisKey(key) + ":b4j:", policy, "Bucket4jRedisBackend");
     }
 }

@@ -12,6 +12,7 @@ import io.github.bucket4j.BucketConfiguration;
 import io.github.bucket4j.ConsumptionProbe;
 import io.github.bucket4j.EstimationProbe;
 import io.github.bucket4j.TimeMeter;
+import io.github.bucket4j.distributed.proxy.ProxyManager;
 
 /**
  * Charges a Sluice policy on Bucket4j buckets, one bucket per limit: what the Bucket4j-engine backends share.
@@ -139,6 +140,23 @@ public final class Bucket4jPolicies {
             }
         }
         return Decision.refunded(policy, remaining(buckets));
+    }
+
+    /**
+     * The buckets of {@code policy} in a distributed store, one per limit, named {@code prefix} +
+     * {@link #bucketName}; created with their configuration on first use.
+     *
+     * @throws IllegalArgumentException if a limit is not a token bucket, naming {@code engine}
+     */
+    public static Bucket[] distributed(ProxyManager<String> store, String prefix, Policy policy, String engine) {
+        requireTokenBuckets(policy, engine);
+        Bucket[] buckets = new Bucket[policy.size()];
+        for (int i = 0; i < buckets.length; i++) {
+            Limit l = policy.limit(i);
+            BucketConfiguration config = configuration(l);
+            buckets[i] = store.builder().build(prefix + bucketName(l), () -> config);
+        }
+        return buckets;
     }
 
     /** What remains in each bucket now. */
