@@ -1,5 +1,6 @@
 package dev.sluice.gateway;
 
+import com.fasterxml.jackson.databind.node.TextNode;
 import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.core.SluiceLimiter;
@@ -9,6 +10,7 @@ import dev.sluice.gateway.internal.Cooldowns;
 import dev.sluice.gateway.internal.ProxyHandler;
 import dev.sluice.gateway.internal.ResponseCache;
 import dev.sluice.gateway.internal.Routes;
+import dev.sluice.governor.TokenEstimator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
@@ -94,7 +96,9 @@ public final class Gateway implements AutoCloseable {
      */
     public static Gateway start(GatewayConfig config, @Nullable Path file) {
         int loops = Math.max(1, Runtime.getRuntime().availableProcessors());
-        dev.sluice.gateway.internal.Tokens.warmUp();
+        // Load the token encodings now (a second or two), so that the first call does not pay for it on an event loop.
+        TokenEstimator.textTokens("o200k_base", TextNode.valueOf("warm up"));
+        TokenEstimator.textTokens("cl100k_base", TextNode.valueOf("warm up"));
         Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(loops));
         Backends backends;
         try {

@@ -1,5 +1,6 @@
 package dev.sluice.governor;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.knuddels.jtokkit.Encodings;
 import com.knuddels.jtokkit.api.Encoding;
 import com.knuddels.jtokkit.api.EncodingRegistry;
@@ -45,6 +46,70 @@ public final class TokenEstimator {
     public long maxOutputTokens(ModelProfile profile, ChatRequest request) {
         Long max = request.maxTokens();
         return max != null ? max : profile.defaultMaxTokens();
+    }
+
+    /**
+     * The jtokkit encoding OpenAI uses for {@code model}: {@code o200k_base} for the gpt-4o, gpt-4.1, gpt-5 and
+     * o-series models, {@code cl100k_base} otherwise.
+     */
+    public static String openAiEncoding(String model) {
+        String m = model.toLowerCase(java.util.Locale.ROOT);
+        boolean o200k = m.startsWith("gpt-4o") || m.startsWith("gpt-4.1") || m.startsWith("gpt-5")
+                || m.startsWith("o1") || m.startsWith("o3") || m.startsWith("o4") || m.startsWith("chatgpt-4o");
+        return o200k ? "o200k_base" : "cl100k_base";
+    }
+
+    /**
+     * Prompt tokens of an OpenAI chat {@code messages} array (raw JSON, as a proxy sees it) under {@code encoding},
+     * or the conservative estimate when it is null or unknown: the same chat formula, with text content parts and
+     * the JSON of tool calls counted too.
+     */
+    public static long chatPromptTokens(@org.jspecify.annotations.Nullable String encoding, JsonNode messages) {
+        Optional<Encoding> enc = encoding(encoding);
+        long n = 3;
+        for (JsonNode m : messages) {
+            n += 3 + count(enc, m.path("role").asText(""));
+            JsonNode content = m.path("content");
+            if (content.isTextual()) {
+                n += count(enc, content.asText());
+            } else if (content.isArray()) {
+                for (JsonNode part : content) {
+                    n += count(enc, part.path("text").asText(""));
+                }
+            }
+            if (m.hasNonNull("name")) {
+                n += 1 + count(enc, m.get("name").asText());
+            }
+            JsonNode calls = m.path("tool_calls");
+            if (calls.isArray()) {
+                n += count(enc, calls.toString());
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Tokens of a completions {@code prompt} or an embeddings {@code input} under {@code encoding}: a string, an array
+     * of strings, or arrays of token ids (counted as they are).
+     */
+    public static long textTokens(@org.jspecify.annotations.Nullable String encoding, JsonNode input) {
+        Optional<Encoding> enc = encoding(encoding);
+        if (input.isTextual()) {
+            return count(enc, input.asText());
+        }
+        long n = 0;
+        if (input.isArray()) {
+            for (JsonNode e : input) {
+                if (e.isTextual()) {
+                    n += count(enc, e.asText());
+                } else if (e.isArray()) {
+                    n += e.size();
+                } else if (e.isNumber()) {
+                    n += 1;
+                }
+            }
+        }
+        return n;
     }
 
     /** The encoding named, loaded once; empty for null or a name jtokkit does not know. */

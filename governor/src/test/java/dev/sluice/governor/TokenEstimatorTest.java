@@ -43,4 +43,25 @@ class TokenEstimatorTest {
         }
         assertThat(TokenEstimator.conservative("abcd")).isEqualTo(2);
     }
+
+    @Test
+    @DisplayName("Raw chat JSON (as the gateway sees it): the same count for text messages, plus content parts and tool "
+            + "calls; completions and embeddings inputs by string, strings or token ids")
+    void rawJson() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        String body = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"You are terse.\"},"
+                + "{\"role\":\"user\",\"content\":\"Say hello\"}]}";
+        ModelProfile p = profiles.model("openai", "gpt-4o-mini");
+        assertThat(TokenEstimator.openAiEncoding("gpt-4o-mini")).isEqualTo("o200k_base");
+        assertThat(TokenEstimator.openAiEncoding("gpt-3.5-turbo")).isEqualTo("cl100k_base");
+        assertThat(TokenEstimator.chatPromptTokens("o200k_base", json.readTree(body).get("messages")))
+                .isEqualTo(estimator.promptTokens(p, ChatRequest.fromOpenAiJson(body)));
+        var parts = json.readTree("[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Say hello\"}]},"
+                + "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\"}]}]");
+        long withoutTools = 3 + (3 + 1 + 2) + (3 + 1);
+        assertThat(TokenEstimator.chatPromptTokens("o200k_base", parts)).isGreaterThan(withoutTools);
+        assertThat(TokenEstimator.textTokens("o200k_base", json.readTree("\"Say hello\""))).isEqualTo(2);
+        assertThat(TokenEstimator.textTokens("o200k_base", json.readTree("[\"Say hello\", [1, 2, 3], 7]"))).isEqualTo(6);
+        assertThat(TokenEstimator.textTokens(null, json.readTree("\"abcd\""))).isEqualTo(2);
+    }
 }

@@ -10,6 +10,7 @@ import dev.sluice.cache.CacheRequest;
 import dev.sluice.cache.LlmResponse;
 import dev.sluice.gateway.GatewayConfig;
 import dev.sluice.gateway.GatewayMetricNames;
+import dev.sluice.governor.TokenEstimator;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -327,21 +328,21 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 }
                 long out = maxOut(json, "max_completion_tokens", model.maxOutputTokens());
                 out = maxOut(json, "max_tokens", out);
-                return Tokens.chatPrompt(m, messages) + n * out;
+                return TokenEstimator.chatPromptTokens(TokenEstimator.openAiEncoding(m), messages) + n * out;
             }
             case COMPLETIONS -> {
                 JsonNode prompt = json.get("prompt");
                 if (prompt == null || !(prompt.isTextual() || prompt.isArray())) {
                     throw new BadRequest("'prompt' must be a string or an array.", "prompt");
                 }
-                return Tokens.text(m, prompt) + n * maxOut(json, "max_tokens", 16);
+                return TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), prompt) + n * maxOut(json, "max_tokens", 16);
             }
             case EMBEDDINGS -> {
                 JsonNode input = json.get("input");
                 if (input == null || !(input.isTextual() || input.isArray())) {
                     throw new BadRequest("'input' must be a string or an array.", "input");
                 }
-                return Math.max(1, Tokens.text(m, input));
+                return Math.max(1, TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), input));
             }
             default -> {
                 return 0;
