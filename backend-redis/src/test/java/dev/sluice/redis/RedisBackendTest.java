@@ -188,6 +188,18 @@ class RedisBackendTest {
     }
 
     @Test
+    @DisplayName("The number of script calls in flight per lane must be 1-64")
+    void callsInFlightBounds() {
+        assertThatThrownBy(() -> RedisBackend.builder(client).maxCallsInFlight(0))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("was 0");
+        assertThatThrownBy(() -> RedisBackend.builder(client).maxCallsInFlight(65))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("was 65");
+        RedisBackend four = RedisBackend.builder(client).namespace(namespace()).maxCallsInFlight(4).build();
+        assertThat(four.acquire("k", Policy.of(Limit.perMinute("requests", 1)), Cost.request()).granted()).isTrue();
+        assertThat(four.acquire("k", Policy.of(Limit.perMinute("requests", 1)), Cost.request()).granted()).isFalse();
+    }
+
+    @Test
     @DisplayName("Limits too large for exact Lua arithmetic are refused with a clear error")
     void tooLargeForLua() {
         RedisBackend backend = RedisBackend.builder(client).namespace(namespace()).build();

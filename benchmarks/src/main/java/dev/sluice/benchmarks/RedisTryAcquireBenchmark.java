@@ -39,6 +39,7 @@ import org.redisson.config.Config;
  * ./mvnw -B -q -DskipTests package
  * java -jar benchmarks/target/benchmarks.jar RedisTryAcquireBenchmark -t 1
  * java -jar benchmarks/target/benchmarks.jar RedisTryAcquireBenchmark -t 16
+ * java -jar benchmarks/target/benchmarks.jar RedisTryAcquireBenchmark -t 16 -p impl=SLUICE_GCRA -p callsInFlight=1,2,4
  * benchmarks/redis-ceiling.sh 16    # redis-benchmark on Sluice's own GCRA script, the ceiling at 16 connections
  * </pre>
  */
@@ -64,6 +65,10 @@ public class RedisTryAcquireBenchmark {
 
     @Param
     public Impl impl;
+
+    /** Sluice's {@code RedisBackend.Builder.maxCallsInFlight} (the others ignore it). */
+    @Param("1")
+    public int callsInFlight;
 
     private RedisServer server;
     private RedissonClient client;
@@ -98,7 +103,8 @@ public class RedisTryAcquireBenchmark {
     }
 
     private BooleanSupplier sluice(Limit limit) {
-        SluiceLimiter l = SluiceLimiter.builder(RedisBackend.builder(client).namespace("bench").build())
+        SluiceLimiter l = SluiceLimiter.builder(RedisBackend.builder(client).namespace("bench")
+                        .maxCallsInFlight(callsInFlight).build())
                 .policy(Policy.of(limit)).build();
         Cost one = Cost.request();
         return () -> l.tryAcquire("bench", one).granted();
