@@ -349,7 +349,13 @@ public final class RedisBackend implements LimiterBackend {
             });
         }
 
+        /**
+         * Frees the call's place and sends what queued meanwhile first, then answers the batch's callers: waking
+         * threads takes a while, and Redis can work on the next call during it.
+         */
         private void finish(List<Request> batch, @Nullable List<Long> result, @Nullable Throwable error) {
+            inFlight.decrementAndGet();
+            drain();
             if (error != null || result == null) {
                 Throwable e = error != null ? error : new IllegalStateException("no answer");
                 batch.forEach(r -> r.result.completeExceptionally(e));
@@ -365,8 +371,6 @@ public final class RedisBackend implements LimiterBackend {
                     at += size;
                 }
             }
-            inFlight.decrementAndGet();
-            drain();
         }
     }
 
