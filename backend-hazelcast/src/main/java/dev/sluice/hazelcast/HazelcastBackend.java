@@ -11,25 +11,32 @@ import dev.sluice.core.FailurePolicy;
 import dev.sluice.core.OutageDecisions;
 import dev.sluice.core.engine.PolicyCodec;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Limiter state in a Hazelcast {@link IMap}, shared by every member and client of the cluster. Each acquire or refund
- * is one entry processor on the key's partition owner running the reference {@code PolicyEngine}; the map's backups
- * receive the written bytes. Time is the owner member's clock unless a {@linkplain Builder#ticker ticker} is given
+ * Limiter state in a Hazelcast {@link IMap}, shared by every member and client of the cluster. Acquires and refunds
+ * run as entry processors on the key's partition owner, with the reference {@code PolicyEngine}; the map's backups
+ * receive the written bytes. One processor is in flight per key: the calls on that key that arrive meanwhile share
+ * the next one (smart batching, in arrival order), so a hot key costs one network operation per batch, not per call. Time is the owner member's clock unless a {@linkplain Builder#ticker ticker} is given
  * (for tests). Entries expire one second after their state comes to rest. If the cluster does not answer within the
  * {@linkplain Builder#timeout timeout}, the {@link FailurePolicy} decides; no Hazelcast exception escapes.
  *
@@ -50,6 +57,8 @@ import org.jspecify.annotations.Nullable;
 public final class HazelcastBackend implements LimiterBackend {
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.:-]{1,128}");
+    /** The most requests one entry processor carries. */
+    private static final int MAX_BATCH = 128;
 
     /**
      * Hazelcast completes async calls on the common fork-join pool; with parallelism 1 (2 cores or fewer) the JDK
@@ -75,6 +84,7 @@ public final class HazelcastBackend implements LimiterBackend {
     private final OutageDecisions outage;
     private final AtomicLong degraded = new AtomicLong();
     private final Map<Policy, String> specs = new ConcurrentHashMap<>();
+    private final Map<String, Lane> lanes = new ConcurrentHashMap<>();
 
     private HazelcastBackend(Builder b) {
         this.map = b.instance.getMap(b.mapName);
@@ -103,6 +113,11 @@ public final class HazelcastBackend implements LimiterBackend {
         return map.size();
     }
 
+    /** How many keys have calls queued or in flight now (each has a lane while it does). */
+    long lanesInUse() {
+        return lanes.size();
+    }
+
     /** How many decisions the failure policy took because the cluster did not answer. */
     public long degradedDecisions() {
         return degraded.get();
@@ -114,15 +129,12 @@ public final class HazelcastBackend implements LimiterBackend {
     }
 
     private Decision call(boolean acquire, String key, Policy policy, Cost cost) {
-        long now = ticker == null ? LimiterProcessor.MEMBER_CLOCK : ticker.nowMicros();
-        LimiterProcessor processor = new LimiterProcessor(acquire, specs.computeIfAbsent(policy, PolicyCodec::spec),
-                cost, now);
+        Request request = new Request(acquire, specs.computeIfAbsent(policy, PolicyCodec::spec), cost, policy.size());
+        Lane lane = lanes.computeIfAbsent(key, Lane::new);
+        lane.queue.add(request);
+        lane.pump();
         try {
-            Future<long[]> call = ASYNC_COMPLETIONS_ARE_CHEAP
-                    ? map.submitToKey(key, processor).toCompletableFuture()
-                    : CALLS.submit(() -> map.executeOnKey(key, processor));
-            long[] r = call.get(timeoutMillis, TimeUnit.MILLISECONDS);
-            return decode(policy, r);
+            return decode(policy, request.result.get(timeoutMillis, TimeUnit.MILLISECONDS));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
@@ -130,6 +142,151 @@ public final class HazelcastBackend implements LimiterBackend {
         }
         degraded.incrementAndGet();
         return acquire ? outage.acquire(key, policy, cost) : outage.refund(key, policy, cost);
+    }
+
+    /** One acquire or refund waiting for its entry processor. */
+    private static final class Request {
+        final boolean acquire;
+        final String spec;
+        final Cost cost;
+        final int limits;
+        final CompletableFuture<long[]> result = new CompletableFuture<>();
+
+        Request(boolean acquire, String spec, Cost cost, int limits) {
+            this.acquire = acquire;
+            this.spec = spec;
+            this.cost = cost;
+            this.limits = limits;
+        }
+    }
+
+    /**
+     * Smart batching on one key: one entry processor in flight at a time; requests that arrive meanwhile queue up and
+     * all go in the next one (up to {@link #MAX_BATCH}), sent as soon as the previous answers. No timer, and no added
+     * latency when the key is quiet. A lane exists only while its key has requests, so lanes stay bounded.
+     */
+    private final class Lane {
+        final String key;
+        final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
+        final AtomicBoolean busy = new AtomicBoolean();
+
+        Lane(String key) {
+            this.key = key;
+        }
+
+        /** Sends the queued requests unless a call is in flight (whose end sends them). */
+        void pump() {
+            while (!queue.isEmpty() && busy.compareAndSet(false, true)) {
+                List<Request> batch = take();
+                if (!batch.isEmpty()) {
+                    send(batch);
+                    return;
+                }
+                busy.set(false);
+            }
+        }
+
+        private List<Request> take() {
+            List<Request> batch = new ArrayList<>();
+            Request r;
+            while (batch.size() < MAX_BATCH && (r = queue.poll()) != null) {
+                batch.add(r);
+            }
+            return batch;
+        }
+
+        /** After a call: the next batch if requests queued (the lane stays busy), else null (the lane is free). */
+        private @Nullable List<Request> next() {
+            while (true) {
+                List<Request> batch = take();
+                if (!batch.isEmpty()) {
+                    return batch;
+                }
+                busy.set(false);
+                if (queue.isEmpty() || !busy.compareAndSet(false, true)) {
+                    if (queue.isEmpty()) {
+                        lanes.remove(key, this); // a request racing with this still runs: pump() follows every add
+                    }
+                    return null;
+                }
+            }
+        }
+
+        private LimiterProcessor processor(List<Request> batch) {
+            int n = batch.size();
+            boolean[] acquire = new boolean[n];
+            String[] specs = new String[n];
+            Cost[] costs = new Cost[n];
+            for (int i = 0; i < n; i++) {
+                Request r = batch.get(i);
+                acquire[i] = r.acquire;
+                specs[i] = r.spec;
+                costs[i] = r.cost;
+            }
+            return new LimiterProcessor(acquire, specs, costs,
+                    ticker == null ? LimiterProcessor.MEMBER_CLOCK : ticker.nowMicros());
+        }
+
+        private void send(List<Request> batch) {
+            if (ASYNC_COMPLETIONS_ARE_CHEAP) {
+                try {
+                    map.submitToKey(key, processor(batch)).whenComplete((r, e) -> {
+                        List<Request> more = next(); // the next call first: waking callers takes a while
+                        if (more != null) {
+                            send(more);
+                        }
+                        finish(batch, r, e);
+                    });
+                } catch (RuntimeException e) {
+                    finish(batch, null, e);
+                    List<Request> more = next();
+                    if (more != null) {
+                        send(more);
+                    }
+                }
+                return;
+            }
+            try {
+                CALLS.execute(() -> {
+                    long[] r = null;
+                    RuntimeException error = null;
+                    try {
+                        r = map.executeOnKey(key, processor(batch));
+                    } catch (RuntimeException e) {
+                        error = e;
+                    }
+                    List<Request> more = next(); // the next call first, on another thread: waking callers takes a while
+                    if (more != null) {
+                        send(more);
+                    }
+                    finish(batch, r, error);
+                });
+            } catch (RejectedExecutionException e) {
+                finish(batch, null, e);
+                List<Request> more = next();
+                if (more != null) {
+                    send(more);
+                }
+            }
+        }
+
+        private void finish(List<Request> batch, long @Nullable [] result, @Nullable Throwable error) {
+            if (error != null || result == null) {
+                Throwable e = error != null ? error : new IllegalStateException("no answer");
+                batch.forEach(r -> r.result.completeExceptionally(e));
+                return;
+            }
+            int at = 0;
+            for (Request r : batch) {
+                int size = 5 + r.limits; // one remaining count per limit of the policy
+                if (at + size > result.length) {
+                    r.result.completeExceptionally(new IllegalStateException("short answer from the member"));
+                } else {
+                    r.result.complete(Arrays.copyOfRange(result, at, at + size));
+                }
+                at += size;
+            }
+        }
     }
 
     private static Decision decode(Policy policy, long[] r) {

@@ -17,10 +17,14 @@ import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Applies one acquire or refund to one key's state on the partition owner, with the reference
- * {@link PolicyEngine}. The state is stored as {@link PolicyCodec} bytes with a TTL that ends one second after it
- * comes to rest (a minute under an explicit test time). Backups do not recompute: they receive the bytes the owner wrote ({@link #getBackupProcessor()}).
- * Members need this class and limiter-core on their classpath.
+ * Applies a batch of acquires and refunds, in order, to one key's state on the partition owner, with the reference
+ * {@link PolicyEngine}: the requests that queued up for the key while its previous call was in flight (one request
+ * when the key is quiet). The state is read once, stored once as {@link PolicyCodec} bytes with a TTL that ends one
+ * second after it comes to rest (a minute under an explicit test time). Backups do not recompute: they receive the
+ * bytes the owner wrote ({@link #getBackupProcessor()}). Members need this class and limiter-core on their classpath.
+ *
+ * <p>Returns, per request in order: {granted, reason ordinal, retryAfterMicros, boundIndex, decidedAtMicros,
+ * remaining per limit}.
  */
 public final class LimiterProcessor implements EntryProcessor<String, byte[], long[]>, DataSerializable {
 
@@ -28,25 +32,35 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
     /** Use the member's clock. */
     static final long MEMBER_CLOCK = Long.MIN_VALUE;
 
-    private boolean acquire;
-    private String spec = "";
-    private String[] dimensions = new String[0];
-    private long[] units = new long[0];
     private long now;
+    private boolean[] acquire = new boolean[0];
+    private String[] specs = new String[0];
+    private String[][] dimensions = new String[0][];
+    private long[][] units = new long[0][];
     private transient @Nullable BackupWrite backup;
 
     /** For Hazelcast's deserialization only. */
     public LimiterProcessor() {
     }
 
-    LimiterProcessor(boolean acquire, String spec, Cost cost, long now) {
+    /** Request {@code i}: an acquire if {@code acquire[i]}, else a refund, of {@code costs[i]} under {@code specs[i]}. */
+    LimiterProcessor(boolean[] acquire, String[] specs, Cost[] costs, long now) {
+        int n = acquire.length;
+        if (specs.length != n || costs.length != n || n == 0) {
+            throw new IllegalArgumentException("a batch needs 1 or more requests, each with its spec and cost");
+        }
         this.acquire = acquire;
-        this.spec = spec;
-        this.dimensions = new String[cost.size()];
-        this.units = new long[cost.size()];
-        for (int i = 0; i < cost.size(); i++) {
-            dimensions[i] = cost.dimension(i);
-            units[i] = cost.units(i);
+        this.specs = specs;
+        this.dimensions = new String[n][];
+        this.units = new long[n][];
+        for (int j = 0; j < n; j++) {
+            Cost cost = costs[j];
+            dimensions[j] = new String[cost.size()];
+            units[j] = new long[cost.size()];
+            for (int i = 0; i < cost.size(); i++) {
+                dimensions[j][i] = cost.dimension(i);
+                units[j][i] = cost.units(i);
+            }
         }
         this.now = now;
     }
@@ -54,23 +68,35 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
     @Override
     public long[] process(Map.Entry<String, byte[]> entry) {
         long at = now == MEMBER_CLOCK ? System.currentTimeMillis() * 1000L : now;
-        Policy policy = PolicyCodec.parse(spec);
-        Cost cost = Cost.of(dimensions[0], units[0]);
-        for (int i = 1; i < dimensions.length; i++) {
-            cost = cost.and(dimensions[i], units[i]);
-        }
         byte[] stored = entry.getValue();
-        PolicyState state = stored == null ? null : PolicyCodec.decode(stored);
-        PolicyEngine.Result r = acquire ? PolicyEngine.acquire(policy, state, cost, at)
-                : PolicyEngine.refund(policy, state, cost, at);
-        if (r.state() != state || stored == null) {
-            PolicyState next = r.state();
-            long rest = PolicyEngine.restAt(next);
-            if (next == null || rest <= at) {
+        PolicyState initial = stored == null ? null : PolicyCodec.decode(stored);
+        PolicyState state = initial;
+        String lastSpec = null;
+        Policy policy = null;
+        long[][] answers = new long[acquire.length][];
+        int size = 0;
+        for (int j = 0; j < acquire.length; j++) {
+            if (!specs[j].equals(lastSpec)) {
+                lastSpec = specs[j];
+                policy = PolicyCodec.parse(lastSpec);
+            }
+            Cost cost = Cost.of(dimensions[j][0], units[j][0]);
+            for (int i = 1; i < dimensions[j].length; i++) {
+                cost = cost.and(dimensions[j][i], units[j][i]);
+            }
+            PolicyEngine.Result r = acquire[j] ? PolicyEngine.acquire(policy, state, cost, at)
+                    : PolicyEngine.refund(policy, state, cost, at);
+            state = r.state();
+            answers[j] = encode(r.decision(), at);
+            size += answers[j].length;
+        }
+        if (state != initial || stored == null) {
+            long rest = PolicyEngine.restAt(state);
+            if (state == null || rest <= at) {
                 entry.setValue(null);
                 backup = new BackupWrite(null, 0);
             } else {
-                byte[] bytes = PolicyCodec.encode(next);
+                byte[] bytes = PolicyCodec.encode(state);
                 // One second past the rest on the member's clock; a minute under an explicit time (tests, whose
                 // manual clock may stand still while real seconds pass), so an entry never expires mid-sequence.
                 long ttlMillis = (rest - at + 999) / 1000 + (now == MEMBER_CLOCK ? 1000 : 60_000);
@@ -78,7 +104,16 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
                 backup = new BackupWrite(bytes, ttlMillis);
             }
         }
-        return encode(r.decision(), at);
+        if (answers.length == 1) {
+            return answers[0];
+        }
+        long[] out = new long[size];
+        int at0 = 0;
+        for (long[] a1 : answers) {
+            System.arraycopy(a1, 0, out, at0, a1.length);
+            at0 += a1.length;
+        }
+        return out;
     }
 
     @Override
@@ -89,27 +124,37 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
     /** Compact wire form (Hazelcast's DataSerializable): no Java serialization on the partition threads. */
     @Override
     public void writeData(ObjectDataOutput out) throws IOException {
-        out.writeBoolean(acquire);
-        out.writeString(spec);
         out.writeLong(now);
-        out.writeInt(dimensions.length);
-        for (int i = 0; i < dimensions.length; i++) {
-            out.writeString(dimensions[i]);
-            out.writeLong(units[i]);
+        out.writeInt(acquire.length);
+        for (int j = 0; j < acquire.length; j++) {
+            out.writeBoolean(acquire[j]);
+            out.writeString(specs[j]);
+            out.writeInt(dimensions[j].length);
+            for (int i = 0; i < dimensions[j].length; i++) {
+                out.writeString(dimensions[j][i]);
+                out.writeLong(units[j][i]);
+            }
         }
     }
 
     @Override
     public void readData(ObjectDataInput in) throws IOException {
-        acquire = in.readBoolean();
-        spec = in.readString();
         now = in.readLong();
         int n = in.readInt();
-        dimensions = new String[n];
-        units = new long[n];
-        for (int i = 0; i < n; i++) {
-            dimensions[i] = in.readString();
-            units[i] = in.readLong();
+        acquire = new boolean[n];
+        specs = new String[n];
+        dimensions = new String[n][];
+        units = new long[n][];
+        for (int j = 0; j < n; j++) {
+            acquire[j] = in.readBoolean();
+            specs[j] = in.readString();
+            int m = in.readInt();
+            dimensions[j] = new String[m];
+            units[j] = new long[m];
+            for (int i = 0; i < m; i++) {
+                dimensions[j][i] = in.readString();
+                units[j][i] = in.readLong();
+            }
         }
     }
 
