@@ -6,10 +6,10 @@ import dev.sluice.api.Policy;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.gateway.internal.Admission;
 import dev.sluice.gateway.internal.Backends;
-import dev.sluice.gateway.internal.Cooldowns;
 import dev.sluice.gateway.internal.ProxyHandler;
 import dev.sluice.gateway.internal.ResponseCache;
 import dev.sluice.gateway.internal.Routes;
+import dev.sluice.governor.SharedCooldowns;
 import dev.sluice.governor.TokenEstimator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -126,7 +126,7 @@ public final class Gateway implements AutoCloseable {
             });
         }
         ExecutorService limiterPool = pool;
-        Cooldowns cooldowns = new Cooldowns(backends.cache());
+        SharedCooldowns cooldowns = new SharedCooldowns(backends.cache());
         Admission admission = new Admission(limiter, limiterPool != null ? limiterPool : Runnable::run, cooldowns);
         ResponseCache cache = new ResponseCache(backends.cache(), backends.blocking(), config.cache());
         HttpClient client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true)
@@ -179,11 +179,11 @@ public final class Gateway implements AutoCloseable {
         return g;
     }
 
-    private void refreshCooldowns(Cooldowns cooldowns) {
+    private void refreshCooldowns(SharedCooldowns cooldowns) {
         vertx.executeBlocking(() -> {
-            List<Routes.PoolKey> keys = new ArrayList<>();
+            List<String> keys = new ArrayList<>();
             for (Routes.ModelRoute m : routes.get().models()) {
-                keys.addAll(m.keys());
+                m.keys().forEach(k -> keys.add(k.cooldownKey()));
             }
             cooldowns.refresh(keys);
             return null;

@@ -76,4 +76,59 @@ class TwoGatewaysRedisTest {
             }
         }
     }
+
+    @Test
+    @DisplayName("A provider 429 seen by one gateway cools the key down for the other: it answers 429 itself and "
+            + "sends the provider nothing until the cooldown ends")
+    void cooldownIsShared(RedisEndpoint redis) throws Exception {
+        // the provider allows 2 requests per 20 s; the gateways believe 100 per minute, so only the 429 can stop them
+        try (ProviderSimulator sim = ProviderSimulator.builder()
+                .limits(SimulatorLimits.perMinute(2, 1_000_000).withWindow(Duration.ofSeconds(20)))
+                .start()) {
+            String yaml = """
+                    server: {port: 0, reloadInterval: 0}
+                    backend: {type: redis, namespace: gw-cool-%d, timeout: 3s, redis: {address: "%s"}}
+                    queue: {maxWait: 1s}
+                    upstream: {maxRetries: 0}
+                    providers:
+                      sim:
+                        baseUrl: %s
+                        keys: [{id: k1, value: sk-shared}]
+                        limits: {requestsPerMinute: 100, tokensPerMinute: 900000}
+                    models:
+                      gpt-4o-mini: {}
+                    tenants:
+                      a: {keys: [{value: sk-a}]}
+                    """.formatted(System.nanoTime(), redis.uri(), sim.baseUrl());
+            GatewayConfig config = GatewayConfigParser.create().parse(yaml);
+            try (Gateway one = Gateway.start(config); Gateway two = Gateway.start(config)) {
+                HttpClient http = HttpClient.newHttpClient();
+                assertThat(call(http, one, 0).statusCode()).isEqualTo(200);
+                assertThat(call(http, one, 1).statusCode()).isEqualTo(200);
+                HttpResponse<String> limited = call(http, one, 2);
+                assertThat(limited.statusCode()).as(limited.body()).isEqualTo(429);
+                assertThat(limited.headers().firstValue("x-sluice-limited-by")).contains("upstream");
+                assertThat(sim.stats().rejected429()).isEqualTo(1);
+
+                // gateway two reads shared cooldowns every second
+                Thread.sleep(2500);
+                HttpResponse<String> second = call(http, two, 3);
+                assertThat(second.statusCode()).as(second.body()).isEqualTo(429);
+                assertThat(Long.parseLong(second.headers().firstValue("retry-after").orElseThrow()))
+                        .as("the provider's own wait, minus what has passed").isBetween(10L, 20L);
+                SimulatorStats stats = sim.stats();
+                assertThat(stats.requests()).as("gateway two sent the provider nothing: " + stats).isEqualTo(3);
+                assertThat(stats.rejected429()).isEqualTo(1);
+            }
+        }
+    }
+
+    private static HttpResponse<String> call(HttpClient http, Gateway g, int i) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/chat/completions"))
+                .timeout(Duration.ofSeconds(30)).header("authorization", "Bearer sk-a")
+                .header("content-type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(GatewayHttpTest.chat("gpt-4o-mini",
+                        ",\"max_tokens\":20,\"user\":\"c" + i + "\""))).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
 }

@@ -10,7 +10,6 @@ import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.SluiceLimiter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.System.Logger.Level;
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -29,7 +28,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
@@ -79,7 +77,7 @@ public final class Governor implements AutoCloseable {
     private final RateLimiter limiter;
     private final Map<String, List<Slot>> pools;
     private final Map<String, Slot> slots = new ConcurrentHashMap<>();
-    private final @Nullable CacheStore cooldowns;
+    private final SharedCooldowns cooldowns;
     private final TokenEstimator estimator = new TokenEstimator();
     private final ScheduledExecutorService scheduler;
     private final ExecutorService blocking;
@@ -92,7 +90,7 @@ public final class Governor implements AutoCloseable {
     private Governor(Builder b) {
         this.name = b.name;
         this.namespace = b.namespace;
-        this.cooldowns = b.cooldownStore;
+        this.cooldowns = new SharedCooldowns(b.cooldownStore);
         this.maxAttempts = b.maxAttempts;
         this.backoffBase = b.backoffBase;
         this.backoffCap = b.backoffCap;
@@ -247,7 +245,6 @@ public final class Governor implements AutoCloseable {
         long learnedDaily;
         long adaptiveRequests;
         long lastIncreaseNanos = System.nanoTime();
-        volatile long cooldownUntilMillis;
         final AtomicInteger inFlight = new AtomicInteger();
         final java.util.concurrent.atomic.AtomicLong debtTokens = new java.util.concurrent.atomic.AtomicLong();
         volatile double score = 1.0;
@@ -372,7 +369,7 @@ public final class Governor implements AutoCloseable {
             }
             List<CompletableFuture<Long>> cds = new ArrayList<>();
             for (Slot s : candidates) {
-                cds.add(cooldownRemainingMillis(s));
+                cds.add(cooldowns.remainingMillisAsync(s.cooldownKey));
             }
             // The limiter blocks for a backend round trip: never on the cooldown store's (or anyone's) I/O thread.
             return CompletableFuture.allOf(cds.toArray(CompletableFuture[]::new)).thenComposeAsync(v -> {
@@ -810,13 +807,8 @@ public final class Governor implements AutoCloseable {
                     cd = signal.retryAfter() != null ? signal.retryAfter() : p.dayWindow();
                 }
             } else {
-                cd = signal.retryAfter();
-                if (cd == null) {
-                    cd = signal.kind() == ProviderSignal.Kind.TOKENS ? signal.resetTokens() : signal.resetRequests();
-                }
-                if (cd == null) {
-                    cd = p.window().compareTo(Duration.ofSeconds(1)) < 0 ? p.window() : Duration.ofSeconds(1);
-                }
+                cd = SharedCooldowns.waitOf(signal,
+                        p.window().compareTo(Duration.ofSeconds(1)) < 0 ? p.window() : Duration.ofSeconds(1));
                 if (p.adaptive() && signal.limitRequests() < 0 && s.effectiveRequests() > 0) {
                     s.changeLimits(() -> {
                         s.adaptiveRequests = Math.max(1, (long) Math.floor(s.effectiveRequests() * 0.7));
@@ -825,24 +817,9 @@ public final class Governor implements AutoCloseable {
                 }
             }
             long ms = Math.max(1, (cd.toNanos() + 999_999) / 1_000_000);
-            long until = now + ms;
             stats.cooldowns.increment();
             stats.cooldownNanos.add(ms * 1_000_000);
-            if (until > s.cooldownUntilMillis) {
-                s.cooldownUntilMillis = until;
-            }
-            CacheStore store = cooldowns;
-            if (store != null) {
-                byte[] v = ByteBuffer.allocate(8).putLong(until).array();
-                try {
-                    store.putAsync(s.cooldownKey, v, Duration.ofMillis(ms)).exceptionally(e -> {
-                        LOG.log(Level.WARNING, "could not share a cooldown: " + e);
-                        return null;
-                    });
-                } catch (RuntimeException e) {
-                    LOG.log(Level.WARNING, "could not share a cooldown: " + e);
-                }
-            }
+            cooldowns.coolDown(s.cooldownKey, Duration.ofMillis(ms));
         }
 
         void adaptiveIncrease(Slot s) {
@@ -863,9 +840,8 @@ public final class Governor implements AutoCloseable {
         }
 
         void retryAfter(Slot s, String why) {
-            long cdMs = Math.max(0, s.cooldownUntilMillis - System.currentTimeMillis());
-            long exp = Math.min(backoffCap.toNanos() / 1000, (backoffBase.toNanos() / 1000) << Math.min(20, attempts - 1));
-            long jitter = ThreadLocalRandom.current().nextLong(exp + 1);
+            long cdMs = cooldowns.remainingMillis(s.cooldownKey);
+            long jitter = SharedCooldowns.backoffMicros(attempts, backoffBase, backoffCap);
             long delay = cdMs * 1000 + jitter;
             if (delay > budgetMicros()) {
                 finish(false);
@@ -903,32 +879,6 @@ public final class Governor implements AutoCloseable {
             return c;
         }
         return c == null ? Cost.of(dim, units) : c.and(dim, units);
-    }
-
-    private CompletableFuture<Long> cooldownRemainingMillis(Slot s) {
-        long now = System.currentTimeMillis();
-        if (s.cooldownUntilMillis > now) {
-            return CompletableFuture.completedFuture(s.cooldownUntilMillis - now);
-        }
-        CacheStore store = cooldowns;
-        if (store == null) {
-            return CompletableFuture.completedFuture(0L);
-        }
-        try {
-            return store.getAsync(s.cooldownKey).handle((v, e) -> {
-                if (e != null || v == null || v.length != 8) {
-                    return 0L;
-                }
-                long until = ByteBuffer.wrap(v).getLong();
-                long t = System.currentTimeMillis();
-                if (until > s.cooldownUntilMillis) {
-                    s.cooldownUntilMillis = until;
-                }
-                return Math.max(0, until - t);
-            }).toCompletableFuture();
-        } catch (RuntimeException e) {
-            return CompletableFuture.completedFuture(0L);
-        }
     }
 
     private static Throwable unwrap(Throwable e) {

@@ -5,6 +5,7 @@ import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.RateLimiter;
+import dev.sluice.governor.SharedCooldowns;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
@@ -34,7 +35,7 @@ public final class Admission {
 
     private final RateLimiter limiter;
     private final Executor executor;
-    private final Cooldowns cooldowns;
+    private final SharedCooldowns cooldowns;
     private final Map<String, AtomicInteger> waiting = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
     private final Map<String, Gate> gates = new ConcurrentHashMap<>();
@@ -46,7 +47,7 @@ public final class Admission {
     });
 
     /** Admits with {@code limiter}, running its calls on {@code executor}. */
-    public Admission(RateLimiter limiter, Executor executor, Cooldowns cooldowns) {
+    public Admission(RateLimiter limiter, Executor executor, SharedCooldowns cooldowns) {
         this.limiter = limiter;
         this.executor = executor;
         this.cooldowns = cooldowns;
@@ -203,13 +204,12 @@ public final class Admission {
         int n = keys.size();
         int start = Math.floorMod(roundRobin.computeIfAbsent(model.provider() + "/" + model.name(),
                 k -> new AtomicInteger()).getAndIncrement(), n);
-        long now = System.currentTimeMillis();
         Decision best = null;
         Decision other = null;
         long minCool = Long.MAX_VALUE;
         for (int i = 0; i < n; i++) {
             Routes.PoolKey k = keys.get((start + i) % n);
-            long cool = cooldowns.remainingMillis(k, now);
+            long cool = cooldowns.remainingMillis(k.cooldownKey());
             if (cool > 0) {
                 minCool = Math.min(minCool, cool);
                 continue;

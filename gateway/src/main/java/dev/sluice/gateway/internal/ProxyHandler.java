@@ -10,6 +10,7 @@ import dev.sluice.cache.CacheRequest;
 import dev.sluice.cache.LlmResponse;
 import dev.sluice.gateway.GatewayConfig;
 import dev.sluice.gateway.GatewayMetricNames;
+import dev.sluice.governor.SharedCooldowns;
 import dev.sluice.governor.TokenEstimator;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -59,7 +60,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private final HttpClient client;
     private final Supplier<Routes> routes;
     private final Admission admission;
-    private final Cooldowns cooldowns;
+    private final SharedCooldowns cooldowns;
     private final ResponseCache cache;
     private final MeterRegistry registry;
     private final Supplier<String> scrape;
@@ -71,7 +72,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     /** A handler; {@code scrape} renders {@code /metrics}, {@code backendUp} answers readiness. */
     public ProxyHandler(Vertx vertx, HttpClient client, Supplier<Routes> routes, Admission admission,
-            Cooldowns cooldowns, ResponseCache cache, MeterRegistry registry, Supplier<String> scrape,
+            SharedCooldowns cooldowns, ResponseCache cache, MeterRegistry registry, Supplier<String> scrape,
             Supplier<Future<Boolean>> backendUp, String backendName) {
         this.vertx = vertx;
         this.client = client;
@@ -506,7 +507,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body,
                     c.routes.config().upstream().defaultCooldown());
             Duration wait = v.cooldown();
-            cooldowns.coolDown(t.key(), wait, System.currentTimeMillis());
+            cooldowns.coolDown(t.key().cooldownKey(), wait);
             long left = c.deadlineNanos - System.nanoTime();
             if (v.retryable() && c.attempt < c.routes.config().upstream().maxRetries() && left > wait.toNanos()
                     && !c.req.response().closed()) {

@@ -38,6 +38,11 @@ public final class Routes {
 
     /** One provider key of a pool: its limiter key under one model's limits. */
     public record PoolKey(String provider, String id, String secret, String limiterKey, Policy policy) {
+        /** Where this key's cooldown is shared: {@code cooldown:<provider>:<key id>}, no secret. */
+        public String cooldownKey() {
+            return "cooldown:" + provider + ":" + id;
+        }
+
         @Override
         public String toString() {
             return "PoolKey{" + provider + ":" + id + "}";

@@ -2,6 +2,7 @@ package dev.sluice.gateway.internal;
 
 import dev.sluice.governor.ProviderSignal;
 import dev.sluice.governor.ProviderSignals;
+import dev.sluice.governor.SharedCooldowns;
 import io.vertx.core.MultiMap;
 import java.time.Duration;
 import java.time.Instant;
@@ -13,10 +14,11 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The gateway's one adapter to the {@code governor} module: what an upstream 429 says, read by the governor's
+ * The gateway's adapter to the {@code governor} module: what an upstream 429 says, read by the governor's
  * {@link ProviderSignals} ({@code retry-after-ms}, {@code retry-after} in seconds or as a date, OpenAI's and Groq's
  * {@code x-ratelimit-reset-*}, Anthropic's reset times, Gemini's {@code retryDelay} in the body, "try again in" in
- * OpenAI's message), and whether a retry can ever help (not for a daily limit or an exhausted quota).
+ * OpenAI's message), the cooldown the governor derives from it ({@link SharedCooldowns#waitOf}), and whether a retry
+ * can ever help (not for a daily limit or an exhausted quota).
  */
 public final class UpstreamSignals {
 
@@ -40,20 +42,6 @@ public final class UpstreamSignals {
             h.computeIfAbsent(e.getKey().toLowerCase(Locale.ROOT), k -> new ArrayList<>()).add(e.getValue());
         }
         ProviderSignal s = ProviderSignals.read(429, h, body, Instant.now());
-        Duration wait = s.retryAfter();
-        if (wait == null) {
-            wait = longer(s.resetRequests(), s.resetTokens());
-        }
-        if (wait == null || wait.isNegative() || wait.isZero()) {
-            wait = dflt;
-        }
-        return new Verdict(wait, s.retryable(), s.kind().name().toLowerCase(Locale.ROOT));
-    }
-
-    private static @Nullable Duration longer(@Nullable Duration a, @Nullable Duration b) {
-        if (a == null) {
-            return b;
-        }
-        return b == null || a.compareTo(b) >= 0 ? a : b;
+        return new Verdict(SharedCooldowns.waitOf(s, dflt), s.retryable(), s.kind().name().toLowerCase(Locale.ROOT));
     }
 }
