@@ -47,7 +47,7 @@ class GovernorLoadTest {
                 dialect: openai
                 encoding: o200k_base
                 window: 1s
-                guard: 75ms
+                guard: 90ms
                 spread: 2
                 models:
                   gpt-4o-mini: {rpm: 20, tpm: 20000}
