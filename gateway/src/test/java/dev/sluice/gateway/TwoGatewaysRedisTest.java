@@ -29,6 +29,12 @@ class TwoGatewaysRedisTest {
     @DisplayName("Two gateways on one Redis together stay within the provider's limit: every call waits its turn, "
             + "none gets a 429 from the provider")
     void sharedQuota(RedisEndpoint redis) throws Exception {
+        assertSharedQuota("{type: redis, namespace: gw-two-%d, timeout: 3s, redis: {address: \"%s\"}}"
+                .formatted(System.nanoTime(), redis.uri()));
+    }
+
+    /** Two gateways on the backend {@code backendYaml} (one YAML flow mapping) share one provider quota. */
+    static void assertSharedQuota(String backendYaml) throws Exception {
         // the provider: 10 requests in any 1 s window, exactly; Sluice paces 5 per second (GCRA) on the shared
         // key: the margin absorbs a loaded machine stalling the simulator, which bunches arrivals on its clock
         try (ProviderSimulator sim = ProviderSimulator.builder()
@@ -38,7 +44,7 @@ class TwoGatewaysRedisTest {
             sim.reset();
             String yaml = """
                     server: {port: 0, reloadInterval: 0}
-                    backend: {type: redis, namespace: gw-two-%d, timeout: 3s, redis: {address: "%s"}}
+                    backend: %s
                     queue: {maxWait: 20s}
                     providers:
                       sim:
@@ -51,12 +57,13 @@ class TwoGatewaysRedisTest {
                       gpt-4o-mini: {}
                     tenants:
                       a: {keys: [{value: sk-a}]}
-                    """.formatted(System.nanoTime(), redis.uri(), sim.baseUrl());
+                    """.formatted(backendYaml, sim.baseUrl());
             GatewayConfig config = GatewayConfigParser.create().parse(yaml);
             try (Gateway one = Gateway.start(config); Gateway two = Gateway.start(config)) {
                 HttpClient http = HttpClient.newHttpClient();
                 List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
                 int n = 20;
+                long start = System.nanoTime();
                 for (int i = 0; i < n; i++) {
                     Gateway g = i % 2 == 0 ? one : two;
                     calls.add(http.sendAsync(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/chat/completions"))
@@ -70,6 +77,9 @@ class TwoGatewaysRedisTest {
                     HttpResponse<String> r = c.get();
                     assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
                 }
+                // One shared GCRA key spaces all 20 calls 200 ms apart: at least 3.8 s. Two unshared ones would let
+                // each gateway's 10 through in 1.8 s. (A lower bound: a slow machine only makes it longer.)
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThan(Duration.ofMillis(3700));
                 SimulatorStats stats = sim.stats();
                 assertThat(stats.admitted()).isEqualTo(n);
                 assertThat(stats.rejected429()).as(stats.toString()).isZero();
