@@ -4,7 +4,8 @@
 #   ./mvnw -B -q package -pl gateway -am -DskipTests && benchmarks/gateway/run.sh
 #
 # Needs wrk and nginx (Debian: apt-get install -y wrk nginx). The upstream is the provider simulator (from the
-# gateway jar) with no limits and no added latency. For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
+# gateway jar) with no limits and no added latency, or with UPSTREAM=static a fixed answer served by nginx itself
+# (steadier: the simulator's own pauses reach its p99). For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
 # at 1 connection (p50/p99 from wrk --latency) and a throughput run at $CONNECTIONS connections. Added latency is the
 # proxy's p50/p99 minus the direct p50/p99. Prints to stdout; writes nothing but a temporary directory it removes.
 set -euo pipefail
@@ -18,6 +19,7 @@ THREADS=${THREADS:-2}
 UP=${UP_PORT:-18091}
 NG=${NGINX_PORT:-18092}
 GW=${GATEWAY_PORT:-18093}
+ST=${STATIC_PORT:-18094}
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -42,13 +44,15 @@ PIDS+=($!)
 wait_port "$UP"
 
 mkdir -p "$TMP/nginx"
-sed -e "s#@UPSTREAM_PORT@#$UP#g" -e "s#@NGINX_PORT@#$NG#g" -e "s#@PREFIX@#$TMP/nginx#g" \
+TARGET=$UP
+if [ "${UPSTREAM:-simulator}" = static ]; then TARGET=$ST; fi
+sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@NGINX_PORT@#$NG#g" -e "s#@STATIC_PORT@#$ST#g" -e "s#@PREFIX@#$TMP/nginx#g" \
   "$HERE/nginx.conf" > "$TMP/nginx.conf"
 nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" -e stderr > "$TMP/nginx.log" 2>&1 &
 PIDS+=($!)
 wait_port "$NG"
 
-sed -e "s#@UPSTREAM_PORT@#$UP#g" -e "s#@GATEWAY_PORT@#$GW#g" "$HERE/gateway.yaml" > "$TMP/gateway.yaml"
+sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@GATEWAY_PORT@#$GW#g" "$HERE/gateway.yaml" > "$TMP/gateway.yaml"
 java -Xmx512m -jar "$JAR" "$TMP/gateway.yaml" > "$TMP/gateway.log" 2>&1 &
 PIDS+=($!)
 wait_port "$GW"
@@ -70,10 +74,10 @@ run() { # name port
     "$1" "$p50" "$p99" "$rps1" "$CONNECTIONS" "$rps" "$non2xx"
 }
 
-echo "upstream: provider simulator, no limits, no latency; duration $DURATION per run; $(nproc) cores;" \
+echo "upstream: ${UPSTREAM:-simulator} (port $TARGET), no limits, no latency; duration $DURATION per run; $(nproc) cores;" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "${ROUNDS:-1}"); do
-  run direct "$UP"
+  run direct "$TARGET"
   run nginx "$NG"
   run gateway "$GW"
 done

@@ -33,7 +33,9 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -63,6 +65,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private final SharedCooldowns cooldowns;
     private final ResponseCache cache;
     private final MeterRegistry registry;
+    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    /** Upstream base URLs parsed once (a URL parse per request showed in profiles); bounded by the configuration. */
+    private final Map<String, Base> bases = new ConcurrentHashMap<>();
+    private final Map<String, Timer> timers = new ConcurrentHashMap<>();
     private final Supplier<String> scrape;
     private final Supplier<Future<Boolean>> backendUp;
     private final String backendName;
@@ -386,7 +392,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         return;
                     }
                     c.ticket = o.ticket();
-                    Timer.builder(GatewayMetricNames.QUEUE_WAIT).register(registry)
+                    timer(GatewayMetricNames.QUEUE_WAIT)
                             .record(System.nanoTime() - c.startNanos, TimeUnit.NANOSECONDS);
                     if (c.req.response().closed()) {
                         admission.settle(c.ticket, 0, false); // the client left while waiting
@@ -400,8 +406,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private void refuse(Call c, Admission.Refusal f) {
         HttpServerResponse resp = c.req.response();
         failSink(c);
-        Counter.builder(GatewayMetricNames.REFUSED).tag("tenant", c.tenant.name())
-                .tag("scope", f.scope().name().toLowerCase(Locale.ROOT)).register(registry).increment();
+        counter(GatewayMetricNames.REFUSED, "tenant", c.tenant.name(), "scope",
+                f.scope().name().toLowerCase(Locale.ROOT)).increment();
         if (f.scope() == Admission.Scope.TOO_LARGE) {
             Errors.send(resp, 400, f.message(), "invalid_request_error", "max_tokens", "request_too_large");
             count(c.kind.tag, 400, c.tenant.name(), c.cacheTag());
@@ -434,8 +440,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         Routes.PoolKey key = t.key();
         GatewayConfig.Upstream u = c.routes.config().upstream();
         String uri = c.req.uri();
-        String url = c.model.baseUrl() + uri.substring("/v1".length());
-        RequestOptions o = new RequestOptions().setMethod(c.req.method()).setAbsoluteURI(url)
+        Base base = bases.computeIfAbsent(c.model.baseUrl(), Base::of);
+        RequestOptions o = new RequestOptions().setMethod(c.req.method()).setHost(base.host).setPort(base.port)
+                .setSsl(base.ssl).setURI(base.path + uri.substring("/v1".length()))
                 .setConnectTimeout(u.connectTimeout().toMillis()).setIdleTimeout(u.timeout().toMillis());
         o.putHeader("authorization", "Bearer " + key.secret());
         String ct = c.req.getHeader("content-type");
@@ -459,8 +466,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 return;
             }
             HttpClientResponse cresp = ar.result();
-            Counter.builder(GatewayMetricNames.UPSTREAM).tag("provider", key.provider())
-                    .tag("status", Integer.toString(cresp.statusCode())).register(registry).increment();
+            counter(GatewayMetricNames.UPSTREAM, "provider", key.provider(), "status",
+                    Integer.toString(cresp.statusCode())).increment();
             if (cresp.statusCode() == 429) {
                 upstream429(c, cresp);
             } else if (c.stream && cresp.statusCode() == 200) {
@@ -556,8 +563,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             long used = status / 100 == 2 ? usage(b) : 0;
             admission.settle(t, used >= 0 ? used : t.reservedTokens(), true);
             if (used > 0) {
-                Counter.builder(GatewayMetricNames.TOKENS).tag("tenant", c.tenant.name()).register(registry)
-                        .increment(used);
+                counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
             }
             CompletableFuture<LlmResponse> sink = c.sink;
             if (sink != null) {
@@ -670,8 +676,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             resp.end();
             long used = s.usage > 0 ? s.usage : c.promptOnly() + s.chunks;
             admission.settle(t, used, true);
-            Counter.builder(GatewayMetricNames.TOKENS).tag("tenant", c.tenant.name()).register(registry)
-                    .increment(used);
+            counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
         });
     }
 
@@ -714,6 +719,17 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             }
         }
         return -1;
+    }
+
+    /** An upstream base URL, parsed: where requests go, and the path their {@code /v1/...} suffix is appended to. */
+    private record Base(String host, int port, boolean ssl, String path) {
+        static Base of(String baseUrl) {
+            java.net.URI u = java.net.URI.create(baseUrl);
+            boolean ssl = "https".equalsIgnoreCase(u.getScheme());
+            int port = u.getPort() > 0 ? u.getPort() : ssl ? 443 : 80;
+            String path = u.getRawPath() == null ? "" : u.getRawPath();
+            return new Base(u.getHost(), port, ssl, path.endsWith("/") ? path.substring(0, path.length() - 1) : path);
+        }
     }
 
     private static final class SseState {
@@ -871,8 +887,23 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     private void count(String endpoint, int status, String tenant, String cacheTag) {
-        Counter.builder(GatewayMetricNames.REQUESTS).tag("endpoint", endpoint).tag("status", Integer.toString(status))
-                .tag("tenant", tenant).tag("cache", cacheTag).register(registry).increment();
+        counter(GatewayMetricNames.REQUESTS, "endpoint", endpoint, "status", Integer.toString(status), "tenant", tenant,
+                "cache", cacheTag).increment();
+    }
+
+    /**
+     * The counter {@code name} with the tags {@code tagKeyValues} (key, value, ...), registered once and then looked
+     * up by its tag values: a Micrometer builder per request costs more than the rest of the bookkeeping. The tag
+     * values are bounded (endpoints, statuses, configured tenants and providers), and so is this map.
+     */
+    private Counter counter(String name, String... tagKeyValues) {
+        return counters.computeIfAbsent(name + '\u0000' + String.join("\u0000", tagKeyValues),
+                k -> Counter.builder(name).tags(tagKeyValues).register(registry));
+    }
+
+    private Timer timer(String name, String... tagKeyValues) {
+        return timers.computeIfAbsent(name + '\u0000' + String.join("\u0000", tagKeyValues),
+                k -> Timer.builder(name).tags(tagKeyValues).register(registry));
     }
 
     private static String tenantTag(Routes.@Nullable TenantRoute t) {
@@ -880,7 +911,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     private void latency(Call c) {
-        Timer.builder(GatewayMetricNames.LATENCY).tag("endpoint", c.kind.tag).register(registry)
+        timer(GatewayMetricNames.LATENCY, "endpoint", c.kind.tag)
                 .record(System.nanoTime() - c.startNanos, TimeUnit.NANOSECONDS);
     }
 
