@@ -305,40 +305,56 @@ local function encode(t)
   return table.concat(parts, ' ')
 end
 
--- The keys of one batch are read once and written once: a hot key's requests share one HGETALL and one write.
+-- The keys of one batch are read once, kept decoded while the batch runs, and encoded and written once at the end:
+-- a hot key's requests share one HGETALL and one write, and pay no decoding or encoding of their own.
+-- loaded[key] = {spec = the policy its states are under (nil: fresh), n = number of limits, states = {...}}
 local loaded, original, dirty, order = {}, {}, {}, {}
 -- Milliseconds a key outlives its rest (set per call by main).
 local margin = 1000
+-- Field names of the limits' states, '1', '2', ...: made once each for the first 32 (a function keeps them between
+-- calls; at load time Redis offers no tostring), by tostring beyond.
+local FIELDS = {}
+local function field(i)
+  local f = FIELDS[i]
+  if f == nil then
+    f = tostring(i)
+    if i <= 32 then FIELDS[i] = f end
+  end
+  return f
+end
 
-local function fieldsof(key)
-  local fields = loaded[key]
-  if fields == nil then
-    fields = {}
+local function entryof(key)
+  local e = loaded[key]
+  if e == nil then
     local before = {}
     local stored = redis.call('HGETALL', key)
-    for i = 1, #stored, 2 do
-      fields[stored[i]] = stored[i + 1]
-      before[stored[i]] = stored[i + 1]
-    end
-    loaded[key] = fields
+    for i = 1, #stored, 2 do before[stored[i]] = stored[i + 1] end
     original[key] = before
+    local spec = before['s']
+    local states, n = {}, 0
+    if spec ~= nil then
+      n = #parse(spec)
+      for i = 1, n do states[i] = decode(before[field(i)]) end
+    end
+    e = {spec = spec, n = n, states = states}
+    loaded[key] = e
   end
-  return fields
+  return e
 end
 
 local function apply(key, op, spec, limits, cost, now)
   local n = #limits
-  local fields = fieldsof(key)
+  local e = entryof(key)
 
-  local states = {}
+  local states
   local changed = false
-  if fields['s'] == nil or fields['s'] == spec then
-    for i = 1, n do states[i] = decode(fields[tostring(i)]) end
+  if e.spec == nil or e.spec == spec then
+    states = e.states
   else
     -- The key was last written under another policy: carry what it consumed over (PolicyEngine.migrate).
-    local old = parse(fields['s'])
-    local oldstates = {}
-    for i = 1, #old do oldstates[i] = decode(fields[tostring(i)]) end
+    local old = parse(e.spec)
+    local oldstates = e.states
+    states = {}
     for j = 1, n do
       local to = limits[j]
       local same = nil
@@ -366,7 +382,7 @@ local function apply(key, op, spec, limits, cost, now)
     changed = true
   end
 
-  local result = {}
+  local result
   local after = {}
   if op == 'a' then
     local maxwait, bound = 0, -1
@@ -407,24 +423,20 @@ local function apply(key, op, spec, limits, cost, now)
 
   if changed then
     local rest = nil
-    local fresh = {}
     for i = 1, n do
       local s = after[i]
       if s ~= nil then
         local r = A[limits[i].alg].rest(limits[i], s)
         if r ~= nil and (rest == nil or r > rest) then rest = r end
-        fresh[tostring(i)] = encode(s)
       end
     end
     if rest ~= nil and rest > now then
-      fresh['s'] = spec
       -- One second past the rest on Redis's clock. Under an explicit time (tests, whose manual clock may stand
       -- still while real seconds pass on a loaded machine) a minute, so a key never expires mid-sequence.
-      fresh['ttl'] = ceildiv(rest - now, 1000) + margin
+      e.spec, e.n, e.states, e.ttl = spec, n, after, ceildiv(rest - now, 1000) + margin
     else
-      fresh = {}
+      e.spec, e.n, e.states, e.ttl = nil, 0, {}, nil
     end
-    loaded[key] = fresh
     if not dirty[key] then
       dirty[key] = true
       order[#order + 1] = key
@@ -436,13 +448,18 @@ end
 -- Writes only what changed: the fields whose values differ, the fields that are gone, and the expiry.
 local function flush()
   for _, key in ipairs(order) do
-    local fields, before = loaded[key], original[key]
-    if fields['s'] == nil then
+    local e, before = loaded[key], original[key]
+    if e.spec == nil then
       if next(before) ~= nil then redis.call('DEL', key) end
     else
+      local fields = {s = e.spec}
+      for i = 1, e.n do
+        local st = e.states[i]
+        if st ~= nil then fields[field(i)] = encode(st) end
+      end
       local set, gone = {}, {}
       for f, v in pairs(fields) do
-        if f ~= 'ttl' and before[f] ~= v then
+        if before[f] ~= v then
           set[#set + 1] = f
           set[#set + 1] = v
         end
@@ -452,7 +469,7 @@ local function flush()
       end
       if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
       if #set > 0 then redis.call('HSET', key, unpack(set)) end
-      redis.call('PEXPIRE', key, fields['ttl'])
+      redis.call('PEXPIRE', key, e.ttl)
     end
   end
 end

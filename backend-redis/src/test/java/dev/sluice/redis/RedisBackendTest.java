@@ -277,4 +277,59 @@ class RedisBackendTest {
         assertThat(after.reason()).isEqualTo(Decision.Reason.BACKEND_UNAVAILABLE);
         assertThat(backend.degradedDecisions()).isEqualTo(1);
     }
+
+    @Test
+    @DisplayName("One script call applies a batch on one key in order (grants, a refusal, a refund, a policy change), "
+            + "as the reference does one request at a time")
+    void batchOnOneKeyMatchesTheReference() throws Exception {
+        String script;
+        try (java.io.InputStream in = RedisBackend.class.getResourceAsStream("limiter.lua")) {
+            script = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        Policy first = Policy.of(Limit.of("requests", 3, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET),
+                Limit.of("tokens", 100, Duration.ofMinutes(1), Algorithm.SLIDING_LOG));
+        Policy second = Policy.of(Limit.of("requests", 5, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET),
+                Limit.of("tokens", 100, Duration.ofMinutes(1), Algorithm.SLIDING_LOG));
+        Cost small = Cost.request().and("tokens", 10);
+        Cost big = Cost.request().and("tokens", 95);
+        String[] ops = {"a", "a", "a", "r", "a", "a", "a", "a"};
+        Policy[] policies = {first, first, first, first, first, first, second, second};
+        Cost[] costs = {small, small, big, small, small, small, small, small};
+        long now = 1_700_000_000_000_000L;
+
+        List<Object> keys = new ArrayList<>();
+        List<Object> args = new ArrayList<>(List.of(Long.toString(now), Integer.toString(ops.length)));
+        String key = "batch-" + namespace() + ":{k:one}";
+        for (int j = 0; j < ops.length; j++) {
+            keys.add(key);
+            args.add(ops[j]);
+            args.add(RedisBackend.spec(policies[j]));
+            for (Limit l : policies[j].limits()) {
+                args.add(Long.toString(costs[j].units(l.dimension())));
+            }
+        }
+        List<Long> r = client.getScript(StringCodec.INSTANCE).eval(key, RScript.Mode.READ_WRITE, script,
+                RScript.ReturnType.MULTI, keys, args.toArray());
+
+        ReferenceBackend reference = new ReferenceBackend(new ManualTicker(now));
+        int at = 0;
+        int granted = 0;
+        for (int j = 0; j < ops.length; j++) {
+            Decision d = ops[j].equals("a") ? reference.acquire("k", policies[j], costs[j])
+                    : reference.refund("k", policies[j], costs[j]);
+            int n = policies[j].size();
+            if (ops[j].equals("a")) {
+                assertThat(r.get(at)).as("request %d granted", j).isEqualTo(d.granted() ? 1L : 0L);
+                assertThat(r.get(at + 1)).as("request %d wait", j).isEqualTo(d.retryAfterMicros());
+                granted += d.granted() ? 1 : 0;
+            }
+            for (int i = 0; i < n; i++) {
+                assertThat(r.get(at + 4 + i)).as("request %d remaining %d", j, i).isEqualTo(d.remaining(i));
+            }
+            at += 4 + n;
+        }
+        assertThat(r).hasSize(at);
+        assertThat(granted).as("the reference grants some and refuses some: the test means something")
+                .isBetween(1, 6);
+    }
 }
