@@ -99,6 +99,9 @@ class RedisJobQueueTest {
             for (int i = 0; i < 50; i++) {
                 assertThat(fs.get(i).get(20, TimeUnit.SECONDS)).isEqualTo("j" + i);
             }
+            for (int i = 0; i < 500 && !d.pending().isEmpty(); i++) {
+                Thread.sleep(10); // acknowledged a moment after the handler returns
+            }
             assertThat(d.pending()).isEmpty();
         }
         assertThat(q.depth(Priority.NORMAL)).isZero();
