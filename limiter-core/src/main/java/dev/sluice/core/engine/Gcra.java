@@ -26,7 +26,17 @@ public final class Gcra {
         return (s.tat() - now) * limit.capacity() + s.fraction();
     }
 
-    private static @Nullable State at(Limit limit, long now, long debt) {
+    /**
+     * The debt after charging {@code n} at {@code now} if {@link #waitMicros} is 0, else -1: the grant in one debt
+     * computation; {@link #at} of it is what {@link #charge} returns, and {@link #debt} of that state at {@code now} is
+     * the same debt again.
+     */
+    static long debtAfter(Limit limit, @Nullable State s, long n, long now) {
+        long debt = debt(limit, s, now);
+        return debt - (limit.burst() - n) * limit.periodMicros() <= 0 ? debt + n * limit.periodMicros() : -1;
+    }
+
+    static @Nullable State at(Limit limit, long now, long debt) {
         if (debt <= 0) {
             return null;
         }

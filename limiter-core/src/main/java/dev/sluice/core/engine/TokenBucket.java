@@ -47,6 +47,19 @@ public final class TokenBucket {
         return base + Math.floorDiv(need + limit.capacity() - 1, limit.capacity());
     }
 
+    /**
+     * {@link #charge} if {@link #waitMicros} is 0, else null: the grant in one refill computation. The new state's
+     * time is not before {@code now}, so its tokens are also what {@link #remaining} reads at {@code now}.
+     */
+    static @Nullable State grant(Limit limit, @Nullable State s, long n, long now) {
+        long scaled = scaled(limit, s, now);
+        long need = n * limit.periodMicros();
+        if (scaled < need) {
+            return null;
+        }
+        return new State(scaled - need, s != null ? Math.max(now, s.last()) : now);
+    }
+
     static State charge(Limit limit, @Nullable State s, long n, long now) {
         long at = s != null ? Math.max(now, s.last()) : now;
         return new State(scaled(limit, s, at) - n * limit.periodMicros(), at);
