@@ -19,8 +19,8 @@ sha=$(redis-cli -p "$port" script load "$(cat "$script")")
 # The library as RedisBackend builds it: the script with its last line (the EVALSHA entry) replaced.
 redis-cli -p "$port" function load "$(printf '#!lua name=sluice_ceiling\n'; sed '$d' "$script";
   echo "redis.register_function('sluice_ceiling', main)")" >/dev/null
-# KEYS: 1 key; ARGV: now ('' = Redis TIME), 1 request, acquire, the policy spec, the cost.
-args=(1 '{k:bench}' '' 1 a 'requests:G:1000000000:1000000:1000000000;' 1)
+# KEYS: 1 key; ARGV: now ('' = Redis TIME), 1 spec, the spec, one request: acquire, key 1, spec 1, cost 1.
+args=(1 '{k:bench}' '' 1 'requests:G:1000000000:1000000:1000000000;' '1 1 1 1')
 echo -n "fcall:   "
 redis-benchmark -p "$port" -c "$connections" -n "$requests" -q fcall sluice_ceiling "${args[@]}" | tr '\r' '\n' | tail -1
 echo -n "evalsha: "

@@ -18,7 +18,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -223,9 +222,9 @@ public final class RedisBackend implements LimiterBackend {
         if (System.nanoTime() - downUntilNanos < 0) {
             return new TimedDecision(degraded(op, key, policy, cost), -1);
         }
-        String[] costs = new String[policy.size()];
+        long[] costs = new long[policy.size()];
         for (int i = 0; i < costs.length; i++) {
-            costs[i] = Long.toString(cost.units(policy.limit(i).dimension()));
+            costs[i] = cost.units(policy.limit(i).dimension());
         }
         String redisKey = redisKey(key);
         Request request = new Request(op, redisKey, spec, costs);
@@ -233,8 +232,8 @@ public final class RedisBackend implements LimiterBackend {
         lane.queue.add(request);
         lane.drain();
         try {
-            List<Long> r = request.result.get(timeoutMillis, TimeUnit.MILLISECONDS);
-            return new TimedDecision(decode(op, policy, r), r.get(3));
+            Answer a = request.result.get(timeoutMillis, TimeUnit.MILLISECONDS);
+            return new TimedDecision(decode(op, policy, a), a.now());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return new TimedDecision(degraded(op, key, policy, cost), -1);
@@ -255,10 +254,10 @@ public final class RedisBackend implements LimiterBackend {
         final String op;
         final String key;
         final String spec;
-        final String[] costs;
-        final CompletableFuture<List<Long>> result = new CompletableFuture<>();
+        final long[] costs;
+        final CompletableFuture<Answer> result = new CompletableFuture<>();
 
-        Request(String op, String key, String spec, String[] costs) {
+        Request(String op, String key, String spec, long[] costs) {
             this.op = op;
             this.key = key;
             this.spec = spec;
@@ -299,23 +298,33 @@ public final class RedisBackend implements LimiterBackend {
         }
 
         private void send(List<Request> batch, boolean reload) {
-            List<Object> keys = new ArrayList<>(batch.size());
-            List<Object> args = new ArrayList<>();
+            // Each distinct key and spec goes once; the requests go as one string of integers (see limiter.lua):
+            // Redisson encodes every argument into a buffer of its own, which cost more than Redis's parsing.
+            List<Object> keys = new ArrayList<>(4);
+            List<Object> args = new ArrayList<>(4);
             args.add(ticker == null ? "" : Long.toString(ticker.nowMicros()));
-            args.add(Integer.toString(batch.size()));
+            args.add(""); // the number of specs, set below
+            StringBuilder requests = new StringBuilder(batch.size() * 12);
             for (Request r : batch) {
-                keys.add(r.key);
-                args.add(r.op);
-                args.add(r.spec);
-                args.addAll(Arrays.asList(r.costs));
+                int key = indexOf(keys, r.key, 0);
+                int spec = indexOf(args, r.spec, 2);
+                if (requests.length() > 0) {
+                    requests.append(' ');
+                }
+                requests.append(r.op.equals("a") ? '1' : '2').append(' ').append(key).append(' ').append(spec);
+                for (long c : r.costs) {
+                    requests.append(' ').append(c);
+                }
             }
+            args.set(1, Integer.toString(args.size() - 2));
+            args.add(requests.toString());
             boolean viaFunction = useFunctions;
-            CompletionStage<List<Long>> call;
+            CompletionStage<String> call;
             try {
                 call = viaFunction
-                        ? functions.<List<Long>>callAsync(FunctionMode.WRITE, LIBRARY, FunctionResult.LIST, keys,
+                        ? functions.<String>callAsync(FunctionMode.WRITE, LIBRARY, FunctionResult.STRING, keys,
                                 args.toArray())
-                        : script.<List<Long>>evalShaAsync(RScript.Mode.READ_WRITE, SHA, RScript.ReturnType.MULTI,
+                        : script.<String>evalShaAsync(RScript.Mode.READ_WRITE, SHA, RScript.ReturnType.VALUE,
                                 keys, args.toArray());
             } catch (RuntimeException e) {
                 finish(batch, null, e);
@@ -353,43 +362,90 @@ public final class RedisBackend implements LimiterBackend {
          * Frees the call's place and sends what queued meanwhile first, then answers the batch's callers: waking
          * threads takes a while, and Redis can work on the next call during it.
          */
-        private void finish(List<Request> batch, @Nullable List<Long> result, @Nullable Throwable error) {
+        private void finish(List<Request> batch, @Nullable String result, @Nullable Throwable error) {
             inFlight.decrementAndGet();
             drain();
-            if (error != null || result == null) {
+            long[] values;
+            try {
+                values = error != null || result == null ? null : parseLongs(result);
+            } catch (NumberFormatException e) {
+                values = null;
+                error = e;
+            }
+            if (values == null) {
                 Throwable e = error != null ? error : new IllegalStateException("no answer");
                 batch.forEach(r -> r.result.completeExceptionally(e));
-            } else {
-                int at = 0;
-                for (Request r : batch) {
-                    int size = 4 + r.costs.length;
-                    if (at + size > result.size()) {
-                        r.result.completeExceptionally(new IllegalStateException("short script answer " + result));
-                    } else {
-                        r.result.complete(result.subList(at, at + size));
-                    }
-                    at += size;
+                return;
+            }
+            int at = 1;
+            for (Request r : batch) {
+                int size = 3 + r.costs.length;
+                if (at + size > values.length) {
+                    r.result.completeExceptionally(new IllegalStateException("short script answer " + result));
+                } else {
+                    r.result.complete(new Answer(values, at, values[0]));
                 }
+                at += size;
             }
         }
     }
 
-    private static Decision decode(String op, Policy policy, List<Long> r) {
+    /**
+     * One request's part of a script answer: {@code values[at]} granted 0/1, then the wait, the bound index and the
+     * remaining units per limit; {@code now} is the time the script decided at.
+     */
+    private record Answer(long[] values, int at, long now) {
+    }
+
+    private static Decision decode(String op, Policy policy, Answer a) {
         int n = policy.size();
-        if (r.size() != 4 + n) {
-            throw new IllegalStateException("unexpected script answer " + r);
-        }
+        long[] v = a.values();
+        int at = a.at();
         long[] remaining = new long[n];
-        for (int i = 0; i < n; i++) {
-            remaining[i] = r.get(4 + i);
-        }
+        System.arraycopy(v, at + 3, remaining, 0, n);
         if (op.equals("r")) {
             return Decision.refunded(policy, remaining);
         }
-        if (r.get(0) == 1) {
+        if (v[at] == 1) {
             return n == 1 ? Decision.granted(policy, remaining[0]) : Decision.granted(policy, remaining, -1);
         }
-        return Decision.rateLimited(policy, r.get(1), remaining, r.get(2).intValue());
+        return Decision.rateLimited(policy, v[at + 1], remaining, (int) v[at + 2]);
+    }
+
+    /** The 1-based position of {@code value} among {@code list}'s elements from {@code from}, added if absent. */
+    private static int indexOf(List<Object> list, String value, int from) {
+        for (int i = from; i < list.size(); i++) {
+            if (list.get(i).equals(value)) {
+                return i - from + 1;
+            }
+        }
+        list.add(value);
+        return list.size() - from;
+    }
+
+    /**
+     * The integers of a script answer, separated by single spaces.
+     *
+     * @throws NumberFormatException if it holds anything else
+     */
+    static long[] parseLongs(String s) {
+        int count = s.isEmpty() ? 0 : 1;
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) == ' ') {
+                count++;
+            }
+        }
+        long[] out = new long[count];
+        int at = 0;
+        for (int k = 0; k < count; k++) {
+            int end = s.indexOf(' ', at);
+            if (end < 0) {
+                end = s.length();
+            }
+            out[k] = Long.parseLong(s, at, end, 10);
+            at = end + 1;
+        }
+        return out;
     }
 
     /**

@@ -4,13 +4,17 @@
 -- Every number stays an integer below 2^53, so Lua's doubles compute exactly what Java's longs do;
 -- RedisBackend refuses limits whose products could exceed that.
 --
--- KEYS[j]   the hash of request j's key
+-- KEYS[k]   the hashes of the batch's keys, each once
 -- ARGV[1]   now in microseconds, or '' for the server's clock (TIME)
--- ARGV[2]   the number of requests
--- then per request: 'a' (acquire) or 'r' (refund), the policy spec ('dim:ALG:capacity:periodMicros:burst;' per
---           limit, ALG one of F L C T G), and the cost of each limit in policy order
--- Returns, per request in order: granted 0/1, retryAfterMicros, boundIndex (0-based, -1 none), now, remaining per
--- limit.
+-- ARGV[2]   S, the number of policy specs ('dim:ALG:capacity:periodMicros:burst;' per limit, ALG one of F L C T G)
+-- ARGV[3 .. 2+S]  the specs, each once
+-- ARGV[3+S] the requests, one string of integers separated by single spaces; per request: 1 (acquire) or 2
+--           (refund), the index of its key in KEYS, the index of its spec (both from 1), then the cost of each
+--           limit of the spec in policy order
+-- Returns one string of integers separated by single spaces: now, then per request in order: granted 0/1,
+-- retryAfterMicros, boundIndex (0-based, -1 none), remaining per limit. (One argument and one answer for the whole
+-- batch: a client encodes and decodes each argument and answer element on its own, which costs it more than this
+-- parsing costs Redis.)
 --
 -- Run two ways, from this one text: with EVALSHA (the last line calls main), or, on Redis 7+, as a Redis function:
 -- RedisBackend replaces the last line with redis.register_function and loads the text as a library, so that the
@@ -393,30 +397,30 @@ local function apply(key, op, spec, limits, cost, now)
       end
     end
     if maxwait > 0 then
-      result = {0, maxwait, bound, now}
-      for i = 1, n do result[4 + i] = A[limits[i].alg].remaining(limits[i], states[i], now) end
+      result = {0, maxwait, bound}
+      for i = 1, n do result[3 + i] = A[limits[i].alg].remaining(limits[i], states[i], now) end
       after = states
     else
-      result = {1, 0, -1, now}
+      result = {1, 0, -1}
       for i = 1, n do
         if cost[i] > 0 then
           after[i] = A[limits[i].alg].charge(limits[i], states[i], cost[i], now)
         else
           after[i] = states[i]
         end
-        result[4 + i] = A[limits[i].alg].remaining(limits[i], after[i], now)
+        result[3 + i] = A[limits[i].alg].remaining(limits[i], after[i], now)
       end
       changed = true
     end
   else
-    result = {1, 0, -1, now}
+    result = {1, 0, -1}
     for i = 1, n do
       if cost[i] > 0 then
         after[i] = A[limits[i].alg].refund(limits[i], states[i], cost[i], now)
       else
         after[i] = states[i]
       end
-      result[4 + i] = A[limits[i].alg].remaining(limits[i], after[i], now)
+      result[3 + i] = A[limits[i].alg].remaining(limits[i], after[i], now)
     end
     changed = true
   end
@@ -485,19 +489,27 @@ local function main(KEYS, ARGV)
     now = tonumber(ARGV[1])
     margin = 60000
   end
-  local out = {}
-  local at = 3
-  for j = 1, tonumber(ARGV[2]) do
-    local op, spec = ARGV[at], ARGV[at + 1]
+  local nspecs = tonumber(ARGV[2])
+  local nums, count = {}, 0
+  for x in string.gmatch(ARGV[3 + nspecs], '%d+') do
+    count = count + 1
+    nums[count] = tonumber(x)
+  end
+  local out = {string.format('%.0f', now)}
+  local at = 1
+  while at <= count do
+    local op = nums[at] == 1 and 'a' or 'r'
+    local spec = ARGV[2 + nums[at + 2]]
     local limits = parse(spec)
     local cost = {}
-    for i = 1, #limits do cost[i] = tonumber(ARGV[at + 1 + i]) end
-    at = at + 2 + #limits
-    local result = apply(KEYS[j], op, spec, limits, cost, now)
-    for i = 1, #result do out[#out + 1] = result[i] end
+    for i = 1, #limits do cost[i] = nums[at + 2 + i] end
+    local key = KEYS[nums[at + 1]]
+    at = at + 3 + #limits
+    local result = apply(key, op, spec, limits, cost, now)
+    for i = 1, #result do out[#out + 1] = string.format('%.0f', result[i]) end
   end
   flush()
-  return out
+  return table.concat(out, ' ')
 end
 
 return main(KEYS, ARGV)

@@ -279,9 +279,9 @@ class RedisBackendTest {
     }
 
     @Test
-    @DisplayName("One script call applies a batch on one key in order (grants, a refusal, a refund, a policy change), "
+    @DisplayName("One script call applies a batch on two keys in order (grants, a refusal, a refund, a policy change), "
             + "as the reference does one request at a time")
-    void batchOnOneKeyMatchesTheReference() throws Exception {
+    void batchMatchesTheReference() throws Exception {
         String script;
         try (java.io.InputStream in = RedisBackend.class.getResourceAsStream("limiter.lua")) {
             script = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
@@ -292,44 +292,64 @@ class RedisBackendTest {
                 Limit.of("tokens", 100, Duration.ofMinutes(1), Algorithm.SLIDING_LOG));
         Cost small = Cost.request().and("tokens", 10);
         Cost big = Cost.request().and("tokens", 95);
-        String[] ops = {"a", "a", "a", "r", "a", "a", "a", "a"};
-        Policy[] policies = {first, first, first, first, first, first, second, second};
-        Cost[] costs = {small, small, big, small, small, small, small, small};
+        String[] ops = {"a", "a", "a", "r", "a", "a", "a", "a", "a", "a"};
+        int[] keyOf = {1, 1, 2, 1, 1, 1, 2, 1, 1, 2};
+        Policy[] policies = {first, first, first, first, first, first, first, second, second, second};
+        Cost[] costs = {small, small, big, small, big, small, small, small, small, big};
         long now = 1_700_000_000_000_000L;
 
-        List<Object> keys = new ArrayList<>();
-        List<Object> args = new ArrayList<>(List.of(Long.toString(now), Integer.toString(ops.length)));
-        String key = "batch-" + namespace() + ":{k:one}";
+        String one = "batch-" + namespace() + ":{k:one}";
+        String two = "batch-" + namespace() + ":{k:two}";
+        List<Object> keys = List.of(one, two);
+        List<Object> args = new ArrayList<>(List.of(Long.toString(now), "2", RedisBackend.spec(first),
+                RedisBackend.spec(second)));
+        StringBuilder requests = new StringBuilder();
         for (int j = 0; j < ops.length; j++) {
-            keys.add(key);
-            args.add(ops[j]);
-            args.add(RedisBackend.spec(policies[j]));
+            requests.append(j == 0 ? "" : " ").append(ops[j].equals("a") ? 1 : 2).append(' ').append(keyOf[j])
+                    .append(' ').append(policies[j] == first ? 1 : 2);
             for (Limit l : policies[j].limits()) {
-                args.add(Long.toString(costs[j].units(l.dimension())));
+                requests.append(' ').append(costs[j].units(l.dimension()));
             }
         }
-        List<Long> r = client.getScript(StringCodec.INSTANCE).eval(key, RScript.Mode.READ_WRITE, script,
-                RScript.ReturnType.MULTI, keys, args.toArray());
+        args.add(requests.toString());
+        String answer = client.getScript(StringCodec.INSTANCE).eval(one, RScript.Mode.READ_WRITE, script,
+                RScript.ReturnType.VALUE, keys, args.toArray());
+        long[] r = RedisBackend.parseLongs(answer);
 
+        assertThat(r[0]).as("the time the batch was decided at").isEqualTo(now);
         ReferenceBackend reference = new ReferenceBackend(new ManualTicker(now));
-        int at = 0;
+        int at = 1;
         int granted = 0;
         for (int j = 0; j < ops.length; j++) {
-            Decision d = ops[j].equals("a") ? reference.acquire("k", policies[j], costs[j])
-                    : reference.refund("k", policies[j], costs[j]);
+            String key = "k" + keyOf[j];
+            Decision d = ops[j].equals("a") ? reference.acquire(key, policies[j], costs[j])
+                    : reference.refund(key, policies[j], costs[j]);
             int n = policies[j].size();
             if (ops[j].equals("a")) {
-                assertThat(r.get(at)).as("request %d granted", j).isEqualTo(d.granted() ? 1L : 0L);
-                assertThat(r.get(at + 1)).as("request %d wait", j).isEqualTo(d.retryAfterMicros());
+                assertThat(r[at]).as("request %d granted", j).isEqualTo(d.granted() ? 1L : 0L);
+                assertThat(r[at + 1]).as("request %d wait", j).isEqualTo(d.retryAfterMicros());
+                assertThat(r[at + 2]).as("request %d bound", j).isEqualTo(d.boundIndex());
                 granted += d.granted() ? 1 : 0;
             }
             for (int i = 0; i < n; i++) {
-                assertThat(r.get(at + 4 + i)).as("request %d remaining %d", j, i).isEqualTo(d.remaining(i));
+                assertThat(r[at + 3 + i]).as("request %d remaining %d", j, i).isEqualTo(d.remaining(i));
             }
-            at += 4 + n;
+            at += 3 + n;
         }
         assertThat(r).hasSize(at);
         assertThat(granted).as("the reference grants some and refuses some: the test means something")
-                .isBetween(1, 6);
+                .isBetween(1, ops.length - 2);
+    }
+
+    @Test
+    @DisplayName("A script answer is read as integers separated by single spaces; anything else is refused")
+    void parsesAnswers() {
+        assertThat(RedisBackend.parseLongs("1700000000000000 1 0 -1 42")).containsExactly(1700000000000000L, 1, 0, -1, 42);
+        assertThat(RedisBackend.parseLongs("7")).containsExactly(7);
+        assertThat(RedisBackend.parseLongs("")).isEmpty();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> RedisBackend.parseLongs("1 x"))
+                .isInstanceOf(NumberFormatException.class);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> RedisBackend.parseLongs("1.5e15"))
+                .isInstanceOf(NumberFormatException.class);
     }
 }
