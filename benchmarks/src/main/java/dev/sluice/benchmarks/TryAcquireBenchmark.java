@@ -11,8 +11,11 @@ import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.resilience4j.ratelimiter.RateLimiterConfig;
 import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -30,8 +33,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * {@code tryAcquire} throughput on one key with a limit that never denies: each Sluice algorithm on the in-memory
  * backend, through the public {@code RateLimiter} API (key lookup included), beside Bucket4j's local bucket,
- * Resilience4j's {@code RateLimiter}, Guava's {@code RateLimiter} (the peers' limiter objects held directly) and a
- * bare {@link AtomicLong} increment as the ceiling. Run at 1 and 2 threads:
+ * Resilience4j's {@code RateLimiter}, Guava's {@code RateLimiter} (the peers' limiter objects held directly), and
+ * three yardsticks: a bare {@link AtomicLong} increment, the clock read alone, and the floor of any keyed lock-free
+ * limiter ({@link Impl#KEYED_CAS_FLOOR}). Run at 1 and 2 threads:
  *
  * <pre>
  * ./mvnw -B -q -DskipTests package
@@ -57,7 +61,15 @@ public class TryAcquireBenchmark {
         BUCKET4J_LOCAL,
         RESILIENCE4J,
         GUAVA,
-        ATOMIC_LONG
+        /** A bare {@link AtomicLong} increment: no clock, no key. */
+        ATOMIC_LONG,
+        /** {@code System.nanoTime()} alone, which every limiter here reads once per call. */
+        CLOCK,
+        /**
+         * The least a keyed lock-free limiter does: a clock read, a {@link ConcurrentHashMap} lookup, one new
+         * immutable state and one compare-and-set, with no limit logic and no decision object.
+         */
+        KEYED_CAS_FLOOR
     }
 
 
@@ -100,7 +112,22 @@ public class TryAcquireBenchmark {
                 AtomicLong counter = new AtomicLong();
                 yield () -> counter.incrementAndGet() > 0;
             }
+            case CLOCK -> () -> System.nanoTime() != 0;
+            case KEYED_CAS_FLOOR -> {
+                Map<String, AtomicReference<FloorState>> map = new ConcurrentHashMap<>();
+                map.put("tenant-42", new AtomicReference<>(new FloorState(0, 0)));
+                yield () -> {
+                    long now = System.nanoTime();
+                    AtomicReference<FloorState> ref = map.get("tenant-42");
+                    FloorState s = ref.get();
+                    ref.compareAndSet(s, new FloorState(s.count() + 1, now)); // a lost race is not retried
+                    return true;
+                };
+            }
         };
+    }
+
+    private record FloorState(long count, long time) {
     }
 
     private BooleanSupplier sluice(Limit limit) {
