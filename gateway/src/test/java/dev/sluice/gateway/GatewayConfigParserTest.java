@@ -42,6 +42,36 @@ class GatewayConfigParserTest {
         assertThat(c.providers().get("openai").limits().entries()).extracting(GatewayConfig.LimitSpec.Entry::algorithm)
                 .containsExactly(Algorithm.SLIDING_LOG, Algorithm.SLIDING_WINDOW_COUNTER);
         assertThat(c.toString()).doesNotContain("sk-secret-value");
+        assertThat(c.passthrough().provider()).isNull();
+        assertThat(c.passthroughProvider()).isEqualTo("openai");
+    }
+
+    static final String TWO_PROVIDERS = """
+            providers:
+              openai:
+                baseUrl: https://api.openai.com/v1
+                keys: [{env: OPENAI_API_KEY}]
+                limits: {requestsPerMinute: 500}
+              other:
+                baseUrl: http://127.0.0.1:9/v1
+                keys: [{value: sk-other}]
+                limits: {requestsPerMinute: 5}
+            models:
+              gpt-4o-mini: {provider: openai}
+            """;
+
+    @Test
+    @DisplayName("passthrough.provider picks the default pass-through provider (else the first); one that names no "
+            + "provider is an error naming the field")
+    void passthrough() {
+        assertThat(parser.parse(TWO_PROVIDERS).passthroughProvider()).isEqualTo("openai");
+        GatewayConfig c = parser.parse(TWO_PROVIDERS + "passthrough: {provider: other}\n");
+        assertThat(c.passthrough().provider()).isEqualTo("other");
+        assertThat(c.passthroughProvider()).isEqualTo("other");
+        assertError(TWO_PROVIDERS + "passthrough: {provider: azure}\n",
+                "passthrough.provider: no provider named 'azure'");
+        assertError(TWO_PROVIDERS + "passthrough: {providr: other}\n", "passthrough.providr: unknown field");
+        assertError(TWO_PROVIDERS + "passthrough: other\n", "passthrough: a mapping is expected");
     }
 
     @Test

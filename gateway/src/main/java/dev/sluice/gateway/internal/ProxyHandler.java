@@ -1,5 +1,7 @@
 package dev.sluice.gateway.internal;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -53,6 +55,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The request header that picks the provider of a pass-through call whose body names no configured model. */
+    static final String PROVIDER_HEADER = "x-sluice-provider";
     /** Completes a cache leader's upstream stage when the call's own error answer was written. */
     private static final Exception ANSWERED = new Exception("answered with an error", null, false, false) {
         private static final long serialVersionUID = 1L;
@@ -225,7 +229,17 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             default -> null;
         };
         if (kind == null || req.method() != HttpMethod.POST) {
-            Call c = new Call(req, r, tenant, Kind.OTHER, r.passthrough(), body, null);
+            Routes.ModelRoute route = passthroughRoute(req, r, body);
+            if (route == null) {
+                Errors.send(req.response(), 400, "The " + PROVIDER_HEADER + " header names no provider of this "
+                        + "gateway: '" + safe(String.valueOf(req.getHeader(PROVIDER_HEADER))) + "' (known: "
+                        + String.join(", ", r.providerNames()) + ").", "invalid_request_error", null,
+                        "unknown_provider");
+                count(Kind.OTHER.tag, 400, tenant.name(), "none");
+                return;
+            }
+            // no JSON handed on: a pass-through body goes upstream byte for byte
+            Call c = new Call(req, r, tenant, Kind.OTHER, route, body, null);
             c.finish = finish;
             c.estimate = 0;
             admit(c);
@@ -285,6 +299,52 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             ctx.runOnContext(v -> admit(c));
             return sink;
         }).whenComplete((answer, err) -> ctx.runOnContext(v -> deliver(c, answer, err)));
+    }
+
+    /**
+     * The route of a pass-through call: the model its JSON body names, if configured (that model's pool and limits);
+     * else the provider the {@value #PROVIDER_HEADER} header names; else the default pass-through provider. Null if
+     * the header names no provider.
+     */
+    private static Routes.@Nullable ModelRoute passthroughRoute(HttpServerRequest req, Routes r, Buffer body) {
+        String name = bodyModel(body);
+        Routes.ModelRoute model = name == null ? null : r.model(name);
+        if (model != null) {
+            return model;
+        }
+        String provider = req.getHeader(PROVIDER_HEADER);
+        return provider == null ? r.passthrough() : r.passthrough(provider.trim());
+    }
+
+    /**
+     * The top-level {@code model} string of a body that is one well-formed JSON object, or null (empty, not JSON,
+     * not an object, no textual model). Streams over the body without building a tree.
+     */
+    static @Nullable String bodyModel(Buffer body) {
+        int n = body.length();
+        int i = 0;
+        while (i < n && Character.isWhitespace(body.getByte(i))) {
+            i++;
+        }
+        if (i == n || body.getByte(i) != '{') {
+            return null; // not JSON (multipart, form, binary): no parse attempted
+        }
+        try (JsonParser p = JSON.getFactory().createParser(body.getBytes())) {
+            p.nextToken();
+            String model = null;
+            JsonToken t;
+            while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken v = p.nextToken();
+                if (field.equals("model")) {
+                    model = v == JsonToken.VALUE_STRING ? p.getText() : null;
+                }
+                p.skipChildren();
+            }
+            return t == JsonToken.END_OBJECT && p.nextToken() == null ? model : null;
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** Writes what the cache answered: a hit, a coalesced call's answer, or this call's own upstream answer. */
