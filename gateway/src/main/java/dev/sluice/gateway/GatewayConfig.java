@@ -167,11 +167,28 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      * @param maxRetries how many times a call the upstream answered 429 is retried, within the caller's wait
      *     (default 2)
      * @param defaultCooldown the cooldown after an upstream 429 that names no wait (default 1 s)
+     * @param backoffBase a retry after an upstream 429 waits, beyond the cooldown, a random time (full jitter) up to
+     *     {@code min(backoffCap, backoffBase × 2^(retry-1))}, so that instances and calls that saw the same 429 do not
+     *     retry together; zero for none (default 250 ms)
+     * @param backoffCap the most that random wait can be (default 5 s)
      */
-    public record Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown) {
+    public record Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown,
+            Duration backoffBase, Duration backoffCap) {
+        /**
+         * Checks the backoff.
+         *
+         * @throws IllegalArgumentException unless {@code 0 <= backoffBase <= backoffCap}
+         */
+        public Upstream {
+            if (backoffBase.isNegative() || backoffCap.compareTo(backoffBase) < 0) {
+                throw new IllegalArgumentException("need 0 <= backoffBase <= backoffCap");
+            }
+        }
+
         /** The defaults. */
         public static Upstream defaults() {
-            return new Upstream(Duration.ofSeconds(5), Duration.ofSeconds(120), 2, Duration.ofSeconds(1));
+            return new Upstream(Duration.ofSeconds(5), Duration.ofSeconds(120), 2, Duration.ofSeconds(1),
+                    Duration.ofMillis(250), Duration.ofSeconds(5));
         }
     }
 

@@ -185,11 +185,29 @@ public final class GatewayConfigParser {
     }
 
     private static Upstream upstream(Obj o) {
-        o.allow("connectTimeout", "timeout", "maxRetries", "defaultCooldown");
+        o.allow("connectTimeout", "timeout", "maxRetries", "defaultCooldown", "backoffBase", "backoffCap");
         Upstream d = Upstream.defaults();
+        Duration base = o.duration("backoffBase", d.backoffBase(), true);
+        Duration cap = o.duration("backoffCap", d.backoffCap(), true);
+        if (base.compareTo(Duration.ofHours(1)) > 0) {
+            throw new GatewayConfigException(o.path("backoffBase") + ": must be at most 1h, was '"
+                    + o.required("backoffBase") + "'");
+        }
+        if (cap.compareTo(Duration.ofHours(1)) > 0) {
+            throw new GatewayConfigException(o.path("backoffCap") + ": must be at most 1h, was '"
+                    + o.required("backoffCap") + "'");
+        }
+        if (cap.compareTo(base) < 0) {
+            String b = o.has("backoffBase") ? o.required("backoffBase") : "the default " + d.backoffBase().toMillis()
+                    + "ms";
+            String c = o.has("backoffCap") ? "'" + o.required("backoffCap") + "'" : "the default "
+                    + d.backoffCap().toMillis() + "ms";
+            throw new GatewayConfigException(o.path("backoffCap") + ": must be at least backoffBase (" + b + "), was "
+                    + c);
+        }
         return new Upstream(o.duration("connectTimeout", d.connectTimeout(), false),
                 o.duration("timeout", d.timeout(), false), (int) o.longVal("maxRetries", d.maxRetries(), 0, 10),
-                o.duration("defaultCooldown", d.defaultCooldown(), false));
+                o.duration("defaultCooldown", d.defaultCooldown(), false), base, cap);
     }
 
     private static Cache cache(Obj o) {

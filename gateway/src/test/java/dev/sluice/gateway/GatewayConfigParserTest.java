@@ -33,6 +33,10 @@ class GatewayConfigParserTest {
         assertThat(c.backend().type()).isEqualTo(GatewayConfig.BackendType.MEMORY);
         assertThat(c.queue().maxWait()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.upstream().timeout()).isEqualTo(Duration.ofSeconds(120));
+        assertThat(c.upstream().backoffBase()).isEqualTo(Duration.ofMillis(250));
+        assertThat(c.upstream().backoffCap()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(parser.parse(MINIMAL + "upstream: {backoffBase: 0, backoffCap: 0}\n").upstream().backoffCap())
+                .isZero();
         assertThat(c.cache().enabled()).isTrue();
         assertThat(c.openMode()).isTrue();
         GatewayConfig.Model m = c.models().get("gpt-4o-mini");
@@ -86,6 +90,12 @@ class GatewayConfigParserTest {
         assertError(MINIMAL.replace("requestsPerMinute: 500", "requestsPerMinute: -5"),
                 "providers.openai.limits.requestsPerMinute");
         assertError(MINIMAL + "tenants:\n  a: {keys: [{sha256: xyz}]}\n", "tenants.a.keys[0].sha256");
+        assertError(MINIMAL + "upstream: {backoffBase: 2s, backoffCap: 1s}\n",
+                "upstream.backoffCap: must be at least backoffBase (2s), was '1s'");
+        assertError(MINIMAL + "upstream: {backoffBase: 10s}\n", "upstream.backoffCap: must be at least backoffBase");
+        assertError(MINIMAL + "upstream: {backoffBase: -1s}\n", "upstream.backoffBase");
+        assertError(MINIMAL + "upstream: {backoffCap: 2h}\n", "upstream.backoffCap: must be at most 1h");
+        assertError(MINIMAL + "upstream: {backofBase: 1s}\n", "upstream.backofBase: unknown field");
         assertError("models: {}", "providers");
         assertError("[not, a, mapping", "not valid YAML");
     }

@@ -566,22 +566,31 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
     }
 
+    /**
+     * An upstream 429: the key cools down for the wait it names (shared with every instance), and a retryable call
+     * with retries left is re-admitted once a key of its pool is out of cooldown plus a random backoff (full jitter,
+     * {@code upstream.backoffBase/backoffCap}), on a timer; if that passes the call's deadline, or no retry is left,
+     * the client gets the 429 at once.
+     */
     private void upstream429(Call c, HttpClientResponse cresp) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
         admission.settle(t, 0, true);
         cresp.body().onComplete(ar -> {
             String body = ar.succeeded() ? ar.result().toString(StandardCharsets.UTF_8) : null;
-            UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body,
-                    c.routes.config().upstream().defaultCooldown());
+            GatewayConfig.Upstream u = c.routes.config().upstream();
+            UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body, u.defaultCooldown());
             Duration wait = v.cooldown();
             cooldowns.coolDown(t.key().cooldownKey(), wait);
-            long left = c.deadlineNanos - System.nanoTime();
-            if (v.retryable() && c.attempt < c.routes.config().upstream().maxRetries() && left > wait.toNanos()
-                    && !c.req.response().closed()) {
-                c.attempt++;
-                c.ticket = null;
-                admit(c);
-                return;
+            if (v.retryable() && c.attempt < u.maxRetries() && !c.req.response().closed()) {
+                long delay = retryDelayMicros(poolCooldownMillis(c.model),
+                        SharedCooldowns.backoffMicros(c.attempt + 1, u.backoffBase(), u.backoffCap()),
+                        c.deadlineNanos - System.nanoTime());
+                if (delay >= 0) {
+                    c.attempt++;
+                    c.ticket = null;
+                    retryAfter(c, delay);
+                    return;
+                }
             }
             HttpServerResponse resp = c.req.response();
             long ms = Math.max(1, wait.toMillis());
@@ -597,6 +606,39 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             Errors.send(resp, 429, why + "; retry after the time in the Retry-After header.", "requests", null,
                     v.kind().equals("quota") ? "insufficient_quota" : "rate_limit_exceeded");
             count(c.kind.tag, 429, c.tenant.name(), c.cacheTag());
+        });
+    }
+
+    /**
+     * How long to wait before re-admitting a call the upstream answered 429: the cooldown left on the pool (until one
+     * of its keys may be called), plus {@code jitterMicros}; -1 if that is not before the call's deadline,
+     * {@code leftNanos} from now.
+     */
+    static long retryDelayMicros(long poolCooldownMillis, long jitterMicros, long leftNanos) {
+        long delay = Math.max(0, poolCooldownMillis) * 1000 + Math.max(0, jitterMicros);
+        return delay < leftNanos / 1000 ? delay : -1;
+    }
+
+    /** The cooldown left on {@code model}'s pool: the least of its keys' (0 if one may be called now). */
+    private long poolCooldownMillis(Routes.ModelRoute model) {
+        long least = Long.MAX_VALUE;
+        for (Routes.PoolKey k : model.keys()) {
+            least = Math.min(least, cooldowns.remainingMillis(k.cooldownKey()));
+        }
+        return least == Long.MAX_VALUE ? 0 : least;
+    }
+
+    /**
+     * Re-admits {@code c} after {@code delayMicros} on a Vert.x timer (on the call's context, no thread held); a
+     * client gone by then is not re-admitted.
+     */
+    private void retryAfter(Call c, long delayMicros) {
+        vertx.setTimer(Math.max(1, (delayMicros + 999) / 1000), id -> {
+            if (c.req.response().closed()) {
+                failSink(c);
+                return;
+            }
+            admit(c);
         });
     }
 
