@@ -181,9 +181,12 @@ public final class Gateway implements AutoCloseable {
 
     private void refreshCooldowns(SharedCooldowns cooldowns) {
         vertx.executeBlocking(() -> {
+            // every key of every provider, once: a provider's pass-through route holds its whole pool
+            Routes r = routes.get();
             List<String> keys = new ArrayList<>();
-            for (Routes.ModelRoute m : routes.get().models()) {
-                m.keys().forEach(k -> keys.add(k.cooldownKey()));
+            for (String provider : r.providerNames()) {
+                Routes.ModelRoute all = java.util.Objects.requireNonNull(r.passthrough(provider));
+                all.keys().forEach(k -> keys.add(k.cooldownKey()));
             }
             cooldowns.refresh(keys);
             return null;
@@ -204,8 +207,9 @@ public final class Gateway implements AutoCloseable {
     }
 
     /**
-     * Reads {@code file} again and applies it: tenants, models, providers, limits, cache and queue settings. Limiter
-     * state carries over. Returns whether it was applied (an invalid file is logged and ignored).
+     * Reads {@code file} again and applies it: tenants, models, providers, limits, pass-through, cache, queue and
+     * upstream settings. Limiter state carries over. Returns whether it was applied (an invalid file is logged and
+     * ignored).
      */
     public boolean reload(GatewayConfigParser parser, Path file) {
         try {
@@ -223,7 +227,7 @@ public final class Gateway implements AutoCloseable {
             LOG.warn("changes to 'server' or 'backend' need a restart; applying the rest");
         }
         GatewayConfig merged = new GatewayConfig(current.server(), current.backend(), next.queue(), next.upstream(),
-                next.cache(), next.providers(), next.models(), next.tenants());
+                next.cache(), next.passthrough(), next.providers(), next.models(), next.tenants());
         routes.set(new Routes(merged));
         cache.settings(merged.cache());
         LOG.info("configuration reloaded: {} provider(s), {} model(s), {} tenant(s)", merged.providers().size(),

@@ -21,18 +21,28 @@ import org.jspecify.annotations.Nullable;
  * @param queue how long a call may wait for quota
  * @param upstream timeouts and retries towards providers
  * @param cache response caching
+ * @param passthrough where other {@code /v1/*} calls go when nothing in the call names a provider
  * @param providers upstream providers by name, in file order
  * @param models served models by the name clients use, in file order
  * @param tenants tenants by name; none means open mode (no gateway key asked, one tenant {@code anonymous})
  */
 public record GatewayConfig(Server server, Backend backend, Queue queue, Upstream upstream, Cache cache,
-        Map<String, Provider> providers, Map<String, Model> models, Map<String, Tenant> tenants) {
+        Passthrough passthrough, Map<String, Provider> providers, Map<String, Model> models,
+        Map<String, Tenant> tenants) {
 
-    /** Copies the maps, keeping their order. */
+    /**
+     * Copies the maps, keeping their order.
+     *
+     * @throws IllegalArgumentException if {@code passthrough} names no provider of {@code providers}
+     */
     public GatewayConfig {
         providers = ordered(providers);
         models = ordered(models);
         tenants = ordered(tenants);
+        String p = passthrough.provider();
+        if (p != null && !providers.containsKey(p)) {
+            throw new IllegalArgumentException("passthrough.provider: no provider named '" + p + "'");
+        }
     }
 
     private static <V> Map<String, V> ordered(Map<String, V> m) {
@@ -44,10 +54,16 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
         return tenants.isEmpty();
     }
 
+    /** The provider that pass-through calls go to when nothing in the call names one. */
+    public String passthroughProvider() {
+        String p = passthrough.provider();
+        return p != null ? p : providers.keySet().iterator().next();
+    }
+
     /** This configuration listening on another port (0: any free port). */
     public GatewayConfig withPort(int port) {
         return new GatewayConfig(new Server(server.host, port, server.maxBodyBytes, server.drainTimeout,
-                server.reloadInterval), backend, queue, upstream, cache, providers, models, tenants);
+                server.reloadInterval), backend, queue, upstream, cache, passthrough, providers, models, tenants);
     }
 
     /**
@@ -64,7 +80,8 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
             models.put(m, new Model(m, "simulator", m, 1024, null));
         }
         return new GatewayConfig(Server.defaults().withPort(port), Backend.memory(), Queue.defaults(),
-                Upstream.defaults(), Cache.defaults(), Map.of("simulator", sim), models, Map.of());
+                Upstream.defaults(), Cache.defaults(), Passthrough.defaults(), Map.of("simulator", sim), models,
+                Map.of());
     }
 
     /**
@@ -150,11 +167,28 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      * @param maxRetries how many times a call the upstream answered 429 is retried, within the caller's wait
      *     (default 2)
      * @param defaultCooldown the cooldown after an upstream 429 that names no wait (default 1 s)
+     * @param backoffBase a retry after an upstream 429 waits, beyond the cooldown, a random time (full jitter) up to
+     *     {@code min(backoffCap, backoffBase × 2^(retry-1))}, so that instances and calls that saw the same 429 do not
+     *     retry together; zero for none (default 250 ms)
+     * @param backoffCap the most that random wait can be (default 5 s)
      */
-    public record Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown) {
+    public record Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown,
+            Duration backoffBase, Duration backoffCap) {
+        /**
+         * Checks the backoff.
+         *
+         * @throws IllegalArgumentException unless {@code 0 <= backoffBase <= backoffCap}
+         */
+        public Upstream {
+            if (backoffBase.isNegative() || backoffCap.compareTo(backoffBase) < 0) {
+                throw new IllegalArgumentException("need 0 <= backoffBase <= backoffCap");
+            }
+        }
+
         /** The defaults. */
         public static Upstream defaults() {
-            return new Upstream(Duration.ofSeconds(5), Duration.ofSeconds(120), 2, Duration.ofSeconds(1));
+            return new Upstream(Duration.ofSeconds(5), Duration.ofSeconds(120), 2, Duration.ofSeconds(1),
+                    Duration.ofMillis(250), Duration.ofSeconds(5));
         }
     }
 
@@ -170,6 +204,20 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
         /** The defaults. */
         public static Cache defaults() {
             return new Cache(true, Duration.ofMinutes(10), 10_000, true);
+        }
+    }
+
+    /**
+     * Pass-through calls: {@code /v1/*} other than chat completions, completions and embeddings (and the models list
+     * the gateway answers itself). Such a call goes to the provider of the model its JSON body names, if that model is
+     * configured; else to the provider its {@code x-sluice-provider} header names; else to {@link #provider}.
+     *
+     * @param provider the provider of calls that name none; null for the first provider in the file (the default)
+     */
+    public record Passthrough(@Nullable String provider) {
+        /** The default: the first provider. */
+        public static Passthrough defaults() {
+            return new Passthrough(null);
         }
     }
 

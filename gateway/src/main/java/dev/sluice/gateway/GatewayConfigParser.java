@@ -10,6 +10,7 @@ import dev.sluice.gateway.GatewayConfig.BackendType;
 import dev.sluice.gateway.GatewayConfig.Cache;
 import dev.sluice.gateway.GatewayConfig.LimitSpec;
 import dev.sluice.gateway.GatewayConfig.Model;
+import dev.sluice.gateway.GatewayConfig.Passthrough;
 import dev.sluice.gateway.GatewayConfig.Provider;
 import dev.sluice.gateway.GatewayConfig.ProviderKey;
 import dev.sluice.gateway.GatewayConfig.Queue;
@@ -95,7 +96,7 @@ public final class GatewayConfigParser {
             root = YAML.createObjectNode();
         }
         Obj r = new Obj(root, "");
-        r.allow("server", "backend", "queue", "upstream", "cache", "providers", "models", "tenants");
+        r.allow("server", "backend", "queue", "upstream", "cache", "passthrough", "providers", "models", "tenants");
         Server server = server(r.obj("server"));
         Backend backend = backend(r.obj("backend"));
         Queue queue = queue(r.obj("queue"));
@@ -109,6 +110,7 @@ public final class GatewayConfigParser {
         if (providers.isEmpty()) {
             throw new GatewayConfigException("providers: at least one provider is required");
         }
+        Passthrough passthrough = passthrough(r.obj("passthrough"), providers);
         Map<String, Model> models = new LinkedHashMap<>();
         Obj ms = r.obj("models");
         for (String name : ms.keys()) {
@@ -130,7 +132,7 @@ public final class GatewayConfigParser {
             }
             tenants.put(name, t);
         }
-        return new GatewayConfig(server, backend, queue, upstream, cache, providers, models, tenants);
+        return new GatewayConfig(server, backend, queue, upstream, cache, passthrough, providers, models, tenants);
     }
 
     private static Server server(Obj o) {
@@ -183,11 +185,29 @@ public final class GatewayConfigParser {
     }
 
     private static Upstream upstream(Obj o) {
-        o.allow("connectTimeout", "timeout", "maxRetries", "defaultCooldown");
+        o.allow("connectTimeout", "timeout", "maxRetries", "defaultCooldown", "backoffBase", "backoffCap");
         Upstream d = Upstream.defaults();
+        Duration base = o.duration("backoffBase", d.backoffBase(), true);
+        Duration cap = o.duration("backoffCap", d.backoffCap(), true);
+        if (base.compareTo(Duration.ofHours(1)) > 0) {
+            throw new GatewayConfigException(o.path("backoffBase") + ": must be at most 1h, was '"
+                    + o.required("backoffBase") + "'");
+        }
+        if (cap.compareTo(Duration.ofHours(1)) > 0) {
+            throw new GatewayConfigException(o.path("backoffCap") + ": must be at most 1h, was '"
+                    + o.required("backoffCap") + "'");
+        }
+        if (cap.compareTo(base) < 0) {
+            String b = o.has("backoffBase") ? o.required("backoffBase") : "the default " + d.backoffBase().toMillis()
+                    + "ms";
+            String c = o.has("backoffCap") ? "'" + o.required("backoffCap") + "'" : "the default "
+                    + d.backoffCap().toMillis() + "ms";
+            throw new GatewayConfigException(o.path("backoffCap") + ": must be at least backoffBase (" + b + "), was "
+                    + c);
+        }
         return new Upstream(o.duration("connectTimeout", d.connectTimeout(), false),
                 o.duration("timeout", d.timeout(), false), (int) o.longVal("maxRetries", d.maxRetries(), 0, 10),
-                o.duration("defaultCooldown", d.defaultCooldown(), false));
+                o.duration("defaultCooldown", d.defaultCooldown(), false), base, cap);
     }
 
     private static Cache cache(Obj o) {
@@ -196,6 +216,19 @@ public final class GatewayConfigParser {
         return new Cache(o.bool("enabled", d.enabled()), o.duration("ttl", d.ttl(), false),
                 o.longVal("maxEntries", d.maxEntries(), 1, 100_000_000), o.bool("deterministicOnly",
                         d.deterministicOnly()));
+    }
+
+    private static Passthrough passthrough(Obj o, Map<String, Provider> providers) {
+        o.allow("provider");
+        if (!o.has("provider")) {
+            return Passthrough.defaults();
+        }
+        String name = o.required("provider");
+        if (!providers.containsKey(name)) {
+            throw new GatewayConfigException(o.path("provider") + ": no provider named '" + name + "' (known: "
+                    + providers.keySet() + ")");
+        }
+        return new Passthrough(name);
     }
 
     private Provider provider(String name, Obj o) {

@@ -33,6 +33,10 @@ class GatewayConfigParserTest {
         assertThat(c.backend().type()).isEqualTo(GatewayConfig.BackendType.MEMORY);
         assertThat(c.queue().maxWait()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.upstream().timeout()).isEqualTo(Duration.ofSeconds(120));
+        assertThat(c.upstream().backoffBase()).isEqualTo(Duration.ofMillis(250));
+        assertThat(c.upstream().backoffCap()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(parser.parse(MINIMAL + "upstream: {backoffBase: 0, backoffCap: 0}\n").upstream().backoffCap())
+                .isZero();
         assertThat(c.cache().enabled()).isTrue();
         assertThat(c.openMode()).isTrue();
         GatewayConfig.Model m = c.models().get("gpt-4o-mini");
@@ -42,6 +46,36 @@ class GatewayConfigParserTest {
         assertThat(c.providers().get("openai").limits().entries()).extracting(GatewayConfig.LimitSpec.Entry::algorithm)
                 .containsExactly(Algorithm.SLIDING_LOG, Algorithm.SLIDING_WINDOW_COUNTER);
         assertThat(c.toString()).doesNotContain("sk-secret-value");
+        assertThat(c.passthrough().provider()).isNull();
+        assertThat(c.passthroughProvider()).isEqualTo("openai");
+    }
+
+    static final String TWO_PROVIDERS = """
+            providers:
+              openai:
+                baseUrl: https://api.openai.com/v1
+                keys: [{env: OPENAI_API_KEY}]
+                limits: {requestsPerMinute: 500}
+              other:
+                baseUrl: http://127.0.0.1:9/v1
+                keys: [{value: sk-other}]
+                limits: {requestsPerMinute: 5}
+            models:
+              gpt-4o-mini: {provider: openai}
+            """;
+
+    @Test
+    @DisplayName("passthrough.provider picks the default pass-through provider (else the first); one that names no "
+            + "provider is an error naming the field")
+    void passthrough() {
+        assertThat(parser.parse(TWO_PROVIDERS).passthroughProvider()).isEqualTo("openai");
+        GatewayConfig c = parser.parse(TWO_PROVIDERS + "passthrough: {provider: other}\n");
+        assertThat(c.passthrough().provider()).isEqualTo("other");
+        assertThat(c.passthroughProvider()).isEqualTo("other");
+        assertError(TWO_PROVIDERS + "passthrough: {provider: azure}\n",
+                "passthrough.provider: no provider named 'azure'");
+        assertError(TWO_PROVIDERS + "passthrough: {providr: other}\n", "passthrough.providr: unknown field");
+        assertError(TWO_PROVIDERS + "passthrough: other\n", "passthrough: a mapping is expected");
     }
 
     @Test
@@ -56,6 +90,12 @@ class GatewayConfigParserTest {
         assertError(MINIMAL.replace("requestsPerMinute: 500", "requestsPerMinute: -5"),
                 "providers.openai.limits.requestsPerMinute");
         assertError(MINIMAL + "tenants:\n  a: {keys: [{sha256: xyz}]}\n", "tenants.a.keys[0].sha256");
+        assertError(MINIMAL + "upstream: {backoffBase: 2s, backoffCap: 1s}\n",
+                "upstream.backoffCap: must be at least backoffBase (2s), was '1s'");
+        assertError(MINIMAL + "upstream: {backoffBase: 10s}\n", "upstream.backoffCap: must be at least backoffBase");
+        assertError(MINIMAL + "upstream: {backoffBase: -1s}\n", "upstream.backoffBase");
+        assertError(MINIMAL + "upstream: {backoffCap: 2h}\n", "upstream.backoffCap: must be at most 1h");
+        assertError(MINIMAL + "upstream: {backofBase: 1s}\n", "upstream.backofBase: unknown field");
         assertError("models: {}", "providers");
         assertError("[not, a, mapping", "not valid YAML");
     }

@@ -4,16 +4,30 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.JsonObject;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * A real HTTP upstream for what the provider simulator does not serve: completions, embeddings, a pass-through path,
- * and faults chosen by model name ({@code slow-model} never answers, {@code drip-model} streams slowly until the
- * caller leaves, {@code limited-model} answers 429 once, then 200).
+ * A real HTTP upstream for what the provider simulator does not serve: completions, embeddings, pass-through paths
+ * ({@code /v1/files}, {@code /v1/moderations}), and faults chosen by model name ({@code slow-model} never answers,
+ * {@code drip-model} streams slowly until the caller leaves, {@code limited-model} answers 429 once, then 200;
+ * {@code once429-<ms>-<tag>} answers its first call 429 with {@code retry-after-ms: <ms>}, then 200). Every call is
+ * recorded in {@link #received}.
  */
 final class StubUpstream implements AutoCloseable {
+
+    /** One call as it arrived: what was asked, with which key, when ({@link System#nanoTime()}). */
+    record Received(String method, String path, String authorization, String body, String model, long nanos) {
+    }
+
+    private static final String OK_CHAT = "{\"id\":\"c\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+            + "\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
+            + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}";
+
+    final List<Received> received = new CopyOnWriteArrayList<>();
 
     final AtomicInteger completions = new AtomicInteger();
     final AtomicInteger embeddings = new AtomicInteger();
@@ -29,8 +43,17 @@ final class StubUpstream implements AutoCloseable {
         server = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
             HttpServerResponse resp = req.response();
             String path = req.path();
-            JsonObject json = body.length() > 0 && path.startsWith("/v1/") && req.method().name().equals("POST")
-                    ? body.toJsonObject() : new JsonObject();
+            JsonObject json = new JsonObject();
+            if (body.length() > 0 && path.startsWith("/v1/") && req.method().name().equals("POST")) {
+                try {
+                    json = body.toJsonObject();
+                } catch (RuntimeException e) {
+                    // not a JSON object: pass-through bodies need not be
+                }
+            }
+            String auth = req.getHeader("authorization");
+            received.add(new Received(req.method().name(), path, auth == null ? "" : auth, body.toString(),
+                    json.getString("model", ""), System.nanoTime()));
             switch (path) {
                 case "/v1/completions" -> {
                     completions.incrementAndGet();
@@ -54,6 +77,8 @@ final class StubUpstream implements AutoCloseable {
                     files.incrementAndGet();
                     resp.putHeader("content-type", "application/json").end("{\"object\":\"list\",\"data\":[]}");
                 }
+                case "/v1/moderations" -> resp.putHeader("content-type", "application/json")
+                        .end("{\"id\":\"modr-1\",\"results\":[]}");
                 case "/v1/chat/completions" -> chat(json, resp);
                 default -> resp.setStatusCode(404).end();
             }
@@ -100,8 +125,41 @@ final class StubUpstream implements AutoCloseable {
                             + "\"delta\":{\"content\":\"x\"}}]}\n\n");
                 });
             }
-            default -> resp.setStatusCode(404).end();
+            default -> {
+                if (model.startsWith("once429-")) {
+                    once429(model, resp);
+                } else {
+                    resp.setStatusCode(404).end();
+                }
+            }
         }
+    }
+
+    /** The first call of this model gets a 429 asking to wait the milliseconds its name gives; later calls a 200. */
+    private void once429(String model, HttpServerResponse resp) {
+        if (calls(model) == 1) {
+            resp.setStatusCode(429).putHeader("retry-after-ms", model.split("-")[1]).putHeader("retry-after", "1")
+                    .putHeader("content-type", "application/json")
+                    .end("{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\","
+                            + "\"param\":null,\"code\":\"rate_limit_exceeded\"}}");
+        } else {
+            resp.putHeader("content-type", "application/json").end(OK_CHAT);
+        }
+    }
+
+    /** The calls received for {@code model}, in arrival order. */
+    List<Received> calls(String model, String path) {
+        return received.stream().filter(r -> r.model().equals(model) && r.path().equals(path)).toList();
+    }
+
+    /** How many chat calls named {@code model}. */
+    int calls(String model) {
+        return calls(model, "/v1/chat/completions").size();
+    }
+
+    /** The calls received on {@code path}, in arrival order. */
+    List<Received> on(String path) {
+        return received.stream().filter(r -> r.path().equals(path)).toList();
     }
 
     int port() {

@@ -1,5 +1,7 @@
 package dev.sluice.gateway.internal;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -53,6 +55,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The request header that picks the provider of a pass-through call whose body names no configured model. */
+    static final String PROVIDER_HEADER = "x-sluice-provider";
     /** Completes a cache leader's upstream stage when the call's own error answer was written. */
     private static final Exception ANSWERED = new Exception("answered with an error", null, false, false) {
         private static final long serialVersionUID = 1L;
@@ -225,7 +229,17 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             default -> null;
         };
         if (kind == null || req.method() != HttpMethod.POST) {
-            Call c = new Call(req, r, tenant, Kind.OTHER, r.passthrough(), body, null);
+            Routes.ModelRoute route = passthroughRoute(req, r, body);
+            if (route == null) {
+                Errors.send(req.response(), 400, "The " + PROVIDER_HEADER + " header names no provider of this "
+                        + "gateway: '" + safe(String.valueOf(req.getHeader(PROVIDER_HEADER))) + "' (known: "
+                        + String.join(", ", r.providerNames()) + ").", "invalid_request_error", null,
+                        "unknown_provider");
+                count(Kind.OTHER.tag, 400, tenant.name(), "none");
+                return;
+            }
+            // no JSON handed on: a pass-through body goes upstream byte for byte
+            Call c = new Call(req, r, tenant, Kind.OTHER, route, body, null);
             c.finish = finish;
             c.estimate = 0;
             admit(c);
@@ -285,6 +299,52 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             ctx.runOnContext(v -> admit(c));
             return sink;
         }).whenComplete((answer, err) -> ctx.runOnContext(v -> deliver(c, answer, err)));
+    }
+
+    /**
+     * The route of a pass-through call: the model its JSON body names, if configured (that model's pool and limits);
+     * else the provider the {@value #PROVIDER_HEADER} header names; else the default pass-through provider. Null if
+     * the header names no provider.
+     */
+    private static Routes.@Nullable ModelRoute passthroughRoute(HttpServerRequest req, Routes r, Buffer body) {
+        String name = bodyModel(body);
+        Routes.ModelRoute model = name == null ? null : r.model(name);
+        if (model != null) {
+            return model;
+        }
+        String provider = req.getHeader(PROVIDER_HEADER);
+        return provider == null ? r.passthrough() : r.passthrough(provider.trim());
+    }
+
+    /**
+     * The top-level {@code model} string of a body that is one well-formed JSON object, or null (empty, not JSON,
+     * not an object, no textual model). Streams over the body without building a tree.
+     */
+    static @Nullable String bodyModel(Buffer body) {
+        int n = body.length();
+        int i = 0;
+        while (i < n && Character.isWhitespace(body.getByte(i))) {
+            i++;
+        }
+        if (i == n || body.getByte(i) != '{') {
+            return null; // not JSON (multipart, form, binary): no parse attempted
+        }
+        try (JsonParser p = JSON.getFactory().createParser(body.getBytes())) {
+            p.nextToken();
+            String model = null;
+            JsonToken t;
+            while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken v = p.nextToken();
+                if (field.equals("model")) {
+                    model = v == JsonToken.VALUE_STRING ? p.getText() : null;
+                }
+                p.skipChildren();
+            }
+            return t == JsonToken.END_OBJECT && p.nextToken() == null ? model : null;
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** Writes what the cache answered: a hit, a coalesced call's answer, or this call's own upstream answer. */
@@ -506,22 +566,31 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
     }
 
+    /**
+     * An upstream 429: the key cools down for the wait it names (shared with every instance), and a retryable call
+     * with retries left is re-admitted once a key of its pool is out of cooldown plus a random backoff (full jitter,
+     * {@code upstream.backoffBase/backoffCap}), on a timer; if that passes the call's deadline, or no retry is left,
+     * the client gets the 429 at once.
+     */
     private void upstream429(Call c, HttpClientResponse cresp) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
         admission.settle(t, 0, true);
         cresp.body().onComplete(ar -> {
             String body = ar.succeeded() ? ar.result().toString(StandardCharsets.UTF_8) : null;
-            UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body,
-                    c.routes.config().upstream().defaultCooldown());
+            GatewayConfig.Upstream u = c.routes.config().upstream();
+            UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body, u.defaultCooldown());
             Duration wait = v.cooldown();
             cooldowns.coolDown(t.key().cooldownKey(), wait);
-            long left = c.deadlineNanos - System.nanoTime();
-            if (v.retryable() && c.attempt < c.routes.config().upstream().maxRetries() && left > wait.toNanos()
-                    && !c.req.response().closed()) {
-                c.attempt++;
-                c.ticket = null;
-                admit(c);
-                return;
+            if (v.retryable() && c.attempt < u.maxRetries() && !c.req.response().closed()) {
+                long delay = retryDelayMicros(poolCooldownMillis(c.model),
+                        SharedCooldowns.backoffMicros(c.attempt + 1, u.backoffBase(), u.backoffCap()),
+                        c.deadlineNanos - System.nanoTime());
+                if (delay >= 0) {
+                    c.attempt++;
+                    c.ticket = null;
+                    retryAfter(c, delay);
+                    return;
+                }
             }
             HttpServerResponse resp = c.req.response();
             long ms = Math.max(1, wait.toMillis());
@@ -537,6 +606,39 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             Errors.send(resp, 429, why + "; retry after the time in the Retry-After header.", "requests", null,
                     v.kind().equals("quota") ? "insufficient_quota" : "rate_limit_exceeded");
             count(c.kind.tag, 429, c.tenant.name(), c.cacheTag());
+        });
+    }
+
+    /**
+     * How long to wait before re-admitting a call the upstream answered 429: the cooldown left on the pool (until one
+     * of its keys may be called), plus {@code jitterMicros}; -1 if that is not before the call's deadline,
+     * {@code leftNanos} from now.
+     */
+    static long retryDelayMicros(long poolCooldownMillis, long jitterMicros, long leftNanos) {
+        long delay = Math.max(0, poolCooldownMillis) * 1000 + Math.max(0, jitterMicros);
+        return delay < leftNanos / 1000 ? delay : -1;
+    }
+
+    /** The cooldown left on {@code model}'s pool: the least of its keys' (0 if one may be called now). */
+    private long poolCooldownMillis(Routes.ModelRoute model) {
+        long least = Long.MAX_VALUE;
+        for (Routes.PoolKey k : model.keys()) {
+            least = Math.min(least, cooldowns.remainingMillis(k.cooldownKey()));
+        }
+        return least == Long.MAX_VALUE ? 0 : least;
+    }
+
+    /**
+     * Re-admits {@code c} after {@code delayMicros} on a Vert.x timer (on the call's context, no thread held); a
+     * client gone by then is not re-admitted.
+     */
+    private void retryAfter(Call c, long delayMicros) {
+        vertx.setTimer(Math.max(1, (delayMicros + 999) / 1000), id -> {
+            if (c.req.response().closed()) {
+                failSink(c);
+                return;
+            }
+            admit(c);
         });
     }
 

@@ -30,6 +30,8 @@ public final class Routes {
     private final List<KeyHash> keyHashes = new ArrayList<>();
     private final Map<String, ModelRoute> models = new LinkedHashMap<>();
     private final Map<String, Policy> policies = new HashMap<>();
+    /** Each provider's pass-through route, by provider name. */
+    private final Map<String, ModelRoute> passthroughs = new LinkedHashMap<>();
     private final ModelRoute passthrough;
 
     /** A tenant and the limiter key and policy of its share, if it has one. */
@@ -79,8 +81,10 @@ public final class Routes {
             models.put(m.name(), modelRoute(m.name(), m.provider(), m.upstreamModel(), m.maxOutputTokens(),
                     m.limits()));
         }
-        GatewayConfig.Provider first = config.providers().values().iterator().next();
-        passthrough = modelRoute("*", first.name(), "*", 0, null);
+        for (GatewayConfig.Provider p : config.providers().values()) {
+            passthroughs.put(p.name(), modelRoute("*", p.name(), "*", 0, null));
+        }
+        passthrough = passthroughs.get(config.passthroughProvider());
     }
 
     private ModelRoute modelRoute(String name, String providerName, String upstreamModel, long maxOut,
@@ -132,9 +136,22 @@ public final class Routes {
         return models.values();
     }
 
-    /** The route of other {@code /v1/*} calls: the first provider's pool under its own limits. */
+    /**
+     * The route of other {@code /v1/*} calls that name neither a configured model nor a provider: the pool of
+     * {@link GatewayConfig#passthroughProvider()} under the provider's own limits.
+     */
     public ModelRoute passthrough() {
         return passthrough;
+    }
+
+    /** The pass-through route of the provider named {@code provider} (its pool, its own limits), or null. */
+    public @Nullable ModelRoute passthrough(String provider) {
+        return passthroughs.get(provider);
+    }
+
+    /** Provider names, in file order. */
+    public Iterable<String> providerNames() {
+        return passthroughs.keySet();
     }
 
     /** The policy of a limiter key, or null if this configuration has none for it. */
