@@ -99,7 +99,7 @@ public final class Gateway implements AutoCloseable {
         // Load the token encodings now (a second or two), so that the first call does not pay for it on an event loop.
         TokenEstimator.textTokens("o200k_base", TextNode.valueOf("warm up"));
         TokenEstimator.textTokens("cl100k_base", TextNode.valueOf("warm up"));
-        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(loops));
+        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(loops).setPreferNativeTransport(true));
         Backends backends;
         try {
             backends = Backends.of(config);
@@ -172,10 +172,11 @@ public final class Gateway implements AutoCloseable {
         if (file != null && !s.reloadInterval().isZero()) {
             g.watch(file, s.reloadInterval());
         }
-        LOG.info("Sluice gateway listening on http://{}:{} ({} backend, {} provider(s), {} model(s), {})",
+        LOG.info("Sluice gateway listening on http://{}:{} ({} backend, {} provider(s), {} model(s), {}; {} I/O)",
                 s.host(), g.port, config.backend().type().name().toLowerCase(java.util.Locale.ROOT),
                 config.providers().size(), config.models().size(),
-                config.openMode() ? "open mode: no gateway key needed" : config.tenants().size() + " tenant(s)");
+                config.openMode() ? "open mode: no gateway key needed" : config.tenants().size() + " tenant(s)",
+                vertx.isNativeTransportEnabled() ? "epoll" : "NIO");
         return g;
     }
 

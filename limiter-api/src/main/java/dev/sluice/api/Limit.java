@@ -3,7 +3,6 @@ package dev.sluice.api;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 import java.util.Objects;
-import java.util.regex.Pattern;
 
 /**
  * A capacity per period on one named dimension, enforced by one {@link Algorithm}: for example 15 {@code requests}
@@ -27,7 +26,6 @@ public final class Limit {
     /** The shortest period a limit may have. */
     public static final Duration MIN_PERIOD = Duration.ofMillis(1);
 
-    private static final Pattern DIMENSION = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
     private final String dimension;
     private final long capacity;
@@ -178,10 +176,25 @@ public final class Limit {
     }
 
     static void checkDimension(String dimension) {
-        if (dimension == null || !DIMENSION.matcher(dimension).matches()) {
+        if (!isDimension(dimension)) {
             throw new IllegalArgumentException(
                     "dimension must be 1-64 characters of [A-Za-z0-9_.-], was " + quote(dimension));
         }
+    }
+
+    /** Whether {@code s} is 1-64 characters of {@code [A-Za-z0-9_.-]}; a loop, since costs are built per call. */
+    private static boolean isDimension(String s) {
+        if (s == null || s.isEmpty() || s.length() > 64) {
+            return false;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'
+                    || c == '-')) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String quote(String s) {

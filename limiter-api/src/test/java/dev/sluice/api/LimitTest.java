@@ -17,7 +17,8 @@ class LimitTest {
     class Validation {
 
         @ParameterizedTest
-        @ValueSource(strings = {"", "has space", "semi;colon", "ünïcode", "slash/es"})
+        @ValueSource(strings = {"", "has space", "semi;colon", "ünïcode", "slash/es", "a@b", "a[b", "a`b", "a{b", "a:b",
+            "a,b"})
         void malformedDimensionIsRejectedAndNamed(String dimension) {
             assertThatThrownBy(() -> Limit.of(dimension, 10, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET))
                     .isInstanceOf(IllegalArgumentException.class)

@@ -34,6 +34,8 @@ import java.net.ConnectException;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -69,10 +71,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private final SharedCooldowns cooldowns;
     private final ResponseCache cache;
     private final MeterRegistry registry;
-    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    private final Map<List<String>, Counter> counters = new ConcurrentHashMap<>();
     /** Upstream base URLs parsed once (a URL parse per request showed in profiles); bounded by the configuration. */
     private final Map<String, Base> bases = new ConcurrentHashMap<>();
-    private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+    private final Map<List<String>, Timer> timers = new ConcurrentHashMap<>();
     private final Supplier<String> scrape;
     private final Supplier<Future<Boolean>> backendUp;
     private final String backendName;
@@ -841,9 +843,23 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         boolean ended;
     }
 
-    private static long usage(Buffer body) {
-        try {
-            return usageOf(JSON.readTree(body.getBytes()).path("usage"));
+    /**
+     * The tokens a whole answer's top-level {@code usage} reports, or -1. Streams over the answer and builds a tree
+     * of the {@code usage} object only (an answer can be long; its usage is small).
+     */
+    static long usage(Buffer body) {
+        try (JsonParser p = JSON.getFactory().createParser(body.getBytes())) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return -1;
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                if (p.nextToken() == JsonToken.START_OBJECT && field.equals("usage")) {
+                    return usageOf(p.readValueAsTree());
+                }
+                p.skipChildren();
+            }
+            return -1;
         } catch (Exception e) {
             return -1;
         }
@@ -996,16 +1012,24 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     /**
      * The counter {@code name} with the tags {@code tagKeyValues} (key, value, ...), registered once and then looked
      * up by its tag values: a Micrometer builder per request costs more than the rest of the bookkeeping. The tag
-     * values are bounded (endpoints, statuses, configured tenants and providers), and so is this map.
+     * values are bounded (endpoints, statuses, configured tenants and providers), and so is this map. The key is a
+     * list of the strings themselves, whose hashes Java keeps, rather than a string joined (and hashed) per call.
      */
     private Counter counter(String name, String... tagKeyValues) {
-        return counters.computeIfAbsent(name + '\u0000' + String.join("\u0000", tagKeyValues),
+        return counters.computeIfAbsent(key(name, tagKeyValues),
                 k -> Counter.builder(name).tags(tagKeyValues).register(registry));
     }
 
     private Timer timer(String name, String... tagKeyValues) {
-        return timers.computeIfAbsent(name + '\u0000' + String.join("\u0000", tagKeyValues),
+        return timers.computeIfAbsent(key(name, tagKeyValues),
                 k -> Timer.builder(name).tags(tagKeyValues).register(registry));
+    }
+
+    private static List<String> key(String name, String[] tagKeyValues) {
+        String[] k = new String[tagKeyValues.length + 1];
+        k[0] = name;
+        System.arraycopy(tagKeyValues, 0, k, 1, tagKeyValues.length);
+        return Arrays.asList(k);
     }
 
     private static String tenantTag(Routes.@Nullable TenantRoute t) {
