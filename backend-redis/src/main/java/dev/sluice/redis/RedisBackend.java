@@ -266,9 +266,9 @@ public final class RedisBackend implements LimiterBackend {
     }
 
     /**
-     * Smart batching: at most {@linkplain Builder#maxCallsInFlight maxCallsInFlight} script calls in flight per lane. A request that arrives while
-     * they are all in flight waits in the queue, and all that queued go together in the next call, sent as soon as
-     * one answers. No timer, and no added latency when idle or lightly loaded: a request is sent at once while a
+     * Smart batching: at most {@linkplain Builder#maxCallsInFlight maxCallsInFlight} script calls in flight per lane.
+     * A request that arrives while they are all in flight waits in the queue, and all that queued go together in
+     * the next call, sent as soon as one answers. No timer, and no added latency when idle or lightly loaded: a request is sent at once while a
      * slot is free.
      */
     private final class Lane {
@@ -516,7 +516,7 @@ public final class RedisBackend implements LimiterBackend {
         private @Nullable LimiterBackend fallback;
         private double fallbackShare = 1.0;
         private boolean redisFunctions = true;
-        private int maxCallsInFlight = 1;
+        private int maxCallsInFlight = 2;
 
         private Builder(RedissonClient client, boolean ownsClient) {
             this.client = client;
@@ -605,12 +605,12 @@ public final class RedisBackend implements LimiterBackend {
 
         /**
          * How many script calls may be in flight at once per lane (one Redis Cluster slot; every key on a single
-         * server), default 1. Requests that arrive while the lane is full queue up and all go in the next call
+         * server), default 2. Requests that arrive while the lane is full queue up and all go in the next call
          * (up to 128 per call), so a request never waits for a timer: it is sent at once when the lane is free,
-         * and waits at most for the calls in flight otherwise. One call in flight makes the largest batches and
-         * the least work for client and Redis (measured on 2 cores: 1 beat 2, 4 and 8 at 4 and 16 threads, see
-         * {@code benchmarks/RESULTS.md}); a few more can help when the round trip is long compared with Redis's
-         * work per call, such as across data centres.
+         * and waits at most for the calls in flight otherwise. Fewer calls in flight make larger batches and less
+         * work for client and Redis; more keep Redis busy while the client reads an answer and sends the next. On 2
+         * cores, 2 beat 1 and 4 at 4 and 16 threads (see {@code benchmarks/RESULTS.md}); more can help when the
+         * round trip is long compared with Redis's work per call, such as across data centres.
          *
          * @throws IllegalArgumentException unless 1-64
          */

@@ -67,7 +67,7 @@ public class RedisTryAcquireBenchmark {
     public Impl impl;
 
     /** Sluice's {@code RedisBackend.Builder.maxCallsInFlight} (the others ignore it). */
-    @Param("1")
+    @Param("2")
     public int callsInFlight;
 
     private RedisServer server;
