@@ -4,8 +4,8 @@
 #   ./mvnw -B -q package -pl gateway -am -DskipTests && benchmarks/gateway/run.sh
 #
 # Needs wrk and nginx (Debian: apt-get install -y wrk nginx). The upstream is the provider simulator (from the
-# gateway jar) with no limits and no added latency, or with UPSTREAM=static a fixed answer served by nginx itself
-# (steadier: the simulator's own pauses reach its p99). For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
+# gateway jar) with no limits and no added latency, or with UPSTREAM=static a fixed answer served by a separate nginx
+# (static.conf; steadier: the simulator's own pauses reach its p99, and its JVM takes CPU from the proxies). For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
 # at 1 connection (p50/p99 from wrk --latency) and a throughput run at $CONNECTIONS connections. Added latency is the
 # proxy's p50/p99 minus the direct p50/p99. Prints to stdout; writes nothing but a temporary directory it removes.
 set -euo pipefail
@@ -38,15 +38,23 @@ wait_port() {
   exit 1
 }
 
-java -Xmx512m -cp "$JAR" dev.sluice.testkit.simulator.ProviderSimulator --port "$UP" --rpm 0 --tpm 0 \
-  --latency 0ms > "$TMP/upstream.log" 2>&1 &
-PIDS+=($!)
-wait_port "$UP"
+if [ "${UPSTREAM:-simulator}" = static ]; then
+  TARGET=$ST
+  mkdir -p "$TMP/static"
+  sed -e "s#@STATIC_PORT@#$ST#g" -e "s#@PREFIX@#$TMP/static#g" "$HERE/static.conf" > "$TMP/static.conf"
+  nginx -p "$TMP/static" -c "$TMP/static.conf" -e stderr > "$TMP/static.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$ST"
+else
+  TARGET=$UP
+  java -Xmx512m -cp "$JAR" dev.sluice.testkit.simulator.ProviderSimulator --port "$UP" --rpm 0 --tpm 0 \
+    --latency 0ms > "$TMP/upstream.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$UP"
+fi
 
 mkdir -p "$TMP/nginx"
-TARGET=$UP
-if [ "${UPSTREAM:-simulator}" = static ]; then TARGET=$ST; fi
-sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@NGINX_PORT@#$NG#g" -e "s#@STATIC_PORT@#$ST#g" -e "s#@PREFIX@#$TMP/nginx#g" \
+sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@NGINX_PORT@#$NG#g" -e "s#@PREFIX@#$TMP/nginx#g" \
   "$HERE/nginx.conf" > "$TMP/nginx.conf"
 nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" -e stderr > "$TMP/nginx.log" 2>&1 &
 PIDS+=($!)

@@ -39,8 +39,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <pre>
  * ./mvnw -B -q -DskipTests package
- * java -jar benchmarks/target/benchmarks.jar TryAcquireBenchmark -t 1
- * java -jar benchmarks/target/benchmarks.jar TryAcquireBenchmark -t 2
+ * java -jar benchmarks/target/benchmarks.jar 'benchmarks.TryAcquireBenchmark' -t 1
+ * java -jar benchmarks/target/benchmarks.jar 'benchmarks.TryAcquireBenchmark' -t 2
  * </pre>
  */
 @State(Scope.Benchmark)
