@@ -268,8 +268,8 @@ public final class RedisBackend implements LimiterBackend {
     /**
      * Smart batching: at most {@linkplain Builder#maxCallsInFlight maxCallsInFlight} script calls in flight per lane.
      * A request that arrives while they are all in flight waits in the queue, and all that queued go together in
-     * the next call, sent as soon as one answers. No timer, and no added latency when idle or lightly loaded: a request is sent at once while a
-     * slot is free.
+     * the next call, sent as soon as one answers. No timer, and no added latency when idle or lightly loaded: a
+     * request is sent at once while a slot is free.
      */
     private final class Lane {
         final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
@@ -365,15 +365,17 @@ public final class RedisBackend implements LimiterBackend {
         private void finish(List<Request> batch, @Nullable String result, @Nullable Throwable error) {
             inFlight.decrementAndGet();
             drain();
-            long[] values;
-            try {
-                values = error != null || result == null ? null : parseLongs(result);
-            } catch (NumberFormatException e) {
-                values = null;
-                error = e;
+            long[] values = null;
+            Throwable failure = error != null ? error : result == null ? new IllegalStateException("no answer") : null;
+            if (failure == null) {
+                try {
+                    values = parseLongs(result);
+                } catch (NumberFormatException e) {
+                    failure = e;
+                }
             }
             if (values == null) {
-                Throwable e = error != null ? error : new IllegalStateException("no answer");
+                Throwable e = failure;
                 batch.forEach(r -> r.result.completeExceptionally(e));
                 return;
             }
@@ -383,7 +385,7 @@ public final class RedisBackend implements LimiterBackend {
                 if (at + size > values.length) {
                     r.result.completeExceptionally(new IllegalStateException("short script answer " + result));
                 } else {
-                    r.result.complete(new Answer(values, at, values[0]));
+                    r.result.complete(new Answer(values, at));
                 }
                 at += size;
             }
@@ -392,9 +394,12 @@ public final class RedisBackend implements LimiterBackend {
 
     /**
      * One request's part of a script answer: {@code values[at]} granted 0/1, then the wait, the bound index and the
-     * remaining units per limit; {@code now} is the time the script decided at.
+     * remaining units per limit. {@code values[0]} is the time the script decided at.
      */
-    private record Answer(long[] values, int at, long now) {
+    private record Answer(long[] values, int at) {
+        long now() {
+            return values[0];
+        }
     }
 
     private static Decision decode(String op, Policy policy, Answer a) {

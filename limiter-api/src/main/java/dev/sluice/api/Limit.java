@@ -26,7 +26,6 @@ public final class Limit {
     /** The shortest period a limit may have. */
     public static final Duration MIN_PERIOD = Duration.ofMillis(1);
 
-
     private final String dimension;
     private final long capacity;
     private final long periodMicros;

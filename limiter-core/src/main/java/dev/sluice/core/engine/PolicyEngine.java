@@ -115,7 +115,7 @@ public final class PolicyEngine {
         long n = cost.units(limit.dimension());
         if (n > 0) {
             // The grant of the two bucket algorithms in one pass: the same state and decision as wait, charge and
-            // remaining below (PolicyEngineTest checks it), with the refill or debt computed once instead of three
+            // remaining below (SingleGrantTest checks it), with the refill or debt computed once instead of three
             // times.
             if (limit.algorithm() == Algorithm.TOKEN_BUCKET) {
                 TokenBucket.State next = TokenBucket.grant(limit, (TokenBucket.State) s, n, now);
