@@ -11,10 +11,15 @@ import dev.sluice.gateway.internal.ResponseCache;
 import dev.sluice.gateway.internal.Routes;
 import dev.sluice.governor.SharedCooldowns;
 import dev.sluice.governor.TokenEstimator;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Context;
+import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.VerticleBase;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -26,6 +31,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -60,7 +66,7 @@ public final class Gateway implements AutoCloseable {
     private final AtomicReference<Routes> routes;
     private final ProxyHandler handler;
     private final List<HttpServer> servers;
-    private final HttpClient client;
+    private final List<HttpClient> clients;
     private final PrometheusMeterRegistry registry;
     private final ResponseCache cache;
     private final Duration drainTimeout;
@@ -68,7 +74,7 @@ public final class Gateway implements AutoCloseable {
     private volatile boolean closed;
 
     private Gateway(Vertx vertx, Backends backends, @Nullable ExecutorService limiterPool,
-            AtomicReference<Routes> routes, ProxyHandler handler, List<HttpServer> servers, HttpClient client,
+            AtomicReference<Routes> routes, ProxyHandler handler, List<HttpServer> servers, List<HttpClient> clients,
             PrometheusMeterRegistry registry, ResponseCache cache, Duration drainTimeout) {
         this.vertx = vertx;
         this.backends = backends;
@@ -76,7 +82,7 @@ public final class Gateway implements AutoCloseable {
         this.routes = routes;
         this.handler = handler;
         this.servers = servers;
-        this.client = client;
+        this.clients = clients;
         this.registry = registry;
         this.cache = cache;
         this.drainTimeout = drainTimeout;
@@ -95,7 +101,7 @@ public final class Gateway implements AutoCloseable {
      * @throws IllegalStateException if the server cannot bind or the backend cannot be reached
      */
     public static Gateway start(GatewayConfig config, @Nullable Path file) {
-        int loops = Math.max(1, Runtime.getRuntime().availableProcessors());
+        int loops = config.server().loops();
         // Load the token encodings now (a second or two), so that the first call does not pay for it on an event loop.
         TokenEstimator.textTokens("o200k_base", TextNode.valueOf("warm up"));
         TokenEstimator.textTokens("cl100k_base", TextNode.valueOf("warm up"));
@@ -129,14 +135,15 @@ public final class Gateway implements AutoCloseable {
         SharedCooldowns cooldowns = new SharedCooldowns(backends.cache());
         Admission admission = new Admission(limiter, limiterPool != null ? limiterPool : Runnable::run, cooldowns);
         ResponseCache cache = new ResponseCache(backends.cache(), backends.blocking(), config.cache());
-        HttpClient client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true)
-                .setConnectTimeout((int) config.upstream().connectTimeout().toMillis()).setTcpNoDelay(true),
-                new PoolOptions().setHttp1MaxSize(512).setMaxWaitQueueSize(-1));
-        ProxyHandler handler = new ProxyHandler(vertx, client, routes::get, admission, cooldowns, cache, registry,
-                registry::scrape,
+        HttpClientOptions clientOptions = new HttpClientOptions().setKeepAlive(true)
+                .setConnectTimeout((int) config.upstream().connectTimeout().toMillis()).setTcpNoDelay(true);
+        PoolOptions poolOptions = new PoolOptions().setHttp1MaxSize(512).setMaxWaitQueueSize(-1);
+        List<HttpServer> servers = Collections.synchronizedList(new ArrayList<>());
+        List<HttpClient> clients = Collections.synchronizedList(new ArrayList<>());
+        ProxyHandler handler = new ProxyHandler(vertx, () -> loopClient(clients), routes::get, admission, cooldowns,
+                cache, registry, registry::scrape,
                 () -> Future.fromCompletionStage(backends.probe().get()),
                 config.backend().type().name().toLowerCase(java.util.Locale.ROOT));
-        List<HttpServer> servers = new ArrayList<>();
         GatewayConfig.Server s = config.server();
         try {
             HttpServerOptions options = new HttpServerOptions().setTcpNoDelay(true)
@@ -149,23 +156,34 @@ public final class Gateway implements AutoCloseable {
                     port = probe.getLocalPort();
                 }
             }
-            HttpServer first = vertx.createHttpServer(options).requestHandler(handler);
-            first.listen(port, s.host()).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-            servers.add(first);
-            for (int i = 1; i < loops; i++) {
-                HttpServer more = vertx.createHttpServer(options).requestHandler(handler);
-                more.listen(first.actualPort(), s.host()).toCompletionStage().toCompletableFuture()
-                        .get(30, TimeUnit.SECONDS);
-                servers.add(more);
+            int listenPort = port;
+            // One server and one upstream client per event loop, each in a verticle of its own: Vert.x spreads the
+            // verticles over the loops and the accepted connections over the servers, and a call's upstream
+            // connection lives on the loop of its client connection (no hop between threads). Servers created from
+            // one plain thread would all share that thread's single context, and so one loop.
+            // The clients are made here, one after the other, not in the verticles' start(): making one takes an
+            // event loop for its pool timer, and doing that while the deployment hands out loops to the verticles
+            // would race with it and could put two verticles on one loop.
+            List<HttpClient> made = new ArrayList<>();
+            for (int i = 0; i < loops; i++) {
+                made.add(vertx.createHttpClient(clientOptions, poolOptions));
             }
+            clients.addAll(made);
+            AtomicInteger next = new AtomicInteger();
+            vertx.deployVerticle(() -> new Loop(handler, options, made.get(next.getAndIncrement()), listenPort,
+                            s.host(), servers, registry),
+                    new DeploymentOptions().setInstances(loops))
+                    .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             vertx.close();
             backends.closer().run();
-            throw new IllegalStateException("cannot listen on " + s.host() + ":" + s.port() + ": " + e.getMessage(),
-                    e);
+            Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null
+                    ? e.getCause() : e;
+            throw new IllegalStateException("cannot listen on " + s.host() + ":" + s.port() + ": "
+                    + cause.getMessage(), cause);
         }
-        Gateway g = new Gateway(vertx, backends, limiterPool, routes, handler, servers, client, registry, cache,
-                s.drainTimeout());
+        Gateway g = new Gateway(vertx, backends, limiterPool, routes, handler, List.copyOf(servers),
+                List.copyOf(clients), registry, cache, s.drainTimeout());
         if (backends.blocking()) {
             vertx.setPeriodic(1000, id -> g.refreshCooldowns(cooldowns));
         }
@@ -178,6 +196,59 @@ public final class Gateway implements AutoCloseable {
                 config.openMode() ? "open mode: no gateway key needed" : config.tenants().size() + " tenant(s)",
                 vertx.isNativeTransportEnabled() ? "epoll" : "NIO");
         return g;
+    }
+
+    /** The context data key under which a loop's verticle keeps its upstream client. */
+    private static final String CLIENT = "sluice.gateway.upstream-client";
+
+    /**
+     * The upstream client of the calling event loop's verticle, so that upstream connections stay on the loop of the
+     * call; the first loop's client from anywhere else (there is no such caller today).
+     */
+    private static HttpClient loopClient(List<HttpClient> clients) {
+        Context c = Vertx.currentContext();
+        HttpClient own = c == null ? null : c.<HttpClient>get(CLIENT);
+        return own != null ? own : clients.get(0);
+    }
+
+    /**
+     * One event loop's share of the gateway: a server on the shared port, an upstream client of its own, and a gauge
+     * of the client connections it serves.
+     */
+    private static final class Loop extends VerticleBase {
+        private final ProxyHandler handler;
+        private final HttpServerOptions options;
+        private final HttpClient client;
+        private final int port;
+        private final String host;
+        private final List<HttpServer> servers;
+        private final MeterRegistry registry;
+        private final AtomicInteger open = new AtomicInteger();
+
+        Loop(ProxyHandler handler, HttpServerOptions options, HttpClient client, int port, String host,
+                List<HttpServer> servers, MeterRegistry registry) {
+            this.handler = handler;
+            this.options = options;
+            this.client = client;
+            this.port = port;
+            this.host = host;
+            this.servers = servers;
+            this.registry = registry;
+        }
+
+        @Override
+        public Future<?> start() {
+            // used only from this loop, the client opens its connections on this loop
+            context.put(CLIENT, client);
+            // start() runs on the verticle's event loop: the tag names that thread, as jstack and top -H do
+            Gauge.builder(GatewayMetricNames.CONNECTIONS, open, AtomicInteger::get)
+                    .tag("loop", Thread.currentThread().getName()).register(registry);
+            HttpServer server = vertx.createHttpServer(options).requestHandler(handler).connectionHandler(c -> {
+                open.incrementAndGet();
+                c.closeHandler(v -> open.decrementAndGet());
+            });
+            return server.listen(port, host).onSuccess(servers::add);
+        }
     }
 
     private void refreshCooldowns(SharedCooldowns cooldowns) {
@@ -291,7 +362,9 @@ public final class Gateway implements AutoCloseable {
             for (HttpServer s : servers) {
                 s.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
             }
-            client.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+            for (HttpClient c : clients) {
+                c.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+            }
         } catch (Exception e) {
             LOG.debug("while closing: {}", e.toString());
         }

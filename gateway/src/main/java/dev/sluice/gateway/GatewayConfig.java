@@ -62,8 +62,8 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
 
     /** This configuration listening on another port (0: any free port). */
     public GatewayConfig withPort(int port) {
-        return new GatewayConfig(new Server(server.host, port, server.maxBodyBytes, server.drainTimeout,
-                server.reloadInterval), backend, queue, upstream, cache, passthrough, providers, models, tenants);
+        return new GatewayConfig(server.withPort(port), backend, queue, upstream, cache, passthrough, providers, models,
+                tenants);
     }
 
     /**
@@ -92,15 +92,23 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      * @param maxBodyBytes the largest request body accepted; larger ones get 413 (default 1 MiB)
      * @param drainTimeout how long shutdown waits for calls in flight (default 30 s)
      * @param reloadInterval how often the file is checked for changes; zero disables reloads (default 2 s)
+     * @param eventLoops the event loops serving calls, each with its own server and upstream connections; 0 (the
+     *     default) for one per available processor
      */
-    public record Server(String host, int port, long maxBodyBytes, Duration drainTimeout, Duration reloadInterval) {
+    public record Server(String host, int port, long maxBodyBytes, Duration drainTimeout, Duration reloadInterval,
+            int eventLoops) {
         /** The defaults. */
         public static Server defaults() {
-            return new Server("127.0.0.1", 8080, 1 << 20, Duration.ofSeconds(30), Duration.ofSeconds(2));
+            return new Server("127.0.0.1", 8080, 1 << 20, Duration.ofSeconds(30), Duration.ofSeconds(2), 0);
         }
 
         Server withPort(int p) {
-            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval);
+            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval, eventLoops);
+        }
+
+        /** The number of event loops to run: {@link #eventLoops}, or the available processors if that is 0. */
+        public int loops() {
+            return eventLoops > 0 ? eventLoops : Math.max(1, Runtime.getRuntime().availableProcessors());
         }
     }
 

@@ -136,12 +136,12 @@ public final class GatewayConfigParser {
     }
 
     private static Server server(Obj o) {
-        o.allow("host", "port", "maxBodyBytes", "drainTimeout", "reloadInterval");
+        o.allow("host", "port", "maxBodyBytes", "drainTimeout", "reloadInterval", "eventLoops");
         Server d = Server.defaults();
         int port = (int) o.longVal("port", d.port(), 0, 65535);
         return new Server(o.str("host", d.host()), port, o.longVal("maxBodyBytes", d.maxBodyBytes(), 1, 1L << 30),
                 o.duration("drainTimeout", d.drainTimeout(), true), o.duration("reloadInterval", d.reloadInterval(),
-                        true));
+                        true), (int) o.longVal("eventLoops", d.eventLoops(), 0, 256));
     }
 
     private Backend backend(Obj o) {

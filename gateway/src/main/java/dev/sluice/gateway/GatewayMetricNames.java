@@ -3,8 +3,8 @@ package dev.sluice.gateway;
 /**
  * Names of the gateway's meters, served at {@code /metrics} in Prometheus format (dots become underscores). Tags are of
  * low cardinality: {@code endpoint}, {@code status}, {@code tenant} (configured names only), {@code provider},
- * {@code cache}, {@code scope}; never a key, prompt or credential. The limiter's own meters ({@code sluice.limiter.*},
- * limiter {@code gateway}) are served beside them.
+ * {@code cache}, {@code scope}, {@code loop}; never a key, prompt or credential. The limiter's own meters
+ * ({@code sluice.limiter.*}, limiter {@code gateway}) are served beside them.
  */
 public final class GatewayMetricNames {
 
@@ -22,6 +22,11 @@ public final class GatewayMetricNames {
     public static final String TOKENS = "sluice.gateway.tokens";
     /** Calls in progress. */
     public static final String IN_FLIGHT = "sluice.gateway.in.flight";
+    /**
+     * Open client connections, by {@code loop}: the name of the event-loop thread serving them (one per
+     * {@code server.eventLoops}). A loop far above the others does most of the work.
+     */
+    public static final String CONNECTIONS = "sluice.gateway.connections";
 
     private GatewayMetricNames() {
     }

@@ -14,8 +14,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A real HTTP upstream for what the provider simulator does not serve: completions, embeddings, pass-through paths
  * ({@code /v1/files}, {@code /v1/moderations}), and faults chosen by model name ({@code slow-model} never answers,
  * {@code drip-model} streams slowly until the caller leaves, {@code limited-model} answers 429 once, then 200;
- * {@code once429-<ms>-<tag>} answers its first call 429 with {@code retry-after-ms: <ms>}, then 200). Every call is
- * recorded in {@link #received}.
+ * {@code once429-<ms>-<tag>} answers its first call 429 with {@code retry-after-ms: <ms>}, then 200; {@code ok-model}
+ * always answers 200). Every call is recorded in {@link #received}.
  */
 final class StubUpstream implements AutoCloseable {
 
@@ -88,6 +88,7 @@ final class StubUpstream implements AutoCloseable {
     private void chat(JsonObject json, HttpServerResponse resp) {
         String model = json.getString("model", "");
         switch (model) {
+            case "ok-model" -> resp.putHeader("content-type", "application/json").end(OK_CHAT);
             case "slow-model" -> {
                 // never answers: the gateway's upstream timeout must fire
             }

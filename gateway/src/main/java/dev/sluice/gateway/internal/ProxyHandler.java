@@ -65,7 +65,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     };
 
     private final Vertx vertx;
-    private final HttpClient client;
+    private final Supplier<HttpClient> client;
     private final Supplier<Routes> routes;
     private final Admission admission;
     private final SharedCooldowns cooldowns;
@@ -82,8 +82,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private volatile boolean draining;
     private volatile @Nullable Runnable onIdle;
 
-    /** A handler; {@code scrape} renders {@code /metrics}, {@code backendUp} answers readiness. */
-    public ProxyHandler(Vertx vertx, HttpClient client, Supplier<Routes> routes, Admission admission,
+    /**
+     * A handler; {@code client} gives the upstream client for the calling event loop, {@code scrape} renders
+     * {@code /metrics}, {@code backendUp} answers readiness.
+     */
+    public ProxyHandler(Vertx vertx, Supplier<HttpClient> client, Supplier<Routes> routes, Admission admission,
             SharedCooldowns cooldowns, ResponseCache cache, MeterRegistry registry, Supplier<String> scrape,
             Supplier<Future<Boolean>> backendUp, String backendName) {
         this.vertx = vertx;
@@ -516,7 +519,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             o.putHeader("accept", accept);
         }
         Buffer payload = c.upstreamBody();
-        client.request(o).compose(creq -> {
+        client.get().request(o).compose(creq -> {
             c.upstreamRequest = creq;
             if (c.req.response().closed()) {
                 creq.reset();
