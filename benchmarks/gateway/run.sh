@@ -61,7 +61,7 @@ PIDS+=($!)
 wait_port "$NG"
 
 sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@GATEWAY_PORT@#$GW#g" "$HERE/gateway.yaml" > "$TMP/gateway.yaml"
-java -Xmx512m -jar "$JAR" "$TMP/gateway.yaml" > "$TMP/gateway.log" 2>&1 &
+java -Xmx512m ${GATEWAY_JAVA_OPTS--XX:+UseParallelGC} -jar "$JAR" "$TMP/gateway.yaml" > "$TMP/gateway.log" 2>&1 &
 PIDS+=($!)
 wait_port "$GW"
 
