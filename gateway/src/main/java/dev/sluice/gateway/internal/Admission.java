@@ -169,7 +169,7 @@ public final class Admission {
 
     private void pickKey(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
             CompletableFuture<Outcome> result) {
-        Gate gate = gates.computeIfAbsent(model.provider() + "/" + model.name(), k -> new Gate());
+        Gate gate = gates.computeIfAbsent(model.poolId(), k -> new Gate());
         if (!gate.busy) {
             // nobody waits: take quota without the waiting room's lock
             try {
@@ -202,7 +202,7 @@ public final class Admission {
     private Attempt tryKeys(Routes.ModelRoute model, long tokens) {
         List<Routes.PoolKey> keys = model.keys();
         int n = keys.size();
-        int start = Math.floorMod(roundRobin.computeIfAbsent(model.provider() + "/" + model.name(),
+        int start = n == 1 ? 0 : Math.floorMod(roundRobin.computeIfAbsent(model.poolId(),
                 k -> new AtomicInteger()).getAndIncrement(), n);
         Decision best = null;
         Decision other = null;

@@ -847,8 +847,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * The tokens a whole answer's top-level {@code usage} reports, or -1. Streams over the answer and builds a tree
-     * of the {@code usage} object only (an answer can be long; its usage is small).
+     * The tokens a whole answer's top-level {@code usage} reports, or -1: as {@link #usageOf} reads a usage object,
+     * but streaming over the answer without building a tree (an answer can be long; this runs on every call).
      */
     static long usage(Buffer body) {
         try (JsonParser p = JSON.getFactory().createParser(body.getBytes())) {
@@ -856,9 +856,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 return -1;
             }
             while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String field = p.currentName();
-                if (p.nextToken() == JsonToken.START_OBJECT && field.equals("usage")) {
-                    return usageOf(p.readValueAsTree());
+                boolean usage = p.currentName().equals("usage");
+                if (p.nextToken() == JsonToken.START_OBJECT && usage) {
+                    return usageFields(p);
                 }
                 p.skipChildren();
             }
@@ -868,7 +868,42 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
     }
 
-    private static long usageOf(JsonNode u) {
+    /** {@link #usageOf} on the object whose start the parser is at, read to its end without a tree. */
+    private static long usageFields(JsonParser p) throws java.io.IOException {
+        long total = 0;
+        long prompt = 0;
+        long completion = 0;
+        boolean hasTotal = false;
+        boolean hasPrompt = false;
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String field = p.currentName();
+            JsonToken v = p.nextToken();
+            // the last of duplicate fields counts, null as absent; a container reads as 0, as JsonNode.asLong()
+            // has it; numbers, numeric strings and booleans as theirs
+            boolean present = v != JsonToken.VALUE_NULL;
+            long n = !present || v.isStructStart() ? 0 : p.getValueAsLong();
+            p.skipChildren();
+            switch (field) {
+                case "total_tokens" -> {
+                    total = n;
+                    hasTotal = present;
+                }
+                case "prompt_tokens" -> {
+                    prompt = n;
+                    hasPrompt = present;
+                }
+                case "completion_tokens" -> completion = n;
+                default -> {
+                }
+            }
+        }
+        if (p.currentToken() != JsonToken.END_OBJECT) {
+            return -1;
+        }
+        return hasTotal ? total : hasPrompt ? prompt + completion : -1;
+    }
+
+    static long usageOf(JsonNode u) {
         if (u.hasNonNull("total_tokens")) {
             return u.get("total_tokens").asLong();
         }

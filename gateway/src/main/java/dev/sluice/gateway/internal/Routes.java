@@ -38,11 +38,14 @@ public final class Routes {
     public record TenantRoute(String name, @Nullable String limiterKey, @Nullable Policy policy) {
     }
 
-    /** One provider key of a pool: its limiter key under one model's limits. */
-    public record PoolKey(String provider, String id, String secret, String limiterKey, Policy policy) {
-        /** Where this key's cooldown is shared: {@code cooldown:<provider>:<key id>}, no secret. */
-        public String cooldownKey() {
-            return "cooldown:" + provider + ":" + id;
+    /**
+     * One provider key of a pool: its limiter key under one model's limits, and {@code cooldownKey}, where its
+     * cooldown is shared: {@code cooldown:<provider>:<key id>}, no secret (built once: it is read on every call).
+     */
+    public record PoolKey(String provider, String id, String secret, String limiterKey, Policy policy,
+            String cooldownKey) {
+        PoolKey(String provider, String id, String secret, String limiterKey, Policy policy) {
+            this(provider, id, secret, limiterKey, policy, "cooldown:" + provider + ":" + id);
         }
 
         @Override
@@ -51,9 +54,16 @@ public final class Routes {
         }
     }
 
-    /** A model: where it goes and which pool keys may serve it. */
+    /**
+     * A model: where it goes and which pool keys may serve it. {@code poolId} ({@code provider/model}) names its
+     * waiting room and round robin, built once here rather than on every call.
+     */
     public record ModelRoute(String name, String provider, String baseUrl, String upstreamModel,
-            long maxOutputTokens, List<PoolKey> keys) {
+            long maxOutputTokens, List<PoolKey> keys, String poolId) {
+        ModelRoute(String name, String provider, String baseUrl, String upstreamModel, long maxOutputTokens,
+                List<PoolKey> keys) {
+            this(name, provider, baseUrl, upstreamModel, maxOutputTokens, keys, provider + "/" + name);
+        }
     }
 
     private record KeyHash(byte[] hash, TenantRoute tenant) {

@@ -2,7 +2,9 @@ package dev.sluice.gateway.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vertx.core.buffer.Buffer;
+import java.util.Random;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -21,6 +23,30 @@ class UsageTest {
         assertThat(usage("{\"usage\":{\"prompt_tokens\":9}}")).isEqualTo(9);
         assertThat(usage("{\"choices\":[{\"usage\":{\"total_tokens\":99}}],\"usage\":{\"total_tokens\":7}}"))
                 .as("a usage nested elsewhere is not the answer's").isEqualTo(7);
+    }
+
+    @Test
+    @DisplayName("The streaming read of a whole answer's usage agrees with the tree read of streamed chunks on 3,000 "
+            + "seeded random usage objects (values of every JSON type, duplicates, nested details)")
+    void streamingMatchesTree() throws Exception {
+        String[] fields = {"total_tokens", "prompt_tokens", "completion_tokens", "prompt_tokens_details", "other"};
+        String[] values = {"0", "7", "-3", "123456789012", "null", "\"12\"", "\"x\"", "3.7", "true", "false",
+            "{\"cached_tokens\":5,\"total_tokens\":1}", "[1,2]", "{}", "1e3"};
+        ObjectMapper json = new ObjectMapper();
+        long seed = 20261203L;
+        Random random = new Random(seed);
+        for (int i = 0; i < 3_000; i++) {
+            StringBuilder u = new StringBuilder("{");
+            int n = random.nextInt(5);
+            for (int f = 0; f < n; f++) {
+                u.append(f == 0 ? "" : ",").append('"').append(fields[random.nextInt(fields.length)]).append("\":")
+                        .append(values[random.nextInt(values.length)]);
+            }
+            String usage = u.append('}').toString();
+            String answer = "{\"id\":\"c\",\"choices\":[],\"usage\":" + usage + ",\"model\":\"m\"}";
+            assertThat(usage(answer)).as("seed %d, case %d: %s", seed, i, usage)
+                    .isEqualTo(ProxyHandler.usageOf(json.readTree(usage)));
+        }
     }
 
     @Test
