@@ -7,7 +7,8 @@
 # gateway jar) with no limits and no added latency, or with UPSTREAM=static a fixed answer served by a separate nginx
 # (static.conf; steadier: the simulator's own pauses reach its p99, and its JVM takes CPU from the proxies). For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
 # at 1 connection (p50/p99 from wrk --latency) and a throughput run at $CONNECTIONS connections. Added latency is the
-# proxy's p50/p99 minus the direct p50/p99. Prints to stdout; writes nothing but a temporary directory it removes.
+# proxy's p50/p99 minus the direct p50/p99. The gateway JVM gets $GATEWAY_JAVA_OPTS (default -XX:+UseParallelGC).
+# Prints to stdout; writes nothing but a temporary directory it removes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
