@@ -7,7 +7,8 @@ import org.jspecify.annotations.Nullable;
 /**
  * The exact sliding windows of one API key, on the requests' arrival times: an entry stops counting when
  * {@code now >= time + window}. Requests whose bodies finish in another order than they arrived are still counted
- * at their arrival. Not thread-safe: the simulator guards it with its own lock.
+ * at their arrival. A dimension without a limit is not counted, so memory stays bounded by the limits (at most one
+ * entry per admitted request and window). Not thread-safe: the simulator guards it with its own lock.
  */
 final class KeyWindows {
 
@@ -81,12 +82,20 @@ final class KeyWindows {
                 return new Admission(Refusal.TOKENS, waitFor(tokens, tokensUsed + cost - l.tokens(), w, now));
             }
         }
-        requests.merge(now, 1L, Long::sum);
-        daily.merge(now, 1L, Long::sum);
-        tokens.merge(now, cost, Long::sum);
-        requestsUsed++;
-        dailyUsed++;
-        tokensUsed += cost;
+        // Only limited dimensions are logged: an unlimited one would keep an entry per arrival for its whole window
+        // (a day for the daily log), millions of entries under load, and full-heap pauses.
+        if (l.requests() > 0) {
+            requests.merge(now, 1L, Long::sum);
+            requestsUsed++;
+        }
+        if (l.requestsPerDay() > 0) {
+            daily.merge(now, 1L, Long::sum);
+            dailyUsed++;
+        }
+        if (l.tokens() > 0) {
+            tokens.merge(now, cost, Long::sum);
+            tokensUsed += cost;
+        }
         inFlight++;
         return new Admission(null, 0);
     }
@@ -104,6 +113,11 @@ final class KeyWindows {
     /** Until the request window is back to its initial state (OpenAI's {@code x-ratelimit-reset-requests}). */
     long resetRequestsMicros(SimulatorLimits l, long now) {
         return requests.isEmpty() ? 0 : Math.max(0, requests.lastKey() + l.window().toNanos() / 1000 - now);
+    }
+
+    /** Entries held in the three logs, for tests of the memory bound. */
+    int entries() {
+        return requests.size() + tokens.size() + daily.size();
     }
 
     /** Until the token window is back to its initial state. */

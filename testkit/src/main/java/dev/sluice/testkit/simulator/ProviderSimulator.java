@@ -128,7 +128,10 @@ public final class ProviderSimulator implements AutoCloseable {
         return limits;
     }
 
-    /** Changes the limits of every key without its own limits; what was consumed stays counted. */
+    /**
+     * Changes the limits of every key without its own limits. What was consumed under a limit stays counted; a
+     * dimension that had no limit starts counting when it gets one.
+     */
     public void setLimits(SimulatorLimits limits) {
         this.limits = Objects.requireNonNull(limits, "limits");
     }
