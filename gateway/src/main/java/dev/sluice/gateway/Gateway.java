@@ -59,6 +59,8 @@ public final class Gateway implements AutoCloseable {
     /** For limiter keys a reload has just removed while a call still holds them: never denies. */
     private static final Policy UNBOUNDED = Policy.of(Limit.perSecond("requests", 1L << 20),
             Limit.perSecond("tokens", 1L << 30));
+    /** The context data key under which a loop's verticle keeps its upstream client. */
+    private static final String CLIENT = "sluice.gateway.upstream-client";
 
     private final Vertx vertx;
     private final Backends backends;
@@ -198,9 +200,6 @@ public final class Gateway implements AutoCloseable {
         return g;
     }
 
-    /** The context data key under which a loop's verticle keeps its upstream client. */
-    private static final String CLIENT = "sluice.gateway.upstream-client";
-
     /**
      * The upstream client of the calling event loop's verticle, so that upstream connections stay on the loop of the
      * call; the first loop's client from anywhere else (there is no such caller today).
@@ -241,7 +240,7 @@ public final class Gateway implements AutoCloseable {
             // used only from this loop, the client opens its connections on this loop
             context.put(CLIENT, client);
             // start() runs on the verticle's event loop: the tag names that thread, as jstack and top -H do
-            Gauge.builder(GatewayMetricNames.CONNECTIONS, open, AtomicInteger::get)
+            Gauge.builder(GatewayMetricNames.CONNECTIONS, open, AtomicInteger::get).strongReference(true)
                     .tag("loop", Thread.currentThread().getName()).register(registry);
             HttpServer server = vertx.createHttpServer(options).requestHandler(handler).connectionHandler(c -> {
                 open.incrementAndGet();
