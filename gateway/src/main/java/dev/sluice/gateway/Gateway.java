@@ -241,6 +241,7 @@ public final class Gateway implements AutoCloseable {
             context.put(CLIENT, client);
             // start() runs on the verticle's event loop: the tag names that thread, as jstack and top -H do
             Gauge.builder(GatewayMetricNames.CONNECTIONS, open, AtomicInteger::get).strongReference(true)
+                    .description("Open client connections served by this event loop")
                     .tag("loop", Thread.currentThread().getName()).register(registry);
             HttpServer server = vertx.createHttpServer(options).requestHandler(handler).connectionHandler(c -> {
                 open.incrementAndGet();
