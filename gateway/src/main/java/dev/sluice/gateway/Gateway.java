@@ -141,7 +141,8 @@ public final class Gateway implements AutoCloseable {
                 .setConnectTimeout((int) config.upstream().connectTimeout().toMillis()).setTcpNoDelay(true);
         PoolOptions poolOptions = new PoolOptions().setHttp1MaxSize(512).setMaxWaitQueueSize(-1);
         List<HttpServer> servers = Collections.synchronizedList(new ArrayList<>());
-        List<HttpClient> clients = Collections.synchronizedList(new ArrayList<>());
+        // filled below before any call can arrive, and read only after
+        List<HttpClient> clients = new ArrayList<>();
         ProxyHandler handler = new ProxyHandler(vertx, () -> loopClient(clients), routes::get, admission, cooldowns,
                 cache, registry, registry::scrape,
                 () -> Future.fromCompletionStage(backends.probe().get()),
@@ -166,13 +167,11 @@ public final class Gateway implements AutoCloseable {
             // The clients are made here, one after the other, not in the verticles' start(): making one takes an
             // event loop for its pool timer, and doing that while the deployment hands out loops to the verticles
             // would race with it and could put two verticles on one loop.
-            List<HttpClient> made = new ArrayList<>();
             for (int i = 0; i < loops; i++) {
-                made.add(vertx.createHttpClient(clientOptions, poolOptions));
+                clients.add(vertx.createHttpClient(clientOptions, poolOptions));
             }
-            clients.addAll(made);
             AtomicInteger next = new AtomicInteger();
-            vertx.deployVerticle(() -> new Loop(handler, options, made.get(next.getAndIncrement()), listenPort,
+            vertx.deployVerticle(() -> new Loop(handler, options, clients.get(next.getAndIncrement()), listenPort,
                             s.host(), servers, registry),
                     new DeploymentOptions().setInstances(loops))
                     .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -1,6 +1,7 @@
 package dev.sluice.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.Gauge;
 import io.vertx.core.Future;
@@ -83,7 +84,7 @@ class EventLoopsTest {
         Map<String, Double> perLoop = connectionsPerLoop();
         assertThat(perLoop).as("one gauge per event-loop thread").hasSize(LOOPS);
         assertThat(perLoop.values()).as("connections per loop").allSatisfy(n -> assertThat(n).isGreaterThan(0));
-        assertThat(perLoop.values().stream().mapToDouble(Double::doubleValue).sum()).isEqualTo(CONNECTIONS);
+        assertThat(total(perLoop)).isEqualTo(CONNECTIONS);
 
         for (HttpClientConnection c : open) {
             await(c.close());
@@ -104,7 +105,7 @@ class EventLoopsTest {
                 """);
         assertThat(d.server().eventLoops()).isZero();
         assertThat(d.server().loops()).isEqualTo(Runtime.getRuntime().availableProcessors());
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> GatewayConfigParser.create().parse("""
+        assertThatThrownBy(() -> GatewayConfigParser.create().parse("""
                 server: {eventLoops: -1}
                 providers: {p: {baseUrl: "http://127.0.0.1:1/v1", keys: [{value: k}], limits: {requestsPerMinute: 60}}}
                 models: {m: {provider: p}}
