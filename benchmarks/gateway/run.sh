@@ -7,7 +7,9 @@
 # gateway jar) with no limits and no added latency, or with UPSTREAM=static a fixed answer served by a separate nginx
 # (static.conf; steadier: the simulator's own pauses reach its p99, and its JVM takes CPU from the proxies). For each of direct / nginx / gateway: a warm-up ($WARMUP, default 15 s), a latency run
 # at 1 connection (p50/p99 from wrk --latency) and a throughput run at $CONNECTIONS connections. Added latency is the
-# proxy's p50/p99 minus the direct p50/p99. The gateway JVM gets $GATEWAY_JAVA_OPTS (default -XX:+UseParallelGC).
+# proxy's p50/p99 minus the direct p50/p99. For each proxy, its CPU time (user + system, from /proc) per request of the
+# throughput run: on a machine it shares with wrk and the upstream, that is what bounds its requests/s. The gateway
+# JVM gets $GATEWAY_JAVA_OPTS (default -XX:+UseParallelGC).
 # Prints to stdout; writes nothing but a temporary directory it removes.
 set -euo pipefail
 
@@ -59,34 +61,60 @@ sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@NGINX_PORT@#$NG#g" -e "s#@PREFIX@#$T
   "$HERE/nginx.conf" > "$TMP/nginx.conf"
 nginx -p "$TMP/nginx" -c "$TMP/nginx.conf" -e stderr > "$TMP/nginx.log" 2>&1 &
 PIDS+=($!)
+NGINX_PID=$!
 wait_port "$NG"
 
 sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@GATEWAY_PORT@#$GW#g" "$HERE/gateway.yaml" > "$TMP/gateway.yaml"
 java -Xmx512m ${GATEWAY_JAVA_OPTS--XX:+UseParallelGC} -jar "$JAR" "$TMP/gateway.yaml" > "$TMP/gateway.log" 2>&1 &
 PIDS+=($!)
+GATEWAY_PID=$!
 wait_port "$GW"
 
-run() { # name port
-  local url="http://127.0.0.1:$2/v1/chat/completions"
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { # user and system clock ticks of the processes given (all their threads), summed
+  local p
+  for p in "$@"; do
+    # utime and stime are fields 14 and 15; the name before them is in parentheses and may hold spaces
+    sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | cut -d' ' -f12,13 || true
+  done | awk '{u+=$1; s+=$2} END{print u+0, s+0}'
+}
+
+run() { # name port [pids of the proxy]
+  local name=$1 url="http://127.0.0.1:$2/v1/chat/completions"
+  shift 2
   # JIT warm-up at the measured concurrency (the JVMs need it; nginx does not mind)
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP:-15s}" -s "$HERE/chat.lua" "$url" > /dev/null
   local lat thr
   lat=$(wrk -t1 -c1 -d"$DURATION" --latency -s "$HERE/chat.lua" "$url")
+  local before after cpu=-
+  before=$(cpu_ticks "$@")
   thr=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/chat.lua" "$url")
+  after=$(cpu_ticks "$@")
+  if [ $# -gt 0 ]; then
+    cpu=$(echo "$before $after $(echo "$thr" | awk '/requests in/{print $1}')" | awk -v hz="$TICK" \
+      '$5 > 0 {printf "%.1f+%.1fus", ($3-$1)*1e6/hz/$5, ($4-$2)*1e6/hz/$5}')
+  fi
   local p50 p99 rps rps1 non2xx
   p50=$(echo "$lat" | awk '$1=="50%"{print $2}')
   p99=$(echo "$lat" | awk '$1=="99%"{print $2}')
   rps1=$(echo "$lat" | awk '/Requests\/sec/{print $2}')
   rps=$(echo "$thr" | awk '/Requests\/sec/{print $2}')
   non2xx=$(echo "$lat$thr" | awk '/Non-2xx/{s+=$NF} END{print s+0}')
-  printf '%-8s p50=%-9s p99=%-9s req/s@1conn=%-9s req/s@%sconn=%-9s non-2xx=%s\n' \
-    "$1" "$p50" "$p99" "$rps1" "$CONNECTIONS" "$rps" "$non2xx"
+  printf '%-8s p50=%-9s p99=%-9s req/s@1conn=%-9s req/s@%sconn=%-9s cpu/req=%-13s non-2xx=%s\n' \
+    "$name" "$p50" "$p99" "$rps1" "$CONNECTIONS" "$rps" "$cpu" "$non2xx"
+  LAST_RPS=$rps
 }
 
 echo "upstream: ${UPSTREAM:-simulator} (port $TARGET), no limits, no latency; duration $DURATION per run; $(nproc) cores;" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+RATIOS=()
 for round in $(seq 1 "${ROUNDS:-1}"); do
   run direct "$TARGET"
-  run nginx "$NG"
-  run gateway "$GW"
+  run nginx "$NG" $(pgrep -P "$NGINX_PID")
+  nginx_rps=$LAST_RPS
+  run gateway "$GW" "$GATEWAY_PID"
+  RATIOS+=("$(awk -v g="$LAST_RPS" -v n="$nginx_rps" 'BEGIN{printf "%.3f", (n > 0) ? g / n : 0}')")
 done
+# rounds on a shared machine vary; the median is the figure to quote, with the spread beside it
+printf 'gateway / nginx requests/s at %s connections, per round: %s; median %s\n' "$CONNECTIONS" "${RATIOS[*]}" \
+  "$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{v[NR]=$1} END{print NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
