@@ -172,6 +172,13 @@ class LimiterMetricsTest {
         assertThat(units("tokens", "granted")).isEqualTo(5);
         assertThat(registry.find(SluiceMetricNames.UNITS).tag(SluiceMetricNames.TAG_DIMENSION, "requests").meters())
                 .isEmpty();
+        // a dimension once used has its three outcome counters, the unused ones at zero
+        assertThat(registry.find(SluiceMetricNames.UNITS).tag(SluiceMetricNames.TAG_DIMENSION, "tokens").meters())
+                .hasSize(3);
+        assertThat(registry.find(SluiceMetricNames.UNITS).tags(SluiceMetricNames.TAG_DIMENSION, "tokens",
+                SluiceMetricNames.TAG_RESULT, "denied").counter()).isNotNull();
+        assertThat(units("tokens", "denied")).isZero();
+        assertThat(units("tokens", "refunded")).isZero();
     }
 
     @Test

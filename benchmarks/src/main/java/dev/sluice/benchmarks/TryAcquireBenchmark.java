@@ -10,6 +10,7 @@ import dev.sluice.memory.MemoryBackend;
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.resilience4j.ratelimiter.RateLimiterConfig;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -58,6 +59,8 @@ public class TryAcquireBenchmark {
         SLUICE_SLIDING_WINDOW_COUNTER,
         SLUICE_TOKEN_BUCKET,
         SLUICE_GCRA,
+        /** The token bucket with its Micrometer meters on (a {@code SimpleMeterRegistry}): what metrics cost a call. */
+        SLUICE_TOKEN_BUCKET_METERED,
         BUCKET4J_LOCAL,
         RESILIENCE4J,
         GUAVA,
@@ -87,6 +90,9 @@ public class TryAcquireBenchmark {
             case SLUICE_SLIDING_WINDOW_COUNTER -> sluice(NeverDenying.limit(Algorithm.SLIDING_WINDOW_COUNTER));
             case SLUICE_TOKEN_BUCKET -> sluice(NeverDenying.limit(Algorithm.TOKEN_BUCKET));
             case SLUICE_GCRA -> sluice(NeverDenying.limit(Algorithm.GCRA));
+            case SLUICE_TOKEN_BUCKET_METERED -> sluice(SluiceLimiter.builder(MemoryBackend.create()).name("bench")
+                    .policy(Policy.of(NeverDenying.limit(Algorithm.TOKEN_BUCKET)))
+                    .meterRegistry(new SimpleMeterRegistry()).build());
             case BUCKET4J_LOCAL -> {
                 Bucket bucket = Bucket.builder()
                         .addLimit(Bandwidth.builder().capacity(NeverDenying.RATE)
@@ -131,7 +137,11 @@ public class TryAcquireBenchmark {
     }
 
     private BooleanSupplier sluice(Limit limit) {
-        sluice = SluiceLimiter.builder(MemoryBackend.create()).name("bench").policy(Policy.of(limit)).build();
+        return sluice(SluiceLimiter.builder(MemoryBackend.create()).name("bench").policy(Policy.of(limit)).build());
+    }
+
+    private BooleanSupplier sluice(SluiceLimiter limiter) {
+        sluice = limiter;
         Cost one = Cost.request();
         SluiceLimiter l = sluice;
         return () -> l.tryAcquire("tenant-42", one).granted();

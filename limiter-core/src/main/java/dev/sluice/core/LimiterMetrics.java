@@ -25,6 +25,12 @@ import java.util.function.LongSupplier;
  */
 public final class LimiterMetrics implements MeterBinder, LimiterObserver {
 
+    /** The {@code result} tag values of the units counter, by index. */
+    private static final String[] RESULTS = {"granted", "denied", "refunded"};
+    private static final int GRANTED = 0;
+    private static final int DENIED = 1;
+    private static final int REFUNDED = 2;
+
     private final String limiter;
     private final LongSupplier liveKeys;
     private final List<Bound> bound = new CopyOnWriteArrayList<>();
@@ -63,7 +69,7 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
 
     @Override
     public void onDecision(Policy policy, Cost cost, Decision decision, long waitedMicros) {
-        String result = decision.reason() == Decision.Reason.GRANTED ? "granted" : "denied";
+        int result = decision.reason() == Decision.Reason.GRANTED ? GRANTED : DENIED;
         for (Bound b : bound) {
             b.byReason[decision.reason().ordinal()].increment();
             if (waitedMicros >= 0) {
@@ -79,7 +85,7 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
     public void onRefund(Policy policy, Cost cost) {
         for (Bound b : bound) {
             for (int i = 0; i < cost.size(); i++) {
-                b.units(cost.dimension(i), "refunded").increment(cost.units(i));
+                b.units(cost.dimension(i), REFUNDED).increment(cost.units(i));
             }
         }
     }
@@ -88,7 +94,8 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
         final MeterRegistry registry;
         final Counter[] byReason;
         final Timer wait;
-        final Map<String, Counter> units = new ConcurrentHashMap<>();
+        /** Per dimension, its units counters by result index: looked up by the dimension name alone, per call. */
+        final Map<String, Counter[]> units = new ConcurrentHashMap<>();
 
         Bound(MeterRegistry registry, Counter[] byReason, Timer wait) {
             this.registry = registry;
@@ -96,13 +103,23 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
             this.wait = wait;
         }
 
-        Counter units(String dimension, String result) {
-            return units.computeIfAbsent(dimension + '\n' + result, k -> Counter.builder(SluiceMetricNames.UNITS)
-                    .description("Units per dimension by outcome")
-                    .tag(SluiceMetricNames.TAG_LIMITER, limiter)
-                    .tag(SluiceMetricNames.TAG_DIMENSION, dimension)
-                    .tag(SluiceMetricNames.TAG_RESULT, result)
-                    .register(registry));
+        Counter units(String dimension, int result) {
+            Counter[] byResult = units.get(dimension);
+            if (byResult == null) {
+                byResult = units.computeIfAbsent(dimension, d -> {
+                    Counter[] c = new Counter[RESULTS.length];
+                    for (int r = 0; r < RESULTS.length; r++) {
+                        c[r] = Counter.builder(SluiceMetricNames.UNITS)
+                                .description("Units per dimension by outcome")
+                                .tag(SluiceMetricNames.TAG_LIMITER, limiter)
+                                .tag(SluiceMetricNames.TAG_DIMENSION, d)
+                                .tag(SluiceMetricNames.TAG_RESULT, RESULTS[r])
+                                .register(registry);
+                    }
+                    return c;
+                });
+            }
+            return byResult[result];
         }
     }
 }
