@@ -80,7 +80,6 @@ public class TryAcquireBenchmark {
     public Impl impl;
 
     private BooleanSupplier acquire;
-    private SluiceLimiter sluice;
 
     @Setup
     public void setUp() {
@@ -141,10 +140,8 @@ public class TryAcquireBenchmark {
     }
 
     private BooleanSupplier sluice(SluiceLimiter limiter) {
-        sluice = limiter;
         Cost one = Cost.request();
-        SluiceLimiter l = sluice;
-        return () -> l.tryAcquire("tenant-42", one).granted();
+        return () -> limiter.tryAcquire("tenant-42", one).granted();
     }
 
     /** Fails the run if the limit denied anything: every implementation must do the same work, a grant. */
