@@ -9,7 +9,8 @@
 # at 1 connection (p50/p99 from wrk --latency) and a throughput run at $CONNECTIONS connections. Added latency is the
 # proxy's p50/p99 minus the direct p50/p99. For each proxy, its CPU time (user + system, from /proc) per request of the
 # throughput run: on a machine it shares with wrk and the upstream, that is what bounds its requests/s. The gateway
-# JVM gets $GATEWAY_JAVA_OPTS (default -XX:+UseParallelGC).
+# JVM gets $GATEWAY_JAVA_OPTS (default -XX:+UseParallelGC), and with TRANSPORT=io_uring|epoll|nio that
+# server.transport (default auto: io_uring where the kernel offers it).
 # Prints to stdout; writes nothing but a temporary directory it removes.
 set -euo pipefail
 
@@ -64,7 +65,8 @@ PIDS+=($!)
 NGINX_PID=$!
 wait_port "$NG"
 
-sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@GATEWAY_PORT@#$GW#g" "$HERE/gateway.yaml" > "$TMP/gateway.yaml"
+sed -e "s#@UPSTREAM_PORT@#$TARGET#g" -e "s#@GATEWAY_PORT@#$GW#g" -e "s#@TRANSPORT@#${TRANSPORT:-auto}#g" \
+  "$HERE/gateway.yaml" > "$TMP/gateway.yaml"
 java -Xmx512m ${GATEWAY_JAVA_OPTS--XX:+UseParallelGC} -jar "$JAR" "$TMP/gateway.yaml" > "$TMP/gateway.log" 2>&1 &
 PIDS+=($!)
 GATEWAY_PID=$!
@@ -106,7 +108,7 @@ run() { # name port [pids of the proxy]
 }
 
 echo "upstream: ${UPSTREAM:-simulator} (port $TARGET), no limits, no latency; duration $DURATION per run; $(nproc) cores;" \
-  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  "load average $(cut -d' ' -f1-3 /proc/loadavg); gateway on $(grep -o '[a-z_]* I/O' "$TMP/gateway.log" | head -1)"
 RATIOS=()
 for round in $(seq 1 "${ROUNDS:-1}"); do
   run direct "$TARGET"

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.TextNode;
 import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.core.SluiceLimiter;
+import dev.sluice.gateway.GatewayConfig.IoTransport;
 import dev.sluice.gateway.internal.Admission;
 import dev.sluice.gateway.internal.Backends;
 import dev.sluice.gateway.internal.ProxyHandler;
@@ -26,6 +27,7 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.transport.Transport;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -73,11 +75,12 @@ public final class Gateway implements AutoCloseable {
     private final ResponseCache cache;
     private final Duration drainTimeout;
     private final int port;
+    private final String transport;
     private volatile boolean closed;
 
     private Gateway(Vertx vertx, Backends backends, @Nullable ExecutorService limiterPool,
             AtomicReference<Routes> routes, ProxyHandler handler, List<HttpServer> servers, List<HttpClient> clients,
-            PrometheusMeterRegistry registry, ResponseCache cache, Duration drainTimeout) {
+            PrometheusMeterRegistry registry, ResponseCache cache, Duration drainTimeout, String transport) {
         this.vertx = vertx;
         this.backends = backends;
         this.limiterPool = limiterPool;
@@ -89,6 +92,7 @@ public final class Gateway implements AutoCloseable {
         this.cache = cache;
         this.drainTimeout = drainTimeout;
         this.port = servers.get(0).actualPort();
+        this.transport = transport;
     }
 
     /** Starts a gateway on {@code config} without watching a file; see {@link #start(GatewayConfig, Path)}. */
@@ -107,7 +111,9 @@ public final class Gateway implements AutoCloseable {
         // Load the token encodings now (a second or two), so that the first call does not pay for it on an event loop.
         TokenEstimator.textTokens("o200k_base", TextNode.valueOf("warm up"));
         TokenEstimator.textTokens("cl100k_base", TextNode.valueOf("warm up"));
-        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(loops).setPreferNativeTransport(true));
+        Transport transport = transport(config.server().transport());
+        Vertx vertx = Vertx.builder().with(new VertxOptions().setEventLoopPoolSize(loops)).withTransport(transport)
+                .build();
         Backends backends;
         try {
             backends = Backends.of(config);
@@ -184,7 +190,7 @@ public final class Gateway implements AutoCloseable {
                     + cause.getMessage(), cause);
         }
         Gateway g = new Gateway(vertx, backends, limiterPool, routes, handler, List.copyOf(servers),
-                List.copyOf(clients), registry, cache, s.drainTimeout());
+                List.copyOf(clients), registry, cache, s.drainTimeout(), transport.name());
         if (backends.blocking()) {
             vertx.setPeriodic(1000, id -> g.refreshCooldowns(cooldowns));
         }
@@ -195,8 +201,35 @@ public final class Gateway implements AutoCloseable {
                 s.host(), g.port, config.backend().type().name().toLowerCase(java.util.Locale.ROOT),
                 config.providers().size(), config.models().size(),
                 config.openMode() ? "open mode: no gateway key needed" : config.tenants().size() + " tenant(s)",
-                vertx.isNativeTransportEnabled() ? "epoll" : "NIO");
+                transport.name());
         return g;
+    }
+
+    /**
+     * The transport that {@code server.transport} names, or for {@code auto} the first available of io_uring, epoll
+     * and NIO.
+     *
+     * @throws IllegalStateException if a transport named explicitly is not available on this machine
+     */
+    static Transport transport(IoTransport wanted) {
+        return available(wanted, switch (wanted) {
+            case AUTO -> Transport.IO_URING.available() ? Transport.IO_URING
+                    : Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO;
+            case IO_URING -> Transport.IO_URING;
+            case EPOLL -> Transport.EPOLL;
+            case NIO -> Transport.NIO;
+        });
+    }
+
+    /** {@code t}, the transport chosen for {@code wanted}, if it is available. */
+    static Transport available(IoTransport wanted, Transport t) {
+        if (!t.available()) {
+            Throwable cause = t.unavailabilityCause();
+            throw new IllegalStateException("server.transport: " + wanted.name().toLowerCase(java.util.Locale.ROOT)
+                    + " is not available here" + (cause == null ? "" : " (" + cause + ")")
+                    + "; use auto to fall back to one that is");
+        }
+        return t;
     }
 
     /**
@@ -317,6 +350,11 @@ public final class Gateway implements AutoCloseable {
     /** The port it listens on. */
     public int port() {
         return port;
+    }
+
+    /** The event loops' I/O transport in use: {@code io_uring}, {@code epoll} or {@code nio}. */
+    public String transport() {
+        return transport;
     }
 
     /** {@code http://host:port/v1}. */

@@ -94,22 +94,40 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      * @param reloadInterval how often the file is checked for changes; zero disables reloads (default 2 s)
      * @param eventLoops the event loops serving calls, each with its own server and upstream connections; 0 (the
      *     default) for one per available processor
+     * @param transport how the event loops do their I/O (default {@link IoTransport#AUTO})
      */
     public record Server(String host, int port, long maxBodyBytes, Duration drainTimeout, Duration reloadInterval,
-            int eventLoops) {
+            int eventLoops, IoTransport transport) {
         /** The defaults. */
         public static Server defaults() {
-            return new Server("127.0.0.1", 8080, 1 << 20, Duration.ofSeconds(30), Duration.ofSeconds(2), 0);
+            return new Server("127.0.0.1", 8080, 1 << 20, Duration.ofSeconds(30), Duration.ofSeconds(2), 0,
+                    IoTransport.AUTO);
         }
 
         Server withPort(int p) {
-            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval, eventLoops);
+            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval, eventLoops, transport);
         }
 
         /** The number of event loops to run: {@link #eventLoops}, or the available processors if that is 0. */
         public int loops() {
             return eventLoops > 0 ? eventLoops : Math.max(1, Runtime.getRuntime().availableProcessors());
         }
+    }
+
+    /**
+     * The event loops' I/O: Linux io_uring, Linux epoll, or the JDK's NIO selector. {@link #AUTO} takes the first of
+     * those three that this machine offers (io_uring needs a recent Linux kernel and is often blocked in containers by
+     * their seccomp profile); naming one that is not available stops the start with the reason.
+     */
+    public enum IoTransport {
+        /** io_uring if available, else epoll, else NIO (the default). */
+        AUTO,
+        /** Linux io_uring (Netty's native transport). */
+        IO_URING,
+        /** Linux epoll (Netty's native transport). */
+        EPOLL,
+        /** The JDK's NIO selector: available everywhere. */
+        NIO
     }
 
     /** Where limiter state lives. */

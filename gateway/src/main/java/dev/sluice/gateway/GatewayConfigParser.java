@@ -8,6 +8,7 @@ import dev.sluice.core.Durations;
 import dev.sluice.gateway.GatewayConfig.Backend;
 import dev.sluice.gateway.GatewayConfig.BackendType;
 import dev.sluice.gateway.GatewayConfig.Cache;
+import dev.sluice.gateway.GatewayConfig.IoTransport;
 import dev.sluice.gateway.GatewayConfig.LimitSpec;
 import dev.sluice.gateway.GatewayConfig.Model;
 import dev.sluice.gateway.GatewayConfig.Passthrough;
@@ -136,12 +137,20 @@ public final class GatewayConfigParser {
     }
 
     private static Server server(Obj o) {
-        o.allow("host", "port", "maxBodyBytes", "drainTimeout", "reloadInterval", "eventLoops");
+        o.allow("host", "port", "maxBodyBytes", "drainTimeout", "reloadInterval", "eventLoops", "transport");
         Server d = Server.defaults();
         int port = (int) o.longVal("port", d.port(), 0, 65535);
+        String transport = o.str("transport", d.transport().name()).toUpperCase(Locale.ROOT);
+        IoTransport t;
+        try {
+            t = IoTransport.valueOf(transport);
+        } catch (IllegalArgumentException e) {
+            throw new GatewayConfigException(o.path("transport") + ": must be auto, io_uring, epoll or nio, was '"
+                    + transport.toLowerCase(Locale.ROOT) + "'");
+        }
         return new Server(o.str("host", d.host()), port, o.longVal("maxBodyBytes", d.maxBodyBytes(), 1, 1L << 30),
                 o.duration("drainTimeout", d.drainTimeout(), true), o.duration("reloadInterval", d.reloadInterval(),
-                        true), (int) o.longVal("eventLoops", d.eventLoops(), 0, 256));
+                        true), (int) o.longVal("eventLoops", d.eventLoops(), 0, 256), t);
     }
 
     private Backend backend(Obj o) {
