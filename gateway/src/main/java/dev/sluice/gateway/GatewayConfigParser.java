@@ -140,30 +140,27 @@ public final class GatewayConfigParser {
         o.allow("host", "port", "maxBodyBytes", "drainTimeout", "reloadInterval", "eventLoops", "transport");
         Server d = Server.defaults();
         int port = (int) o.longVal("port", d.port(), 0, 65535);
-        String transport = o.str("transport", d.transport().name()).toUpperCase(Locale.ROOT);
-        IoTransport t;
-        try {
-            t = IoTransport.valueOf(transport);
-        } catch (IllegalArgumentException e) {
-            throw new GatewayConfigException(o.path("transport") + ": must be auto, io_uring, epoll or nio, was '"
-                    + transport.toLowerCase(Locale.ROOT) + "'");
-        }
+        IoTransport t = choice(o, "transport", IoTransport.class, d.transport(), "auto, io_uring, epoll or nio");
         return new Server(o.str("host", d.host()), port, o.longVal("maxBodyBytes", d.maxBodyBytes(), 1, 1L << 30),
                 o.duration("drainTimeout", d.drainTimeout(), true), o.duration("reloadInterval", d.reloadInterval(),
                         true), (int) o.longVal("eventLoops", d.eventLoops(), 0, 256), t);
     }
 
+    /** The constant of {@code type} that the field names, in any case; an error naming the field and the choices. */
+    private static <E extends Enum<E>> E choice(Obj o, String field, Class<E> type, E dflt, String choices) {
+        String v = o.str(field, dflt.name()).toUpperCase(Locale.ROOT);
+        try {
+            return Enum.valueOf(type, v);
+        } catch (IllegalArgumentException e) {
+            throw new GatewayConfigException(o.path(field) + ": must be " + choices + ", was '"
+                    + v.toLowerCase(Locale.ROOT) + "'");
+        }
+    }
+
     private Backend backend(Obj o) {
         o.allow("type", "namespace", "redis", "hazelcast", "timeout", "failurePolicy");
         Backend d = Backend.memory();
-        String type = o.str("type", "memory").toUpperCase(Locale.ROOT);
-        BackendType t;
-        try {
-            t = BackendType.valueOf(type);
-        } catch (IllegalArgumentException e) {
-            throw new GatewayConfigException(o.path("type") + ": must be memory, redis or hazelcast, was '"
-                    + type.toLowerCase(Locale.ROOT) + "'");
-        }
+        BackendType t = choice(o, "type", BackendType.class, BackendType.MEMORY, "memory, redis or hazelcast");
         String ns = o.str("namespace", d.namespace());
         if (!Pattern.matches("[A-Za-z0-9_.:-]{1,64}", ns)) {
             throw new GatewayConfigException(o.path("namespace") + ": 1-64 characters of [A-Za-z0-9_.:-]");
