@@ -32,7 +32,11 @@ public final class Gcra {
      * the same debt again.
      */
     static long debtAfter(Limit limit, @Nullable State s, long n, long now) {
-        long debt = debt(limit, s, now);
+        return debtAfter(limit, debt(limit, s, now), n);
+    }
+
+    /** The admission test on a debt: the debt after charging {@code n}, or -1 if {@code n} is not admitted now. */
+    static long debtAfter(Limit limit, long debt, long n) {
         return debt - (limit.burst() - n) * limit.periodMicros() <= 0 ? debt + n * limit.periodMicros() : -1;
     }
 
@@ -45,7 +49,12 @@ public final class Gcra {
     }
 
     static long waitMicros(Limit limit, @Nullable State s, long n, long now) {
-        long excess = debt(limit, s, now) - (limit.burst() - n) * limit.periodMicros();
+        return waitMicros(limit, debt(limit, s, now), n);
+    }
+
+    /** The exact wait until a debt admits {@code n}: 0 if it does now. */
+    static long waitMicros(Limit limit, long debt, long n) {
+        long excess = debt - (limit.burst() - n) * limit.periodMicros();
         return excess <= 0 ? 0 : Math.floorDiv(excess + limit.capacity() - 1, limit.capacity());
     }
 
@@ -58,7 +67,12 @@ public final class Gcra {
     }
 
     static long remaining(Limit limit, @Nullable State s, long now) {
-        long free = limit.burst() * limit.periodMicros() - debt(limit, s, now);
+        return remaining(limit, debt(limit, s, now));
+    }
+
+    /** Units a debt leaves grantable. */
+    static long remaining(Limit limit, long debt) {
+        long free = limit.burst() * limit.periodMicros() - debt;
         return free <= 0 ? 0 : free / limit.periodMicros();
     }
 

@@ -125,9 +125,8 @@ public final class PolicyEngine {
             } else if (limit.algorithm() == Algorithm.GCRA) {
                 long debt = Gcra.debtAfter(limit, (Gcra.State) s, n, now);
                 if (debt >= 0) {
-                    long free = limit.burst() * limit.periodMicros() - debt;
                     return new SingleResult(Gcra.at(limit, now, debt),
-                            Decision.granted(policy, free <= 0 ? 0 : free / limit.periodMicros()));
+                            Decision.granted(policy, Gcra.remaining(limit, debt)));
                 }
             }
         }
