@@ -2,9 +2,11 @@ package dev.sluice.memory;
 
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
+import dev.sluice.core.engine.GcraCell;
 import dev.sluice.core.engine.LimitState;
 import dev.sluice.core.engine.PolicyEngine;
 import dev.sluice.core.engine.PolicyState;
@@ -22,7 +24,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Limiter state in this JVM. Each key's state is an immutable {@link PolicyState} replaced by one compare-and-set
- * per acquire: lock-free, no global lock, contention only between callers of the same key.
+ * per acquire: lock-free, no global lock, contention only between callers of the same key. A key under a policy of
+ * one GCRA limit keeps its state in one {@code long} instead ({@link GcraCell}), compare-and-set in place: the same
+ * decisions, without allocating a state per call.
  *
  * <p>Memory stays bounded. A key is forgotten once its state is indistinguishable from a fresh one (its bucket full,
  * its windows over), which loses nothing; a sweep finds such keys, run in the background when the number of keys has
@@ -37,16 +41,18 @@ public final class MemoryBackend implements LimiterBackend {
     private static final Object REMOVED = new Object();
 
     private static final VarHandle STATE;
+    private static final VarHandle CELL;
 
     static {
         try {
             STATE = MethodHandles.lookup().findVarHandle(Entry.class, "state", Object.class);
+            CELL = MethodHandles.lookup().findVarHandle(CellEntry.class, "cell", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
-    private final Map<String, Entry> entries = new ConcurrentHashMap<>();
+    private final Map<String, Slot> entries = new ConcurrentHashMap<>();
     private final Ticker ticker;
     private final long maxKeys;
     private final long sweepIntervalMicros;
@@ -56,18 +62,26 @@ public final class MemoryBackend implements LimiterBackend {
     private volatile long nextSweepSize;
     private volatile long earliestRest = Long.MAX_VALUE;
 
+    /** One key's state holder: an {@link Entry} or a {@link CellEntry}. */
+    abstract static sealed class Slot permits Entry, CellEntry {
+        final Policy policy;
+
+        Slot(Policy policy) {
+            this.policy = policy;
+        }
+    }
+
     /**
      * One key. {@code state} is null (fresh), {@link #REMOVED}, a {@link PolicyState}, or, when the entry's own
      * policy has a single limit and the state was written under it, the bare {@link LimitState}: one object per key
      * in the common case instead of two.
      */
-    static final class Entry {
-        final Policy policy;
+    static final class Entry extends Slot {
         final boolean bare;
         volatile @Nullable Object state;
 
         Entry(Policy policy) {
-            this.policy = policy;
+            super(policy);
             this.bare = policy.size() == 1;
         }
 
@@ -77,6 +91,40 @@ public final class MemoryBackend implements LimiterBackend {
 
         @Nullable Object compact(@Nullable PolicyState s) {
             return bare && s != null && s.policy() == policy ? s.limit(0) : s;
+        }
+    }
+
+    /**
+     * One key under a policy that {@linkplain GcraCell#fits fits} a cell: the cell on {@code base}, valid until
+     * {@code base + span}. A negative cell is retired: {@code ~cell} is its last value, and the next caller replaces
+     * the entry with its successor (a cell on a new base, or an {@link Entry} under another policy). A retired cell
+     * never changes again, so any caller may build the successor: the first replacement wins.
+     */
+    static final class CellEntry extends Slot {
+        final long base;
+        final long span;
+        volatile long cell;
+
+        CellEntry(Policy policy, long base, long cell) {
+            super(policy);
+            this.base = base;
+            this.span = GcraCell.span(policy.limit(0));
+            this.cell = cell;
+        }
+
+        Limit limit() {
+            return policy.limit(0);
+        }
+
+        /** Whether a cell on this base is valid at {@code now}. */
+        boolean covers(long now) {
+            return now >= base && now - base <= span;
+        }
+
+        /** The state the (retired) cell {@code c} holds, under this entry's policy. */
+        @Nullable PolicyState state(long c) {
+            LimitState s = GcraCell.toState(limit(), base, c);
+            return s == null ? null : new PolicyState(policy, s);
         }
     }
 
@@ -104,8 +152,52 @@ public final class MemoryBackend implements LimiterBackend {
         // One clock read per call: a retry after a lost race decides at the same instant, which only ever makes it
         // more conservative (the winner's state is at least as recent), and keeps the race window short.
         long now = ticker.nowMicros();
+        // Kept small so that it inlines into the caller: the common case of a cell under its own policy.
+        if (entries.get(key) instanceof CellEntry c && c.policy == policy && c.covers(now)) {
+            Decision d = acquireCell(c, policy, cost, now);
+            if (d != null) {
+                return d;
+            }
+        }
+        return acquire(key, policy, cost, now);
+    }
+
+    /** GCRA on a cell that covers {@code now}; null if the cell is retired. */
+    private static @Nullable Decision acquireCell(CellEntry e, Policy policy, Cost cost, long now) {
+        Limit limit = e.limit();
+        long n = GcraCell.units(policy, cost);
+        long scaledNow = GcraCell.scaledNow(limit, e.base, now);
         while (true) {
-            Entry e = entries.get(key);
+            long c = e.cell;
+            if (c < 0) {
+                return null;
+            }
+            long debt = GcraCell.debt(c, scaledNow);
+            if (n == 0) {
+                return GcraCell.granted(policy, debt);
+            }
+            long after = GcraCell.debtAfter(limit, debt, n);
+            if (after < 0) {
+                return GcraCell.denied(policy, debt, n);
+            }
+            if (CELL.compareAndSet(e, c, scaledNow + after)) {
+                return GcraCell.granted(policy, after);
+            }
+            backOff();
+        }
+    }
+
+    private Decision acquire(String key, Policy policy, Cost cost, long now) {
+        while (true) {
+            Slot slot = entries.get(key);
+            if (slot instanceof CellEntry c) {
+                Decision d = onCell(key, c, policy, cost, now, false);
+                if (d != null) {
+                    return d;
+                }
+                continue;
+            }
+            Entry e = (Entry) slot;
             if (e == null) {
                 if (entries.size() >= maxKeys && !makeRoom()) {
                     return keyLimitReached(policy);
@@ -115,9 +207,7 @@ public final class MemoryBackend implements LimiterBackend {
                 if (r.state() == null) {
                     return r.decision();
                 }
-                Entry fresh = new Entry(policy);
-                fresh.state = fresh.compact(r.state());
-                if (entries.putIfAbsent(key, fresh) == null) {
+                if (entries.putIfAbsent(key, fresh(policy, r.state(), now)) == null) {
                     maybeSweep();
                     return r.decision();
                 }
@@ -150,7 +240,15 @@ public final class MemoryBackend implements LimiterBackend {
     public Decision refund(String key, Policy policy, Cost cost) {
         long now = ticker.nowMicros();
         while (true) {
-            Entry e = entries.get(key);
+            Slot slot = entries.get(key);
+            if (slot instanceof CellEntry c) {
+                Decision d = onCell(key, c, policy, cost, now, true);
+                if (d != null) {
+                    return d;
+                }
+                continue;
+            }
+            Entry e = (Entry) slot;
             Object s = e == null ? null : e.state;
             if (s == REMOVED) {
                 entries.remove(key, e);
@@ -163,6 +261,75 @@ public final class MemoryBackend implements LimiterBackend {
             }
             backOff();
         }
+    }
+
+    /**
+     * An acquire or a refund on a cell: its decision if the cell is this caller's (same policy, covering {@code now})
+     * and live, else null once the cell has been replaced by its successor, to look the key up again.
+     */
+    private @Nullable Decision onCell(String key, CellEntry c, Policy policy, Cost cost, long now, boolean refund) {
+        if (c.policy == policy && c.covers(now)) {
+            Decision d = refund ? refundCell(c, policy, cost, now) : acquireCell(c, policy, cost, now);
+            if (d != null) {
+                return d;
+            }
+        }
+        succeed(key, c, policy, now);
+        return null;
+    }
+
+    /** A refund on a cell that covers {@code now}; null if the cell is retired. */
+    private static @Nullable Decision refundCell(CellEntry e, Policy policy, Cost cost, long now) {
+        Limit limit = e.limit();
+        long n = GcraCell.units(policy, cost);
+        long scaledNow = GcraCell.scaledNow(limit, e.base, now);
+        while (true) {
+            long c = e.cell;
+            if (c < 0) {
+                return null;
+            }
+            long after = GcraCell.debtAfterRefund(limit, GcraCell.debt(c, scaledNow), n);
+            if (n == 0 || CELL.compareAndSet(e, c, GcraCell.cellAfterRefund(scaledNow, after))) {
+                return GcraCell.refunded(policy, after);
+            }
+            backOff();
+        }
+    }
+
+    /**
+     * A new entry holding {@code state}, written under {@code policy} at {@code now}: a cell if the policy fits one
+     * and a cell valid now holds the state exactly, else an {@link Entry}.
+     */
+    private static Slot fresh(Policy policy, @Nullable PolicyState state, long now) {
+        if (GcraCell.fits(policy)) {
+            LimitState s = state == null ? null : state.limit(0);
+            long base = GcraCell.base(s, now);
+            long cell = GcraCell.toCell(policy.limit(0), base, s, now);
+            if (cell >= 0) {
+                return new CellEntry(policy, base, cell);
+            }
+        }
+        Entry e = new Entry(policy);
+        e.state = e.compact(state);
+        return e;
+    }
+
+    /**
+     * Retires {@code e} if it is not yet (a caller under another policy, or a time outside its span), and replaces it
+     * with its successor: its state carried to {@code policy} at {@code now}, in a cell on a base of {@code now} or in
+     * an {@link Entry}. Any caller may do it; a caller that loses the replacement finds the winner's entry.
+     */
+    private void succeed(String key, CellEntry e, Policy policy, long now) {
+        long c = e.cell;
+        if (c >= 0) {
+            if (!CELL.compareAndSet(e, c, ~c)) {
+                return; // the cell moved on: look again
+            }
+        } else {
+            c = ~c;
+        }
+        PolicyState state = PolicyEngine.migrate(e.state(c), policy, now);
+        entries.replace(key, e, fresh(policy, state, now));
     }
 
     /**
@@ -239,8 +406,15 @@ public final class MemoryBackend implements LimiterBackend {
     private void sweep() {
         long now = ticker.nowMicros();
         long earliest = Long.MAX_VALUE;
-        for (Map.Entry<String, Entry> me : entries.entrySet()) {
-            Entry e = me.getValue();
+        for (Map.Entry<String, Slot> me : entries.entrySet()) {
+            if (me.getValue() instanceof CellEntry c) {
+                long rest = sweep(me.getKey(), c, now);
+                if (rest > now) {
+                    earliest = Math.min(earliest, rest);
+                }
+                continue;
+            }
+            Entry e = (Entry) me.getValue();
             Object s = e.state;
             if (s == REMOVED) {
                 entries.remove(me.getKey(), e);
@@ -259,6 +433,16 @@ public final class MemoryBackend implements LimiterBackend {
         earliestRest = earliest;
         nextSweepAt = now + sweepIntervalMicros;
         nextSweepSize = Math.max(1024, entries.size() * 2L);
+    }
+
+    /** Removes a cell at rest at {@code now} (retiring it first); returns when it comes to rest otherwise. */
+    private long sweep(String key, CellEntry e, long now) {
+        long c = e.cell;
+        long rest = GcraCell.restAt(e.limit(), e.base, c < 0 ? ~c : c);
+        if (rest <= now && (c < 0 || CELL.compareAndSet(e, c, ~c))) {
+            entries.remove(key, e);
+        }
+        return rest;
     }
 
     /** Builds a {@link MemoryBackend}. */
