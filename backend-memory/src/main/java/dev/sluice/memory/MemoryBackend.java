@@ -153,13 +153,12 @@ public final class MemoryBackend implements LimiterBackend {
         // more conservative (the winner's state is at least as recent), and keeps the race window short.
         long now = ticker.nowMicros();
         // Kept small so that it inlines into the caller: the common case of a cell under its own policy.
-        if (entries.get(key) instanceof CellEntry c && c.policy == policy && c.covers(now)) {
-            Decision d = acquireCell(c, policy, cost, now);
-            if (d != null) {
-                return d;
-            }
+        Slot slot = entries.get(key);
+        if (slot instanceof CellEntry c) {
+            Decision d = c.policy == policy && c.covers(now) ? acquireCell(c, policy, cost, now) : null;
+            return d != null ? d : acquire(key, policy, cost, now, null);
         }
-        return acquire(key, policy, cost, now);
+        return acquire(key, policy, cost, now, slot);
     }
 
     /** GCRA on a cell that covers {@code now}; null if the cell is retired. */
@@ -187,9 +186,9 @@ public final class MemoryBackend implements LimiterBackend {
         }
     }
 
-    private Decision acquire(String key, Policy policy, Cost cost, long now) {
-        while (true) {
-            Slot slot = entries.get(key);
+    /** The acquire of every other case, starting from {@code first} if not null, else from a look-up of the key. */
+    private Decision acquire(String key, Policy policy, Cost cost, long now, @Nullable Slot first) {
+        for (Slot slot = first != null ? first : entries.get(key); ; slot = entries.get(key)) {
             if (slot instanceof CellEntry c) {
                 Decision d = onCell(key, c, policy, cost, now, false);
                 if (d != null) {
