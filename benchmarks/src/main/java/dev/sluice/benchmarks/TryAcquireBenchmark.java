@@ -17,6 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -35,8 +36,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code tryAcquire} throughput on one key with a limit that never denies: each Sluice algorithm on the in-memory
  * backend, through the public {@code RateLimiter} API (key lookup included), beside Bucket4j's local bucket,
  * Resilience4j's {@code RateLimiter}, Guava's {@code RateLimiter} (the peers' limiter objects held directly), and
- * three yardsticks: a bare {@link AtomicLong} increment, the clock read alone, and the floor of any keyed lock-free
- * limiter ({@link Impl#KEYED_CAS_FLOOR}). Run at 1 and 2 threads:
+ * four yardsticks: a bare {@link AtomicLong} increment, the clock read alone, the floor of any keyed lock-free
+ * limiter ({@link Impl#KEYED_CAS_FLOOR}) and that of an exact one that allocates nothing
+ * ({@link Impl#KEYED_PRIMITIVE_FLOOR}). Run at 1 and 2 threads:
  *
  * <pre>
  * ./mvnw -B -q -DskipTests package
@@ -72,7 +74,14 @@ public class TryAcquireBenchmark {
          * The least a keyed lock-free limiter does: a clock read, a {@link ConcurrentHashMap} lookup, one new
          * immutable state and one compare-and-set, with no limit logic and no decision object.
          */
-        KEYED_CAS_FLOOR
+        KEYED_CAS_FLOOR,
+        /**
+         * The least an exact keyed limiter does if it allocates nothing: a clock read, a {@link ConcurrentHashMap}
+         * lookup, GCRA's admission test on one {@code long} (the theoretical arrival time, in nanoseconds at one
+         * unit per nanosecond) and a compare-and-set, stepping aside after a lost one as Sluice and Resilience4j
+         * do; no decision object, no policy, no other limit.
+         */
+        KEYED_PRIMITIVE_FLOOR
     }
 
 
@@ -129,10 +138,32 @@ public class TryAcquireBenchmark {
                     return true;
                 };
             }
+            case KEYED_PRIMITIVE_FLOOR -> primitiveFloor();
         };
     }
 
     private record FloorState(long count, long time) {
+    }
+
+    /** GCRA on one key: one unit per nanosecond, a tolerance of one second's units. */
+    private static BooleanSupplier primitiveFloor() {
+        long tolerance = TimeUnit.SECONDS.toNanos(1);
+        Map<String, AtomicLong> map = new ConcurrentHashMap<>();
+        map.put("tenant-42", new AtomicLong(System.nanoTime()));
+        return () -> {
+            long now = System.nanoTime();
+            AtomicLong tat = map.get("tenant-42");
+            while (true) {
+                long t = tat.get();
+                if (t - now > tolerance) {
+                    return false;
+                }
+                if (tat.compareAndSet(t, Math.max(t, now) + 1)) {
+                    return true;
+                }
+                LockSupport.parkNanos(1);
+            }
+        };
     }
 
     private BooleanSupplier sluice(Limit limit) {
