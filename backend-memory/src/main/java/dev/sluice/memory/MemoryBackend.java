@@ -152,7 +152,7 @@ public final class MemoryBackend implements LimiterBackend {
         // One clock read per call: a retry after a lost race decides at the same instant, which only ever makes it
         // more conservative (the winner's state is at least as recent), and keeps the race window short.
         long now = ticker.nowMicros();
-        // Kept small so that it inlines into the caller: the common case of a cell under its own policy.
+        // Few bytecodes, so that the JIT inlines it into the caller: the common case of a cell under its own policy.
         Slot slot = entries.get(key);
         if (slot instanceof CellEntry c) {
             Decision d = c.policy == policy && c.covers(now) ? acquireCell(c, policy, cost, now) : null;
