@@ -140,18 +140,24 @@ public final class GatewayConfigParser {
         o.allow("host", "port", "maxBodyBytes", "drainTimeout", "reloadInterval", "eventLoops", "transport");
         Server d = Server.defaults();
         int port = (int) o.longVal("port", d.port(), 0, 65535);
-        IoTransport t = choice(o, "transport", IoTransport.class, d.transport(), "auto, io_uring, epoll or nio");
+        IoTransport t = choice(o, "transport", IoTransport.class, d.transport());
         return new Server(o.str("host", d.host()), port, o.longVal("maxBodyBytes", d.maxBodyBytes(), 1, 1L << 30),
                 o.duration("drainTimeout", d.drainTimeout(), true), o.duration("reloadInterval", d.reloadInterval(),
                         true), (int) o.longVal("eventLoops", d.eventLoops(), 0, 256), t);
     }
 
     /** The constant of {@code type} that the field names, in any case; an error naming the field and the choices. */
-    private static <E extends Enum<E>> E choice(Obj o, String field, Class<E> type, E dflt, String choices) {
+    private static <E extends Enum<E>> E choice(Obj o, String field, Class<E> type, E dflt) {
         String v = o.str(field, dflt.name()).toUpperCase(Locale.ROOT);
         try {
             return Enum.valueOf(type, v);
         } catch (IllegalArgumentException e) {
+            E[] all = type.getEnumConstants();
+            StringBuilder choices = new StringBuilder();
+            for (int i = 0; i < all.length; i++) {
+                choices.append(i == 0 ? "" : i == all.length - 1 ? " or " : ", ")
+                        .append(all[i].name().toLowerCase(Locale.ROOT));
+            }
             throw new GatewayConfigException(o.path(field) + ": must be " + choices + ", was '"
                     + v.toLowerCase(Locale.ROOT) + "'");
         }
@@ -160,7 +166,7 @@ public final class GatewayConfigParser {
     private Backend backend(Obj o) {
         o.allow("type", "namespace", "redis", "hazelcast", "timeout", "failurePolicy");
         Backend d = Backend.memory();
-        BackendType t = choice(o, "type", BackendType.class, BackendType.MEMORY, "memory, redis or hazelcast");
+        BackendType t = choice(o, "type", BackendType.class, BackendType.MEMORY);
         String ns = o.str("namespace", d.namespace());
         if (!Pattern.matches("[A-Za-z0-9_.:-]{1,64}", ns)) {
             throw new GatewayConfigException(o.path("namespace") + ": 1-64 characters of [A-Za-z0-9_.:-]");
