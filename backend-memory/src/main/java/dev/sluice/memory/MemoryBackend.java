@@ -164,7 +164,7 @@ public final class MemoryBackend implements LimiterBackend {
     /** GCRA on a cell that covers {@code now}; null if the cell is retired. */
     private static @Nullable Decision acquireCell(CellEntry e, Policy policy, Cost cost, long now) {
         Limit limit = e.limit();
-        long n = GcraCell.units(policy, cost);
+        long n = cost.units(limit.dimension());
         long scaledNow = GcraCell.scaledNow(limit, e.base, now);
         while (true) {
             long c = e.cell;
@@ -280,7 +280,7 @@ public final class MemoryBackend implements LimiterBackend {
     /** A refund on a cell that covers {@code now}; null if the cell is retired. */
     private static @Nullable Decision refundCell(CellEntry e, Policy policy, Cost cost, long now) {
         Limit limit = e.limit();
-        long n = GcraCell.units(policy, cost);
+        long n = cost.units(limit.dimension());
         long scaledNow = GcraCell.scaledNow(limit, e.base, now);
         while (true) {
             long c = e.cell;

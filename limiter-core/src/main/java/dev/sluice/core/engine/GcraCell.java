@@ -1,7 +1,6 @@
 package dev.sluice.core.engine;
 
 import dev.sluice.api.Algorithm;
-import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
@@ -85,11 +84,6 @@ public final class GcraCell {
         return Decision.refunded(policy, new long[] {Gcra.remaining(policy.limit(0), debtAfter)});
     }
 
-    /** The units {@code cost} puts on the policy's one limit. */
-    public static long units(Policy policy, Cost cost) {
-        return cost.units(policy.limit(0).dimension());
-    }
-
     /** The reference state a cell holds: {@code null} for a cell at or before its base. */
     public static @Nullable LimitState toState(Limit limit, long base, long cell) {
         if (cell <= 0) {
@@ -122,6 +116,7 @@ public final class GcraCell {
         if (g == null) {
             return 0;
         }
+        // The second test is a coarse form of the exact one below that keeps the product there from overflowing.
         if (g.tat() <= base || g.tat() - now > limit.burst() * limit.periodMicros() / limit.capacity()) {
             return -1;
         }
