@@ -37,8 +37,12 @@ class HazelcastClientAndQuorumTest {
                 clients[i] = HazelcastClient.newHazelcastClient(config);
             }
             Policy policy = Policy.of(Limit.perMinute("requests", 9));
-            HazelcastBackend[] backends = {HazelcastBackend.builder(clients[0]).build(),
-                HazelcastBackend.builder(clients[1]).build(), HazelcastBackend.builder(members.get(1)).build()};
+            // The default 500 ms timeout is for production; a shared machine just after the cluster formed can be
+            // slower than that on the first calls, and this test is about sharing, not about outages.
+            Duration timeout = Duration.ofSeconds(20);
+            HazelcastBackend[] backends = {HazelcastBackend.builder(clients[0]).timeout(timeout).build(),
+                HazelcastBackend.builder(clients[1]).timeout(timeout).build(),
+                HazelcastBackend.builder(members.get(1)).timeout(timeout).build()};
             int granted = 0;
             for (int i = 0; i < 30; i++) {
                 Decision d = backends[i % 3].acquire("shared", policy, Cost.request());
