@@ -51,17 +51,24 @@ public abstract sealed class Decision permits Decision.Granted, Decision.Full {
     /** A granted decision for a policy of exactly one limit, with what remains on it. For backends. */
     public static Decision granted(Policy policy, long remaining) {
         checkSingle(policy);
-        if (remaining >= 0 && remaining < Policy.CACHED_GRANTS) {
-            // Immutable, so shared: the grants of small limits, and of fast GCRA meters, allocate nothing.
-            Decision[] cache = policy.grants;
-            Decision d = cache[(int) remaining];
-            if (d == null) {
-                d = new Granted(policy, remaining);
-                cache[(int) remaining] = d;
-            }
-            return d;
+        // Immutable, so shared: the grants that leave little, and those of a key at or near rest (a small charge on
+        // a full limit), allocate nothing.
+        long shortOfFull = policy.maxCost - remaining;
+        int index;
+        if (shortOfFull >= 0 && shortOfFull < Policy.CACHED_GRANTS) {
+            index = Policy.CACHED_GRANTS + (int) shortOfFull;
+        } else if (remaining >= 0 && remaining < Policy.CACHED_GRANTS) {
+            index = (int) remaining;
+        } else {
+            return new Granted(policy, remaining);
         }
-        return new Granted(policy, remaining);
+        Decision[] cache = policy.grants;
+        Decision d = cache[index];
+        if (d == null) {
+            d = new Granted(policy, remaining);
+            cache[index] = d; // racy but benign: every thread stores an equal, immutable decision
+        }
+        return d;
     }
 
     /** A rate-limited decision for a policy of exactly one limit. For backends. */

@@ -19,12 +19,22 @@ public final class Policy {
     /** The most limits one policy may hold. */
     public static final int MAX_LIMITS = 16;
 
-    /** How many single-limit grant decisions (remaining 0..n-1) a policy keeps for reuse. */
+    /**
+     * How many single-limit grant decisions a policy keeps for reuse at each end of its limit: those that leave
+     * {@code 0..n-1} units, and those that leave {@code maxCost-n+1..maxCost}, as a small charge on a key at or near
+     * rest does.
+     */
     static final int CACHED_GRANTS = 64;
 
     private final Limit[] limits;
-    /** Shared grant decisions by remaining units; filled lazily, racy but benign (decisions are immutable). */
+    /**
+     * Shared grant decisions of a single-limit policy: at {@code i < CACHED_GRANTS} the one leaving {@code i} units,
+     * at {@code CACHED_GRANTS + i} the one leaving {@code maxCost − i}. Filled lazily, racy but benign (decisions are
+     * immutable).
+     */
     final Decision[] grants;
+    /** The single limit's {@link Limit#maxCost()}, or -1 for a policy of several limits. */
+    final long maxCost;
     private final boolean shadow;
     private final long maxPeriodMicros;
     private final String[] dimensions;
@@ -34,7 +44,8 @@ public final class Policy {
     private Policy(Limit[] limits, boolean shadow) {
         this.limits = limits;
         this.shadow = shadow;
-        this.grants = new Decision[limits.length == 1 ? CACHED_GRANTS : 0];
+        this.grants = new Decision[limits.length == 1 ? 2 * CACHED_GRANTS : 0];
+        this.maxCost = limits.length == 1 ? limits[0].maxCost() : -1;
         long max = 0;
         Set<String> dims = new HashSet<>();
         List<String> ordered = new ArrayList<>();

@@ -34,6 +34,31 @@ class DecisionTest {
     }
 
     @Test
+    void singleLimitGrantsAreSharedNearEitherEndAndCarryTheirOwnRemaining() {
+        Policy tpm = Policy.of(TPM);
+        for (long remaining : new long[] {0, 63, 1_000_000, 999_937}) {
+            Decision d = Decision.granted(tpm, remaining);
+            assertThat(Decision.granted(tpm, remaining)).as("remaining %d", remaining).isSameAs(d);
+            assertThat(d.remaining(0)).isEqualTo(remaining);
+            assertThat(d.policy()).isSameAs(tpm);
+            assertThat(d.granted()).isTrue();
+        }
+        for (long remaining : new long[] {64, 500_000, 999_936}) {
+            Decision d = Decision.granted(tpm, remaining);
+            assertThat(Decision.granted(tpm, remaining)).as("remaining %d", remaining).isNotSameAs(d).isEqualTo(d);
+            assertThat(d.remaining(0)).isEqualTo(remaining);
+        }
+        Policy rpm = Policy.of(RPM);
+        for (long remaining = 0; remaining <= 15; remaining++) {
+            assertThat(Decision.granted(rpm, remaining)).isSameAs(Decision.granted(rpm, remaining));
+            assertThat(Decision.granted(rpm, remaining).remaining(0)).isEqualTo(remaining);
+        }
+        Policy other = Policy.of(TPM);
+        assertThat(Decision.granted(other, 999_999).policy()).isSameAs(other);
+        assertThat(Decision.granted(tpm, 999_999).policy()).isSameAs(tpm);
+    }
+
+    @Test
     void grantedWithoutABound() {
         Decision d = Decision.granted(POLICY, new long[] {1, 2, 3}, -1);
         assertThat(d.boundBy()).isNull();

@@ -6,6 +6,7 @@ import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
+import java.math.BigInteger;
 import java.time.Duration;
 import java.util.Random;
 import org.jspecify.annotations.Nullable;
@@ -43,6 +44,28 @@ class GcraCellTest {
             }
             assertThat(GcraCell.restAt(limit, base, cell)).as(why)
                     .isEqualTo(state == null ? base : PolicyEngine.restAt(limit, state));
+        }
+    }
+
+    @Test
+    @DisplayName("what a debt leaves grantable is the whole units of the burst it does not owe, at its edges too")
+    void remainingOfADebt() {
+        long seed = new Random().nextLong();
+        Random rnd = new Random(seed);
+        for (int run = 0; run < 20_000; run++) {
+            Limit limit = randomLimit(rnd);
+            long whole = limit.burst() * limit.periodMicros();
+            long debt = switch (rnd.nextInt(4)) {
+                case 0 -> rnd.nextInt(3);
+                case 1 -> limit.periodMicros() + rnd.nextInt(3) - 1;
+                case 2 -> whole + rnd.nextInt(3) - 1;
+                default -> (long) (rnd.nextDouble() * whole);
+            };
+            long expected = BigInteger.valueOf(whole).subtract(BigInteger.valueOf(debt))
+                    .max(BigInteger.ZERO).divide(BigInteger.valueOf(limit.periodMicros()))
+                    .longValueExact();
+            assertThat(Gcra.remaining(limit, debt)).as("seed %d, %s, debt %d", seed, limit, debt)
+                    .isEqualTo(expected);
         }
     }
 
