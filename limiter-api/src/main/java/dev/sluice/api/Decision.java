@@ -53,7 +53,7 @@ public abstract sealed class Decision permits Decision.Granted, Decision.Full {
         checkSingle(policy);
         // Immutable, so shared: the grants that leave little, and those of a key at or near rest (a small charge on
         // a full limit), allocate nothing.
-        long shortOfFull = policy.maxCost - remaining;
+        long shortOfFull = policy.limit(0).maxCost() - remaining;
         int index;
         if (shortOfFull >= 0 && shortOfFull < Policy.CACHED_GRANTS) {
             index = Policy.CACHED_GRANTS + (int) shortOfFull;

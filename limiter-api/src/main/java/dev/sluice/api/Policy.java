@@ -33,8 +33,6 @@ public final class Policy {
      * immutable).
      */
     final Decision[] grants;
-    /** The single limit's {@link Limit#maxCost()}, or -1 for a policy of several limits. */
-    final long maxCost;
     private final boolean shadow;
     private final long maxPeriodMicros;
     private final String[] dimensions;
@@ -45,7 +43,6 @@ public final class Policy {
         this.limits = limits;
         this.shadow = shadow;
         this.grants = new Decision[limits.length == 1 ? 2 * CACHED_GRANTS : 0];
-        this.maxCost = limits.length == 1 ? limits[0].maxCost() : -1;
         long max = 0;
         Set<String> dims = new HashSet<>();
         List<String> ordered = new ArrayList<>();
