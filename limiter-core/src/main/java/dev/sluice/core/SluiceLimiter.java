@@ -124,7 +124,7 @@ public final class SluiceLimiter implements RateLimiter {
 
     private Decision decide(String key, Policy policy, Cost cost) {
         Decision d = backend.acquire(key, policy, cost);
-        if (!d.granted() && policy.shadow() && d.reason() == Decision.Reason.RATE_LIMITED) {
+        if (policy.shadow() && !d.granted() && d.reason() == Decision.Reason.RATE_LIMITED) {
             return d.asShadow();
         }
         return d;
