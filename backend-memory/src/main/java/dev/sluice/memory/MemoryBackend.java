@@ -61,6 +61,8 @@ public final class MemoryBackend implements LimiterBackend {
     private volatile long nextSweepAt;
     private volatile long nextSweepSize;
     private volatile long earliestRest = Long.MAX_VALUE;
+    /** The shape of the last cell created: most backends hold one policy, so its cells share one. Racy, benign. */
+    private @Nullable CellShape lastShape;
 
     /** One key's state holder: an {@link Entry} or a {@link CellEntry}. */
     abstract static sealed class Slot permits Entry, CellEntry {
@@ -101,30 +103,54 @@ public final class MemoryBackend implements LimiterBackend {
      * never changes again, so any caller may build the successor: the first replacement wins.
      */
     static final class CellEntry extends Slot {
+        final CellShape shape;
         final long base;
-        final long span;
         volatile long cell;
 
-        CellEntry(Policy policy, long base, long cell) {
+        CellEntry(Policy policy, CellShape shape, long base, long cell) {
             super(policy);
+            this.shape = shape;
             this.base = base;
-            this.span = GcraCell.span(policy.limit(0));
             this.cell = cell;
         }
 
         Limit limit() {
-            return policy.limit(0);
+            return shape.limit;
         }
 
         /** Whether a cell on this base is valid at {@code now}. */
         boolean covers(long now) {
-            return now >= base && now - base <= span;
+            return now >= base && now - base <= shape.span;
         }
 
         /** The state the (retired) cell {@code c} holds, under this entry's policy. */
         @Nullable PolicyState state(long c) {
             LimitState s = GcraCell.toState(limit(), base, c);
             return s == null ? null : new PolicyState(policy, s);
+        }
+    }
+
+    /**
+     * The numbers of a cell's limit that GCRA reads on every call, one hop from the entry instead of three (entry,
+     * policy, limits, limit), shared by the cells of one limit.
+     */
+    static final class CellShape {
+        final Limit limit;
+        final long span;
+        final long capacity;
+        final long period;
+        final long burst;
+        final long tolerance;
+        final String dimension;
+
+        CellShape(Limit limit) {
+            this.limit = limit;
+            this.span = GcraCell.span(limit);
+            this.capacity = limit.capacity();
+            this.period = limit.periodMicros();
+            this.burst = limit.burst();
+            this.tolerance = GcraCell.tolerance(limit);
+            this.dimension = limit.dimension();
         }
     }
 
@@ -161,11 +187,16 @@ public final class MemoryBackend implements LimiterBackend {
         return acquire(key, policy, cost, now, slot);
     }
 
-    /** GCRA on a cell that covers {@code now}; null if the cell is retired. */
+    /**
+     * GCRA on a cell that covers {@code now}; null if the cell is retired. The limit's numbers come from the cell's
+     * shape, and a grant to a key at rest needs no division: after the clock read, the work each call waits for is the
+     * cell's arithmetic and the compare-and-set.
+     */
     private static @Nullable Decision acquireCell(CellEntry e, Policy policy, Cost cost, long now) {
-        Limit limit = e.limit();
-        long n = cost.units(limit.dimension());
-        long scaledNow = GcraCell.scaledNow(limit, e.base, now);
+        CellShape shape = e.shape;
+        long n = cost.units(shape.dimension);
+        long scaledNow = GcraCell.scaledNow(shape.capacity, e.base, now);
+        long charge = n * shape.period;
         while (true) {
             long c = e.cell;
             if (c < 0) {
@@ -175,12 +206,12 @@ public final class MemoryBackend implements LimiterBackend {
             if (n == 0) {
                 return GcraCell.granted(policy, debt);
             }
-            long after = GcraCell.debtAfter(limit, debt, n);
+            long after = GcraCell.debtAfter(debt, charge, shape.tolerance);
             if (after < 0) {
                 return GcraCell.denied(policy, debt, n);
             }
             if (CELL.compareAndSet(e, c, scaledNow + after)) {
-                return GcraCell.granted(policy, after);
+                return GcraCell.granted(policy, shape.burst, shape.period, shape.tolerance, debt, n, after);
             }
             backOff();
         }
@@ -299,18 +330,27 @@ public final class MemoryBackend implements LimiterBackend {
      * A new entry holding {@code state}, written under {@code policy} at {@code now}: a cell if the policy fits one
      * and a cell valid now holds the state exactly, else an {@link Entry}.
      */
-    private static Slot fresh(Policy policy, @Nullable PolicyState state, long now) {
+    private Slot fresh(Policy policy, @Nullable PolicyState state, long now) {
         if (GcraCell.fits(policy)) {
             LimitState s = state == null ? null : state.limit(0);
             long base = GcraCell.base(s, now);
             long cell = GcraCell.toCell(policy.limit(0), base, s, now);
             if (cell >= 0) {
-                return new CellEntry(policy, base, cell);
+                return new CellEntry(policy, shapeOf(policy.limit(0)), base, cell);
             }
         }
         Entry e = new Entry(policy);
         e.state = e.compact(state);
         return e;
+    }
+
+    private CellShape shapeOf(Limit limit) {
+        CellShape s = lastShape;
+        if (s == null || s.limit != limit) {
+            s = new CellShape(limit);
+            lastShape = s;
+        }
+        return s;
     }
 
     /**

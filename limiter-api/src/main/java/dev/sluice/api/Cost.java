@@ -71,7 +71,7 @@ public final class Cost {
     /** The units on {@code dimension}, 0 if this cost does not name it. */
     public long units(String dimension) {
         for (int i = 0; i < dimensions.length; i++) {
-            if (dimensions[i].equals(dimension)) {
+            if (dimensions[i] == dimension || dimensions[i].equals(dimension)) { // the same instance, the usual case
                 return units[i];
             }
         }

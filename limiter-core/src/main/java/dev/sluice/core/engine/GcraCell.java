@@ -42,7 +42,12 @@ public final class GcraCell {
 
     /** {@code now} on the cell's scale; valid for {@code 0 ≤ now − base ≤ span}. */
     public static long scaledNow(Limit limit, long base, long now) {
-        return (now - base) * limit.capacity();
+        return scaledNow(limit.capacity(), base, now);
+    }
+
+    /** {@link #scaledNow(Limit, long, long)} for a limit of {@code capacity} units per period. */
+    public static long scaledNow(long capacity, long base, long now) {
+        return (now - base) * capacity;
     }
 
     /** The debt ({@code (TAT − now)·capacity}, or 0) a cell holds at a scaled time. */
@@ -55,9 +60,34 @@ public final class GcraCell {
         return Gcra.debtAfter(limit, debt, n);
     }
 
+    /** The most debt a grant may leave: the whole burst, {@code burst × period}; below {@code 2^62} for a cell. */
+    public static long tolerance(Limit limit) {
+        return limit.burst() * limit.periodMicros();
+    }
+
+    /**
+     * {@link #debtAfter(Limit, long, long)} on numbers an executor keeps beside its cell, without reading the limit:
+     * {@code charge} is {@code n × period}, {@code tolerance} the limit's {@link #tolerance}. Exact for a debt a cell
+     * holds (at most the tolerance) and a charge of at most the limit's largest cost.
+     */
+    public static long debtAfter(long debt, long charge, long tolerance) {
+        long after = debt + charge;
+        return after <= tolerance ? after : -1;
+    }
+
     /** The decision {@link PolicyEngine#acquireSingle} gives for a grant that leaves {@code debtAfter}. */
     public static Decision granted(Policy policy, long debtAfter) {
         return Decision.granted(policy, Gcra.remaining(policy.limit(0), debtAfter));
+    }
+
+    /**
+     * The decision {@link #granted(Policy, long)} gives for a grant of {@code n} units ({@code n ≥ 1}) at {@code debt}
+     * that leaves {@code debtAfter}, from numbers an executor keeps beside its cell. A key at rest (no debt) is left
+     * {@code burst − n} units, without the division.
+     */
+    public static Decision granted(Policy policy, long burst, long period, long tolerance, long debt, long n,
+            long debtAfter) {
+        return Decision.granted(policy, debt == 0 ? burst - n : (tolerance - debtAfter) / period);
     }
 
     /** The decision {@link PolicyEngine#acquireSingle} gives for a denial of {@code n} at {@code debt}. */
@@ -121,7 +151,7 @@ public final class GcraCell {
             return -1;
         }
         long cell = (g.tat() - base) * limit.capacity() + g.fraction();
-        return cell - scaledNow(limit, base, now) > limit.burst() * limit.periodMicros() ? -1 : cell;
+        return cell - scaledNow(limit, base, now) > tolerance(limit) ? -1 : cell;
     }
 
     /** The earliest time at which a cell is at rest, as {@link PolicyEngine#restAt} for its state. */

@@ -70,6 +70,36 @@ class GcraCellTest {
     }
 
     @Test
+    @DisplayName("an executor's admission test and grant on the numbers it keeps are the limit's, at the edges too")
+    void primitiveFormsAreTheLimits() {
+        long seed = new Random().nextLong();
+        Random rnd = new Random(seed);
+        for (int run = 0; run < 20_000; run++) {
+            Limit limit = randomLimit(rnd);
+            Policy policy = Policy.of(limit);
+            long period = limit.periodMicros();
+            long tolerance = GcraCell.tolerance(limit);
+            long n = rnd.nextInt(4) == 0 ? limit.burst() : 1 + rnd.nextInt((int) Math.min(limit.burst(), 50));
+            long edge = tolerance - n * period; // the largest debt that still admits n
+            long debt = switch (rnd.nextInt(6)) {
+                case 0 -> 0;
+                case 1 -> rnd.nextInt(3);
+                case 2 -> Math.max(0, edge + rnd.nextInt(3) - 1);
+                case 3 -> tolerance - rnd.nextInt(2);
+                case 4 -> tolerance + 1 + rnd.nextInt(3 * (int) Math.min(period, 1_000)); // a clock that went back
+                default -> (long) (rnd.nextDouble() * tolerance);
+            };
+            String why = "seed " + seed + ", " + limit + ", debt " + debt + ", n " + n;
+            long after = GcraCell.debtAfter(debt, n * period, tolerance);
+            assertThat(after).as(why).isEqualTo(GcraCell.debtAfter(limit, debt, n));
+            if (after >= 0) {
+                assertThat(GcraCell.granted(policy, limit.burst(), period, tolerance, debt, n, after)).as(why)
+                        .isEqualTo(GcraCell.granted(policy, after));
+            }
+        }
+    }
+
+    @Test
     @DisplayName("no state is the cell 0, at rest from its base on, a second before now")
     void noStateIsZero() {
         Limit limit = Limit.of("requests", 10, Duration.ofSeconds(1), Algorithm.GCRA);
