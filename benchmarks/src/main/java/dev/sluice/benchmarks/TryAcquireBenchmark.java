@@ -3,8 +3,10 @@ package dev.sluice.benchmarks;
 import com.google.common.util.concurrent.RateLimiter;
 import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
+import dev.sluice.api.Ticker;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.memory.MemoryBackend;
 import io.github.bucket4j.Bandwidth;
@@ -36,9 +38,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code tryAcquire} throughput on one key with a limit that never denies: each Sluice algorithm on the in-memory
  * backend, through the public {@code RateLimiter} API (key lookup included), beside Bucket4j's local bucket,
  * Resilience4j's {@code RateLimiter}, Guava's {@code RateLimiter} (the peers' limiter objects held directly), and
- * four yardsticks: a bare {@link AtomicLong} increment, the clock read alone, the floor of any keyed lock-free
- * limiter ({@link Impl#KEYED_CAS_FLOOR}) and that of an exact one that allocates nothing
- * ({@link Impl#KEYED_PRIMITIVE_FLOOR}). Run at 1 and 2 threads:
+ * five yardsticks: a bare {@link AtomicLong} increment, the clock read alone, the floor of any keyed lock-free
+ * limiter ({@link Impl#KEYED_CAS_FLOOR}), that of an exact one that allocates nothing
+ * ({@link Impl#KEYED_PRIMITIVE_FLOOR}) and that of one that also answers as Sluice does
+ * ({@link Impl#KEYED_DECISION_FLOOR}). Run at 1 and 2 threads:
  *
  * <pre>
  * ./mvnw -B -q -DskipTests package
@@ -81,7 +84,14 @@ public class TryAcquireBenchmark {
          * unit per nanosecond) and a compare-and-set, stepping aside after a lost one as Sluice and Resilience4j
          * do; no decision object, no policy, no other limit.
          */
-        KEYED_PRIMITIVE_FLOOR
+        KEYED_PRIMITIVE_FLOOR,
+        /**
+         * {@link #KEYED_PRIMITIVE_FLOOR} plus what Sluice's answer asks of every call beyond it: the time in
+         * microseconds ({@link Ticker#system()}), GCRA on the limit's own scale, and the shared {@link Decision} that
+         * says what remains (a division); no policy resolution, validation, other limits or eviction. The least an
+         * exact keyed limiter that answers as Sluice does can do.
+         */
+        KEYED_DECISION_FLOOR
     }
 
 
@@ -139,6 +149,7 @@ public class TryAcquireBenchmark {
                 };
             }
             case KEYED_PRIMITIVE_FLOOR -> primitiveFloor();
+            case KEYED_DECISION_FLOOR -> decisionFloor();
         };
     }
 
@@ -160,6 +171,34 @@ public class TryAcquireBenchmark {
                 }
                 if (tat.compareAndSet(t, Math.max(t, now) + 1)) {
                     return true;
+                }
+                LockSupport.parkNanos(1);
+            }
+        };
+    }
+
+    /** GCRA on one key in {@code NeverDenying}'s GCRA limit, on its scale (1/capacity µs), answering a decision. */
+    private static BooleanSupplier decisionFloor() {
+        Limit limit = NeverDenying.limit(Algorithm.GCRA);
+        Policy policy = Policy.of(limit);
+        Ticker ticker = Ticker.system();
+        long base = ticker.nowMicros() - 1_000_000;
+        long capacity = limit.capacity();
+        long period = limit.periodMicros();
+        long tolerance = limit.burst() * period;
+        Map<String, AtomicLong> map = new ConcurrentHashMap<>();
+        map.put("tenant-42", new AtomicLong());
+        return () -> {
+            long now = (ticker.nowMicros() - base) * capacity;
+            AtomicLong cell = map.get("tenant-42");
+            while (true) {
+                long c = cell.get();
+                long after = Math.max(c - now, 0) + period;
+                if (after > tolerance) {
+                    return false;
+                }
+                if (cell.compareAndSet(c, now + after)) {
+                    return Decision.granted(policy, (tolerance - after) / period).granted();
                 }
                 LockSupport.parkNanos(1);
             }
