@@ -381,6 +381,11 @@ public final class MemoryBackend implements LimiterBackend {
         LockSupport.parkNanos(1);
     }
 
+    /** The holder of {@code key}'s state, or null: for tests in this package. */
+    @Nullable Slot slot(String key) {
+        return entries.get(key);
+    }
+
     @Override
     public long liveKeys() {
         return entries.size();

@@ -34,6 +34,33 @@ class MemoryCellTest {
     private final ManualTicker ticker = new ManualTicker(1_000_000_000L);
 
     @Test
+    @DisplayName("The cells of one limit share one shape of its numbers; a cell of another limit has its own")
+    void cellsOfOneLimitShareAShape() {
+        MemoryBackend backend = MemoryBackend.builder().ticker(ticker).build();
+        Policy tenRps = Policy.of(Limit.of("requests", 10, Duration.ofSeconds(1), Algorithm.GCRA));
+        Policy twentyRps = Policy.of(Limit.of("requests", 20, Duration.ofSeconds(1), Algorithm.GCRA));
+        for (int i = 0; i < 100; i++) {
+            assertThat(backend.acquire("a" + i, tenRps, Cost.request()).granted()).isTrue();
+        }
+        assertThat(backend.acquire("b", twentyRps, Cost.request()).granted()).isTrue();
+        MemoryBackend.CellShape shape = cell(backend, "a0").shape;
+        assertThat(shape.limit).isSameAs(tenRps.limit(0));
+        assertThat(shape.tolerance).as("a burst of 1: one period, 1 s, on the cell's scale of 1/10 µs")
+                .isEqualTo(1_000_000L);
+        for (int i = 1; i < 100; i++) {
+            assertThat(cell(backend, "a" + i).shape).as("a%d", i).isSameAs(shape);
+        }
+        MemoryBackend.CellShape other = cell(backend, "b").shape;
+        assertThat(other.limit).isSameAs(twentyRps.limit(0));
+        assertThat(other.capacity).isEqualTo(20L);
+    }
+
+    private static MemoryBackend.CellEntry cell(MemoryBackend backend, String key) {
+        assertThat(backend.slot(key)).as(key).isInstanceOf(MemoryBackend.CellEntry.class);
+        return (MemoryBackend.CellEntry) backend.slot(key);
+    }
+
+    @Test
     @DisplayName("A cell whose span runs out (87 s at 3·10^10/s), in debt or not, is rebased with decisions identical "
             + "to the reference")
     void rebasesBeyondItsSpan() {
