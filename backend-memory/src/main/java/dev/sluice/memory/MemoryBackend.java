@@ -431,7 +431,8 @@ public final class MemoryBackend implements LimiterBackend {
     }
 
     private void maybeSweep() {
-        if ((entries.size() >= nextSweepSize || ticker.nowMicros() >= nextSweepAt) && sweeping.compareAndSet(false, true)) {
+        boolean due = entries.size() >= nextSweepSize || ticker.nowMicros() >= nextSweepAt;
+        if (due && sweeping.compareAndSet(false, true)) {
             try {
                 sweeper.execute(() -> {
                     try {
