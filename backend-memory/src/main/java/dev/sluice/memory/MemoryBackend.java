@@ -189,8 +189,7 @@ public final class MemoryBackend implements LimiterBackend {
 
     /**
      * GCRA on a cell that covers {@code now}; null if the cell is retired. The limit's numbers come from the cell's
-     * shape, and a grant to a key at rest needs no division: after the clock read, the work each call waits for is the
-     * cell's arithmetic and the compare-and-set.
+     * shape, one hop away, and a grant to a key at rest needs no division.
      */
     private static @Nullable Decision acquireCell(CellEntry e, Policy policy, Cost cost, long now) {
         CellShape shape = e.shape;
