@@ -55,20 +55,15 @@ public final class GcraCell {
         return cell > scaledNow ? cell - scaledNow : 0;
     }
 
-    /** {@link PolicyEngine#acquireSingle}'s admission test on a debt: the debt after charging, or -1 if denied. */
-    public static long debtAfter(Limit limit, long debt, long n) {
-        return Gcra.debtAfter(limit, debt, n);
-    }
-
     /** The most debt a grant may leave: the whole burst, {@code burst × period}; below {@code 2^62} for a cell. */
     public static long tolerance(Limit limit) {
         return limit.burst() * limit.periodMicros();
     }
 
     /**
-     * {@link #debtAfter(Limit, long, long)} on numbers an executor keeps beside its cell, without reading the limit:
-     * {@code charge} is {@code n × period}, {@code tolerance} the limit's {@link #tolerance}. Exact for a debt a cell
-     * holds (at most the tolerance) and a charge of at most the limit's largest cost.
+     * {@link PolicyEngine#acquireSingle}'s admission test on a debt, from numbers an executor keeps beside its cell:
+     * the debt after charging {@code charge} ({@code n × period}), or -1 if denied; {@code tolerance} is the limit's
+     * {@link #tolerance}. Exact for any cell's debt and a charge of at most the limit's largest cost.
      */
     public static long debtAfter(long debt, long charge, long tolerance) {
         long after = debt + charge;
@@ -147,7 +142,7 @@ public final class GcraCell {
             return 0;
         }
         // The second test is a coarse form of the exact one below that keeps the product there from overflowing.
-        if (g.tat() <= base || g.tat() - now > limit.burst() * limit.periodMicros() / limit.capacity()) {
+        if (g.tat() <= base || g.tat() - now > tolerance(limit) / limit.capacity()) {
             return -1;
         }
         long cell = (g.tat() - base) * limit.capacity() + g.fraction();

@@ -91,7 +91,7 @@ class GcraCellTest {
             };
             String why = "seed " + seed + ", " + limit + ", debt " + debt + ", n " + n;
             long after = GcraCell.debtAfter(debt, n * period, tolerance);
-            assertThat(after).as(why).isEqualTo(GcraCell.debtAfter(limit, debt, n));
+            assertThat(after).as(why).isEqualTo(Gcra.debtAfter(limit, debt, n));
             if (after >= 0) {
                 assertThat(GcraCell.granted(policy, limit.burst(), period, tolerance, debt, n, after)).as(why)
                         .isEqualTo(GcraCell.granted(policy, after));
