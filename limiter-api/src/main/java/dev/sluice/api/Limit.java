@@ -2,7 +2,6 @@ package dev.sluice.api;
 
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
-import java.util.Objects;
 
 /**
  * A capacity per period on one named dimension, enforced by one {@link Algorithm}: for example 15 {@code requests}
@@ -45,15 +44,17 @@ public final class Limit {
      * ({@code capacity} for {@link Algorithm#TOKEN_BUCKET}, 1 for {@link Algorithm#GCRA}).
      *
      * @throws IllegalArgumentException if the dimension is not 1-64 characters of {@code [A-Za-z0-9_.-]}, the
-     *     capacity is not positive, the period is shorter than {@link #MIN_PERIOD}, or the numbers exceed the bounds
-     *     above
+     *     capacity is not positive, the period or the algorithm is null, the period is shorter than
+     *     {@link #MIN_PERIOD}, or the numbers exceed the bounds above
      */
     public static Limit of(String dimension, long capacity, Duration period, Algorithm algorithm) {
         checkDimension(dimension);
         if (capacity < 1) {
             throw new IllegalArgumentException("capacity of '" + dimension + "' must be positive, was " + capacity);
         }
-        Objects.requireNonNull(algorithm, "algorithm");
+        if (algorithm == null) {
+            throw new IllegalArgumentException("algorithm of '" + dimension + "' must not be null");
+        }
         long periodMicros = periodMicros(dimension, period);
         long burst = algorithm == Algorithm.GCRA ? 1 : capacity;
         if (algorithm == Algorithm.SLIDING_WINDOW_COUNTER || algorithm == Algorithm.TOKEN_BUCKET) {

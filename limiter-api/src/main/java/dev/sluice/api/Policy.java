@@ -86,6 +86,9 @@ public final class Policy {
 
     /** A policy of these limits; see {@link #of(Limit...)}. */
     public static Policy of(List<Limit> limits) {
+        if (limits == null) {
+            throw new IllegalArgumentException("a policy needs at least one limit, was given null");
+        }
         return of(limits.toArray(Limit[]::new));
     }
 

@@ -116,8 +116,9 @@ class LimitTest {
         @Test
         void nullAlgorithmIsRejected() {
             assertThatThrownBy(() -> Limit.of("tokens", 1, Duration.ofMinutes(1), null))
-                    .isInstanceOf(NullPointerException.class)
-                    .hasMessageContaining("algorithm");
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("algorithm of 'tokens'")
+                    .hasMessageContaining("null");
         }
 
         @Test

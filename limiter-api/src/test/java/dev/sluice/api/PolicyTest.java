@@ -55,6 +55,9 @@ class PolicyTest {
                 .hasMessageContaining("at least one limit");
         assertThatThrownBy(() -> Policy.of(List.of()))
                 .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> Policy.of((List<Limit>) null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("was given null");
     }
 
     @Test

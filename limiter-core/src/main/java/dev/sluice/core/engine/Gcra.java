@@ -52,10 +52,18 @@ public final class Gcra {
         return waitMicros(limit, debt(limit, s, now), n);
     }
 
-    /** The exact wait until a debt admits {@code n}: 0 if it does now. */
+    /**
+     * The exact wait until a debt admits {@code n}: 0 if it does now. The ceiling of {@code excess / capacity} is taken
+     * without adding {@code capacity − 1} first, which would overflow for a capacity near {@code Long.MAX_VALUE}.
+     */
     static long waitMicros(Limit limit, long debt, long n) {
         long excess = debt - (limit.burst() - n) * limit.periodMicros();
-        return excess <= 0 ? 0 : Math.floorDiv(excess + limit.capacity() - 1, limit.capacity());
+        if (excess <= 0) {
+            return 0;
+        }
+        long capacity = limit.capacity();
+        long whole = excess / capacity;
+        return whole * capacity == excess ? whole : whole + 1;
     }
 
     static State charge(Limit limit, @Nullable State s, long n, long now) {
