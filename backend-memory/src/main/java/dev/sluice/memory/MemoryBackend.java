@@ -12,13 +12,18 @@ import dev.sluice.core.engine.PolicyEngine;
 import dev.sluice.core.engine.PolicyState;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.lang.ref.WeakReference;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import org.jspecify.annotations.Nullable;
 
@@ -30,10 +35,11 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Memory stays bounded. A key is forgotten once its state is indistinguishable from a fresh one (its bucket full,
  * its windows over), which loses nothing; a sweep finds such keys, run in the background when the number of keys has
- * doubled or a {@linkplain Builder#sweepInterval sweep interval} has passed since the last sweep, or on demand with
+ * doubled or a {@linkplain Builder#sweepInterval sweep interval} has passed since the last sweep (checked when a new
+ * key arrives, and by a timer every interval, so that an idle backend lets go of its keys too), or on demand with
  * {@link #cleanUp()}. At most {@linkplain Builder#maxKeys maxKeys} keys are held: a new key beyond that is denied
  * with {@link Decision.Reason#KEY_LIMIT_REACHED} until keys come to rest, rather than silently resetting another
- * key's quota.
+ * key's quota; until the earliest of them can come to rest, such a denial costs no sweep.
  */
 public final class MemoryBackend implements LimiterBackend {
 
@@ -52,7 +58,17 @@ public final class MemoryBackend implements LimiterBackend {
         }
     }
 
-    private final Map<String, Slot> entries = new ConcurrentHashMap<>();
+    private static final VarHandle INSERTED_REST;
+
+    static {
+        try {
+            INSERTED_REST = MethodHandles.lookup().findVarHandle(MemoryBackend.class, "insertedRest", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final ConcurrentHashMap<String, Slot> entries = new ConcurrentHashMap<>();
     private final Ticker ticker;
     private final long maxKeys;
     private final long sweepIntervalMicros;
@@ -60,7 +76,15 @@ public final class MemoryBackend implements LimiterBackend {
     private final AtomicBoolean sweeping = new AtomicBoolean();
     private volatile long nextSweepAt;
     private volatile long nextSweepSize;
+    /** When the first key seen by the last sweep and not at rest then comes to rest. */
     private volatile long earliestRest = Long.MAX_VALUE;
+    /**
+     * When the first key inserted, refunded or moved to another policy since the last sweep began comes to rest: with
+     * {@link #earliestRest}, a time before which no key can be forgotten.
+     */
+    private volatile long insertedRest = Long.MAX_VALUE;
+    private final AtomicLong sweeps = new AtomicLong();
+    private final @Nullable ScheduledFuture<?> timer;
     /** The shape of the last cell created: most backends hold one policy, so its cells share one. Racy, benign. */
     private @Nullable CellShape lastShape;
 
@@ -161,6 +185,7 @@ public final class MemoryBackend implements LimiterBackend {
         this.sweeper = b.sweeper;
         this.nextSweepAt = ticker.nowMicros() + sweepIntervalMicros;
         this.nextSweepSize = 1024;
+        this.timer = sweepIntervalMicros > 0 ? SweepTimer.schedule(this, sweepIntervalMicros) : null;
     }
 
     /** A backend with the defaults: the system ticker, at most 10,000,000 keys, a sweep at least every minute. */
@@ -228,7 +253,7 @@ public final class MemoryBackend implements LimiterBackend {
             }
             Entry e = (Entry) slot;
             if (e == null) {
-                if (entries.size() >= maxKeys && !makeRoom()) {
+                if (entries.mappingCount() >= maxKeys && !makeRoom()) {
                     return keyLimitReached(policy);
                 }
                 // A new key is inserted with its first state already computed, so a sweep never sees it fresh.
@@ -237,6 +262,7 @@ public final class MemoryBackend implements LimiterBackend {
                     return r.decision();
                 }
                 if (entries.putIfAbsent(key, fresh(policy, r.state(), now)) == null) {
+                    restsBy(PolicyEngine.restAt(r.state()));
                     maybeSweep();
                     return r.decision();
                 }
@@ -258,6 +284,9 @@ public final class MemoryBackend implements LimiterBackend {
                 PolicyState ps = e.expand(s);
                 PolicyEngine.Result r = PolicyEngine.acquire(policy, ps, cost, now);
                 if (r.state() == ps || STATE.compareAndSet(e, s, e.compact(r.state()))) {
+                    if (ps != null && ps.policy() != policy) {
+                        restsBy(r.state() == null ? now : PolicyEngine.restAt(r.state())); // moved to another policy
+                    }
                     return r.decision();
                 }
             }
@@ -286,6 +315,9 @@ public final class MemoryBackend implements LimiterBackend {
             PolicyState ps = e == null ? null : e.expand(s);
             PolicyEngine.Result r = PolicyEngine.refund(policy, ps, cost, now);
             if (e == null || r.state() == ps || STATE.compareAndSet(e, s, e.compact(r.state()))) {
+                if (e != null && r.state() != ps) {
+                    restsBy(r.state() == null ? now : PolicyEngine.restAt(r.state()));
+                }
                 return r.decision(); // a key with no state has nothing to give back
             }
             backOff();
@@ -308,7 +340,7 @@ public final class MemoryBackend implements LimiterBackend {
     }
 
     /** A refund on a cell that covers {@code now}; null if the cell is retired. */
-    private static @Nullable Decision refundCell(CellEntry e, Policy policy, Cost cost, long now) {
+    private @Nullable Decision refundCell(CellEntry e, Policy policy, Cost cost, long now) {
         Limit limit = e.limit();
         long n = cost.units(limit.dimension());
         long scaledNow = GcraCell.scaledNow(limit, e.base, now);
@@ -318,7 +350,11 @@ public final class MemoryBackend implements LimiterBackend {
                 return null;
             }
             long after = GcraCell.debtAfterRefund(limit, GcraCell.debt(c, scaledNow), n);
-            if (n == 0 || CELL.compareAndSet(e, c, GcraCell.cellAfterRefund(scaledNow, after))) {
+            long next = GcraCell.cellAfterRefund(scaledNow, after);
+            if (n == 0 || CELL.compareAndSet(e, c, next)) {
+                if (n > 0) {
+                    restsBy(GcraCell.restAt(limit, e.base, next));
+                }
                 return GcraCell.refunded(policy, after);
             }
             backOff();
@@ -367,7 +403,9 @@ public final class MemoryBackend implements LimiterBackend {
             c = ~c;
         }
         PolicyState state = PolicyEngine.migrate(e.state(c), policy, now);
-        entries.replace(key, e, fresh(policy, state, now));
+        if (entries.replace(key, e, fresh(policy, state, now)) && e.policy != policy) {
+            restsBy(state == null ? now : PolicyEngine.restAt(state));
+        }
     }
 
     /**
@@ -387,7 +425,12 @@ public final class MemoryBackend implements LimiterBackend {
 
     @Override
     public long liveKeys() {
-        return entries.size();
+        return entries.mappingCount();
+    }
+
+    /** How many sweeps have run: for tests in this package. */
+    long sweeps() {
+        return sweeps.get();
     }
 
     /**
@@ -401,36 +444,54 @@ public final class MemoryBackend implements LimiterBackend {
         } finally {
             sweeping.set(false);
         }
-        return entries.size();
+        return entries.mappingCount();
     }
 
-    /** Drops every key. */
+    /** Drops every key and stops this backend's sweep timer. */
     @Override
     public void close() {
+        if (timer != null) {
+            timer.cancel(false);
+        }
         entries.clear();
     }
 
-    /** Sweeps at once when the map is full; whether there is room for a new key now. */
+    /**
+     * Sweeps at once when the map is full, unless no key can have come to rest since the last sweep (which would
+     * free nothing and cost a pass over every key); whether there is room for a new key now.
+     */
     private boolean makeRoom() {
-        if (sweeping.compareAndSet(false, true)) {
+        if (ticker.nowMicros() >= earliestRest() && sweeping.compareAndSet(false, true)) {
             try {
                 sweep();
             } finally {
                 sweeping.set(false);
             }
         }
-        return entries.size() < maxKeys;
+        return entries.mappingCount() < maxKeys;
+    }
+
+    private long earliestRest() {
+        return Math.min(earliestRest, insertedRest);
+    }
+
+    /** Notes that a key inserted, refunded or moved to another policy comes to rest at {@code rest}. */
+    private void restsBy(long rest) {
+        long e;
+        while (rest < (e = insertedRest) && !INSERTED_REST.compareAndSet(this, e, rest)) {
+            Thread.onSpinWait();
+        }
     }
 
     private Decision keyLimitReached(Policy policy) {
         long now = ticker.nowMicros();
-        long rest = earliestRest;
-        long wait = rest == Long.MAX_VALUE ? sweepIntervalMicros : Math.max(1000, rest - now);
-        return Decision.unavailable(policy, Decision.Reason.KEY_LIMIT_REACHED, wait);
+        long rest = earliestRest();
+        long wait = rest == Long.MAX_VALUE ? sweepIntervalMicros : rest - now;
+        return Decision.unavailable(policy, Decision.Reason.KEY_LIMIT_REACHED, Math.max(1000, wait));
     }
 
     private void maybeSweep() {
-        boolean due = entries.size() >= nextSweepSize || ticker.nowMicros() >= nextSweepAt;
+        boolean due = entries.mappingCount() >= nextSweepSize || ticker.nowMicros() >= nextSweepAt;
         if (due && sweeping.compareAndSet(false, true)) {
             try {
                 sweeper.execute(() -> {
@@ -448,6 +509,10 @@ public final class MemoryBackend implements LimiterBackend {
 
     /** Caller holds the {@code sweeping} flag. */
     private void sweep() {
+        sweeps.incrementAndGet();
+        // Reset before the pass: a key inserted before it is seen by the pass, one inserted during it notes its rest
+        // after the reset.
+        insertedRest = Long.MAX_VALUE;
         long now = ticker.nowMicros();
         long earliest = Long.MAX_VALUE;
         for (Map.Entry<String, Slot> me : entries.entrySet()) {
@@ -476,7 +541,55 @@ public final class MemoryBackend implements LimiterBackend {
         }
         earliestRest = earliest;
         nextSweepAt = now + sweepIntervalMicros;
-        nextSweepSize = Math.max(1024, entries.size() * 2L);
+        nextSweepSize = Math.max(1024, entries.mappingCount() * 2);
+    }
+
+    /**
+     * The one daemon thread, shared by every backend, that checks each backend's sweep interval even when no new key
+     * arrives. It holds a backend weakly: a backend no longer used is collected, and its task cancels itself.
+     */
+    private static final class SweepTimer implements Runnable {
+        private static final ScheduledThreadPoolExecutor EXECUTOR = executor();
+
+        private final WeakReference<MemoryBackend> backend;
+        private volatile @Nullable ScheduledFuture<?> self;
+
+        private SweepTimer(MemoryBackend backend) {
+            this.backend = new WeakReference<>(backend);
+        }
+
+        static ScheduledFuture<?> schedule(MemoryBackend backend, long intervalMicros) {
+            SweepTimer task = new SweepTimer(backend);
+            ScheduledFuture<?> f = EXECUTOR.scheduleWithFixedDelay(task, intervalMicros, intervalMicros,
+                    TimeUnit.MICROSECONDS);
+            task.self = f;
+            return f;
+        }
+
+        private static ScheduledThreadPoolExecutor executor() {
+            ScheduledThreadPoolExecutor e = new ScheduledThreadPoolExecutor(1, r -> {
+                Thread t = new Thread(r, "sluice-memory-sweep-timer");
+                t.setDaemon(true);
+                return t;
+            });
+            e.setRemoveOnCancelPolicy(true);
+            return e;
+        }
+
+        @Override
+        public void run() {
+            MemoryBackend b = backend.get();
+            if (b == null) {
+                ScheduledFuture<?> f = self;
+                if (f != null) {
+                    f.cancel(false);
+                }
+                return;
+            }
+            if (!b.entries.isEmpty()) {
+                b.maybeSweep();
+            }
+        }
     }
 
     /** Removes a cell at rest at {@code now} (retiring it first); returns when it comes to rest otherwise. */
@@ -519,8 +632,9 @@ public final class MemoryBackend implements LimiterBackend {
         }
 
         /**
-         * How often, at most, new keys trigger a sweep for keys at rest even if the key count has not doubled
-         * (default one minute; zero sweeps on every new key, for tests).
+         * How often, at most, new keys trigger a sweep for keys at rest even if the key count has not doubled, and how
+         * often a timer checks it when no new key arrives (default one minute; zero sweeps on every new key and starts
+         * no timer, for tests).
          *
          * @throws IllegalArgumentException if negative
          */

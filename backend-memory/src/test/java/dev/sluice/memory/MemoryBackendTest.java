@@ -75,6 +75,74 @@ class MemoryBackendTest {
     }
 
     @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    @DisplayName("An idle backend forgets its keys at rest by its timer, with no further call")
+    void idleBackendIsSweptByItsTimer() throws InterruptedException {
+        MemoryBackend backend = MemoryBackend.builder().ticker(ticker).sweepInterval(Duration.ofMillis(20))
+                .sweeper(Runnable::run).build();
+        try {
+            SluiceLimiter limiter = SluiceLimiter.builder(backend).policy(Policy.of(Limit.perMinute("requests", 10)))
+                    .build();
+            for (int i = 0; i < 10_000; i++) {
+                assertThat(limiter.tryAcquire("tenant-" + i, Cost.request()).granted()).isTrue();
+            }
+            assertThat(backend.liveKeys()).as("nothing is at rest yet").isEqualTo(10_000);
+            ticker.advance(Duration.ofSeconds(7)); // a token back each 6 s: every bucket full again
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (backend.liveKeys() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertThat(backend.liveKeys()).as("the timer's sweep forgot every key at rest").isZero();
+        } finally {
+            backend.close();
+        }
+    }
+
+    @Test
+    @DisplayName("At maxKeys, a new key is refused without a sweep until a key can have come to rest, then admitted")
+    void fullBackendSweepsOnlyWhenAKeyCanHaveComeToRest() {
+        MemoryBackend backend = MemoryBackend.builder().ticker(ticker).maxKeys(100).sweepInterval(Duration.ofHours(1))
+                .sweeper(Runnable::run).build();
+        Limit limit = Limit.of("requests", 1, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET);
+        SluiceLimiter limiter = SluiceLimiter.builder(backend).policy(Policy.of(limit)).build();
+        for (int i = 0; i < 100; i++) {
+            assertThat(limiter.tryAcquire("k" + i, Cost.request()).granted()).isTrue();
+        }
+        long sweeps = backend.sweeps();
+        ticker.advance(Duration.ofSeconds(30));
+        for (int i = 0; i < 1_000; i++) {
+            Decision d = limiter.tryAcquire("new-" + i, Cost.request());
+            assertThat(d.reason()).isEqualTo(Decision.Reason.KEY_LIMIT_REACHED);
+            assertThat(d.retryAfterMicros()).as("until the first bucket is full again").isEqualTo(30_000_000);
+        }
+        assertThat(backend.sweeps()).as("no key could have come to rest: no sweep").isEqualTo(sweeps);
+        ticker.advance(Duration.ofSeconds(30));
+        assertThat(limiter.tryAcquire("new", Cost.request()).granted()).isTrue();
+        assertThat(backend.sweeps()).as("one sweep made room").isEqualTo(sweeps + 1);
+        assertThat(backend.liveKeys()).isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("At maxKeys, a key refunded to rest since the last sweep makes room for a new key")
+    void refundToRestMakesRoom() {
+        MemoryBackend backend = MemoryBackend.builder().ticker(ticker).maxKeys(10).sweepInterval(Duration.ofHours(1))
+                .sweeper(Runnable::run).build();
+        for (Limit limit : new Limit[] {Limit.perMinute("requests", 1),
+            Limit.of("requests", 1, Duration.ofMinutes(1), Algorithm.GCRA)}) {
+            backend.close();
+            SluiceLimiter limiter = SluiceLimiter.builder(backend).policy(Policy.of(limit)).build();
+            for (int i = 0; i < 10; i++) {
+                assertThat(limiter.tryAcquire("k" + i, Cost.request()).granted()).isTrue();
+            }
+            assertThat(limiter.tryAcquire("new", Cost.request()).reason())
+                    .isEqualTo(Decision.Reason.KEY_LIMIT_REACHED);
+            limiter.refund("k3", Cost.request());
+            assertThat(limiter.tryAcquire("new", Cost.request()).granted()).as(limit.toString()).isTrue();
+            assertThat(backend.liveKeys()).isEqualTo(10);
+        }
+    }
+
+    @Test
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     @DisplayName("Sweeping while 6 threads acquire loses no state: admitted stays within every limit")
     void sweepingRacesWithAcquires() throws Exception {
