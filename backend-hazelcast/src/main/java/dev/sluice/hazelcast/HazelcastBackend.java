@@ -38,7 +38,8 @@ import org.jspecify.annotations.Nullable;
  * receive the written bytes. One processor is in flight per key: the calls on that key that arrive meanwhile share
  * the next one (smart batching, in arrival order), so a hot key costs one network operation per batch, not per call. Time is the owner member's clock unless a {@linkplain Builder#ticker ticker} is given
  * (for tests). Entries expire one second after their state comes to rest. If the cluster does not answer within the
- * {@linkplain Builder#timeout timeout}, the {@link FailurePolicy} decides; no Hazelcast exception escapes.
+ * {@linkplain Builder#timeout timeout}, the {@link FailurePolicy} decides; no Hazelcast exception escapes. A request
+ * whose caller gave up is not sent if it is still queued; one already sent may still be charged.
  *
  * <p>Configure the map (default name {@code sluice-limiter}) with {@code backup-count} 1 or more so that a member's
  * loss keeps the counts, and optionally with a split-brain protection (a minimum cluster size): below it the map
@@ -140,6 +141,7 @@ public final class HazelcastBackend implements LimiterBackend {
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
             // the failure policy decides below
         }
+        request.result.cancel(false); // not sent if still queued: a caller that gave up is charged nothing
         degraded.incrementAndGet();
         return acquire ? outage.acquire(key, policy, cost) : outage.refund(key, policy, cost);
     }
@@ -190,7 +192,9 @@ public final class HazelcastBackend implements LimiterBackend {
             List<Request> batch = new ArrayList<>();
             Request r;
             while (batch.size() < MAX_BATCH && (r = queue.poll()) != null) {
-                batch.add(r);
+                if (!r.result.isDone()) { // its caller timed out: the failure policy answered it instead
+                    batch.add(r);
+                }
             }
             return batch;
         }
@@ -336,11 +340,11 @@ public final class HazelcastBackend implements LimiterBackend {
         /**
          * How long a call may wait for the cluster before the failure policy decides (default 500 ms).
          *
-         * @throws IllegalArgumentException unless positive
+         * @throws IllegalArgumentException if shorter than 1 ms (it is kept in whole milliseconds)
          */
         public Builder timeout(Duration timeout) {
-            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("timeout must be positive, was " + timeout);
+            if (timeout == null || timeout.compareTo(Duration.ofMillis(1)) < 0) {
+                throw new IllegalArgumentException("timeout must be at least 1 ms, was " + timeout);
             }
             this.timeout = timeout;
             return this;

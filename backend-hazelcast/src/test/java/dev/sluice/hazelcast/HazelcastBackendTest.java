@@ -164,6 +164,77 @@ class HazelcastBackendTest {
 
     @Test
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    @DisplayName("Acquires that time out while the key's partition is busy are not sent afterwards: they charge nothing")
+    void timedOutAcquiresChargeNothing() throws Exception {
+        List<HazelcastInstance> members = Members.start(1);
+        try {
+            HazelcastBackend backend = HazelcastBackend.builder(members.get(0)).mapName("stall")
+                    .timeout(Duration.ofMillis(100)).build();
+            Policy policy = Policy.of(Limit.of("requests", 1000, Duration.ofHours(1), Algorithm.TOKEN_BUCKET));
+            assertThat(backend.acquire("k", policy, Cost.request()).granted()).isTrue();
+
+            // Another processor holds the key's partition thread for 3 s: the backend's calls wait behind it.
+            java.util.concurrent.CompletionStage<Object> stall = members.get(0).<String, byte[]>getMap("stall")
+                    .submitToKey("k", new Sleep(3_000));
+            int threads = 8;
+            int calls = 5;
+            java.util.concurrent.atomic.AtomicInteger grantedDuringStall =
+                    new java.util.concurrent.atomic.AtomicInteger();
+            Thread[] callers = new Thread[threads];
+            for (int t = 0; t < threads; t++) {
+                callers[t] = new Thread(() -> {
+                    for (int i = 0; i < calls; i++) {
+                        if (backend.acquire("k", policy, Cost.request()).granted()) {
+                            grantedDuringStall.incrementAndGet();
+                        }
+                    }
+                });
+                callers[t].start();
+            }
+            for (Thread t : callers) {
+                t.join();
+            }
+            int timedOut = threads * calls - grantedDuringStall.get();
+            assertThat(timedOut).as("the stall outlasted most calls").isGreaterThan(2 * threads);
+            stall.toCompletableFuture().get(30, TimeUnit.SECONDS);
+
+            // Only requests already sent when their caller gave up may have been charged: the one processor in
+            // flight on the key, at most one request per caller; the rest queued and must be dropped.
+            Decision probe;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            do {
+                TimeUnit.MILLISECONDS.sleep(50);
+                probe = backend.acquire("k", policy, Cost.request());
+            } while (probe.reason() == Decision.Reason.BACKEND_UNAVAILABLE && System.nanoTime() < deadline);
+            assertThat(probe.granted()).as("the cluster answers again").isTrue();
+            long charged = 1000 - 1 - probe.remaining(0) - 1;
+            assertThat(charged).as("charged for %d timed-out calls", timedOut)
+                    .isLessThanOrEqualTo(grantedDuringStall.get() + (long) threads);
+        } finally {
+            members.forEach(m -> m.getLifecycleService().terminate());
+        }
+    }
+
+    /** An entry processor that only holds its partition thread. */
+    private record Sleep(long millis) implements com.hazelcast.map.EntryProcessor<String, byte[], Object> {
+        @Override
+        public Object process(java.util.Map.Entry<String, byte[]> entry) {
+            try {
+                Thread.sleep(millis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return null;
+        }
+
+        @Override
+        public com.hazelcast.map.EntryProcessor<String, byte[], Object> getBackupProcessor() {
+            return null;
+        }
+    }
+
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
     @DisplayName("16 threads on one key share entry processors, grant exactly the capacity, and leave no lane behind")
     void concurrentCallsShareProcessors() throws Exception {
         List<HazelcastInstance> members = Members.start(2);

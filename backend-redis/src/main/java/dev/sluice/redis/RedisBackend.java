@@ -72,7 +72,9 @@ import org.redisson.connection.ConnectionManager;
  *
  * <p><b>Failures</b>: if Redis does not answer within the {@linkplain Builder#timeout timeout}, the
  * {@link FailurePolicy} decides, and Redis is tried again after a {@linkplain Builder#retryInterval short interval}.
- * No Redis exception escapes.
+ * No Redis exception escapes. A request whose caller gave up is not sent if it is still queued; one already sent
+ * may still be charged, since Redis cannot be asked to forget it. A refund after such a decision goes to Redis like
+ * any other, even if the grant it gives back was the failure policy's.
  */
 public final class RedisBackend implements LimiterBackend {
 
@@ -235,9 +237,11 @@ public final class RedisBackend implements LimiterBackend {
             Answer a = request.result.get(timeoutMillis, TimeUnit.MILLISECONDS);
             return new TimedDecision(decode(op, policy, a), a.now());
         } catch (InterruptedException e) {
+            request.result.cancel(false); // not sent if still queued: a caller that gave up is charged nothing
             Thread.currentThread().interrupt();
             return new TimedDecision(degraded(op, key, policy, cost), -1);
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            request.result.cancel(false);
             downUntilNanos = System.nanoTime() + retryIntervalNanos;
             return new TimedDecision(degraded(op, key, policy, cost), -1);
         }
@@ -287,7 +291,9 @@ public final class RedisBackend implements LimiterBackend {
                 List<Request> batch = new ArrayList<>();
                 Request r;
                 while (batch.size() < MAX_BATCH && (r = queue.poll()) != null) {
-                    batch.add(r);
+                    if (!r.result.isDone()) { // its caller timed out: the failure policy answered it instead
+                        batch.add(r);
+                    }
                 }
                 if (batch.isEmpty()) {
                     inFlight.decrementAndGet();
@@ -552,11 +558,11 @@ public final class RedisBackend implements LimiterBackend {
          * How long a call may wait for Redis before the failure policy decides (default 500 ms, well inside
          * Redisson's own retry budget).
          *
-         * @throws IllegalArgumentException unless positive
+         * @throws IllegalArgumentException if shorter than 1 ms (it is kept in whole milliseconds)
          */
         public Builder timeout(Duration timeout) {
-            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("timeout must be positive, was " + timeout);
+            if (timeout == null || timeout.compareTo(Duration.ofMillis(1)) < 0) {
+                throw new IllegalArgumentException("timeout must be at least 1 ms, was " + timeout);
             }
             this.timeout = timeout;
             return this;

@@ -44,6 +44,59 @@ class RedisFailureTest {
     }
 
     @Test
+    @DisplayName("Acquires that time out while Redis stalls are not sent once it answers again: they charge nothing")
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void timedOutAcquiresChargeNothing() throws Exception {
+        assumeTrue(REDIS.endpoint().canKill(), "needs a private redis-server");
+        RedissonClient c = newClient();
+        try {
+            Policy policy = Policy.of(Limit.of("requests", 1000, Duration.ofHours(1), Algorithm.TOKEN_BUCKET));
+            // A retry interval far below the timeout: callers keep queueing requests during the stall.
+            RedisBackend backend = RedisBackend.builder(c).namespace(namespace()).timeout(Duration.ofMillis(100))
+                    .retryInterval(Duration.ofMillis(1)).build();
+            assertThat(backend.acquire("k", policy, Cost.request()).granted()).isTrue();
+
+            REDIS.endpoint().stall(Duration.ofSeconds(3));
+            int threads = 8;
+            int calls = 5;
+            AtomicInteger grantedDuringStall = new AtomicInteger();
+            List<Thread> callers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                Thread caller = new Thread(() -> {
+                    for (int i = 0; i < calls; i++) {
+                        if (backend.acquire("k", policy, Cost.request()).granted()) {
+                            grantedDuringStall.incrementAndGet();
+                        }
+                    }
+                });
+                caller.start();
+                callers.add(caller);
+            }
+            for (Thread caller : callers) {
+                caller.join();
+            }
+            int timedOut = threads * calls - grantedDuringStall.get();
+            assertThat(timedOut).as("the stall outlasted most calls").isGreaterThan(2 * threads);
+
+            // Once Redis answers, what it charged shows in what remains (the probe runs after every earlier call on
+            // its key, in the same lane). Only requests already sent when their caller gave up may have been charged:
+            // those in flight as the stall took hold, at most one per caller; the rest queued and must be dropped.
+            Decision probe;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            do {
+                TimeUnit.MILLISECONDS.sleep(50);
+                probe = backend.acquire("k", policy, Cost.request());
+            } while (probe.reason() == Decision.Reason.BACKEND_UNAVAILABLE && System.nanoTime() < deadline);
+            assertThat(probe.granted()).as("Redis answers again").isTrue();
+            long charged = 1000 - 1 - probe.remaining(0) - 1;
+            assertThat(charged).as("charged for %d timed-out calls", timedOut)
+                    .isLessThanOrEqualTo(grantedDuringStall.get() + (long) threads);
+        } finally {
+            c.shutdown();
+        }
+    }
+
+    @Test
     @DisplayName("Redis killed under load and restarted: each failure policy decides, no exception escapes, Redis is back within 2 s")
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     void killAndRestart() throws Exception {

@@ -81,6 +81,15 @@ public final class RedisEndpoint {
         server("restart").restart();
     }
 
+    /**
+     * Holds every client's commands for {@code duration}, then lets them run: a stall, not a failure.
+     *
+     * @throws UnsupportedOperationException unless {@link #canKill}
+     */
+    public void stall(java.time.Duration duration) {
+        server("stall").stall(duration);
+    }
+
     /** {@value #PRIVATE_SERVER}, {@value #TESTCONTAINERS} or {@value #EXTERNAL}. */
     public String kind() {
         return kind;

@@ -157,6 +157,19 @@ public final class RedisServer implements AutoCloseable {
         return p != null && p.isAlive();
     }
 
+    /**
+     * Holds every client's commands for {@code duration} ({@code CLIENT PAUSE ms ALL}): Redis stalls, then runs what
+     * queued meanwhile, as under a long fork or a slow disk.
+     *
+     * @throws IllegalStateException if {@code redis-cli} could not pause it
+     */
+    public void stall(Duration duration) {
+        RedisCli.Result r = RedisCli.at(port, CLI_TIMEOUT, "client", "pause", Long.toString(duration.toMillis()), "ALL");
+        if (!r.ok() || !r.output().contains("OK")) {
+            throw new IllegalStateException("CLIENT PAUSE on port " + port + " failed: " + r.output());
+        }
+    }
+
     /** Kills the process with SIGKILL and waits until it has exited; does nothing if it is not running. */
     public synchronized void kill() {
         Process p = process;
