@@ -30,8 +30,13 @@ import java.util.Objects;
  *       those tokens missing, so under contention it can deny where the reference grants.</li>
  *   <li>Bucket4j keeps time in nanoseconds and floors its waits; they are reported here as whole microseconds plus
  *       one, so a wait is up to 1 µs longer than the reference's, never shorter.</li>
- *   <li>A policy change keeps each limit's consumption (Bucket4j's {@code ADDITIVE} inheritance), matching old and new
- *       limits by dimension and period as the reference does.</li>
+ *   <li>A policy change reconfigures, in place, the bucket of each old limit with the same dimension and period as
+ *       a new one, with Bucket4j's {@code ADDITIVE} inheritance: a larger burst adds its difference to the tokens
+ *       left, a smaller one caps them at the new burst. The reference keeps the consumption instead
+ *       ({@code max(0, newBurst − used)}), so on a smaller burst this engine admits more at first: 10 per minute with
+ *       8 used, then 5 per minute, leaves 2 here and 0 in the reference. A new limit with no such old limit starts
+ *       full here, where the reference charges it with what is in use. Switching a key back and forth between two
+ *       policies can therefore refill it: keep one policy per key on this engine, or use {@link MemoryBackend}.</li>
  *   <li>Idle keys are dropped once their buckets have had time to refill fully (Caffeine's expiry runs about a
  *       second late); beyond {@code maxKeys} Caffeine evicts by its own (W-TinyLFU) policy, and an evicted key starts
  *       full again, so size {@code maxKeys} generously.</li>
@@ -121,7 +126,10 @@ public final class Bucket4jBackend implements LimiterBackend {
                 : old.policy.equals(policy) ? old : old.adopt(policy, time));
     }
 
-    /** The buckets of one key, one per limit of its policy; replaced, never modified, when the policy changes. */
+    /**
+     * The buckets of one key, one per limit of its policy; replaced when the policy changes, the buckets kept being
+     * reconfigured in place (so a caller still holding the old holder is charged under the new configuration).
+     */
     private static final class Buckets {
         final Policy policy;
         final Bucket[] buckets;

@@ -384,14 +384,14 @@ class Bucket4jBackendTest {
     }
 
     @Test
-    @DisplayName("A policy change that shrinks the bucket keeps consumption, capped at the new burst")
+    @DisplayName("A policy change that shrinks the bucket keeps the tokens left, capped at the new burst (documented: the reference would leave none)")
     void policyChangeToSmallerBucket() {
         AtomicReference<Policy> current = new AtomicReference<>(Policy.of(Limit.perMinute("requests", 10)));
         SluiceLimiter l = limiter(current);
         assertThat(grantsNow(l, KEY, Cost.request(), 8)).isEqualTo(8);
 
         current.set(Policy.of(Limit.perMinute("requests", 5)));
-        // 2 left, at most the new burst of 5: never back to full.
+        // 2 left, at most the new burst of 5: never back to full. The reference keeps the 8 used: max(0, 5 − 8) = 0.
         assertThat(grantsNow(l, KEY, Cost.request(), 20)).isEqualTo(2);
     }
 

@@ -11,8 +11,10 @@ import java.util.Set;
  * 1,500 requests per day. A policy is acquired atomically: a call is granted only if every limit admits its cost,
  * and then every limit is charged; otherwise nothing is charged. Immutable.
  *
- * <p>A policy in {@linkplain #shadow() shadow mode} is computed and reported but never denies: use it to roll out a
- * new policy and watch what it would have refused.
+ * <p>A policy in {@linkplain #shadow() shadow mode} is computed and reported but never denies for quota: use it to
+ * roll out a new policy and watch what it would have refused ({@link Decision.Reason#SHADOW_DENIED}). Denials that
+ * are not about quota ({@link Decision.Reason#BACKEND_UNAVAILABLE} under a fail-closed backend,
+ * {@link Decision.Reason#KEY_LIMIT_REACHED}) still deny: the backend, not the policy, refused.
  */
 public final class Policy {
 

@@ -38,7 +38,9 @@ public interface RateLimiter extends AutoCloseable {
 
     /**
      * Gives back units that were granted but not used, for example when a call used fewer tokens than reserved. A
-     * limit never holds more than it could when fresh.
+     * limit never holds more than it could when fresh. A refund carries no grant time: it is credited to the key's
+     * state now, so a refund after a window rolled over (fixed window, sliding-window counter) or a bucket refilled
+     * credits the new window or bucket, not the one the grant was charged to. Refund promptly.
      *
      * @throws IllegalArgumentException as {@link #tryAcquire}
      */
