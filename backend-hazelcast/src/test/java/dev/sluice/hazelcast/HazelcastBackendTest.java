@@ -11,6 +11,7 @@ import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.testkit.PhasedLoad;
+import dev.sluice.testkit.StallCheck;
 import dev.sluice.testkit.WindowCheck;
 import java.time.Duration;
 import java.util.List;
@@ -176,40 +177,9 @@ class HazelcastBackendTest {
             // Another processor holds the key's partition thread for 3 s: the backend's calls wait behind it.
             java.util.concurrent.CompletionStage<Object> stall = members.get(0).<String, byte[]>getMap("stall")
                     .submitToKey("k", new Sleep(3_000));
-            int threads = 8;
-            int calls = 5;
-            java.util.concurrent.atomic.AtomicInteger grantedDuringStall =
-                    new java.util.concurrent.atomic.AtomicInteger();
-            Thread[] callers = new Thread[threads];
-            for (int t = 0; t < threads; t++) {
-                callers[t] = new Thread(() -> {
-                    for (int i = 0; i < calls; i++) {
-                        if (backend.acquire("k", policy, Cost.request()).granted()) {
-                            grantedDuringStall.incrementAndGet();
-                        }
-                    }
-                });
-                callers[t].start();
-            }
-            for (Thread t : callers) {
-                t.join();
-            }
-            int timedOut = threads * calls - grantedDuringStall.get();
-            assertThat(timedOut).as("the stall outlasted most calls").isGreaterThan(2 * threads);
+            StallCheck check = StallCheck.callDuringStall(8, 5, () -> backend.acquire("k", policy, Cost.request()));
             stall.toCompletableFuture().get(30, TimeUnit.SECONDS);
-
-            // Only requests already sent when their caller gave up may have been charged: the one processor in
-            // flight on the key, at most one request per caller; the rest queued and must be dropped.
-            Decision probe;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            do {
-                TimeUnit.MILLISECONDS.sleep(50);
-                probe = backend.acquire("k", policy, Cost.request());
-            } while (probe.reason() == Decision.Reason.BACKEND_UNAVAILABLE && System.nanoTime() < deadline);
-            assertThat(probe.granted()).as("the cluster answers again").isTrue();
-            long charged = 1000 - 1 - probe.remaining(0) - 1;
-            assertThat(charged).as("charged for %d timed-out calls", timedOut)
-                    .isLessThanOrEqualTo(grantedDuringStall.get() + (long) threads);
+            check.assertChargedAtMost(1000, 1, () -> backend.acquire("k", policy, Cost.request()));
         } finally {
             members.forEach(m -> m.getLifecycleService().terminate());
         }

@@ -11,6 +11,7 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.core.FailurePolicy;
 import dev.sluice.testkit.ReferenceBackend;
+import dev.sluice.testkit.StallCheck;
 import dev.sluice.testkit.redis.RedisExtension;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -57,40 +58,9 @@ class RedisFailureTest {
             assertThat(backend.acquire("k", policy, Cost.request()).granted()).isTrue();
 
             REDIS.endpoint().stall(Duration.ofSeconds(3));
-            int threads = 8;
-            int calls = 5;
-            AtomicInteger grantedDuringStall = new AtomicInteger();
-            List<Thread> callers = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                Thread caller = new Thread(() -> {
-                    for (int i = 0; i < calls; i++) {
-                        if (backend.acquire("k", policy, Cost.request()).granted()) {
-                            grantedDuringStall.incrementAndGet();
-                        }
-                    }
-                });
-                caller.start();
-                callers.add(caller);
-            }
-            for (Thread caller : callers) {
-                caller.join();
-            }
-            int timedOut = threads * calls - grantedDuringStall.get();
-            assertThat(timedOut).as("the stall outlasted most calls").isGreaterThan(2 * threads);
-
-            // Once Redis answers, what it charged shows in what remains (the probe runs after every earlier call on
-            // its key, in the same lane). Only requests already sent when their caller gave up may have been charged:
-            // those in flight as the stall took hold, at most one per caller; the rest queued and must be dropped.
-            Decision probe;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            do {
-                TimeUnit.MILLISECONDS.sleep(50);
-                probe = backend.acquire("k", policy, Cost.request());
-            } while (probe.reason() == Decision.Reason.BACKEND_UNAVAILABLE && System.nanoTime() < deadline);
-            assertThat(probe.granted()).as("Redis answers again").isTrue();
-            long charged = 1000 - 1 - probe.remaining(0) - 1;
-            assertThat(charged).as("charged for %d timed-out calls", timedOut)
-                    .isLessThanOrEqualTo(grantedDuringStall.get() + (long) threads);
+            StallCheck stall = StallCheck.callDuringStall(8, 5, () -> backend.acquire("k", policy, Cost.request()));
+            // The probe runs after every earlier call on its key, in the same lane.
+            stall.assertChargedAtMost(1000, 1, () -> backend.acquire("k", policy, Cost.request()));
         } finally {
             c.shutdown();
         }
