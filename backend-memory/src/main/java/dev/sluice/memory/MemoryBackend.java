@@ -200,8 +200,9 @@ public final class MemoryBackend implements LimiterBackend {
 
     @Override
     public Decision acquire(String key, Policy policy, Cost cost) {
-        // One clock read per call: a retry after a lost race decides at the same instant, which only ever makes it
-        // more conservative (the winner's state is at least as recent), and keeps the race window short.
+        // One clock read per call on a known key: a retry after a lost race decides at the same instant, which only
+        // ever makes it more conservative (the winner's state is at least as recent), and keeps the race window short.
+        // A new key reads it again (see the slow path), as a sweep may have run since.
         long now = ticker.nowMicros();
         // Few bytecodes, so that the JIT inlines it into the caller: the common case of a cell under its own policy.
         Slot slot = entries.get(key);
@@ -256,6 +257,9 @@ public final class MemoryBackend implements LimiterBackend {
                 if (entries.mappingCount() >= maxKeys && !makeRoom()) {
                     return keyLimitReached(policy);
                 }
+                // A sweep may have forgotten the key after this call read the clock: a new key's first state is
+                // decided no earlier than the sweep's time, or a grant could land in a window the sweep saw end.
+                now = Math.max(now, ticker.nowMicros());
                 // A new key is inserted with its first state already computed, so a sweep never sees it fresh.
                 PolicyEngine.Result r = PolicyEngine.acquire(policy, null, cost, now);
                 if (r.state() == null) {

@@ -8,12 +8,14 @@ import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
+import dev.sluice.api.Ticker;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.testkit.PhasedLoad;
 import dev.sluice.testkit.WindowCheck;
 import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -120,6 +122,29 @@ class MemoryBackendTest {
         assertThat(limiter.tryAcquire("new", Cost.request()).granted()).isTrue();
         assertThat(backend.sweeps()).as("one sweep made room").isEqualTo(sweeps + 1);
         assertThat(backend.liveKeys()).isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("A call that read the clock before a sweep forgot its key decides at the sweep's time or later")
+    void callWithAnOlderClockReadThanTheSweep() {
+        long t0 = ticker.nowMicros();
+        AtomicLong staleOnce = new AtomicLong(-1);
+        // The backend's next read returns staleOnce once: a thread that read the clock, then stalled while a sweep ran.
+        Ticker clock = () -> {
+            long stale = staleOnce.getAndSet(-1);
+            return stale >= 0 ? stale : ticker.nowMicros();
+        };
+        MemoryBackend backend = MemoryBackend.builder().ticker(clock).sweeper(Runnable::run).build();
+        Limit limit = Limit.of("requests", 1, Duration.ofSeconds(10), Algorithm.FIXED_WINDOW);
+        SluiceLimiter limiter = SluiceLimiter.builder(backend).policy(Policy.of(limit)).build();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+        ticker.advance(Duration.ofSeconds(10)); // the next window: the key is at rest
+        assertThat(backend.cleanUp()).isZero();
+
+        staleOnce.set(t0);
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).as("granted, in the new window").isTrue();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted())
+                .as("the new window holds 1: charging the stale call to the old one would let a second in").isFalse();
     }
 
     @Test
