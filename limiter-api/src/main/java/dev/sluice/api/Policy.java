@@ -37,6 +37,7 @@ public final class Policy {
     final Decision[] grants;
     private final boolean shadow;
     private final long maxPeriodMicros;
+    private final long restMicros;
     private final String[] dimensions;
     /** Backends key caches by policy on every call: the hash is computed once. */
     private final int hash;
@@ -46,15 +47,18 @@ public final class Policy {
         this.shadow = shadow;
         this.grants = new Decision[limits.length == 1 ? 2 * CACHED_GRANTS : 0];
         long max = 0;
+        long rest = 0;
         Set<String> dims = new HashSet<>();
         List<String> ordered = new ArrayList<>();
         for (Limit l : limits) {
             max = Math.max(max, l.periodMicros());
+            rest = Math.max(rest, restMicros(l));
             if (dims.add(l.dimension())) {
                 ordered.add(l.dimension());
             }
         }
         this.maxPeriodMicros = max;
+        this.restMicros = rest;
         this.dimensions = ordered.toArray(String[]::new);
         this.hash = 31 * Arrays.hashCode(limits) + (shadow ? 1 : 0);
     }
@@ -134,9 +138,35 @@ public final class Policy {
         return List.of(dimensions);
     }
 
-    /** The longest period of any limit, in microseconds: after that long idle, a key's state is worth nothing. */
+    /**
+     * The longest period of any limit, in microseconds. Not how long a key takes to come to rest: a token bucket or
+     * GCRA whose burst exceeds its capacity takes several periods; see {@link #restMicros()}.
+     */
     public long maxPeriodMicros() {
         return maxPeriodMicros;
+    }
+
+    /**
+     * The longest a key of this policy takes to come to rest after its fullest use, in microseconds: after that long
+     * idle its state is worth nothing, and no acquire of a cost every limit admits waits longer (the clock going
+     * forward). A period for the fixed window and the sliding log, two for the sliding-window counter,
+     * {@code ⌈burst × period / capacity⌉} for the token bucket and GCRA.
+     */
+    public long restMicros() {
+        return restMicros;
+    }
+
+    private static long restMicros(Limit l) {
+        long p = l.periodMicros();
+        return switch (l.algorithm()) {
+            case FIXED_WINDOW, SLIDING_LOG -> p;
+            case SLIDING_WINDOW_COUNTER -> p > Long.MAX_VALUE / 2 ? Long.MAX_VALUE : 2 * p;
+            case TOKEN_BUCKET, GCRA -> {
+                long whole = l.burst() * p; // at most 2^62: Limit bounds it
+                long q = whole / l.capacity();
+                yield q * l.capacity() == whole ? q : q + 1;
+            }
+        };
     }
 
     @Override

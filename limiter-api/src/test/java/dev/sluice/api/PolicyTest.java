@@ -119,6 +119,23 @@ class PolicyTest {
     }
 
     @Test
+    void restIsTheLongestTimeAnyLimitTakesToRefillFromItsFullestUse() {
+        assertThat(Policy.of(RPM, TPM, RPD).restMicros()).as("the daily window").isEqualTo(86_400_000_000L);
+        assertThat(Policy.of(Limit.perMinute("tokens", 10).withBurst(100)).restMicros())
+                .as("a burst of 100 at 10 a minute: ten minutes").isEqualTo(600_000_000L);
+        assertThat(Policy.of(Limit.of("requests", 3, Duration.ofSeconds(10), Algorithm.GCRA).withBurst(2))
+                .restMicros()).as("2 × 10 s / 3, rounded up").isEqualTo(6_666_667L);
+        assertThat(Policy.of(Limit.of("requests", 5, Duration.ofMinutes(1), Algorithm.SLIDING_WINDOW_COUNTER))
+                .restMicros()).as("the previous window's weight lasts a second period").isEqualTo(120_000_000L);
+        assertThat(Policy.of(Limit.of("requests", 5, Duration.ofMinutes(1), Algorithm.SLIDING_LOG), RPM)
+                .restMicros()).isEqualTo(60_000_000L);
+        Limit longest = Limit.of("requests", 1, Duration.ofSeconds(Limit.MAX_PRODUCT / 1_000_000L),
+                Algorithm.SLIDING_WINDOW_COUNTER);
+        assertThat(Policy.of(longest).restMicros()).as("two of the longest period, without overflow")
+                .isEqualTo(2 * longest.periodMicros()).isPositive();
+    }
+
+    @Test
     void withShadowTogglesShadowModeKeepingTheLimits() {
         Policy p = Policy.of(RPM, TPM);
         Policy shadow = p.withShadow(true);

@@ -7,6 +7,7 @@ import dev.sluice.api.Policy;
 import dev.sluice.api.RateLimiter;
 import dev.sluice.governor.SharedCooldowns;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -432,7 +433,7 @@ public final class Admission {
             if (!d.granted()) {
                 // Used more than reserved and the limit is spent: charge it as soon as it frees, so that later
                 // calls wait for it instead of going over.
-                limiter.acquireAsync(key, extra, Duration.ofNanos(p.maxPeriodMicros() * 1000));
+                limiter.acquireAsync(key, extra, Duration.of(p.restMicros(), ChronoUnit.MICROS));
             }
         }
     }
