@@ -217,7 +217,12 @@ public final class SluiceLimiter implements RateLimiter {
                 }
                 return;
             }
-            pending = scheduler.schedule(this, d.retryAfterMicros());
+            try {
+                pending = scheduler.schedule(this, d.retryAfterMicros());
+            } catch (RuntimeException e) {
+                future.completeExceptionally(e); // a scheduler that refuses (shut down): fail, never hang
+                return;
+            }
             if (future.isCancelled()) {
                 Future<?> p = pending;
                 if (p != null) {
