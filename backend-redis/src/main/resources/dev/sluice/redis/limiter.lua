@@ -363,13 +363,17 @@ local function apply(key, op, spec, limits, cost, now)
       local to = limits[j]
       local same = nil
       local used = 0
+      local usedsame = -1
       for i = 1, #old do
         local from = old[i]
         if from.dim == to.dim then
           if same == nil and from.alg == to.alg and from.p == to.p then same = i end
-          used = math.max(used, A[from.alg].used(from, oldstates[i], now))
+          local u = A[from.alg].used(from, oldstates[i], now)
+          used = math.max(used, u)
+          if from.p == to.p then usedsame = math.max(usedsame, u) end
         end
       end
+      if usedsame >= 0 then used = usedsame end
       if same ~= nil then
         local s = oldstates[same]
         if s == nil then

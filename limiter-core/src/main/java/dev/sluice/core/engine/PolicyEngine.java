@@ -178,8 +178,10 @@ public final class PolicyEngine {
      * {@code state} carried over to {@code policy} at {@code now}, keeping what was consumed. Each new limit takes its
      * state from the old limit on the same dimension: with the same algorithm and period the state itself is kept
      * (rescaled to a new burst or rate where the algorithm needs it); otherwise the new limit is seeded with the units
-     * the old limits of that dimension say are in use now (the largest of them). A dimension new to the policy starts
-     * fresh. Returns {@code state} itself when the policy is unchanged.
+     * the old limits of that dimension say are in use now: the largest among those of the same period if there are
+     * any (an algorithm changed: the same horizon), else the largest of all of them (conservative: a longer period's
+     * count includes the new period's). A dimension new to the policy starts fresh. Returns {@code state} itself when
+     * the policy is unchanged.
      */
     public static @Nullable PolicyState migrate(@Nullable PolicyState state, Policy policy, long now) {
         if (state == null || state.policy() == policy) {
@@ -194,6 +196,7 @@ public final class PolicyEngine {
             Limit to = policy.limit(j);
             int same = -1;
             long used = 0;
+            long usedSamePeriod = -1;
             for (int i = 0; i < old.size(); i++) {
                 Limit from = old.limit(i);
                 if (!from.dimension().equals(to.dimension())) {
@@ -202,9 +205,14 @@ public final class PolicyEngine {
                 if (same < 0 && from.algorithm() == to.algorithm() && from.periodMicros() == to.periodMicros()) {
                     same = i;
                 }
-                used = Math.max(used, used(from, state.limit(i), now));
+                long u = used(from, state.limit(i), now);
+                used = Math.max(used, u);
+                if (from.periodMicros() == to.periodMicros()) {
+                    usedSamePeriod = Math.max(usedSamePeriod, u);
+                }
             }
-            next[j] = same >= 0 ? rescale(old.limit(same), state.limit(same), to, now) : seed(to, used, now);
+            next[j] = same >= 0 ? rescale(old.limit(same), state.limit(same), to, now)
+                    : seed(to, usedSamePeriod >= 0 ? usedSamePeriod : used, now);
         }
         return new PolicyState(policy, next);
     }
