@@ -650,7 +650,10 @@ public final class MemoryBackend implements LimiterBackend {
             return this;
         }
 
-        /** Where background sweeps run (default the common fork-join pool; {@code Runnable::run} for tests). */
+        /**
+         * Where background sweeps run (default the common fork-join pool; {@code Runnable::run} for tests). It must run
+         * every task it accepts or throw: a task dropped silently would leave the next sweep waiting for it forever.
+         */
         public Builder sweeper(Executor executor) {
             this.sweeper = Objects.requireNonNull(executor, "executor");
             return this;
