@@ -165,7 +165,7 @@ class HazelcastBackendTest {
 
     @Test
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
-    @DisplayName("Acquires that time out while the key's partition is busy are not sent afterwards: they charge nothing")
+    @DisplayName("Acquires that time out while the key's partition is busy are not sent later: they charge nothing")
     void timedOutAcquiresChargeNothing() throws Exception {
         List<HazelcastInstance> members = Members.start(1);
         try {

@@ -185,7 +185,10 @@ public final class MemoryBackend implements LimiterBackend {
         this.sweeper = b.sweeper;
         this.nextSweepAt = ticker.nowMicros() + sweepIntervalMicros;
         this.nextSweepSize = 1024;
-        this.timer = sweepIntervalMicros > 0 ? SweepTimer.schedule(this, sweepIntervalMicros) : null;
+        // The timer never fires more often than every 10 ms, whatever the interval: it is one thread for all backends.
+        this.timer = sweepIntervalMicros > 0
+                ? SweepTimer.schedule(this, Math.max(10_000, sweepIntervalMicros))
+                : null;
     }
 
     /** A backend with the defaults: the system ticker, at most 10,000,000 keys, a sweep at least every minute. */

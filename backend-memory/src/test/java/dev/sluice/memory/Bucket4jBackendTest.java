@@ -384,7 +384,7 @@ class Bucket4jBackendTest {
     }
 
     @Test
-    @DisplayName("A policy change that shrinks the bucket keeps the tokens left, capped at the new burst (documented: the reference would leave none)")
+    @DisplayName("A policy change that shrinks the bucket keeps the tokens left, capped at the new burst (documented)")
     void policyChangeToSmallerBucket() {
         AtomicReference<Policy> current = new AtomicReference<>(Policy.of(Limit.perMinute("requests", 10)));
         SluiceLimiter l = limiter(current);

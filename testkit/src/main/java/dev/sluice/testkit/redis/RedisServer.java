@@ -164,7 +164,8 @@ public final class RedisServer implements AutoCloseable {
      * @throws IllegalStateException if {@code redis-cli} could not pause it
      */
     public void stall(Duration duration) {
-        RedisCli.Result r = RedisCli.at(port, CLI_TIMEOUT, "client", "pause", Long.toString(duration.toMillis()), "ALL");
+        String millis = Long.toString(duration.toMillis());
+        RedisCli.Result r = RedisCli.at(port, CLI_TIMEOUT, "client", "pause", millis, "ALL");
         if (!r.ok() || !r.output().contains("OK")) {
             throw new IllegalStateException("CLIENT PAUSE on port " + port + " failed: " + r.output());
         }
