@@ -188,6 +188,15 @@ class RedisBackendTest {
     }
 
     @Test
+    @DisplayName("A timeout below 1 ms is refused: kept in whole milliseconds, it would time out every call")
+    void timeoutOfAtLeastOneMillisecond() {
+        assertThatThrownBy(() -> RedisBackend.builder(client).timeout(Duration.ofNanos(999_999)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("PT0.000999999S");
+        assertThatThrownBy(() -> RedisBackend.builder(client).timeout(Duration.ZERO))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 1 ms");
+    }
+
+    @Test
     @DisplayName("The number of script calls in flight per lane must be 1-64")
     void callsInFlightBounds() {
         assertThatThrownBy(() -> RedisBackend.builder(client).maxCallsInFlight(0))
