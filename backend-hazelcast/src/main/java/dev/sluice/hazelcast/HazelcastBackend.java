@@ -8,6 +8,7 @@ import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.FailurePolicy;
+import dev.sluice.core.DegradedGrants;
 import dev.sluice.core.OutageDecisions;
 import dev.sluice.core.engine.PolicyCodec;
 import java.time.Duration;
@@ -39,7 +40,9 @@ import org.jspecify.annotations.Nullable;
  * the next one (smart batching, in arrival order), so a hot key costs one network operation per batch, not per call. Time is the owner member's clock unless a {@linkplain Builder#ticker ticker} is given
  * (for tests). Entries expire one second after their state comes to rest. If the cluster does not answer within the
  * {@linkplain Builder#timeout timeout}, the {@link FailurePolicy} decides; no Hazelcast exception escapes. A request
- * whose caller gave up is not sent if it is still queued; one already sent may still be charged.
+ * whose caller gave up is not sent if it is still queued; one already sent may still be charged. Units the failure
+ * policy granted are noted per key ({@link DegradedGrants}): a later refund of them goes back to the failure policy,
+ * not to the cluster, which never charged them.
  *
  * <p>Configure the map (default name {@code sluice-limiter}) with {@code backup-count} 1 or more so that a member's
  * loss keeps the counts, and optionally with a split-brain protection (a minimum cluster size): below it the map
@@ -83,6 +86,7 @@ public final class HazelcastBackend implements LimiterBackend {
     private final @Nullable Ticker ticker;
     private final long timeoutMillis;
     private final OutageDecisions outage;
+    private final DegradedGrants degradedGrants = DegradedGrants.create();
     private final AtomicLong degraded = new AtomicLong();
     private final Map<Policy, String> specs = new ConcurrentHashMap<>();
     private final Map<String, Lane> lanes = new ConcurrentHashMap<>();
@@ -129,7 +133,18 @@ public final class HazelcastBackend implements LimiterBackend {
     public void close() {
     }
 
-    private Decision call(boolean acquire, String key, Policy policy, Cost cost) {
+    private Decision call(boolean acquire, String key, Policy policy, Cost requested) {
+        Cost cost = requested;
+        if (!acquire) {
+            DegradedGrants.Split split = degradedGrants.split(key, requested);
+            if (split.absorbed() != null) {
+                Decision back = outage.refund(key, policy, split.absorbed()); // the failure policy granted those
+                if (split.rest() == null) {
+                    return back;
+                }
+                cost = split.rest();
+            }
+        }
         Request request = new Request(acquire, specs.computeIfAbsent(policy, PolicyCodec::spec), cost, policy.size());
         Lane lane = lanes.computeIfAbsent(key, Lane::new);
         lane.queue.add(request);
@@ -143,7 +158,14 @@ public final class HazelcastBackend implements LimiterBackend {
         }
         request.result.cancel(false); // not sent if still queued: a caller that gave up is charged nothing
         degraded.incrementAndGet();
-        return acquire ? outage.acquire(key, policy, cost) : outage.refund(key, policy, cost);
+        if (!acquire) {
+            return outage.refund(key, policy, cost);
+        }
+        Decision d = outage.acquire(key, policy, cost);
+        if (d.reason() == Decision.Reason.GRANTED) {
+            degradedGrants.granted(key, cost); // never charged by the cluster: its refund must not reach the cluster
+        }
+        return d;
     }
 
     /** One acquire or refund waiting for its entry processor. */

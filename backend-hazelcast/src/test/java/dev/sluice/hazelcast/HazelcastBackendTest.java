@@ -185,6 +185,52 @@ class HazelcastBackendTest {
         }
     }
 
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    @DisplayName("A refund of what the failure policy granted while the cluster was busy does not reach the cluster")
+    void refundOfADegradedGrantStaysOffTheCluster() throws Exception {
+        List<HazelcastInstance> members = Members.start(1);
+        try {
+            HazelcastBackend backend = HazelcastBackend.builder(members.get(0)).mapName("degraded")
+                    .timeout(Duration.ofMillis(100)).outage(dev.sluice.core.OutageDecisions.failOpen()).build();
+            Policy policy = Policy.of(Limit.of("tokens", 1000, Duration.ofHours(1), Algorithm.TOKEN_BUCKET));
+            for (int i = 0; i < 100; i++) { // a new member's first calls can outlast 100 ms
+                long d = backend.degradedDecisions();
+                backend.acquire("warm-up", policy, Cost.tokens(1));
+                if (backend.degradedDecisions() == d) {
+                    break;
+                }
+            }
+            assertThat(backend.acquire("k", policy, Cost.tokens(100)).remaining(0)).isEqualTo(900);
+
+            java.util.concurrent.CompletionStage<Object> stall = members.get(0).<String, byte[]>getMap("degraded")
+                    .submitToKey("k", new Sleep(2_000));
+            // One call is sent and waits behind the stall (the cluster charges it later); the next queues behind it,
+            // times out, is granted by the failure policy, and is never sent.
+            long before = backend.degradedDecisions();
+            Thread first = new Thread(() -> backend.acquire("k", policy, Cost.tokens(1)));
+            first.start();
+            while (backend.lanesInUse() == 0) { // the first call is on its way
+                Thread.onSpinWait();
+            }
+            TimeUnit.MILLISECONDS.sleep(10);
+            assertThat(backend.acquire("k", policy, Cost.tokens(500)).granted()).isTrue();
+            first.join();
+            assertThat(backend.degradedDecisions()).as("both decided without the cluster").isEqualTo(before + 2);
+            stall.toCompletableFuture().get(30, TimeUnit.SECONDS);
+
+            backend.refund("k", policy, Cost.tokens(500)); // the caller used none of it
+            long degradedBefore = backend.degradedDecisions();
+            Decision probe = backend.acquire("k", policy, Cost.tokens(1));
+            assertThat(backend.degradedDecisions()).as("the cluster answers again").isEqualTo(degradedBefore);
+            // 100 charged before, 1 for the call sent during the stall, 1 now: crediting the cluster with the 500 it
+            // never charged would have filled the bucket again.
+            assertThat(probe.remaining(0)).isBetween(1000L - 100 - 2, 1000L - 100 - 1);
+        } finally {
+            members.forEach(m -> m.getLifecycleService().terminate());
+        }
+    }
+
     /** An entry processor that only holds its partition thread. */
     private record Sleep(long millis) implements com.hazelcast.map.EntryProcessor<String, byte[], Object> {
         @Override

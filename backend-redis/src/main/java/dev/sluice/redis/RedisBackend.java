@@ -8,6 +8,7 @@ import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.FailurePolicy;
+import dev.sluice.core.DegradedGrants;
 import dev.sluice.core.OutageDecisions;
 import dev.sluice.core.engine.PolicyCodec;
 import java.io.IOException;
@@ -73,8 +74,9 @@ import org.redisson.connection.ConnectionManager;
  * <p><b>Failures</b>: if Redis does not answer within the {@linkplain Builder#timeout timeout}, the
  * {@link FailurePolicy} decides, and Redis is tried again after a {@linkplain Builder#retryInterval short interval}.
  * No Redis exception escapes. A request whose caller gave up is not sent if it is still queued; one already sent
- * may still be charged, since Redis cannot be asked to forget it. A refund after such a decision goes to Redis like
- * any other, even if the grant it gives back was the failure policy's.
+ * may still be charged, since Redis cannot be asked to forget it. Units the failure policy granted are noted per key
+ * ({@link DegradedGrants}): a later refund of them goes back to the failure policy, not to Redis, which never charged
+ * them.
  */
 public final class RedisBackend implements LimiterBackend {
 
@@ -103,6 +105,7 @@ public final class RedisBackend implements LimiterBackend {
     private final long timeoutMillis;
     private final long retryIntervalNanos;
     private final OutageDecisions outage;
+    private final DegradedGrants degradedGrants = DegradedGrants.create();
     private final int maxInFlight;
     private final Map<Policy, String> specs = new ConcurrentHashMap<>();
     private final AtomicLong degraded = new AtomicLong();
@@ -180,7 +183,14 @@ public final class RedisBackend implements LimiterBackend {
     /** Takes the failure policy's decision, and counts it. */
     private Decision degraded(String op, String key, Policy policy, Cost cost) {
         degraded.incrementAndGet();
-        return op.equals("r") ? outage.refund(key, policy, cost) : outage.acquire(key, policy, cost);
+        if (op.equals("r")) {
+            return outage.refund(key, policy, cost);
+        }
+        Decision d = outage.acquire(key, policy, cost);
+        if (d.reason() == Decision.Reason.GRANTED) {
+            degradedGrants.granted(key, cost); // Redis never charged it: a refund of it must not reach Redis
+        }
+        return d;
     }
 
     /** How many decisions were taken without Redis (by the failure policy) so far. */
@@ -219,8 +229,19 @@ public final class RedisBackend implements LimiterBackend {
         }
     }
 
-    private TimedDecision call(String op, String key, Policy policy, Cost cost) {
+    private TimedDecision call(String op, String key, Policy policy, Cost requested) {
         String spec = specs.computeIfAbsent(policy, RedisBackend::spec);
+        Cost cost = requested;
+        if (op.equals("r")) {
+            DegradedGrants.Split split = degradedGrants.split(key, requested);
+            if (split.absorbed() != null) {
+                Decision back = outage.refund(key, policy, split.absorbed()); // the failure policy granted those
+                if (split.rest() == null) {
+                    return new TimedDecision(back, -1);
+                }
+                cost = split.rest();
+            }
+        }
         if (System.nanoTime() - downUntilNanos < 0) {
             return new TimedDecision(degraded(op, key, policy, cost), -1);
         }

@@ -67,6 +67,44 @@ class RedisFailureTest {
     }
 
     @Test
+    @DisplayName("A refund of what the failure policy granted while Redis stalled does not reach Redis once it answers")
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void refundOfADegradedGrantStaysOffRedis() throws Exception {
+        assumeTrue(REDIS.endpoint().canKill(), "needs a private redis-server");
+        RedissonClient c = newClient();
+        try {
+            Policy policy = Policy.of(Limit.of("tokens", 1000, Duration.ofHours(1), Algorithm.TOKEN_BUCKET));
+            RedisBackend backend = RedisBackend.builder(c).namespace(namespace()).timeout(Duration.ofMillis(100))
+                    .retryInterval(Duration.ofSeconds(1)).failurePolicy(FailurePolicy.FAIL_OPEN).build();
+            assertThat(backend.acquire("k", policy, Cost.tokens(100)).remaining(0)).isEqualTo(900);
+
+            REDIS.endpoint().stall(Duration.ofMillis(1500));
+            long stalled = System.nanoTime();
+            // The first call times out (it was sent, so Redis may charge it later) and opens the breaker; the second
+            // is granted by the failure policy without reaching Redis.
+            assertThat(backend.acquireTimed("k", policy, Cost.tokens(1)).decidedAtMicros()).isEqualTo(-1);
+            RedisBackend.TimedDecision open = backend.acquireTimed("k", policy, Cost.tokens(500));
+            assertThat(open.decision().granted()).isTrue();
+            assertThat(open.decidedAtMicros()).as("decided without Redis").isEqualTo(-1);
+
+            TimeUnit.NANOSECONDS.sleep(Math.max(0, stalled + TimeUnit.MILLISECONDS.toNanos(2500) - System.nanoTime()));
+            backend.refund("k", policy, Cost.tokens(500)); // the caller used none of it
+            RedisBackend.TimedDecision probe;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            do {
+                probe = backend.acquireTimed("k", policy, Cost.tokens(1));
+                TimeUnit.MILLISECONDS.sleep(50);
+            } while (probe.decidedAtMicros() < 0 && System.nanoTime() < deadline);
+            assertThat(probe.decidedAtMicros()).as("Redis answers again").isPositive();
+            // 100 charged before, perhaps 1 for the call sent during the stall, 1 for a probe that timed out, 1 now;
+            // crediting Redis with the 500 it never charged would have filled the bucket again.
+            assertThat(probe.decision().remaining(0)).isBetween(1000L - 100 - 3, 1000L - 100 - 1);
+        } finally {
+            c.shutdown();
+        }
+    }
+
+    @Test
     @DisplayName("Redis killed under load and restarted: each failure policy decides, no exception escapes, Redis is back within 2 s")
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     void killAndRestart() throws Exception {
