@@ -7,8 +7,8 @@ import dev.sluice.api.Decision;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
+import dev.sluice.core.Failover;
 import dev.sluice.core.FailurePolicy;
-import dev.sluice.core.DegradedGrants;
 import dev.sluice.core.OutageDecisions;
 import dev.sluice.core.engine.PolicyCodec;
 import java.time.Duration;
@@ -41,7 +41,7 @@ import org.jspecify.annotations.Nullable;
  * (for tests). Entries expire one second after their state comes to rest. If the cluster does not answer within the
  * {@linkplain Builder#timeout timeout}, the {@link FailurePolicy} decides; no Hazelcast exception escapes. A request
  * whose caller gave up is not sent if it is still queued; one already sent may still be charged. Units the failure
- * policy granted are noted per key ({@link DegradedGrants}): a later refund of them goes back to the failure policy,
+ * policy granted are noted per key ({@link Failover}): a later refund of them goes back to the failure policy,
  * not to the cluster, which never charged them.
  *
  * <p>Configure the map (default name {@code sluice-limiter}) with {@code backup-count} 1 or more so that a member's
@@ -85,8 +85,7 @@ public final class HazelcastBackend implements LimiterBackend {
     private final IMap<String, byte[]> map;
     private final @Nullable Ticker ticker;
     private final long timeoutMillis;
-    private final OutageDecisions outage;
-    private final DegradedGrants degradedGrants = DegradedGrants.create();
+    private final Failover outage;
     private final AtomicLong degraded = new AtomicLong();
     private final Map<Policy, String> specs = new ConcurrentHashMap<>();
     private final Map<String, Lane> lanes = new ConcurrentHashMap<>();
@@ -95,7 +94,7 @@ public final class HazelcastBackend implements LimiterBackend {
         this.map = b.instance.getMap(b.mapName);
         this.ticker = b.ticker;
         this.timeoutMillis = b.timeout.toMillis();
-        this.outage = b.outage;
+        this.outage = Failover.of(b.outage);
     }
 
     /** A builder on {@code instance}, an embedded member or a client, which stays the caller's. */
@@ -136,14 +135,11 @@ public final class HazelcastBackend implements LimiterBackend {
     private Decision call(boolean acquire, String key, Policy policy, Cost requested) {
         Cost cost = requested;
         if (!acquire) {
-            DegradedGrants.Split split = degradedGrants.split(key, requested);
-            if (split.absorbed() != null) {
-                Decision back = outage.refund(key, policy, split.absorbed()); // the failure policy granted those
-                if (split.rest() == null) {
-                    return back;
-                }
-                cost = split.rest();
+            Failover.Refund back = outage.takeBack(key, policy, requested); // what the failure policy granted
+            if (back.rest() == null) {
+                return Objects.requireNonNull(back.answer());
             }
+            cost = back.rest();
         }
         Request request = new Request(acquire, specs.computeIfAbsent(policy, PolicyCodec::spec), cost, policy.size());
         Lane lane = lanes.computeIfAbsent(key, Lane::new);
@@ -158,14 +154,7 @@ public final class HazelcastBackend implements LimiterBackend {
         }
         request.result.cancel(false); // not sent if still queued: a caller that gave up is charged nothing
         degraded.incrementAndGet();
-        if (!acquire) {
-            return outage.refund(key, policy, cost);
-        }
-        Decision d = outage.acquire(key, policy, cost);
-        if (d.reason() == Decision.Reason.GRANTED) {
-            degradedGrants.granted(key, cost); // never charged by the cluster: its refund must not reach the cluster
-        }
-        return d;
+        return acquire ? outage.acquire(key, policy, cost) : outage.refund(key, policy, cost);
     }
 
     /** One acquire or refund waiting for its entry processor. */

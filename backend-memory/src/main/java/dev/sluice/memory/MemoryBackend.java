@@ -58,16 +58,6 @@ public final class MemoryBackend implements LimiterBackend {
         }
     }
 
-    private static final VarHandle INSERTED_REST;
-
-    static {
-        try {
-            INSERTED_REST = MethodHandles.lookup().findVarHandle(MemoryBackend.class, "insertedRest", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
     private final ConcurrentHashMap<String, Slot> entries = new ConcurrentHashMap<>();
     private final Ticker ticker;
     private final long maxKeys;
@@ -82,7 +72,7 @@ public final class MemoryBackend implements LimiterBackend {
      * When the first key inserted, refunded or moved to another policy since the last sweep began comes to rest: with
      * {@link #earliestRest}, a time before which no key can be forgotten.
      */
-    private volatile long insertedRest = Long.MAX_VALUE;
+    private final AtomicLong insertedRest = new AtomicLong(Long.MAX_VALUE);
     private final AtomicLong sweeps = new AtomicLong();
     private final @Nullable ScheduledFuture<?> timer;
     /** The shape of the last cell created: most backends hold one policy, so its cells share one. Racy, benign. */
@@ -269,7 +259,7 @@ public final class MemoryBackend implements LimiterBackend {
                     return r.decision();
                 }
                 if (entries.putIfAbsent(key, fresh(policy, r.state(), now)) == null) {
-                    restsBy(PolicyEngine.restAt(r.state()));
+                    restsBy(r.state(), now);
                     maybeSweep();
                     return r.decision();
                 }
@@ -292,7 +282,7 @@ public final class MemoryBackend implements LimiterBackend {
                 PolicyEngine.Result r = PolicyEngine.acquire(policy, ps, cost, now);
                 if (r.state() == ps || STATE.compareAndSet(e, s, e.compact(r.state()))) {
                     if (ps != null && ps.policy() != policy) {
-                        restsBy(r.state() == null ? now : PolicyEngine.restAt(r.state())); // moved to another policy
+                        restsBy(r.state(), now); // moved to another policy
                     }
                     return r.decision();
                 }
@@ -323,7 +313,7 @@ public final class MemoryBackend implements LimiterBackend {
             PolicyEngine.Result r = PolicyEngine.refund(policy, ps, cost, now);
             if (e == null || r.state() == ps || STATE.compareAndSet(e, s, e.compact(r.state()))) {
                 if (e != null && r.state() != ps) {
-                    restsBy(r.state() == null ? now : PolicyEngine.restAt(r.state()));
+                    restsBy(r.state(), now);
                 }
                 return r.decision(); // a key with no state has nothing to give back
             }
@@ -411,7 +401,7 @@ public final class MemoryBackend implements LimiterBackend {
         }
         PolicyState state = PolicyEngine.migrate(e.state(c), policy, now);
         if (entries.replace(key, e, fresh(policy, state, now)) && e.policy != policy) {
-            restsBy(state == null ? now : PolicyEngine.restAt(state));
+            restsBy(state, now);
         }
     }
 
@@ -479,15 +469,19 @@ public final class MemoryBackend implements LimiterBackend {
     }
 
     private long earliestRest() {
-        return Math.min(earliestRest, insertedRest);
+        return Math.min(earliestRest, insertedRest.get());
     }
 
     /** Notes that a key inserted, refunded or moved to another policy comes to rest at {@code rest}. */
     private void restsBy(long rest) {
-        long e;
-        while (rest < (e = insertedRest) && !INSERTED_REST.compareAndSet(this, e, rest)) {
-            Thread.onSpinWait();
+        if (rest < insertedRest.get()) {
+            insertedRest.accumulateAndGet(rest, Math::min);
         }
+    }
+
+    /** {@link #restsBy(long)} for a key left holding {@code state} at {@code now} (null: at rest now). */
+    private void restsBy(@Nullable PolicyState state, long now) {
+        restsBy(state == null ? now : PolicyEngine.restAt(state));
     }
 
     private Decision keyLimitReached(Policy policy) {
@@ -519,7 +513,7 @@ public final class MemoryBackend implements LimiterBackend {
         sweeps.incrementAndGet();
         // Reset before the pass: a key inserted before it is seen by the pass, one inserted during it notes its rest
         // after the reset.
-        insertedRest = Long.MAX_VALUE;
+        insertedRest.set(Long.MAX_VALUE);
         long now = ticker.nowMicros();
         long earliest = Long.MAX_VALUE;
         for (Map.Entry<String, Slot> me : entries.entrySet()) {

@@ -7,8 +7,8 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.Policy;
 import dev.sluice.api.Ticker;
 import dev.sluice.api.spi.LimiterBackend;
+import dev.sluice.core.Failover;
 import dev.sluice.core.FailurePolicy;
-import dev.sluice.core.DegradedGrants;
 import dev.sluice.core.OutageDecisions;
 import dev.sluice.core.engine.PolicyCodec;
 import java.io.IOException;
@@ -75,7 +75,7 @@ import org.redisson.connection.ConnectionManager;
  * {@link FailurePolicy} decides, and Redis is tried again after a {@linkplain Builder#retryInterval short interval}.
  * No Redis exception escapes. A request whose caller gave up is not sent if it is still queued; one already sent
  * may still be charged, since Redis cannot be asked to forget it. Units the failure policy granted are noted per key
- * ({@link DegradedGrants}): a later refund of them goes back to the failure policy, not to Redis, which never charged
+ * ({@link Failover}): a later refund of them goes back to the failure policy, not to Redis, which never charged
  * them.
  */
 public final class RedisBackend implements LimiterBackend {
@@ -104,8 +104,7 @@ public final class RedisBackend implements LimiterBackend {
     private final @Nullable Ticker ticker;
     private final long timeoutMillis;
     private final long retryIntervalNanos;
-    private final OutageDecisions outage;
-    private final DegradedGrants degradedGrants = DegradedGrants.create();
+    private final Failover outage;
     private final int maxInFlight;
     private final Map<Policy, String> specs = new ConcurrentHashMap<>();
     private final AtomicLong degraded = new AtomicLong();
@@ -125,7 +124,7 @@ public final class RedisBackend implements LimiterBackend {
         this.timeoutMillis = b.timeout.toMillis();
         this.retryIntervalNanos = b.retryInterval.toNanos();
         this.maxInFlight = b.maxCallsInFlight;
-        this.outage = switch (b.failurePolicy) {
+        this.outage = Failover.of(switch (b.failurePolicy) {
             case FAIL_CLOSED -> OutageDecisions.failClosed(Math.max(1000, retryIntervalNanos / 1000));
             case FAIL_OPEN -> OutageDecisions.failOpen();
             case LOCAL_FALLBACK -> {
@@ -134,7 +133,7 @@ public final class RedisBackend implements LimiterBackend {
                 }
                 yield OutageDecisions.localFallback(b.fallback, b.fallbackShare);
             }
-        };
+        });
     }
 
     /** A builder on {@code client}, which stays the caller's to shut down. */
@@ -183,14 +182,7 @@ public final class RedisBackend implements LimiterBackend {
     /** Takes the failure policy's decision, and counts it. */
     private Decision degraded(String op, String key, Policy policy, Cost cost) {
         degraded.incrementAndGet();
-        if (op.equals("r")) {
-            return outage.refund(key, policy, cost);
-        }
-        Decision d = outage.acquire(key, policy, cost);
-        if (d.reason() == Decision.Reason.GRANTED) {
-            degradedGrants.granted(key, cost); // Redis never charged it: a refund of it must not reach Redis
-        }
-        return d;
+        return op.equals("r") ? outage.refund(key, policy, cost) : outage.acquire(key, policy, cost);
     }
 
     /** How many decisions were taken without Redis (by the failure policy) so far. */
@@ -233,14 +225,11 @@ public final class RedisBackend implements LimiterBackend {
         String spec = specs.computeIfAbsent(policy, RedisBackend::spec);
         Cost cost = requested;
         if (op.equals("r")) {
-            DegradedGrants.Split split = degradedGrants.split(key, requested);
-            if (split.absorbed() != null) {
-                Decision back = outage.refund(key, policy, split.absorbed()); // the failure policy granted those
-                if (split.rest() == null) {
-                    return new TimedDecision(back, -1);
-                }
-                cost = split.rest();
+            Failover.Refund back = outage.takeBack(key, policy, requested); // what the failure policy granted
+            if (back.rest() == null) {
+                return new TimedDecision(Objects.requireNonNull(back.answer()), -1);
             }
+            cost = back.rest();
         }
         if (System.nanoTime() - downUntilNanos < 0) {
             return new TimedDecision(degraded(op, key, policy, cost), -1);

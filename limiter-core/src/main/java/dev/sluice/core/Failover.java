@@ -3,56 +3,88 @@ package dev.sluice.core;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Policy;
 import java.time.Duration;
 import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The units a shared backend's failure policy granted and its server never charged, per key, until they are refunded.
- * A refund draws on them first and gives them back to the failure policy, so the server is never credited with units
- * it never took (which would let the fleet exceed a shared limit once it answers again). Bounded: at most
- * {@code maxKeys} keys, each forgotten {@code ttl} after its last degraded grant; a refund after that goes to the
- * server, as it would without this ledger. Thread-safe.
+ * What a shared backend (Redis, Hazelcast) decides while its server cannot answer: its {@link OutageDecisions}, and a
+ * ledger of the units they granted, per key, until refunded. A refund draws on that ledger first and gives those
+ * units back to the failure policy, so the server is never credited with units it never took (which would let the
+ * fleet exceed a shared limit once it answers again). Bounded: at most {@code maxKeys} keys, each forgotten
+ * {@code ttl} after its last change; a refund after that goes to the server, as it would without the ledger.
+ * Thread-safe; one per backend.
  */
-public final class DegradedGrants {
+public final class Failover {
 
     /** A refund split in two: the part drawn on degraded grants, and the rest; either may be null (nothing). */
-    public record Split(@Nullable Cost absorbed, @Nullable Cost rest) {
+    record Split(@Nullable Cost absorbed, @Nullable Cost rest) {
     }
 
+    /**
+     * What {@link #takeBack} did: the failure policy's answer for the part it took back (null if none), and what is
+     * left for the server (null if nothing).
+     */
+    public record Refund(@Nullable Decision answer, @Nullable Cost rest) {
+    }
+
+    private final OutageDecisions outage;
     private final Cache<String, Cost> owed;
 
-    private DegradedGrants(long maxKeys, Duration ttl) {
+    private Failover(OutageDecisions outage, long maxKeys, Duration ttl) {
+        this.outage = outage;
         this.owed = Caffeine.newBuilder().maximumSize(maxKeys).expireAfterWrite(ttl).build();
     }
 
     /**
-     * A ledger of at most {@code maxKeys} keys, each forgotten {@code ttl} after its last degraded grant.
+     * {@code outage}'s decisions with a ledger of at most {@code maxKeys} keys, each forgotten {@code ttl} after its
+     * last change.
      *
      * @throws IllegalArgumentException if {@code maxKeys} is not positive or {@code ttl} is not positive
      */
-    public static DegradedGrants of(long maxKeys, Duration ttl) {
+    public static Failover of(OutageDecisions outage, long maxKeys, Duration ttl) {
         if (maxKeys < 1) {
             throw new IllegalArgumentException("maxKeys must be positive, was " + maxKeys);
         }
         if (ttl == null || ttl.isNegative() || ttl.isZero()) {
             throw new IllegalArgumentException("ttl must be positive, was " + ttl);
         }
-        return new DegradedGrants(maxKeys, ttl);
+        return new Failover(Objects.requireNonNull(outage, "outage"), maxKeys, ttl);
     }
 
-    /** At most 100,000 keys, each forgotten 10 minutes after its last degraded grant. */
-    public static DegradedGrants create() {
-        return of(100_000, Duration.ofMinutes(10));
+    /** {@code outage}'s decisions with a ledger of at most 100,000 keys, each forgotten after 10 minutes. */
+    public static Failover of(OutageDecisions outage) {
+        return of(outage, 100_000, Duration.ofMinutes(10));
     }
 
-    /** Notes that the failure policy granted {@code cost} to {@code key}. */
-    public void granted(String key, Cost cost) {
-        owed.asMap().merge(key, Objects.requireNonNull(cost, "cost"), DegradedGrants::plus);
+    /** The failure policy's decision for an acquire the server could not take; a grant is noted in the ledger. */
+    public Decision acquire(String key, Policy policy, Cost cost) {
+        Decision d = outage.acquire(key, policy, cost);
+        if (d.reason() == Decision.Reason.GRANTED) {
+            owed.asMap().merge(key, cost, Failover::plus);
+        }
+        return d;
+    }
+
+    /** The failure policy's answer to a refund the server could not take. */
+    public Decision refund(String key, Policy policy, Cost cost) {
+        return outage.refund(key, policy, cost);
+    }
+
+    /**
+     * Gives back to the failure policy the part of a refund that it granted (per the ledger), before the rest goes to
+     * the server.
+     */
+    public Refund takeBack(String key, Policy policy, Cost cost) {
+        Split split = split(key, cost);
+        Cost absorbed = split.absorbed();
+        return new Refund(absorbed == null ? null : outage.refund(key, policy, absorbed), split.rest());
     }
 
     /** Splits a refund of {@code cost} to {@code key}, taking the absorbed part off the ledger. */
-    public Split split(String key, Cost cost) {
+    Split split(String key, Cost cost) {
         Cost[] parts = new Cost[2];
         owed.asMap().computeIfPresent(key, (k, o) -> {
             Cost absorbed = null;
