@@ -2,22 +2,27 @@ package dev.sluice.memory;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
+import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.core.WaitScheduler;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** What an async acquire does when its scheduler fails it. */
+/** What an async acquire does when its scheduler fails it or one of its retries blocks. */
 class AsyncAcquireTest {
 
     @Test
@@ -50,5 +55,62 @@ class AsyncAcquireTest {
                 .withCauseInstanceOf(RejectedExecutionException.class);
         ticker.advance(Duration.ofMinutes(1));
         assertThat(limiter.tryAcquire("k", Cost.request()).granted()).as("the failed wait charged nothing").isTrue();
+    }
+
+    @Test
+    @DisplayName("With the system scheduler, a retry blocked in its backend call does not hold up another key's retry")
+    void blockedRetryDoesNotDelayOthers() throws Exception {
+        CountDownLatch slowBlocked = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger slowCalls = new AtomicInteger();
+        MemoryBackend memory = MemoryBackend.create();
+        LimiterBackend stalling = new LimiterBackend() {
+            @Override
+            public Decision acquire(String key, Policy policy, Cost cost) {
+                if (key.equals("slow") && slowCalls.incrementAndGet() == 3) { // the async acquire's retry
+                    slowBlocked.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return memory.acquire(key, policy, cost);
+            }
+
+            @Override
+            public Decision refund(String key, Policy policy, Cost cost) {
+                return memory.refund(key, policy, cost);
+            }
+
+            @Override
+            public long liveKeys() {
+                return memory.liveKeys();
+            }
+
+            @Override
+            public void close() {
+                memory.close();
+            }
+        };
+        Policy onePer20ms = Policy.of(Limit.of("requests", 1, Duration.ofMillis(20), Algorithm.GCRA));
+        SluiceLimiter limiter = SluiceLimiter.builder(stalling).policy(onePer20ms).build();
+        try {
+            assertThat(limiter.tryAcquire("slow", Cost.request()).granted()).isTrue();
+            CompletableFuture<Decision> slow = limiter.acquireAsync("slow", Cost.request(), Duration.ofMinutes(1));
+            assertThat(slowBlocked.await(30, TimeUnit.SECONDS)).as("the slow key's retry reached the backend").isTrue();
+
+            assertThat(limiter.tryAcquire("fast", Cost.request()).granted()).isTrue();
+            CompletableFuture<Decision> fast = limiter.acquireAsync("fast", Cost.request(), Duration.ofMinutes(1));
+            assertThat(fast.get(30, TimeUnit.SECONDS).granted()).as("granted while the slow retry is blocked").isTrue();
+            assertThat(slow).isNotDone();
+
+            release.countDown();
+            assertThat(slow.get(30, TimeUnit.SECONDS).granted()).isTrue();
+        } finally {
+            release.countDown();
+            limiter.close();
+            stalling.close();
+        }
     }
 }

@@ -61,7 +61,7 @@ import org.jspecify.annotations.Nullable;
  * }</pre>
  *
  * <p>Every method is thread-safe; {@link #callAsync} never blocks the caller's thread for a wait (waits are scheduled),
- * though each limiter step is one backend round trip on the calling or scheduler thread.
+ * and each limiter step, one backend round trip, runs on the governor's own worker threads.
  */
 public final class Governor implements AutoCloseable {
 

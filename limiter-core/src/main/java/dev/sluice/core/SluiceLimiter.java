@@ -28,6 +28,10 @@ import org.jspecify.annotations.Nullable;
  * <p>Waiting never polls: a blocking acquire sleeps for the exact predicted wait, an async one schedules one retry at
  * that moment on a shared scheduler. Only if another caller took the quota meanwhile does it wait again, each time
  * for the new exact wait, until its deadline.
+ *
+ * <p>An async acquire's first attempt runs on the caller's thread; with the default scheduler, each retry runs on a
+ * shared pool of daemon threads, which also runs the future's non-async dependents when a retry completes it. Use the
+ * {@code ...Async} forms of {@link CompletableFuture} for long work after a grant.
  */
 public final class SluiceLimiter implements RateLimiter {
 
@@ -270,7 +274,7 @@ public final class SluiceLimiter implements RateLimiter {
             return this;
         }
 
-        /** Where waits happen; the default sleeps in real time and shares one daemon scheduler thread. */
+        /** Where waits happen; the default is {@link WaitScheduler#system()}. */
         public Builder scheduler(WaitScheduler scheduler) {
             this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
             return this;

@@ -17,7 +17,10 @@ public interface WaitScheduler {
     /** Runs {@code task} once after {@code micros} microseconds; the future cancels it. */
     Future<?> schedule(Runnable task, long micros);
 
-    /** Real time: {@link Thread#sleep} and one shared daemon scheduler thread for every async waiter. */
+    /**
+     * Real time: {@link Thread#sleep}, one shared daemon timer thread for every async waiter, and a shared pool of
+     * daemon threads that runs each retry when its moment comes, so a slow retry holds up no other waiter.
+     */
     static WaitScheduler system() {
         return SystemWaitScheduler.INSTANCE;
     }
