@@ -418,9 +418,10 @@ public final class Dispatcher<R> implements AutoCloseable {
                     return;
                 }
                 boolean last = job.deliveries() >= queue.maxDeliveries();
-                queue.release(lease);
+                // Counted before the release: once released, another worker may run, fail and settle the job first.
                 observer.onOutcome(job.priority(), last ? QueueObserver.Outcome.DEAD_LETTERED
                         : QueueObserver.Outcome.FAILED);
+                queue.release(lease);
                 leave(r);
                 if (last) {
                     fail(job.id(), e);
