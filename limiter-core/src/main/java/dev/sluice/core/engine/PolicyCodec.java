@@ -129,11 +129,18 @@ public final class PolicyCodec {
             @Nullable LimitState[] limits = new LimitState[policy.size()];
             for (int i = 0; i < limits.length; i++) {
                 int tag = in.readByte();
+                if (tag != 0 && tag != tag(policy.limit(i).algorithm())) {
+                    throw new IllegalArgumentException("state tag " + tag + " for a " + policy.limit(i));
+                }
                 limits[i] = switch (tag) {
                     case 0 -> null;
                     case 1 -> new FixedWindow.State(in.readLong(), in.readLong());
                     case 2 -> {
                         int n = in.readInt();
+                        if (n < 0 || n > Limit.MAX_LOG_CAPACITY || n > in.available() / 16) {
+                            // A sliding log holds at most one entry per unit of capacity: never allocate for more.
+                            throw new IllegalArgumentException("a sliding log of " + n + " entries");
+                        }
                         long[] times = new long[n];
                         long[] units = new long[n];
                         for (int j = 0; j < n; j++) {
@@ -148,10 +155,24 @@ public final class PolicyCodec {
                     default -> throw new IllegalArgumentException("unknown limit state tag " + tag);
                 };
             }
+            if (in.available() != 0) {
+                throw new IllegalArgumentException(in.available() + " bytes after the state");
+            }
             return new PolicyState(policy, limits);
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("not a policy state encoding", e);
         }
+    }
+
+    /** The tag {@link #encode} writes before a state of a limit of {@code a}. */
+    private static int tag(Algorithm a) {
+        return switch (a) {
+            case FIXED_WINDOW -> 1;
+            case SLIDING_LOG -> 2;
+            case SLIDING_WINDOW_COUNTER -> 3;
+            case TOKEN_BUCKET -> 4;
+            case GCRA -> 5;
+        };
     }
 
     private static char code(Algorithm a) {
