@@ -11,6 +11,7 @@ import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
+import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
 import dev.sluice.api.RateLimiter;
 import dev.sluice.api.Ticker;
@@ -241,6 +242,51 @@ class DispatcherTest {
         d.close();
         assertThat(ran).containsExactly("a");
         assertThat(d.pending()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("a job whose lease expires while it runs and that this dispatcher runs again frees both workers once"
+            + " both runs end")
+    void redeliveryToTheSameDispatcherFreesItsWorker() throws Exception {
+        ManualTicker queueTime = new ManualTicker(1_000_000_000L);
+        MemoryJobQueue q = MemoryJobQueue.builder().ticker(queueTime).leaseDuration(Duration.ofSeconds(30)).build();
+        CountDownLatch firstRunStarted = new CountDownLatch(1);
+        CountDownLatch endFirstRun = new CountDownLatch(1);
+        AtomicInteger firstRunEnded = new AtomicInteger();
+        CountDownLatch bothLaterStarted = new CountDownLatch(2);
+        CountDownLatch endLater = new CountDownLatch(1);
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            if (text(j).equals("slow")) {
+                if (j.deliveries() == 1) {
+                    firstRunStarted.countDown();
+                    endFirstRun.await();
+                    firstRunEnded.incrementAndGet();
+                    return "first run";
+                }
+                return "second run";
+            }
+            bothLaterStarted.countDown();
+            endLater.await();
+            return "later";
+        }).workers(2).idlePoll(Duration.ofMillis(20)).build());
+        try {
+            CompletableFuture<String> slow = d.submit(job("slow", "t", Priority.NORMAL));
+            assertThat(firstRunStarted.await(10, TimeUnit.SECONDS)).isTrue();
+            queueTime.advance(Duration.ofSeconds(31)); // the lease expires: the free worker takes the job again
+            assertThat(slow.get(10, TimeUnit.SECONDS)).isEqualTo("second run");
+            endFirstRun.countDown();
+            for (int i = 0; i < 500 && firstRunEnded.get() == 0; i++) {
+                Thread.sleep(10);
+            }
+            assertThat(firstRunEnded).hasValue(1);
+
+            d.submit(job("a", "t", Priority.NORMAL));
+            d.submit(job("b", "t", Priority.NORMAL));
+            assertThat(bothLaterStarted.await(10, TimeUnit.SECONDS)).as("both workers are free again").isTrue();
+        } finally {
+            endFirstRun.countDown();
+            endLater.countDown();
+        }
     }
 
     @Test

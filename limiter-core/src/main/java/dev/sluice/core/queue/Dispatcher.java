@@ -26,6 +26,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -447,9 +448,13 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
-    /** The job is no longer this dispatcher's (idempotent). */
+    /**
+     * The job is no longer this dispatcher's (idempotent). Its worker is free even if a later delivery of the same job
+     * to this dispatcher (its lease expired while it ran) has since replaced it in {@link #running}.
+     */
     private void leave(Running r) {
-        if (running.remove(r.lease.job().id(), r)) {
+        if (r.left.compareAndSet(false, true)) {
+            running.remove(r.lease.job().id(), r);
             busy.decrementAndGet();
         }
     }
@@ -532,6 +537,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         final boolean renew;
         volatile @Nullable Thread thread;
         volatile boolean abandoned;
+        final AtomicBoolean left = new AtomicBoolean();
 
         Running(Lease lease, boolean renew) {
             this.lease = lease;
