@@ -18,6 +18,7 @@ import dev.sluice.api.Ticker;
 import dev.sluice.api.queue.Job;
 import dev.sluice.api.queue.JobQueue;
 import dev.sluice.api.queue.JobRequest;
+import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
 import dev.sluice.core.LimiterModule;
 import dev.sluice.core.SluiceLimiter;
@@ -48,6 +49,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The dispatcher on the in-memory queue and backend, in real time (the dispatcher sleeps for the limiter's waits):
@@ -289,6 +292,53 @@ class DispatcherTest {
         }
     }
 
+    @ParameterizedTest(name = "renewal {0}")
+    @ValueSource(strings = {"lost", "failed"})
+    @DisplayName("a job held for the limiter whose lease cannot be renewed does not run on that delivery, its units go"
+            + " back, and a later delivery runs it")
+    void unrenewableLeaseDoesNotRun(String renewal) throws Exception {
+        MemoryJobQueue memory = queue(Duration.ofSeconds(2), 5);
+        JobQueue q = new ForwardingQueue(memory) {
+            @Override
+            public boolean extend(Lease lease) {
+                if (renewal.equals("failed")) {
+                    throw new IllegalStateException("store unreachable");
+                }
+                return false;
+            }
+        };
+        AtomicInteger grants = new AtomicInteger();
+        AtomicInteger refunds = new AtomicInteger();
+        RateLimiter counting = new ForwardingLimiter(
+                limiter(Policy.of(Limit.of("requests", 1, Duration.ofMillis(300), Algorithm.GCRA)))) {
+            @Override
+            public Decision tryAcquire(String key, Cost cost) {
+                Decision d = super.tryAcquire(key, cost);
+                if (d.granted()) {
+                    grants.incrementAndGet();
+                }
+                return d;
+            }
+
+            @Override
+            public Decision refund(String key, Cost cost) {
+                refunds.incrementAndGet();
+                return super.refund(key, cost);
+            }
+        };
+        List<String> runs = Collections.synchronizedList(new ArrayList<>());
+        Dispatcher<String> d = closing(Dispatcher.builder(q, counting, (JobHandler<String>) j -> {
+            runs.add(text(j) + "@" + j.deliveries());
+            return text(j);
+        }).idlePoll(Duration.ofMillis(50)).build());
+        CompletableFuture<String> first = d.submit(job("first", "t", Priority.NORMAL));
+        CompletableFuture<String> second = d.submit(job("second", "t", Priority.NORMAL));
+        assertThat(first.get(10, TimeUnit.SECONDS)).isEqualTo("first");
+        assertThat(second.get(10, TimeUnit.SECONDS)).isEqualTo("second");
+        assertThat(runs).containsExactly("first@1", "second@2");
+        assertThat(grants.get() - refunds.get()).as("units charged for jobs that ran").isEqualTo(runs.size());
+    }
+
     @Test
     @DisplayName("a failing job is given back and retried; after the last delivery it is dead-lettered and its future"
             + " fails")
@@ -469,6 +519,84 @@ class DispatcherTest {
     }
 
     /** Delegates everything; tests override what they observe. */
+    private static class ForwardingQueue implements JobQueue {
+        private final JobQueue delegate;
+
+        ForwardingQueue(JobQueue delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public String enqueue(JobRequest request) {
+            return delegate.enqueue(request);
+        }
+
+        @Override
+        public List<Lease> take(Priority priority, String tenant, int max) {
+            return delegate.take(priority, tenant, max);
+        }
+
+        @Override
+        public Set<String> tenants(Priority priority) {
+            return delegate.tenants(priority);
+        }
+
+        @Override
+        public Map<Priority, Set<String>> tenantsByPriority() {
+            return delegate.tenantsByPriority();
+        }
+
+        @Override
+        public boolean ack(Lease lease) {
+            return delegate.ack(lease);
+        }
+
+        @Override
+        public boolean release(Lease lease) {
+            return delegate.release(lease);
+        }
+
+        @Override
+        public boolean extend(Lease lease) {
+            return delegate.extend(lease);
+        }
+
+        @Override
+        public boolean cancel(String jobId) {
+            return delegate.cancel(jobId);
+        }
+
+        @Override
+        public long depth(Priority priority) {
+            return delegate.depth(priority);
+        }
+
+        @Override
+        public List<Job> deadLetters(int max) {
+            return delegate.deadLetters(max);
+        }
+
+        @Override
+        public Duration leaseDuration() {
+            return delegate.leaseDuration();
+        }
+
+        @Override
+        public int maxDeliveries() {
+            return delegate.maxDeliveries();
+        }
+
+        @Override
+        public AutoCloseable onEnqueue(Runnable listener) {
+            return delegate.onEnqueue(listener);
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
+    }
+
     private static class ForwardingLimiter implements RateLimiter {
         private final RateLimiter delegate;
 

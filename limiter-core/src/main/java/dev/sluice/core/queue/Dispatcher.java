@@ -408,8 +408,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 return;
             }
-            if (r.renew) {
-                queue.extend(lease);
+            if (r.renew && !renewed(r)) {
+                return;
             }
             R result;
             try {
@@ -446,6 +446,36 @@ public final class Dispatcher<R> implements AutoCloseable {
             leave(r);
             signal();
         }
+    }
+
+    /**
+     * Renews the lease of a job held a while for the limiter, before it starts. If the lease is lost (it expired and
+     * the job may be running elsewhere) or the store cannot tell, the job does not run here: its units go back to the
+     * limiter, and the queue delivers it again.
+     */
+    private boolean renewed(Running r) {
+        Job job = r.lease.job();
+        boolean held;
+        RuntimeException failure = null;
+        try {
+            held = queue.extend(r.lease);
+        } catch (RuntimeException e) {
+            held = false;
+            failure = e;
+        }
+        if (held) {
+            return true;
+        }
+        limiter.refund(limiterKey.apply(job), cost.apply(job));
+        leave(r);
+        if (failure != null) {
+            try {
+                queue.release(r.lease); // visible again at once if the store is back; else the lease expires
+            } catch (RuntimeException ignored) {
+                // The lease expires by itself.
+            }
+        }
+        return false;
     }
 
     /**
