@@ -292,6 +292,54 @@ class DispatcherTest {
         }
     }
 
+    @Test
+    @DisplayName("a job cancelled after the queue leased it to the dispatcher, before it is among the ready jobs, never"
+            + " runs and charges nothing")
+    void cancelledWhileBeingTaken() throws Exception {
+        CompletableFuture<CompletableFuture<String>> target = new CompletableFuture<>();
+        JobQueue q = new ForwardingQueue(queue(Duration.ofSeconds(30), 3)) {
+            @Override
+            public List<Lease> take(Priority priority, String tenant, int max) {
+                List<Lease> taken = super.take(priority, tenant, max);
+                if (taken.stream().anyMatch(l -> text(l.job()).equals("cancel me"))) {
+                    target.join().cancel(false); // the queue no longer lets it be cancelled: it is leased
+                }
+                return taken;
+            }
+        };
+        AtomicInteger grants = new AtomicInteger();
+        AtomicInteger refunds = new AtomicInteger();
+        RateLimiter counting = new ForwardingLimiter(limiter(UNBOUNDED)) {
+            @Override
+            public Decision tryAcquire(String key, Cost cost) {
+                Decision d = super.tryAcquire(key, cost);
+                if (d.granted()) {
+                    grants.incrementAndGet();
+                }
+                return d;
+            }
+
+            @Override
+            public Decision refund(String key, Cost cost) {
+                refunds.incrementAndGet();
+                return super.refund(key, cost);
+            }
+        };
+        List<String> runs = Collections.synchronizedList(new ArrayList<>());
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Dispatcher<String> d = closing(Dispatcher.builder(q, counting, (JobHandler<String>) j -> {
+            runs.add(text(j));
+            return text(j);
+        }).workers(1).meterRegistry(registry).build());
+        target.complete(d.submit(job("cancel me", "t", Priority.NORMAL)));
+        assertThat(d.submit(job("after", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("after");
+        assertThat(runs).containsExactly("after");
+        assertThat(grants.get() - refunds.get()).as("units charged for jobs that ran").isEqualTo(1);
+        assertThat(registry.get(SluiceMetricNames.QUEUE_JOBS).tag("priority", "normal").tag("result", "cancelled")
+                .counter().count()).isEqualTo(1);
+        assertThat(d.pending()).isEmpty();
+    }
+
     @ParameterizedTest(name = "renewal {0}")
     @ValueSource(strings = {"lost", "failed"})
     @DisplayName("a job held for the limiter whose lease cannot be renewed does not run on that delivery, its units go"

@@ -56,7 +56,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>{@link #submit} returns a future of the handler's result. A future completes only for jobs this dispatcher runs:
  * on a shared queue another instance may run a job submitted here. Cancelling the future removes a waiting job, or
- * refunds the limiter if the job was admitted but not started yet. A handler that throws gives the job back for
+ * one taken and not yet started here (refunding the limiter if it was admitted); a running job finishes, its result
+ * dropped. A handler that throws gives the job back for
  * another delivery; after the queue's last delivery it is dead-lettered and its future fails with the handler's
  * exception.
  *
@@ -185,16 +186,17 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
         f.whenComplete((r, e) -> {
             if (f.isCancelled()) {
-                futures.remove(id);
-                boolean removed = queue.cancel(id);
-                // Taken but not started: drop it from the ready jobs and finish it.
+                if (queue.cancel(id)) { // waiting: gone for good
+                    futures.remove(id, f);
+                    observer.onOutcome(request.priority(), QueueObserver.Outcome.CANCELLED);
+                }
+                // Taken but not started: drop it from the ready jobs and finish it. A job leased and not yet among
+                // them, or admitted and not yet started, keeps its cancelled future, which the coordinator or the
+                // worker finds; so does one running elsewhere, should it come back here.
                 for (Lease l : ready) {
                     if (l.job().id().equals(id) && ready.remove(l)) {
-                        removed = queue.ack(l);
+                        cancelled(l);
                     }
-                }
-                if (removed) {
-                    observer.onOutcome(request.priority(), QueueObserver.Outcome.CANCELLED);
                 }
                 signal();
             }
@@ -259,7 +261,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                 CompletableFuture<R> f = futures.get(job.id());
                 if (f != null && f.isCancelled()) {
                     if (ready.remove(h)) {
-                        queue.ack(h);
+                        cancelled(h);
                     }
                     continue;
                 }
@@ -403,8 +405,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                     leave(r);
                     giveBack(lease);
                 } else {
-                    queue.ack(lease);
-                    observer.onOutcome(job.priority(), QueueObserver.Outcome.CANCELLED);
+                    leave(r);
+                    cancelled(lease);
                 }
                 return;
             }
@@ -486,6 +488,15 @@ public final class Dispatcher<R> implements AutoCloseable {
         if (r.left.compareAndSet(false, true)) {
             running.remove(r.lease.job().id(), r);
             busy.decrementAndGet();
+        }
+    }
+
+    /** Finishes a taken job whose future was cancelled before it started, and forgets the future. */
+    private void cancelled(Lease lease) {
+        Job job = lease.job();
+        futures.remove(job.id());
+        if (queue.ack(lease)) {
+            observer.onOutcome(job.priority(), QueueObserver.Outcome.CANCELLED);
         }
     }
 
