@@ -340,6 +340,28 @@ class DispatcherTest {
         assertThat(d.pending()).isEmpty();
     }
 
+    @Test
+    @DisplayName("resubmitting an idempotency key whose job this dispatcher already finished fails at once, naming the"
+            + " job, and holds no future")
+    void resubmittedKeyAfterTheJobFinished() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        AtomicInteger runs = new AtomicInteger();
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            runs.incrementAndGet();
+            return text(j);
+        }).build());
+        JobRequest request = JobRequest.builder("once".getBytes(StandardCharsets.UTF_8)).tenant("t")
+                .idempotencyKey("order-17").build();
+        assertThat(d.submit(request).get(10, TimeUnit.SECONDS)).isEqualTo("once");
+
+        CompletableFuture<String> again = d.submit(request);
+        assertThat(again).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(IllegalStateException.class).withMessageContaining("order-17")
+                .withMessageContaining("already finished");
+        assertThat(runs).hasValue(1);
+        assertThat(d.pending()).isEmpty();
+    }
+
     @ParameterizedTest(name = "renewal {0}")
     @ValueSource(strings = {"lost", "failed"})
     @DisplayName("a job held for the limiter whose lease cannot be renewed does not run on that delivery, its units go"

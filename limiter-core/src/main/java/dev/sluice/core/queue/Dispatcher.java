@@ -1,5 +1,7 @@
 package dev.sluice.core.queue;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
 import dev.sluice.api.RateLimiter;
@@ -76,6 +78,7 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** The most jobs taken from one lane at once (never more than the free workers). */
     private static final int MAX_BATCH = 16;
     private static final long UNAVAILABLE_RETRY_MICROS = 100_000;
+    private static final long SETTLED_IDS = 100_000;
 
     private final String name;
     private final JobQueue queue;
@@ -98,6 +101,9 @@ public final class Dispatcher<R> implements AutoCloseable {
     private volatile boolean closing;
 
     private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
+    /** Ids of jobs whose futures this dispatcher settled, so a resubmitted idempotency key gets an answer. */
+    private final Cache<String, Boolean> settled =
+            Caffeine.newBuilder().maximumSize(SETTLED_IDS).expireAfterWrite(Duration.ofDays(1)).build();
     private final Map<String, Running> running = new ConcurrentHashMap<>();
     private final AtomicInteger busy = new AtomicInteger();
     /** Jobs taken and not yet started, oldest choice first; the first one waits for the limiter. */
@@ -162,7 +168,10 @@ public final class Dispatcher<R> implements AutoCloseable {
 
     /**
      * Enqueues a job and returns a future of its result, completed when this dispatcher runs it (see the class
-     * comment). Submitting a known idempotency key again returns the first submission's future while it is pending.
+     * comment). Submitting a known idempotency key again returns the first submission's future while it is pending,
+     * and a future failed with {@link IllegalStateException} once this dispatcher has settled that job (results are
+     * not kept; settled ids are remembered for a day, at most 100,000 of them). A key whose job another instance
+     * holds or settled gets a future that completes only if the job comes to run here.
      *
      * @throws dev.sluice.api.queue.QueueFullException if the queue is full
      */
@@ -181,13 +190,17 @@ public final class Dispatcher<R> implements AutoCloseable {
             if (known != null) {
                 return known;
             }
+            if (settled.getIfPresent(id) != null) {
+                return CompletableFuture.failedFuture(new IllegalStateException("job " + id + " of idempotency key "
+                        + request.idempotencyKey() + " already finished here; its result is not kept"));
+            }
             f = new CompletableFuture<>();
             futures.put(id, f);
         }
         f.whenComplete((r, e) -> {
             if (f.isCancelled()) {
                 if (queue.cancel(id)) { // waiting: gone for good
-                    futures.remove(id, f);
+                    claimFuture(id);
                     observer.onOutcome(request.priority(), QueueObserver.Outcome.CANCELLED);
                 }
                 // Taken but not started: drop it from the ready jobs and finish it. A job leased and not yet among
@@ -494,7 +507,7 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** Finishes a taken job whose future was cancelled before it started, and forgets the future. */
     private void cancelled(Lease lease) {
         Job job = lease.job();
-        futures.remove(job.id());
+        claimFuture(job.id());
         if (queue.ack(lease)) {
             observer.onOutcome(job.priority(), QueueObserver.Outcome.CANCELLED);
         }
@@ -523,7 +536,11 @@ public final class Dispatcher<R> implements AutoCloseable {
      */
     private @Nullable CompletableFuture<R> claimFuture(String jobId) {
         synchronized (futures) {
-            return futures.remove(jobId);
+            CompletableFuture<R> f = futures.remove(jobId);
+            if (f != null) {
+                settled.put(jobId, Boolean.TRUE);
+            }
+            return f;
         }
     }
 
