@@ -26,6 +26,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -81,6 +82,9 @@ public final class Governor implements AutoCloseable {
     private final TokenEstimator estimator = new TokenEstimator();
     private final ScheduledExecutorService scheduler;
     private final ExecutorService blocking;
+    /** Calls whose result is not complete yet: {@link #close()} fails them. */
+    private final Set<Call> open = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
     private final int maxAttempts;
     private final Duration backoffBase;
     private final Duration backoffCap;
@@ -175,12 +179,22 @@ public final class Governor implements AutoCloseable {
         try {
             List<Slot> pool = pool(request.model());
             Call call = new Call(request, upstream, pool);
+            open.add(call);
+            call.result.whenComplete((r, e) -> open.remove(call));
+            if (closed) {
+                call.result.completeExceptionally(closedException());
+                return call.result;
+            }
             stats.calls.increment();
             call.next();
             return call.result;
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+    }
+
+    private RejectedExecutionException closedException() {
+        return new RejectedExecutionException("governor " + name + " is closed");
     }
 
     /**
@@ -211,11 +225,18 @@ public final class Governor implements AutoCloseable {
         }
     }
 
-    /** Stops the governor's threads; the backend and cooldown store belong to whoever built them. */
+    /**
+     * Stops the governor's threads and fails every call not yet answered with a {@link RejectedExecutionException}
+     * (what it reserved stays charged); the backend and cooldown store belong to whoever built them.
+     */
     @Override
     public void close() {
+        closed = true;
         scheduler.shutdownNow();
         blocking.shutdownNow();
+        for (Call c : open) {
+            c.result.completeExceptionally(closedException());
+        }
         limiter.close();
     }
 

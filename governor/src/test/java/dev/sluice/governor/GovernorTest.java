@@ -108,6 +108,45 @@ class GovernorTest {
     }
 
     @Test
+    @DisplayName("Closing the governor fails the calls it has not answered (one at its upstream, one waiting for"
+            + " quota) and refuses new ones, instead of leaving them pending forever")
+    void closeFailsOpenCalls() {
+        Governor g = Governor.builder(MemoryBackend.create()).profiles(PROFILES)
+                .pool(MODEL, ProviderKey.of("sim", "sk-1")).build();
+        List<CompletableFuture<GovernedResponse>> calls = new ArrayList<>();
+        AtomicInteger sent = new AtomicInteger();
+        Upstream silent = attempt -> {
+            sent.incrementAndGet();
+            return new CompletableFuture<>(); // never answers
+        };
+        for (int i = 0; i < 5; i++) { // 4 concurrent leases: the fifth waits for one
+            calls.add(g.callAsync(chat("call " + i, 20), silent));
+        }
+        for (int i = 0; i < 500 && sent.get() < 4; i++) {
+            sleep(10);
+        }
+        assertThat(sent).hasValue(4);
+        assertThat(calls).noneMatch(CompletableFuture::isDone);
+
+        g.close();
+        for (CompletableFuture<GovernedResponse> c : calls) {
+            assertThat(c).failsWithin(Duration.ofSeconds(10)).withThrowableThat()
+                    .havingCause().isInstanceOf(java.util.concurrent.RejectedExecutionException.class)
+                    .withMessageContaining("closed");
+        }
+        assertThat(g.callAsync(chat("late", 20), silent)).isCompletedExceptionally();
+        assertThat(sent).as("nothing sent after close").hasValue(4);
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
     @DisplayName("A 429 cools the key down; the retry comes after the provider's retryDelay and succeeds")
     void retryAfterCooldown() {
         // The profile allows 10 per window, the provider only 1: Gemini's dialect, so nothing to learn in advance.
