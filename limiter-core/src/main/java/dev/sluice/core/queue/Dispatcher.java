@@ -646,7 +646,11 @@ public final class Dispatcher<R> implements AutoCloseable {
             return this;
         }
 
-        /** The limiter key a job is charged to, for example per provider API key (hashed) or per model. */
+        /**
+         * The limiter key a job is charged to, for example per provider API key (hashed) or per model. The dispatcher
+         * waits for one job at a time: while the next job waits for its key's quota, jobs for other keys wait too, so
+         * run one dispatcher per key whose quota runs out on its own.
+         */
         public Builder<R> limiterKey(Function<Job, String> limiterKey) {
             this.limiterKey = Objects.requireNonNull(limiterKey, "limiterKey");
             return this;
