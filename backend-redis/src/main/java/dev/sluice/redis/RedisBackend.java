@@ -73,6 +73,8 @@ import org.redisson.connection.ConnectionManager;
  *
  * <p><b>Failures</b>: if Redis does not answer within the {@linkplain Builder#timeout timeout}, the
  * {@link FailurePolicy} decides, and Redis is tried again after a {@linkplain Builder#retryInterval short interval}.
+ * An error about one key's value (another program's value under its Redis key) gets the failure policy for that key
+ * only.
  * No Redis exception escapes. A request whose caller gave up is not sent if it is still queued; one already sent
  * may still be charged, since Redis cannot be asked to forget it. Units the failure policy granted are noted per key
  * ({@link Failover}): a later refund of them goes back to the failure policy, not to Redis, which never charged
@@ -252,9 +254,29 @@ public final class RedisBackend implements LimiterBackend {
             return new TimedDecision(degraded(op, key, policy, cost), -1);
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
             request.result.cancel(false);
-            downUntilNanos = System.nanoTime() + retryIntervalNanos;
+            if (!keyError(e)) {
+                downUntilNanos = System.nanoTime() + retryIntervalNanos;
+            }
             return new TimedDecision(degraded(op, key, policy, cost), -1);
         }
+    }
+
+    /**
+     * Whether Redis answered with an error about this key's value rather than failed: a foreign value under its Redis
+     * key ({@code WRONGTYPE}) or a hash the script cannot read (a Lua error). Only that key's callers get the failure
+     * policy; Redis stays in use for every other key.
+     */
+    static boolean keyError(Throwable e) {
+        Throwable c = e;
+        while ((c instanceof ExecutionException || c instanceof java.util.concurrent.CompletionException)
+                && c.getCause() != null) {
+            c = c.getCause();
+        }
+        if (c.getClass() != org.redisson.client.RedisException.class) {
+            return false; // timeouts, lost connections, a loading or read-only server: an outage
+        }
+        String m = String.valueOf(c.getMessage());
+        return m.startsWith("WRONGTYPE") || m.contains("user_script") || m.contains("user_function");
     }
 
     /** Requests that may share one script call: one Cluster slot (the key itself without slot information). */

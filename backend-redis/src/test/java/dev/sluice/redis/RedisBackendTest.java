@@ -274,6 +274,28 @@ class RedisBackendTest {
     }
 
     @Test
+    @DisplayName("Another program's value under one key's Redis key gets that key the failure policy; every other key"
+            + " still goes to Redis")
+    void foreignValueFailsOnlyItsKey() {
+        RedisBackend backend = RedisBackend.builder(client).namespace(namespace())
+                .retryInterval(Duration.ofMinutes(10)).build();
+        Policy policy = Policy.of(Limit.perMinute("requests", 5));
+        client.getBucket(backend.redisKey("taken"), StringCodec.INSTANCE).set("not a hash");
+
+        Decision foreign = backend.acquire("taken", policy, Cost.request());
+        assertThat(foreign.reason()).isEqualTo(Decision.Reason.BACKEND_UNAVAILABLE);
+        assertThat(backend.degradedDecisions()).isEqualTo(1);
+        for (int i = 0; i < 5; i++) {
+            assertThat(backend.acquire("other", policy, Cost.request()).granted()).isTrue();
+        }
+        assertThat(backend.acquire("other", policy, Cost.request()).reason())
+                .as("Redis counted the other key: its sixth call is refused by the limit, not by the failure policy")
+                .isEqualTo(Decision.Reason.RATE_LIMITED);
+        assertThat(backend.degradedDecisions()).isEqualTo(1);
+        assertThat(client.getBucket(backend.redisKey("taken"), StringCodec.INSTANCE).get()).isEqualTo("not a hash");
+    }
+
+    @Test
     @DisplayName("A backend built from a Redisson Config owns its client: close() shuts it down, then it fails closed")
     void ownsClientFromConfig() {
         org.redisson.config.Config config = new org.redisson.config.Config();
