@@ -15,9 +15,10 @@ import org.jspecify.annotations.Nullable;
 /**
  * A {@link CacheStore} in a Hazelcast {@link IMap}, shared by every member and client of the cluster. Each entry has
  * its own time to live ({@code IMap.set} / {@code putIfAbsent} with a TTL, in milliseconds rounded up);
- * {@code putIfAbsent} is atomic on the partition owner, and an expired entry counts as absent. {@code getAsync},
- * {@code putAsync} and {@code removeAsync} use the map's asynchronous operations; {@code IMap} has no asynchronous
- * put-if-absent with a TTL, so {@code putIfAbsentAsync} is the blocking call.
+ * {@code putIfAbsent} is atomic on the partition owner, and an expired entry counts as absent. Every asynchronous form
+ * returns without waiting for the cluster: {@code getAsync}, {@code putAsync} and {@code removeAsync} use the map's
+ * asynchronous operations; {@code IMap} has no asynchronous put-if-absent with a TTL nor compare-and-remove, so
+ * {@code putIfAbsentAsync} and {@code removeIfEqualsAsync} submit a {@link CacheEntryProcessor} to the key's owner.
  *
  * <p><b>Keys</b> in the map are {@link StoreArguments#hashed} caller keys (43 characters), so no caller key, however
  * long, is stored or replicated as it is. A bound on the map's size is the cluster's configuration (the map's
@@ -104,6 +105,31 @@ public final class HazelcastCacheStore implements CacheStore, AutoCloseable {
     public CompletionStage<Boolean> removeAsync(String key) {
         try {
             return map.removeAsync(mapKey(key)).thenApply(Objects::nonNull);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletionStage<Boolean> putIfAbsentAsync(String key, byte[] value, Duration ttl) {
+        try {
+            String k = mapKey(key);
+            StoreArguments.value(value);
+            long ttlMillis = StoreArguments.ttlMillis(ttl);
+            return map.submitToKey(k, new CacheEntryProcessor(CacheEntryProcessor.PUT_IF_ABSENT, value.clone(),
+                    ttlMillis));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletionStage<Boolean> removeIfEqualsAsync(String key, byte[] expected) {
+        try {
+            String k = mapKey(key);
+            StoreArguments.value(expected);
+            return map.submitToKey(k, new CacheEntryProcessor(CacheEntryProcessor.REMOVE_IF_EQUALS, expected.clone(),
+                    0));
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }

@@ -383,7 +383,7 @@ public final class ResponseCache implements AutoCloseable {
                     Envelope e = readStore(p);
                     return e != null ? found(p, e, Source.COALESCED) : callAndStore(p, upstream, Source.MISS);
                 } finally {
-                    heartbeat.stop();
+                    awaitQuietly(heartbeat.stop());
                     release(p, marker);
                 }
             }
@@ -502,25 +502,22 @@ public final class ResponseCache implements AutoCloseable {
     private CompletionStage<CacheAnswer> releasing(Plan p, byte[] marker, Heartbeat heartbeat,
             CompletionStage<CacheAnswer> led) {
         CompletableFuture<CacheAnswer> result = new CompletableFuture<>();
-        led.whenComplete((a, t) -> {
-            heartbeat.stop();
-            CompletionStage<Boolean> released;
+        led.whenComplete((a, t) -> heartbeat.stop().thenCompose(quiet -> {
             try {
-                released = store.removeIfEqualsAsync(markerKey(p.key), marker);
+                return store.removeIfEqualsAsync(markerKey(p.key), marker);
             } catch (RuntimeException e) {
-                released = CompletableFuture.failedFuture(e);
+                return CompletableFuture.<Boolean>failedFuture(e);
             }
-            released.whenComplete((x, releaseFailure) -> {
-                if (releaseFailure != null) {
-                    counters.errors.increment();
-                }
-                if (t != null) {
-                    result.completeExceptionally(unwrap(t));
-                } else {
-                    result.complete(a);
-                }
-            });
-        });
+        }).whenComplete((x, releaseFailure) -> {
+            if (releaseFailure != null) {
+                counters.errors.increment();
+            }
+            if (t != null) {
+                result.completeExceptionally(unwrap(t));
+            } else {
+                result.complete(a);
+            }
+        }));
         return result;
     }
 
@@ -550,13 +547,15 @@ public final class ResponseCache implements AutoCloseable {
     /**
      * Renews a leader's marker every third of its time to live while the leader's call runs, so a long call (a long
      * limiter wait included) keeps its lead, while a crashed leader's marker still expires within one time to live.
-     * Renewals run on one daemon thread per cache; a renewal never runs after {@link #stop}.
+     * Renewals start on one daemon thread per cache and use the store's asynchronous form, one at a time; no lock is
+     * held across a store call, so {@link #stop} never waits for the store (it may be called on an event loop).
      */
     private final class Heartbeat implements Runnable {
         private final String key;
         private final byte[] marker;
         private final @Nullable ScheduledFuture<?> task;
         private boolean stopped;
+        private CompletableFuture<@Nullable Void> renewal = CompletableFuture.completedFuture(null);
 
         Heartbeat(String key, byte[] marker) {
             this.key = key;
@@ -572,22 +571,39 @@ public final class ResponseCache implements AutoCloseable {
         }
 
         @Override
-        public synchronized void run() {
-            if (stopped) {
-                return;
+        public void run() {
+            CompletableFuture<@Nullable Void> done = new CompletableFuture<>();
+            synchronized (this) {
+                if (stopped || !renewal.isDone()) {
+                    return; // stopped, or the last renewal is still on its way: no pile-up on a slow store
+                }
+                renewal = done;
             }
+            CompletionStage<Void> put;
             try {
-                store.put(key, marker, inFlightTtl);
+                put = store.putAsync(key, marker, inFlightTtl);
             } catch (RuntimeException e) {
-                counters.errors.increment();
+                put = CompletableFuture.failedFuture(e);
             }
+            put.whenComplete((x, t) -> {
+                if (t != null) {
+                    counters.errors.increment();
+                }
+                done.complete(null);
+            });
         }
 
-        synchronized void stop() {
-            stopped = true;
+        /** Stops the renewals; the stage completes once none is in flight, so a release made after it is final. */
+        CompletionStage<@Nullable Void> stop() {
+            CompletableFuture<@Nullable Void> last;
+            synchronized (this) {
+                stopped = true;
+                last = renewal;
+            }
             if (task != null) {
                 task.cancel(false);
             }
+            return last;
         }
     }
 
@@ -634,6 +650,24 @@ public final class ResponseCache implements AutoCloseable {
                 throw err;
             }
             throw e;
+        }
+    }
+
+    /** Waits for {@code stage} on a blocking caller, keeping an interrupt for later rather than failing on it. */
+    private static void awaitQuietly(CompletionStage<?> stage) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                stage.toCompletableFuture().get();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            } catch (ExecutionException e) {
+                break;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 

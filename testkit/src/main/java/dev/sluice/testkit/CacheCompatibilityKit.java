@@ -398,6 +398,25 @@ public abstract class CacheCompatibilityKit {
     }
 
     @Test
+    @DisplayName("The asynchronous putIfAbsent and removeIfEquals treat an expired entry as absent, as the blocking do")
+    void asyncConditionalFormsAfterExpiry() throws InterruptedException {
+        String k = key("async-marker");
+        assertThat(join(store.putIfAbsentAsync(k, bytes("leader-1"), Duration.ofMillis(150)))).isTrue();
+        if (expiresOnTicker()) {
+            assertThat(join(store.putIfAbsentAsync(k, bytes("leader-2"), HOUR))).isFalse();
+            ticker.advance(Duration.ofMillis(151));
+        } else {
+            assertThat(awaitNull(k)).as("the marker is gone within 10 s").isTrue();
+        }
+        assertThat(join(store.removeIfEqualsAsync(k, bytes("leader-1")))).isFalse();
+        assertThat(join(store.putIfAbsentAsync(k, bytes("leader-2"), HOUR))).isTrue();
+        assertThat(store.get(k)).isEqualTo(bytes("leader-2"));
+        assertThat(join(store.removeIfEqualsAsync(k, bytes("leader-1")))).isFalse();
+        assertThat(join(store.removeIfEqualsAsync(k, bytes("leader-2")))).isTrue();
+        assertThat(store.get(k)).isNull();
+    }
+
+    @Test
     @DisplayName("A time to live below one millisecond is kept for at least that long, not refused or made endless")
     void subMillisecondTtl() throws InterruptedException {
         String k = key("tiny");

@@ -1,0 +1,127 @@
+package dev.sluice.hazelcast;
+
+import com.hazelcast.map.EntryProcessor;
+import com.hazelcast.map.ExtendedMapEntry;
+import com.hazelcast.nio.ObjectDataInput;
+import com.hazelcast.nio.ObjectDataOutput;
+import com.hazelcast.nio.serialization.DataSerializable;
+import java.io.IOException;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A conditional write of one {@link HazelcastCacheStore} entry, atomic on the partition owner: what {@code IMap} has
+ * no asynchronous form of, run through {@code submitToKey}. An expired entry is absent here as everywhere in the map.
+ * Backups do not recompute: they receive the owner's write ({@link #getBackupProcessor()}). Members need this class on
+ * their classpath.
+ */
+public final class CacheEntryProcessor implements EntryProcessor<String, byte[], Boolean>, DataSerializable {
+
+    private static final long serialVersionUID = 1L;
+    static final int PUT_IF_ABSENT = 0;
+    static final int REMOVE_IF_EQUALS = 1;
+
+    private int op;
+    private byte[] value = new byte[0];
+    private long ttlMillis;
+    private transient @Nullable Backup backup;
+
+    /** For Hazelcast's deserialization only. */
+    public CacheEntryProcessor() {
+    }
+
+    /** {@code value} is the value to put, or the one expected; {@code ttlMillis} is unused by a removal. */
+    CacheEntryProcessor(int op, byte[] value, long ttlMillis) {
+        this.op = op;
+        this.value = value;
+        this.ttlMillis = ttlMillis;
+    }
+
+    /** Whether this call wrote (put or removed) the entry. */
+    @Override
+    public Boolean process(Map.Entry<String, byte[]> entry) {
+        byte[] current = entry.getValue();
+        if (op == PUT_IF_ABSENT) {
+            if (current != null) {
+                return false;
+            }
+            ((ExtendedMapEntry<String, byte[]>) entry).setValue(value, ttlMillis, TimeUnit.MILLISECONDS);
+            backup = new Backup(value, ttlMillis);
+            return true;
+        }
+        if (op == REMOVE_IF_EQUALS) {
+            if (current == null || !Arrays.equals(current, value)) {
+                return false;
+            }
+            entry.setValue(null);
+            backup = new Backup(null, 0);
+            return true;
+        }
+        throw new IllegalStateException("unknown cache entry operation " + op);
+    }
+
+    @Override
+    public @Nullable EntryProcessor<String, byte[], Boolean> getBackupProcessor() {
+        return backup;
+    }
+
+    @Override
+    public void writeData(ObjectDataOutput out) throws IOException {
+        out.writeInt(op);
+        out.writeByteArray(value);
+        out.writeLong(ttlMillis);
+    }
+
+    @Override
+    public void readData(ObjectDataInput in) throws IOException {
+        op = in.readInt();
+        byte[] v = in.readByteArray();
+        value = v == null ? new byte[0] : v;
+        ttlMillis = in.readLong();
+    }
+
+    /** What a backup replica does: write the owner's bytes with their time to live, or remove the entry. */
+    public static final class Backup implements EntryProcessor<String, byte[], Boolean>, DataSerializable {
+        private static final long serialVersionUID = 1L;
+        private byte @Nullable [] bytes;
+        private long ttlMillis;
+
+        /** For Hazelcast's deserialization only. */
+        public Backup() {
+        }
+
+        Backup(byte @Nullable [] bytes, long ttlMillis) {
+            this.bytes = bytes;
+            this.ttlMillis = ttlMillis;
+        }
+
+        @Override
+        public @Nullable Boolean process(Map.Entry<String, byte[]> entry) {
+            if (bytes == null) {
+                entry.setValue(null);
+            } else {
+                ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
+            }
+            return null;
+        }
+
+        @Override
+        public @Nullable EntryProcessor<String, byte[], Boolean> getBackupProcessor() {
+            return null;
+        }
+
+        @Override
+        public void writeData(ObjectDataOutput out) throws IOException {
+            out.writeByteArray(bytes);
+            out.writeLong(ttlMillis);
+        }
+
+        @Override
+        public void readData(ObjectDataInput in) throws IOException {
+            bytes = in.readByteArray();
+            ttlMillis = in.readLong();
+        }
+    }
+}
