@@ -376,7 +376,11 @@ public final class ResponseCache implements AutoCloseable {
         long deadline = System.nanoTime() + maxWaitNanos;
         long pause = pollMinNanos;
         while (true) {
-            if (mark(p, marker)) {
+            Mark m = mark(p, marker);
+            if (m == Mark.FAILED) {
+                return callAndStore(p, upstream, Source.MISS); // no coordination without the store
+            }
+            if (m == Mark.WON) {
                 Heartbeat heartbeat = new Heartbeat(markerKey(p.key), marker);
                 try {
                     // The previous leader stores before it releases: if it finished after our miss, its answer is here.
@@ -400,12 +404,17 @@ public final class ResponseCache implements AutoCloseable {
         }
     }
 
-    private boolean mark(Plan p, byte[] marker) {
+    /** The outcome of putting an in-flight marker: a failed one leads nothing, so it needs no renewal or release. */
+    private enum Mark {
+        WON, LOST, FAILED
+    }
+
+    private Mark mark(Plan p, byte[] marker) {
         try {
-            return store.putIfAbsent(markerKey(p.key), marker, inFlightTtl);
+            return store.putIfAbsent(markerKey(p.key), marker, inFlightTtl) ? Mark.WON : Mark.LOST;
         } catch (RuntimeException e) {
             counters.errors.increment();
-            return true; // no coordination without the store: go upstream alone
+            return Mark.FAILED;
         }
     }
 
@@ -462,8 +471,11 @@ public final class ResponseCache implements AutoCloseable {
 
     private CompletionStage<CacheAnswer> attemptAsync(Plan p, AsyncUpstream upstream, byte[] marker, long deadline,
             long pause) {
-        return markAsync(p, marker).thenCompose(won -> {
-            if (won) {
+        return markAsync(p, marker).thenCompose(m -> {
+            if (m == Mark.FAILED) {
+                return callAndStoreAsync(p, upstream, Source.MISS); // no coordination without the store
+            }
+            if (m == Mark.WON) {
                 Heartbeat heartbeat = new Heartbeat(markerKey(p.key), marker);
                 CompletionStage<CacheAnswer> led = readStoreAsync(p).thenCompose(e -> e != null
                         ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
@@ -483,18 +495,18 @@ public final class ResponseCache implements AutoCloseable {
         });
     }
 
-    private CompletionStage<Boolean> markAsync(Plan p, byte[] marker) {
+    private CompletionStage<Mark> markAsync(Plan p, byte[] marker) {
         try {
             return store.putIfAbsentAsync(markerKey(p.key), marker, inFlightTtl).handle((won, t) -> {
                 if (t != null) {
                     counters.errors.increment();
-                    return true;
+                    return Mark.FAILED;
                 }
-                return won;
+                return Boolean.TRUE.equals(won) ? Mark.WON : Mark.LOST;
             });
         } catch (RuntimeException e) {
             counters.errors.increment();
-            return CompletableFuture.completedFuture(true);
+            return CompletableFuture.completedFuture(Mark.FAILED);
         }
     }
 

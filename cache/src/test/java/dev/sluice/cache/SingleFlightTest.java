@@ -58,4 +58,27 @@ class SingleFlightTest {
             cache.close();
         }
     }
+
+    @Test
+    void aFailedMarkerGoesUpstreamAloneWithoutRenewingRereadingOrReleasing() throws Exception {
+        for (boolean async : new boolean[] {false, true}) {
+            ProbeStore down = new ProbeStore(memory, (op, key) -> {
+                throw new IllegalStateException("store down");
+            });
+            ResponseCache cache = ResponseCache.builder(down).build();
+            CacheAnswer a = async
+                    ? cache.callAsync(chat("q"), () -> CompletableFuture.completedFuture(answer("ok")))
+                            .toCompletableFuture().get(30, TimeUnit.SECONDS)
+                    : cache.call(chat("q"), () -> answer("ok"));
+            assertThat(a.response()).isEqualTo(answer("ok"));
+            assertThat(a.source()).isEqualTo(CacheAnswer.Source.MISS);
+            // the lookup, the marker attempt and the attempt to store the answer: nothing else
+            assertThat(down.calls("get")).as("async %s", async).isEqualTo(1);
+            assertThat(down.calls("putIfAbsent")).as("async %s", async).isEqualTo(1);
+            assertThat(down.calls("put")).as("async %s", async).isEqualTo(1);
+            assertThat(down.calls()).as("async %s", async).isEqualTo(3);
+            assertThat(cache.stats().errors()).as("async %s", async).isEqualTo(3);
+            cache.close();
+        }
+    }
 }
