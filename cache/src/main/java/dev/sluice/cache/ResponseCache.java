@@ -45,7 +45,7 @@ import org.jspecify.annotations.Nullable;
  * of the credential.
  *
  * <p><b>Single-flight.</b> On one instance, identical requests that miss while one is in flight wait for it and share
- * its outcome (its answer, or its exception). Across instances the store coordinates: the first instance puts a
+ * its outcome (its answer, or its exception; not its caller's interruption: then they try again). Across instances the store coordinates: the first instance puts a
  * short-lived <em>in-flight marker</em> ({@code putIfAbsent} with a {@linkplain Builder#inFlightTtl time to live} that
  * it renews while its call runs), calls upstream, stores the answer, then releases its marker
  * ({@code removeIfEquals}). Other instances that find the marker poll the store for the answer with a bounded exponential backoff (from {@linkplain Builder#pollInterval
@@ -173,21 +173,32 @@ public final class ResponseCache implements AutoCloseable {
         } else {
             counters.refreshes.increment();
         }
-        CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
-        CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
-        if (leader != null) {
-            counters.coalescedLocal.increment();
-            return new CacheAnswer(await(leader), Source.COALESCED);
-        }
-        try {
-            CacheAnswer a = lead(p, upstream);
-            mine.complete(a.response());
-            return a;
-        } catch (Throwable t) {
-            mine.completeExceptionally(t);
-            throw t;
-        } finally {
-            flights.remove(p.key, mine);
+        while (true) {
+            CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
+            CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
+            if (leader != null) {
+                counters.coalescedLocal.increment();
+                try {
+                    return new CacheAnswer(await(leader), Source.COALESCED);
+                } catch (LeaderInterrupted e) {
+                    continue; // the leader's interruption is not ours: one of its followers leads now
+                }
+            }
+            try {
+                CacheAnswer a = lead(p, upstream);
+                mine.complete(a.response());
+                return a;
+            } catch (Throwable t) {
+                if (t instanceof InterruptedException || Thread.currentThread().isInterrupted()) {
+                    flights.remove(p.key, mine); // first, so that no retrying follower finds this flight again
+                    mine.completeExceptionally(LeaderInterrupted.INSTANCE);
+                } else {
+                    mine.completeExceptionally(t);
+                }
+                throw t;
+            } finally {
+                flights.remove(p.key, mine);
+            }
         }
     }
 
@@ -223,27 +234,50 @@ public final class ResponseCache implements AutoCloseable {
                 return CompletableFuture.completedFuture(hit);
             }
             (p.mode == Mode.LOOKUP ? counters.misses : counters.refreshes).increment();
-            CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
-            CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
-            if (leader != null) {
-                counters.coalescedLocal.increment();
-                return leader.thenApply(r -> new CacheAnswer(r, Source.COALESCED));
-            }
-            CompletionStage<CacheAnswer> led;
-            try {
-                led = leadAsync(p, upstream);
-            } catch (RuntimeException e) {
-                led = CompletableFuture.failedFuture(e);
-            }
-            return led.whenComplete((a, t) -> {
-                flights.remove(p.key, mine);
-                if (t != null) {
-                    mine.completeExceptionally(unwrap(t));
-                } else {
-                    mine.complete(a.response());
-                }
-            });
+            return flightAsync(p, upstream);
         });
+    }
+
+    /** Leads {@code p}'s flight on this instance, or joins the one in progress (again if its leader was interrupted). */
+    private CompletionStage<CacheAnswer> flightAsync(Plan p, AsyncUpstream upstream) {
+        CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
+        CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
+        if (leader != null) {
+            counters.coalescedLocal.increment();
+            return leader.handle((r, t) -> t == null
+                    ? CompletableFuture.completedFuture(new CacheAnswer(r, Source.COALESCED))
+                    : unwrap(t) instanceof LeaderInterrupted
+                            ? flightAsync(p, upstream)
+                            : CompletableFuture.<CacheAnswer>failedFuture(unwrap(t)))
+                    .thenCompose(s -> s);
+        }
+        CompletionStage<CacheAnswer> led;
+        try {
+            led = leadAsync(p, upstream);
+        } catch (RuntimeException e) {
+            led = CompletableFuture.failedFuture(e);
+        }
+        return led.whenComplete((a, t) -> {
+            flights.remove(p.key, mine);
+            if (t != null) {
+                mine.completeExceptionally(unwrap(t));
+            } else {
+                mine.complete(a.response());
+            }
+        });
+    }
+
+    /**
+     * What a blocking leader interrupted by its own caller hands its local followers instead of the interruption,
+     * which is not theirs: they try again, and one of them leads.
+     */
+    private static final class LeaderInterrupted extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        static final LeaderInterrupted INSTANCE = new LeaderInterrupted();
+
+        private LeaderInterrupted() {
+            super("the leading call was interrupted", null, false, false);
+        }
     }
 
     /** Removes {@code request}'s stored answer, here and in the store (other instances' near caches keep theirs). */
@@ -419,10 +453,16 @@ public final class ResponseCache implements AutoCloseable {
     }
 
     private void release(Plan p, byte[] marker) {
+        // A store client may refuse to work on an interrupted thread; an interrupted leader must release all the same.
+        boolean interrupted = Thread.interrupted();
         try {
             store.removeIfEquals(markerKey(p.key), marker);
         } catch (RuntimeException e) {
             counters.errors.increment(); // it expires by itself
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 

@@ -11,6 +11,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /** The leader's marker and its followers, around store calls that are slow, fail, or race with other instances. */
@@ -80,5 +81,53 @@ class SingleFlightTest {
             assertThat(cache.stats().errors()).as("async %s", async).isEqualTo(3);
             cache.close();
         }
+    }
+
+    @Test
+    void anInterruptedLeadersFollowersGetTheirOwnAnswerNotItsInterruption() throws Exception {
+        ResponseCache cache = ResponseCache.builder(memory).build();
+        CountDownLatch leading = new CountDownLatch(1);
+        AtomicInteger calls = new AtomicInteger();
+        Upstream upstream = () -> {
+            if (calls.incrementAndGet() == 1) {
+                leading.countDown();
+                new CountDownLatch(1).await(); // the provider's long answer, until the leader's caller interrupts
+            }
+            return answer("a follower's own");
+        };
+        CompletableFuture<Object> leaderOutcome = new CompletableFuture<>();
+        Thread leader = new Thread(() -> {
+            try {
+                leaderOutcome.complete(cache.call(chat("interrupted"), upstream));
+            } catch (Exception e) {
+                leaderOutcome.complete(e);
+            }
+        });
+        leader.start();
+        assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
+        CompletableFuture<Object> blocking = new CompletableFuture<>();
+        Thread follower = new Thread(() -> {
+            try {
+                blocking.complete(cache.call(chat("interrupted"), upstream));
+            } catch (Exception e) {
+                blocking.complete(e);
+            }
+        });
+        follower.start();
+        CompletableFuture<CacheAnswer> async = cache.callAsync(chat("interrupted"),
+                () -> CompletableFuture.supplyAsync(() -> {
+                    calls.incrementAndGet();
+                    return answer("a follower's own");
+                })).toCompletableFuture();
+        while (cache.stats().coalescedLocal() < 2) { // both followers joined the leader's flight
+            Thread.onSpinWait();
+        }
+        leader.interrupt();
+        assertThat(leaderOutcome.get(30, TimeUnit.SECONDS)).isInstanceOf(InterruptedException.class);
+        assertThat(blocking.get(30, TimeUnit.SECONDS)).isInstanceOfSatisfying(CacheAnswer.class,
+                a -> assertThat(a.response()).isEqualTo(answer("a follower's own")));
+        assertThat(async.get(30, TimeUnit.SECONDS).response()).isEqualTo(answer("a follower's own"));
+        assertThat(calls).as("one follower led again, the other joined it").hasValue(2);
+        assertThat(follower.isInterrupted()).isFalse();
     }
 }
