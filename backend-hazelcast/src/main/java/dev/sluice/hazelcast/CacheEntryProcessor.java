@@ -13,15 +13,16 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * A conditional write of one {@link HazelcastCacheStore} entry, atomic on the partition owner: what {@code IMap} has
- * no asynchronous form of, run through {@code submitToKey}. An expired entry is absent here as everywhere in the map.
- * Backups do not recompute: they receive the owner's write ({@link #getBackupProcessor()}). Members need this class on
- * their classpath.
+ * no method (or no asynchronous method) for, run through {@code executeOnKey} or {@code submitToKey}. An expired
+ * entry is absent here as everywhere in the map. Backups do not recompute: they receive the owner's write
+ * ({@link #getBackupProcessor()}). Members need this class on their classpath.
  */
 public final class CacheEntryProcessor implements EntryProcessor<String, byte[], Boolean>, DataSerializable {
 
     private static final long serialVersionUID = 1L;
     static final int PUT_IF_ABSENT = 0;
     static final int REMOVE_IF_EQUALS = 1;
+    static final int RENEW_IF_EQUALS = 2;
 
     private int op;
     private byte[] value = new byte[0];
@@ -39,7 +40,7 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
         this.ttlMillis = ttlMillis;
     }
 
-    /** Whether this call wrote (put or removed) the entry. */
+    /** Whether this call wrote (put, removed or renewed) the entry. */
     @Override
     public Boolean process(Map.Entry<String, byte[]> entry) {
         byte[] current = entry.getValue();
@@ -57,6 +58,14 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
             }
             entry.setValue(null);
             backup = new Backup(null, 0);
+            return true;
+        }
+        if (op == RENEW_IF_EQUALS) {
+            if (current == null || !Arrays.equals(current, value)) {
+                return false;
+            }
+            ((ExtendedMapEntry<String, byte[]>) entry).setValue(current, ttlMillis, TimeUnit.MILLISECONDS);
+            backup = new Backup(current, ttlMillis);
             return true;
         }
         throw new IllegalStateException("unknown cache entry operation " + op);

@@ -18,7 +18,8 @@ import org.jspecify.annotations.Nullable;
  * {@code putIfAbsent} is atomic on the partition owner, and an expired entry counts as absent. Every asynchronous form
  * returns without waiting for the cluster: {@code getAsync}, {@code putAsync} and {@code removeAsync} use the map's
  * asynchronous operations; {@code IMap} has no asynchronous put-if-absent with a TTL nor compare-and-remove, so
- * {@code putIfAbsentAsync} and {@code removeIfEqualsAsync} submit a {@link CacheEntryProcessor} to the key's owner.
+ * {@code putIfAbsentAsync} and {@code removeIfEqualsAsync} submit a {@link CacheEntryProcessor} to the key's owner,
+ * as do both forms of {@code renewIfEquals}.
  *
  * <p><b>Keys</b> in the map are {@link StoreArguments#hashed} caller keys (43 characters), so no caller key, however
  * long, is stored or replicated as it is. A bound on the map's size is the cluster's configuration (the map's
@@ -81,6 +82,16 @@ public final class HazelcastCacheStore implements CacheStore, AutoCloseable {
         return map.remove(k, expected);
     }
 
+    /** Atomic on the partition owner: a {@link CacheEntryProcessor} compares the bytes and sets the new TTL. */
+    @Override
+    public boolean renewIfEquals(String key, byte[] expected, Duration ttl) {
+        String k = mapKey(key);
+        StoreArguments.value(expected);
+        long ttlMillis = StoreArguments.ttlMillis(ttl);
+        return Boolean.TRUE.equals(map.executeOnKey(k, new CacheEntryProcessor(CacheEntryProcessor.RENEW_IF_EQUALS,
+                expected.clone(), ttlMillis)));
+    }
+
     @Override
     public CompletionStage<byte @Nullable []> getAsync(String key) {
         try {
@@ -130,6 +141,19 @@ public final class HazelcastCacheStore implements CacheStore, AutoCloseable {
             StoreArguments.value(expected);
             return map.submitToKey(k, new CacheEntryProcessor(CacheEntryProcessor.REMOVE_IF_EQUALS, expected.clone(),
                     0));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletionStage<Boolean> renewIfEqualsAsync(String key, byte[] expected, Duration ttl) {
+        try {
+            String k = mapKey(key);
+            StoreArguments.value(expected);
+            long ttlMillis = StoreArguments.ttlMillis(ttl);
+            return map.submitToKey(k, new CacheEntryProcessor(CacheEntryProcessor.RENEW_IF_EQUALS, expected.clone(),
+                    ttlMillis));
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }

@@ -129,6 +129,26 @@ public final class MemoryCacheStore implements CacheStore, AutoCloseable {
         return removed[0];
     }
 
+    /** Atomic: one {@code compute} on the entry, comparing the bytes; the new holder restarts its time to live. */
+    @Override
+    public boolean renewIfEquals(String key, byte[] expected, Duration ttl) {
+        StoreArguments.key(key);
+        StoreArguments.value(expected);
+        long ttlNanos = StoreArguments.ttlNanos(ttl);
+        Held[] renewed = new Held[1];
+        cache.asMap().computeIfPresent(key, (k, held) -> {
+            if (Arrays.equals(held.bytes(), expected)) {
+                renewed[0] = new Held(held.bytes(), ttlNanos);
+                return renewed[0];
+            }
+            return held;
+        });
+        if (renewed[0] != null) {
+            bytes.addAndGet(weight(key, renewed[0])); // the replaced holder's bytes go in the removal listener
+        }
+        return renewed[0] != null;
+    }
+
     private static Held hold(String key, byte[] value, Duration ttl) {
         StoreArguments.key(key);
         StoreArguments.value(value);

@@ -2,20 +2,24 @@ package dev.sluice.redis;
 
 import dev.sluice.api.cache.CacheStore;
 import dev.sluice.api.cache.StoreArguments;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 import org.redisson.api.RBucket;
+import org.redisson.api.RScript;
 import org.redisson.api.RedissonClient;
 import org.redisson.client.codec.ByteArrayCodec;
 
 /**
  * A {@link CacheStore} in Redis, shared by every instance that uses the same Redis and namespace. Each operation is
  * one command: {@code GET}, {@code SET PX} ({@link #put}), {@code SET NX PX} ({@link #putIfAbsent}, atomic in Redis),
- * {@code DEL}; the asynchronous forms use Redisson's asynchronous API and never block the caller.
+ * {@code DEL}, or one Lua call ({@link #removeIfEquals}, {@link #renewIfEquals}); the asynchronous forms use
+ * Redisson's asynchronous API and never block the caller.
  *
  * <p><b>Keys</b>: {@code <namespace>:c:<hash>}, where the hash is {@link StoreArguments#hashed} of the caller's key
  * (43 characters). So no caller key, however long or odd, reaches Redis as it is: no hash tag can be injected, no key
@@ -29,6 +33,9 @@ import org.redisson.client.codec.ByteArrayCodec;
 public final class RedisCacheStore implements CacheStore, AutoCloseable {
 
     private static final Pattern NAMESPACE = Pattern.compile("[A-Za-z0-9_.:-]{1,64}");
+    /** KEYS[1] the entry, ARGV[1] the expected bytes, ARGV[2] the new time to live in milliseconds. */
+    private static final String RENEW_IF_EQUALS = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+            + "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
     private final RedissonClient client;
     private final String prefix;
@@ -46,6 +53,13 @@ public final class RedisCacheStore implements CacheStore, AutoCloseable {
     /** The Redis key under which {@code key} is stored. */
     public String redisKey(String key) {
         return prefix + StoreArguments.hashed(StoreArguments.key(key));
+    }
+
+    /** The arguments of {@link #RENEW_IF_EQUALS}, checked: the expected bytes and the time to live. */
+    private static Object[] renewal(byte[] expected, Duration ttl) {
+        StoreArguments.value(expected);
+        byte[] millis = Long.toString(StoreArguments.ttlMillis(ttl)).getBytes(StandardCharsets.US_ASCII);
+        return new Object[] {expected, millis};
     }
 
     private RBucket<byte[]> bucket(String key) {
@@ -82,6 +96,16 @@ public final class RedisCacheStore implements CacheStore, AutoCloseable {
         RBucket<byte[]> bucket = bucket(key);
         StoreArguments.value(expected);
         return bucket.compareAndSet(expected, null);
+    }
+
+    /** Atomic: one Lua call ({@code GET}, compare, {@code PEXPIRE}). */
+    @Override
+    public boolean renewIfEquals(String key, byte[] expected, Duration ttl) {
+        String k = redisKey(key);
+        Object[] args = renewal(expected, ttl);
+        Boolean renewed = client.getScript(ByteArrayCodec.INSTANCE).eval(k, RScript.Mode.READ_WRITE, RENEW_IF_EQUALS,
+                RScript.ReturnType.BOOLEAN, List.of(k), args);
+        return Boolean.TRUE.equals(renewed);
     }
 
     @Override
@@ -130,6 +154,18 @@ public final class RedisCacheStore implements CacheStore, AutoCloseable {
             RBucket<byte[]> bucket = bucket(key);
             StoreArguments.value(expected);
             return bucket.compareAndSetAsync(expected, null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletionStage<Boolean> renewIfEqualsAsync(String key, byte[] expected, Duration ttl) {
+        try {
+            String k = redisKey(key);
+            Object[] args = renewal(expected, ttl);
+            return client.getScript(ByteArrayCodec.INSTANCE).evalAsync(k, RScript.Mode.READ_WRITE, RENEW_IF_EQUALS,
+                    RScript.ReturnType.BOOLEAN, List.of(k), args);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }

@@ -599,8 +599,10 @@ public final class ResponseCache implements AutoCloseable {
     /**
      * Renews a leader's marker every third of its time to live while the leader's call runs, so a long call (a long
      * limiter wait included) keeps its lead, while a crashed leader's marker still expires within one time to live.
-     * Renewals start on one daemon thread per cache and use the store's asynchronous form, one at a time; no lock is
-     * held across a store call, so {@link #stop} never waits for the store (it may be called on an event loop).
+     * A renewal only extends the marker if it is still this leader's ({@link CacheStore#renewIfEquals}): one that
+     * expired (a long pause) and was taken by another instance stays theirs, and the renewals stop. Renewals start on
+     * one daemon thread per cache and use the store's asynchronous form, one at a time; no lock is held across a store
+     * call, so {@link #stop} never waits for the store (it may be called on an event loop).
      */
     private final class Heartbeat implements Runnable {
         private final String key;
@@ -631,15 +633,17 @@ public final class ResponseCache implements AutoCloseable {
                 }
                 renewal = done;
             }
-            CompletionStage<Void> put;
+            CompletionStage<Boolean> renewed;
             try {
-                put = store.putAsync(key, marker, inFlightTtl);
+                renewed = store.renewIfEqualsAsync(key, marker, inFlightTtl);
             } catch (RuntimeException e) {
-                put = CompletableFuture.failedFuture(e);
+                renewed = CompletableFuture.failedFuture(e);
             }
-            put.whenComplete((x, t) -> {
+            renewed.whenComplete((mine, t) -> {
                 if (t != null) {
                     counters.errors.increment();
+                } else if (!Boolean.TRUE.equals(mine) && task != null) {
+                    task.cancel(false); // the marker is gone or another's: nothing of ours left to renew
                 }
                 done.complete(null);
             });

@@ -21,6 +21,7 @@ final class ProbeStore implements CacheStore {
     private final CacheStore inner;
     private final Hook hook;
     private final ConcurrentHashMap<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, AtomicInteger> finished = new ConcurrentHashMap<>();
 
     ProbeStore(CacheStore inner, Hook hook) {
         this.inner = inner;
@@ -38,38 +39,78 @@ final class ProbeStore implements CacheStore {
         return calls.values().stream().mapToInt(AtomicInteger::get).sum();
     }
 
+    /** Calls of {@code op} that returned or threw so far. */
+    int finished(String op) {
+        AtomicInteger n = finished.get(op);
+        return n == null ? 0 : n.get();
+    }
+
     private void see(String op, String key) {
         calls.computeIfAbsent(op, o -> new AtomicInteger()).incrementAndGet();
         hook.before(op, key);
     }
 
+    private void done(String op) {
+        finished.computeIfAbsent(op, o -> new AtomicInteger()).incrementAndGet();
+    }
+
     @Override
     public byte @Nullable [] get(String key) {
-        see("get", key);
-        return inner.get(key);
+        try {
+            see("get", key);
+            return inner.get(key);
+        } finally {
+            done("get");
+        }
     }
 
     @Override
     public void put(String key, byte[] value, Duration ttl) {
-        see("put", key);
-        inner.put(key, value, ttl);
+        try {
+            see("put", key);
+            inner.put(key, value, ttl);
+        } finally {
+            done("put");
+        }
     }
 
     @Override
     public boolean putIfAbsent(String key, byte[] value, Duration ttl) {
-        see("putIfAbsent", key);
-        return inner.putIfAbsent(key, value, ttl);
+        try {
+            see("putIfAbsent", key);
+            return inner.putIfAbsent(key, value, ttl);
+        } finally {
+            done("putIfAbsent");
+        }
     }
 
     @Override
     public boolean remove(String key) {
-        see("remove", key);
-        return inner.remove(key);
+        try {
+            see("remove", key);
+            return inner.remove(key);
+        } finally {
+            done("remove");
+        }
     }
 
     @Override
     public boolean removeIfEquals(String key, byte[] expected) {
-        see("removeIfEquals", key);
-        return inner.removeIfEquals(key, expected);
+        try {
+            see("removeIfEquals", key);
+            return inner.removeIfEquals(key, expected);
+        } finally {
+            done("removeIfEquals");
+        }
+    }
+
+    @Override
+    public boolean renewIfEquals(String key, byte[] expected, Duration ttl) {
+        try {
+            see("renewIfEquals", key);
+            return inner.renewIfEquals(key, expected, ttl);
+        } finally {
+            done("renewIfEquals");
+        }
     }
 }

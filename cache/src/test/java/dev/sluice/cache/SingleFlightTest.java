@@ -5,6 +5,7 @@ import static dev.sluice.cache.Fixtures.chat;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.sluice.memory.MemoryCacheStore;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -23,6 +24,16 @@ class SingleFlightTest {
         return key.contains(":f:");
     }
 
+    /** A marker renewal, a plain put before renewals compared the marker. */
+    private static boolean isRenewal(String op, String key) {
+        return isMarker(key) && (op.equals("put") || op.equals("renewIfEquals"));
+    }
+
+    private static int renewals(ProbeStore probe, boolean finished) {
+        return finished ? probe.finished("put") + probe.finished("renewIfEquals")
+                : probe.calls("put") + probe.calls("renewIfEquals");
+    }
+
     private static void await(CountDownLatch latch) {
         try {
             latch.await(60, TimeUnit.SECONDS);
@@ -36,7 +47,7 @@ class SingleFlightTest {
         CountDownLatch renewing = new CountDownLatch(1);
         CountDownLatch storeAnswers = new CountDownLatch(1);
         ProbeStore probe = new ProbeStore(memory, (op, key) -> {
-            if (op.equals("put") && isMarker(key)) {
+            if (isRenewal(op, key)) {
                 renewing.countDown();
                 await(storeAnswers); // the renewal's round trip to a slow store
             }
@@ -129,5 +140,43 @@ class SingleFlightTest {
         assertThat(async.get(30, TimeUnit.SECONDS).response()).isEqualTo(answer("a follower's own"));
         assertThat(calls).as("one follower led again, the other joined it").hasValue(2);
         assertThat(follower.isInterrupted()).isFalse();
+    }
+
+    @Test
+    void aRenewalNeverReplacesTheMarkerAnotherInstanceTookAfterOursExpired() throws Exception {
+        ProbeStore probe = new ProbeStore(memory, (op, key) -> { });
+        ResponseCache cache = ResponseCache.builder(probe).inFlightTtl(Duration.ofMillis(300)).build();
+        CacheRequest request = chat("long call");
+        String markerKey = "llm:f:" + cache.key(request);
+        byte[] theirs = "in-flight B".getBytes(StandardCharsets.US_ASCII);
+        CountDownLatch leading = new CountDownLatch(1);
+        CountDownLatch provider = new CountDownLatch(1);
+        CompletableFuture<CacheAnswer> call = CompletableFuture.supplyAsync(() -> {
+            try {
+                return cache.call(request, () -> {
+                    leading.countDown();
+                    await(provider);
+                    return answer("A's");
+                });
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        try {
+            assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
+            // A paused past its marker's time to live, and instance B took the lead with a marker of its own.
+            memory.put(markerKey, theirs, Duration.ofHours(1));
+            int started = renewals(probe, false);
+            while (renewals(probe, true) <= started) { // renewals run one at a time: one began after B's marker
+                Thread.onSpinWait();
+            }
+            assertThat(memory.get(markerKey)).isEqualTo(theirs);
+            provider.countDown();
+            assertThat(call.get(30, TimeUnit.SECONDS).response()).isEqualTo(answer("A's"));
+            assertThat(memory.get(markerKey)).as("A's release leaves B's marker too").isEqualTo(theirs);
+        } finally {
+            provider.countDown();
+            cache.close();
+        }
     }
 }

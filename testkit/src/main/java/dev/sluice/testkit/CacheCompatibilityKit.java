@@ -183,6 +183,40 @@ public abstract class CacheCompatibilityKit {
     }
 
     @Test
+    @DisplayName("renewIfEquals sets a new time to live only on a live entry holding exactly the expected bytes")
+    void renewIfEquals() throws InterruptedException {
+        String theirs = key("renew-theirs");
+        String mine = key("renew-mine");
+        String probe = key("renew-probe");
+        assertThat(store.renewIfEquals(mine, bytes("mine"), HOUR)).isFalse();
+        assertThat(join(store.renewIfEqualsAsync(mine, bytes("mine"), HOUR))).isFalse();
+        assertThat(store.get(mine)).as("a renewal creates nothing").isNull();
+        store.put(theirs, bytes("theirs"), HOUR);
+        store.put(mine, bytes("mine"), HOUR);
+        store.put(probe, bytes("probe"), Duration.ofMillis(150));
+        assertThat(store.renewIfEquals(theirs, bytes("mine"), Duration.ofMillis(150))).isFalse();
+        assertThat(join(store.renewIfEqualsAsync(theirs, bytes("mine"), Duration.ofMillis(150)))).isFalse();
+        assertThat(store.renewIfEquals(mine, bytes("mine"), Duration.ofMillis(150))).isTrue();
+        if (expiresOnTicker()) {
+            ticker.advance(Duration.ofMillis(151));
+        } else {
+            assertThat(awaitNull(probe)).as("the probe is gone within 10 s").isTrue();
+            assertThat(awaitNull(mine)).as("the renewed entry is gone within 10 s").isTrue();
+        }
+        assertThat(store.get(mine)).as("renewed to 150 ms").isNull();
+        assertThat(store.get(theirs)).as("neither renewal touched another's entry").isEqualTo(bytes("theirs"));
+        store.put(mine, bytes("mine"), Duration.ofSeconds(5));
+        assertThat(join(store.renewIfEqualsAsync(mine, bytes("mine"), HOUR))).isTrue();
+        assertThat(store.get(mine)).isEqualTo(bytes("mine"));
+        assertRejected(NullPointerException.class, () -> store.renewIfEquals(mine, null, HOUR));
+        assertRejected(IllegalArgumentException.class, () -> store.renewIfEquals("", bytes("x"), HOUR));
+        assertRejected(IllegalArgumentException.class, () -> store.renewIfEquals(mine, bytes("mine"), Duration.ZERO));
+        assertFailedStage(IllegalArgumentException.class,
+                () -> store.renewIfEqualsAsync(mine, bytes("mine"), Duration.ZERO));
+        assertThat(store.get(mine)).isEqualTo(bytes("mine"));
+    }
+
+    @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     @DisplayName("removeIfEquals is atomic: of 8 threads releasing one marker, exactly one removes it")
     void removeIfEqualsHasOneWinner() throws Exception {

@@ -59,6 +59,26 @@ public interface CacheStore {
         return current != null && Arrays.equals(current, expected) && remove(key);
     }
 
+    /**
+     * Gives the entry under {@code key} a new time to live of {@code ttl} only if it is live and holds exactly
+     * {@code expected}: for renewing a marker one put, without replacing one that another put after it expired. The
+     * default reads and then puts, so it is not atomic; the stores Sluice ships override it with an atomic
+     * compare-and-expire.
+     *
+     * @return whether this call renewed it
+     * @throws IllegalArgumentException if {@code ttl} is not positive
+     */
+    default boolean renewIfEquals(String key, byte[] expected, Duration ttl) {
+        StoreArguments.value(expected);
+        StoreArguments.ttlMillis(ttl);
+        byte[] current = get(key);
+        if (current == null || !Arrays.equals(current, expected)) {
+            return false;
+        }
+        put(key, expected, ttl);
+        return true;
+    }
+
     /** {@link #get} without blocking the caller where the store can. */
     default CompletionStage<byte @Nullable []> getAsync(String key) {
         try {
@@ -100,6 +120,15 @@ public interface CacheStore {
     default CompletionStage<Boolean> removeIfEqualsAsync(String key, byte[] expected) {
         try {
             return CompletableFuture.completedFuture(removeIfEquals(key, expected));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** {@link #renewIfEquals} without blocking the caller where the store can. */
+    default CompletionStage<Boolean> renewIfEqualsAsync(String key, byte[] expected, Duration ttl) {
+        try {
+            return CompletableFuture.completedFuture(renewIfEquals(key, expected, ttl));
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
