@@ -45,17 +45,18 @@ import org.jspecify.annotations.Nullable;
  * of the credential.
  *
  * <p><b>Single-flight.</b> On one instance, identical requests that miss while one is in flight wait for it and share
- * its outcome (its answer, or its exception; not its caller's interruption: then they try again). Across instances the store coordinates: the first instance puts a
- * short-lived <em>in-flight marker</em> ({@code putIfAbsent} with a {@linkplain Builder#inFlightTtl time to live} that
- * it renews while its call runs), calls upstream, stores the answer, then releases its marker
- * ({@code removeIfEquals}). Other instances that find the marker poll the store for the answer with a bounded exponential backoff (from {@linkplain Builder#pollInterval
- * 10 ms, doubling to 250 ms}, jittered), one poller per instance and key however many callers wait there. When the
- * answer appears they return it; when the marker is gone without an answer (the leader crashed and its marker
- * expired, the leader failed, or its answer was not storable) one of them takes the lead. A follower waits at most
- * {@linkplain Builder#maxWait a bound} (5 minutes), then calls upstream itself. Polling rather than Redis pub/sub keeps the
- * coordination on the {@link CacheStore} contract alone, so it works alike on Redis, Hazelcast and any other store,
- * costs no extra connection or subscription, and cannot miss a notification that fires between a miss and a
- * subscribe; the price is up to one poll interval of extra latency on followers, small beside an LLM call.
+ * its outcome (its answer, or its exception; not its caller's interruption: then they try again). Across instances the
+ * store coordinates: the first instance puts a short-lived <em>in-flight marker</em> ({@code putIfAbsent} with a
+ * {@linkplain Builder#inFlightTtl time to live} that it renews while its call runs), calls upstream, stores the
+ * answer, then releases its marker ({@code removeIfEquals}). Other instances that find the marker poll the store for
+ * the answer with a bounded exponential backoff (from {@linkplain Builder#pollInterval 10 ms, doubling to 250 ms},
+ * jittered), one poller per instance and key however many callers wait there. When the answer appears they return it;
+ * when the marker is gone without an answer (the leader crashed and its marker expired, the leader failed, or its
+ * answer was not storable) one of them takes the lead. A follower waits at most {@linkplain Builder#maxWait a bound}
+ * (5 minutes), then calls upstream itself. Polling rather than Redis pub/sub keeps the coordination on the {@link
+ * CacheStore} contract alone, so it works alike on Redis, Hazelcast and any other store, costs no extra connection or
+ * subscription, and cannot miss a notification that fires between a miss and a subscribe; the price is up to one poll
+ * interval of extra latency on followers, small beside an LLM call.
  *
  * <p><b>Two levels.</b> An optional {@linkplain Builder#nearCache near cache} (Caffeine, bounded in bytes, short time
  * to live) answers hot keys without a round trip to the shared store. Another instance's refresh reaches it only when
@@ -238,7 +239,7 @@ public final class ResponseCache implements AutoCloseable {
         });
     }
 
-    /** Leads {@code p}'s flight on this instance, or joins the one in progress (again if its leader was interrupted). */
+    /** Leads {@code p}'s flight on this instance, or joins the one in flight (anew if its leader was interrupted). */
     private CompletionStage<CacheAnswer> flightAsync(Plan p, AsyncUpstream upstream) {
         CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
         CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);

@@ -432,7 +432,7 @@ public abstract class CacheCompatibilityKit {
     }
 
     @Test
-    @DisplayName("The asynchronous putIfAbsent and removeIfEquals treat an expired entry as absent, as the blocking do")
+    @DisplayName("The asynchronous putIfAbsent and removeIfEquals treat an expired entry as absent, like the blocking")
     void asyncConditionalFormsAfterExpiry() throws InterruptedException {
         String k = key("async-marker");
         assertThat(join(store.putIfAbsentAsync(k, bytes("leader-1"), Duration.ofMillis(150)))).isTrue();
