@@ -15,7 +15,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * ({@code /v1/files}, {@code /v1/moderations}), and faults chosen by model name ({@code slow-model} never answers,
  * {@code drip-model} streams slowly until the caller leaves, {@code limited-model} answers 429 once, then 200;
  * {@code once429-<ms>-<tag>} answers its first call 429 with {@code retry-after-ms: <ms>}, then 200; {@code ok-model}
- * always answers 200). Every call is recorded in {@link #received}.
+ * always answers 200; {@code hold-model} answers as {@code ok-model} once {@link #release()} is called; {@code
+ * usage-model} answers 200 reporting {@code max_tokens} completion tokens used). With {@link #denyFiles} set,
+ * {@code /v1/files} answers 401 as a provider does to a wrong key, showing part of it. Every call is recorded in
+ * {@link #received}.
  */
 final class StubUpstream implements AutoCloseable {
 
@@ -36,6 +39,9 @@ final class StubUpstream implements AutoCloseable {
     final AtomicInteger dripChunks = new AtomicInteger();
     final AtomicBoolean dripCancelled = new AtomicBoolean();
     final AtomicBoolean dripStarted = new AtomicBoolean();
+    final AtomicBoolean denyFiles = new AtomicBoolean();
+    /** The answers {@code hold-model} keeps back until {@link #release()}. */
+    private final List<HttpServerResponse> held = new CopyOnWriteArrayList<>();
     private final Vertx vertx = Vertx.vertx();
     private final HttpServer server;
 
@@ -75,6 +81,13 @@ final class StubUpstream implements AutoCloseable {
                 }
                 case "/v1/files" -> {
                     files.incrementAndGet();
+                    if (denyFiles.get()) {
+                        resp.setStatusCode(401).putHeader("content-type", "application/json")
+                                .end("{\"error\":{\"message\":\"Incorrect API key provided: sk-prov-***********abcd."
+                                        + "\",\"type\":\"invalid_request_error\",\"param\":null,"
+                                        + "\"code\":\"invalid_api_key\"}}");
+                        return;
+                    }
                     resp.putHeader("content-type", "application/json").end("{\"object\":\"list\",\"data\":[]}");
                 }
                 case "/v1/moderations" -> resp.putHeader("content-type", "application/json")
@@ -89,6 +102,12 @@ final class StubUpstream implements AutoCloseable {
         String model = json.getString("model", "");
         switch (model) {
             case "ok-model" -> resp.putHeader("content-type", "application/json").end(OK_CHAT);
+            case "hold-model" -> held.add(resp);
+            case "usage-model" -> {
+                int out = json.getInteger("max_tokens", 16);
+                resp.putHeader("content-type", "application/json").end(OK_CHAT.replace("\"completion_tokens\":1,"
+                        + "\"total_tokens\":6", "\"completion_tokens\":" + out + ",\"total_tokens\":" + (5 + out)));
+            }
             case "slow-model" -> {
                 // never answers: the gateway's upstream timeout must fire
             }
@@ -145,6 +164,14 @@ final class StubUpstream implements AutoCloseable {
                             + "\"param\":null,\"code\":\"rate_limit_exceeded\"}}");
         } else {
             resp.putHeader("content-type", "application/json").end(OK_CHAT);
+        }
+    }
+
+    /** Answers every {@code hold-model} call held so far, as {@code ok-model} does. */
+    void release() {
+        for (HttpServerResponse r : held) {
+            held.remove(r);
+            r.putHeader("content-type", "application/json").end(OK_CHAT);
         }
     }
 

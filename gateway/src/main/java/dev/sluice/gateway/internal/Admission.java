@@ -21,6 +21,8 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Admits a call under its tenant's share and one provider key's limits, both acquired: the tenant first (waiting up
@@ -33,6 +35,10 @@ import org.jspecify.annotations.Nullable;
  * backends (their calls block), never an event loop then.
  */
 public final class Admission {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Admission.class);
+    /** When a waiting room whose serving failed unexpectedly tries again. */
+    private static final long RETRY_MICROS = 100_000;
 
     private final RateLimiter limiter;
     private final Executor executor;
@@ -255,13 +261,19 @@ public final class Admission {
         volatile boolean busy;
 
         synchronized void submit(Waiter w) {
-            submitLocked(w);
-            busy = !turn.isEmpty();
+            try {
+                submitLocked(w);
+            } finally {
+                busy = !turn.isEmpty();
+            }
         }
 
         synchronized void pump() {
-            pumpLocked();
-            busy = !turn.isEmpty();
+            try {
+                pumpLocked();
+            } finally {
+                busy = !turn.isEmpty();
+            }
         }
 
         private void submitLocked(Waiter w) {
@@ -277,72 +289,98 @@ public final class Admission {
             }
         }
 
+        /**
+         * Serves the waiting calls in turn until one must wait, then sets the timer. The timer is set in a
+         * {@code finally}: a room with calls waiting and no timer would wait for ever.
+         */
         private void pumpLocked() {
             if (timer != null) {
                 timer.cancel(false);
                 timer = null;
             }
+            long wakeMicros = 0;
+            try {
+                wakeMicros = serveLocked();
+            } finally {
+                if (!turn.isEmpty()) {
+                    timer = TIMERS.schedule(() -> executor.execute(this::pump),
+                            wakeMicros > 0 ? wakeMicros : RETRY_MICROS, TimeUnit.MICROSECONDS);
+                }
+            }
+        }
+
+        /** Serves what it can; returns the wait until the front call may be served, 0 if none waits. */
+        private long serveLocked() {
             while (!turn.isEmpty()) {
                 String tenant = turn.peekFirst();
                 ArrayDeque<Waiter> q = queues.get(tenant);
-                Waiter w = q.peekFirst();
-                long now = System.nanoTime();
-                if (w.result.isDone() || now > w.deadline) {
-                    q.pollFirst();
-                    finish(w, null, 1_000_000, false);
-                    drop(tenant, q);
+                Waiter w = q == null ? null : q.peekFirst();
+                if (w == null) {
+                    turn.pollFirst();
+                    queues.remove(tenant);
                     continue;
                 }
-                Attempt a;
                 try {
-                    a = tryKeys(w.model, w.tokens);
+                    long wait = serveFrontLocked(tenant, q, w);
+                    if (wait > 0) {
+                        return wait;
+                    }
                 } catch (RuntimeException e) {
-                    q.pollFirst();
+                    // answered whatever failed, so that the calls behind it are still served
+                    q.remove(w);
                     refundTenant(w.ticket);
                     w.result.completeExceptionally(e);
                     drop(tenant, q);
-                    continue;
                 }
-                if (a.key != null) {
-                    q.pollFirst();
-                    grant(w.ticket, a.key, java.util.Objects.requireNonNull(a.cost),
-                            java.util.Objects.requireNonNull(a.decision), w.result);
-                    turn.pollFirst();
-                    if (!q.isEmpty()) {
-                        turn.addLast(tenant); // next tenant's turn
-                    } else {
-                        queues.remove(tenant);
-                    }
-                    continue;
-                }
-                if (a.waitMicros == 0) {
-                    // not about quota (backend down): refuse this call, try the next
-                    q.pollFirst();
-                    finish(w, a.denial, 1_000_000, false);
-                    drop(tenant, q);
-                    continue;
-                }
-                long ready = now + a.waitMicros * 1000;
-                long earliest = Long.MAX_VALUE;
-                for (ArrayDeque<Waiter> each : queues.values()) {
-                    for (java.util.Iterator<Waiter> it = each.iterator(); it.hasNext(); ) {
-                        Waiter x = it.next();
-                        if (x.deadline < ready) {
-                            it.remove();
-                            finish(x, a.denial, a.waitMicros, a.cooling);
-                        } else {
-                            earliest = Math.min(earliest, x.deadline);
-                        }
-                    }
-                }
-                turn.removeIf(t -> queues.get(t).isEmpty());
-                queues.values().removeIf(ArrayDeque::isEmpty);
-                if (turn.isEmpty()) {
-                    return;
-                }
-                timer = TIMERS.schedule(() -> executor.execute(this::pump), a.waitMicros, TimeUnit.MICROSECONDS);
-                return;
             }
+            return 0;
+        }
+
+        /**
+         * Serves or refuses {@code w}, the front call, and refuses the calls that cannot wait for it; returns the wait
+         * until it may be served if it must wait (the room is left non-empty then), else 0.
+         */
+        private long serveFrontLocked(String tenant, ArrayDeque<Waiter> q, Waiter w) {
+            long now = System.nanoTime();
+            if (w.result.isDone() || now > w.deadline) {
+                q.pollFirst();
+                finish(w, null, 1_000_000, false);
+                drop(tenant, q);
+                return 0;
+            }
+            Attempt a = tryKeys(w.model, w.tokens);
+            if (a.key != null) {
+                q.pollFirst();
+                grant(w.ticket, a.key, java.util.Objects.requireNonNull(a.cost),
+                        java.util.Objects.requireNonNull(a.decision), w.result);
+                turn.pollFirst();
+                if (!q.isEmpty()) {
+                    turn.addLast(tenant); // next tenant's turn
+                } else {
+                    queues.remove(tenant);
+                }
+                return 0;
+            }
+            if (a.waitMicros == 0) {
+                // not about quota (backend down): refuse this call, try the next
+                q.pollFirst();
+                finish(w, a.denial, 1_000_000, false);
+                drop(tenant, q);
+                return 0;
+            }
+            long ready = now + a.waitMicros * 1000;
+            for (ArrayDeque<Waiter> each : queues.values()) {
+                for (java.util.Iterator<Waiter> it = each.iterator(); it.hasNext(); ) {
+                    Waiter x = it.next();
+                    if (x.deadline < ready) {
+                        it.remove();
+                        finish(x, a.denial, a.waitMicros, a.cooling);
+                    }
+                }
+            }
+            turn.removeIf(t -> queues.get(t).isEmpty());
+            queues.values().removeIf(ArrayDeque::isEmpty);
+            return turn.isEmpty() ? 0 : a.waitMicros;
         }
 
         private void drop(String tenant, ArrayDeque<Waiter> q) {
@@ -352,7 +390,7 @@ public final class Admission {
             }
         }
 
-        /** Refuses a waiting call: out of time, or not admissible. */
+        /** Refuses a waiting call: out of time, or not admissible. Never throws. */
         private void finish(Waiter w, @Nullable Decision denial, long waitMicros, boolean cooling) {
             refundTenant(w.ticket);
             if (w.result.isDone()) {
@@ -379,10 +417,18 @@ public final class Admission {
         result.complete(new Outcome(t, null));
     }
 
+    /**
+     * Gives the tenant's charge back. Never throws: a refund that fails (the backend down, or a reload that took a
+     * dimension of the cost out of the tenant's policy) leaves the charge standing, which is safe, never over the limit.
+     */
     private void refundTenant(Ticket t) {
         if (t.tenantDecision != null && t.tenantCost != null && t.tenant.limiterKey() != null) {
-            limiter.refund(t.tenant.limiterKey(), t.tenantCost);
             t.tenantDecision = null;
+            try {
+                limiter.refund(t.tenant.limiterKey(), t.tenantCost);
+            } catch (RuntimeException e) {
+                LOG.debug("tenant refund failed, the charge stays: {}", e.toString());
+            }
         }
     }
 
@@ -398,15 +444,21 @@ public final class Admission {
             t.settled = true;
         }
         executor.execute(() -> {
-            try {
-                if (t.tenant.limiterKey() != null && t.tenantCost != null) {
+            // each side on its own: a settlement that fails leaves that side's reservation standing (safe, never
+            // over the limit), and the other side is settled all the same
+            if (t.tenant.limiterKey() != null && t.tenantCost != null) {
+                try {
                     adjust(t.tenant.limiterKey(), t.tenant.policy(), t.reservedTokens, actualTokens, requestCounted);
+                } catch (RuntimeException e) {
+                    LOG.debug("tenant settlement failed, the reservation stays: {}", e.toString());
                 }
-                if (t.key != null) {
+            }
+            if (t.key != null) {
+                try {
                     adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, actualTokens, requestCounted);
+                } catch (RuntimeException e) {
+                    LOG.debug("provider key settlement failed, the reservation stays: {}", e.toString());
                 }
-            } catch (RuntimeException e) {
-                // a settlement that fails leaves the reservation standing: safe, never over the limit
             }
         });
     }
