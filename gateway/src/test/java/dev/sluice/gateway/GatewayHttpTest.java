@@ -236,6 +236,26 @@ class GatewayHttpTest {
     }
 
     @Test
+    @DisplayName("A max_tokens or n whose token count overflows a long is a 400 request_too_large; nothing goes "
+            + "upstream")
+    void overflowingTokenCounts() throws Exception {
+        int completions = stub.completions.get();
+        long upstream = sim.stats().requests();
+        for (String extra : List.of("\"max_tokens\":9223372036854775807", "\"max_tokens\":18446744073709551617",
+                "\"max_tokens\":4611686018427387904,\"n\":2", "\"max_tokens\":2,\"n\":18446744073709551617")) {
+            HttpResponse<String> c = post("/v1/completions", "sk-streamer",
+                    "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"Say ok\"," + extra + "}");
+            assertOpenAiError(c, 400);
+            JsonNode e = JSON.readTree(c.body()).path("error");
+            assertThat(e.path("code").asText()).as(extra).isEqualTo("request_too_large");
+            assertThat(e.path("type").asText()).isEqualTo("invalid_request_error");
+            assertOpenAiError(post("/v1/chat/completions", "sk-streamer", chat("gpt-4o-mini", "," + extra)), 400);
+        }
+        assertThat(stub.completions.get()).isEqualTo(completions);
+        assertThat(sim.stats().requests()).isEqualTo(upstream);
+    }
+
+    @Test
     @DisplayName("A missing or unknown gateway key is a 401")
     void authentication() throws Exception {
         assertOpenAiError(post("/v1/chat/completions", null, chat("gpt-4o-mini", "")), 401);

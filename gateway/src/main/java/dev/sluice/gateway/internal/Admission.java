@@ -467,8 +467,8 @@ public final class Admission {
         if (p == null) {
             return;
         }
-        boolean tokens = p.hasDimension("tokens") && reserved > 0;
-        long diff = tokens ? actual - reserved : 0;
+        // nothing reserved (a call of no tokens): what it used is charged all the same
+        long diff = p.hasDimension("tokens") ? actual - Math.max(0, reserved) : 0;
         Cost refund = null;
         if (!requestCounted && p.hasDimension("requests")) {
             refund = Cost.request();

@@ -282,7 +282,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         try {
             estimate = estimate(kind, json, model);
         } catch (BadRequest e) {
-            Errors.send(req.response(), 400, e.getMessage(), "invalid_request_error", e.param, null);
+            Errors.send(req.response(), 400, e.getMessage(), "invalid_request_error", e.param, e.code);
             count(kind.tag, 400, tenant.name(), "none");
             return;
         }
@@ -389,36 +389,49 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
     }
 
+    /**
+     * The tokens a call may use: its prompt plus {@code n} answers of the most it asks for.
+     *
+     * @throws BadRequest if the body is not a call of its kind, or asks for more tokens than a {@code long} holds
+     *     (a 400 {@code request_too_large}, as any call larger than a limit admits)
+     */
     private static long estimate(Kind kind, ObjectNode json, Routes.ModelRoute model) throws BadRequest {
         String m = model.upstreamModel();
-        long n = Math.max(1, json.path("n").asLong(1));
-        switch (kind) {
-            case CHAT -> {
-                JsonNode messages = json.get("messages");
-                if (messages == null || !messages.isArray() || messages.isEmpty()) {
-                    throw new BadRequest("'messages' must be a non-empty array.", "messages");
+        JsonNode nNode = json.path("n");
+        long n = nNode.isIntegralNumber() && !nNode.canConvertToLong() ? Long.MAX_VALUE : Math.max(1, nNode.asLong(1));
+        try {
+            switch (kind) {
+                case CHAT -> {
+                    JsonNode messages = json.get("messages");
+                    if (messages == null || !messages.isArray() || messages.isEmpty()) {
+                        throw new BadRequest("'messages' must be a non-empty array.", "messages");
+                    }
+                    long out = maxOut(json, "max_completion_tokens", model.maxOutputTokens());
+                    out = maxOut(json, "max_tokens", out);
+                    return Math.addExact(TokenEstimator.chatPromptTokens(TokenEstimator.openAiEncoding(m), messages),
+                            Math.multiplyExact(n, out));
                 }
-                long out = maxOut(json, "max_completion_tokens", model.maxOutputTokens());
-                out = maxOut(json, "max_tokens", out);
-                return TokenEstimator.chatPromptTokens(TokenEstimator.openAiEncoding(m), messages) + n * out;
-            }
-            case COMPLETIONS -> {
-                JsonNode prompt = json.get("prompt");
-                if (prompt == null || !(prompt.isTextual() || prompt.isArray())) {
-                    throw new BadRequest("'prompt' must be a string or an array.", "prompt");
+                case COMPLETIONS -> {
+                    JsonNode prompt = json.get("prompt");
+                    if (prompt == null || !(prompt.isTextual() || prompt.isArray())) {
+                        throw new BadRequest("'prompt' must be a string or an array.", "prompt");
+                    }
+                    return Math.addExact(TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), prompt),
+                            Math.multiplyExact(n, maxOut(json, "max_tokens", 16)));
                 }
-                return TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), prompt) + n * maxOut(json, "max_tokens", 16);
-            }
-            case EMBEDDINGS -> {
-                JsonNode input = json.get("input");
-                if (input == null || !(input.isTextual() || input.isArray())) {
-                    throw new BadRequest("'input' must be a string or an array.", "input");
+                case EMBEDDINGS -> {
+                    JsonNode input = json.get("input");
+                    if (input == null || !(input.isTextual() || input.isArray())) {
+                        throw new BadRequest("'input' must be a string or an array.", "input");
+                    }
+                    return Math.max(1, TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), input));
                 }
-                return Math.max(1, TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), input));
+                default -> {
+                    return 0;
+                }
             }
-            default -> {
-                return 0;
-            }
+        } catch (ArithmeticException e) {
+            throw tooManyTokens();
         }
     }
 
@@ -427,10 +440,18 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         if (v == null || v.isNull()) {
             return dflt;
         }
-        if (!v.canConvertToExactIntegral() || v.asLong() < 1) {
+        if (!v.canConvertToExactIntegral() || v.decimalValue().signum() < 1) {
             throw new BadRequest("'" + field + "' must be a positive integer.", field);
         }
+        if (!v.canConvertToLong()) {
+            throw tooManyTokens();
+        }
         return v.asLong();
+    }
+
+    private static BadRequest tooManyTokens() {
+        return new BadRequest("This request asks for more tokens (prompt plus n times max_tokens) than any limit "
+                + "admits in one call. Lower max_tokens or n.", "max_tokens", "request_too_large");
     }
 
     private void admit(Call c) {
@@ -1102,10 +1123,16 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private static final class BadRequest extends Exception {
         private static final long serialVersionUID = 1L;
         final String param;
+        final @Nullable String code;
 
         BadRequest(String message, String param) {
+            this(message, param, null);
+        }
+
+        BadRequest(String message, String param, @Nullable String code) {
             super(message, null, false, false);
             this.param = param;
+            this.code = code;
         }
     }
 
