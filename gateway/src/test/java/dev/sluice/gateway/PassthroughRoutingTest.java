@@ -181,6 +181,27 @@ class PassthroughRoutingTest {
     }
 
     @Test
+    @DisplayName("A pass-through call the provider refuses with 401 (its message showing part of the provider key) "
+            + "is a 502 upstream_auth written by the gateway, with nothing of the key")
+    void upstreamAuth() throws Exception {
+        upB.denyFiles.set(true);
+        try {
+            int files = upB.on("/v1/files").size();
+            HttpResponse<String> r = call("/v1/files", null);
+            assertThat(upB.on("/v1/files")).hasSize(files + 1);
+            GatewayHttpTest.assertOpenAiError(r, 502);
+            assertThat(GatewayHttpTest.JSON.readTree(r.body()).path("error").path("code").asText())
+                    .isEqualTo("upstream_auth");
+            assertThat(r.body()).doesNotContain("sk-").doesNotContain("abcd");
+            upB.denyFiles.set(false);
+            assertThat(call("/v1/files", null).statusCode()).as("the connection and the key are still usable")
+                    .isEqualTo(200);
+        } finally {
+            upB.denyFiles.set(false);
+        }
+    }
+
+    @Test
     @DisplayName("An x-sluice-provider header naming no provider is a 400 in OpenAI's format naming the header; "
             + "nothing goes upstream")
     void unknownHeader() throws Exception {

@@ -680,12 +680,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             int status = cresp.statusCode();
             HttpServerResponse resp = c.req.response();
             if (status == 401 || status == 403) {
-                admission.settle(t, 0, true);
-                LOG.warn("provider {} refused key {} ({})", t.key().provider(), t.key().id(), status);
-                Errors.send(resp, 502, "The upstream provider refused the gateway's credentials for '"
-                        + t.key().provider() + "'.", "server_error", null, "upstream_auth");
-                failSink(c);
-                count(c.kind.tag, 502, c.tenant.name(), c.cacheTag());
+                upstreamAuth(c, status);
                 return;
             }
             long used = status / 100 == 2 ? usage(b) : 0;
@@ -719,9 +714,28 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         });
     }
 
-    /** Any other {@code /v1/*} call: status, type and body piped through. */
+    /**
+     * The upstream refused the provider key (401 or 403): a 502 {@code upstream_auth} written by the gateway, since
+     * the provider's own message may show part of the key.
+     */
+    private void upstreamAuth(Call c, int status) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        admission.settle(t, 0, true);
+        LOG.warn("provider {} refused key {} ({})", t.key().provider(), t.key().id(), status);
+        Errors.send(c.req.response(), 502, "The upstream provider refused the gateway's credentials for '"
+                + t.key().provider() + "'.", "server_error", null, "upstream_auth");
+        failSink(c);
+        count(c.kind.tag, 502, c.tenant.name(), c.cacheTag());
+    }
+
+    /** Any other {@code /v1/*} call: status, type and body piped through, but for a refused provider key. */
     private void relayOther(Call c, HttpClientResponse cresp) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        if (cresp.statusCode() == 401 || cresp.statusCode() == 403) {
+            cresp.body(); // read and dropped: the connection is reused
+            upstreamAuth(c, cresp.statusCode());
+            return;
+        }
         admission.settle(t, 0, true);
         HttpServerResponse resp = c.req.response();
         resp.setStatusCode(cresp.statusCode());
