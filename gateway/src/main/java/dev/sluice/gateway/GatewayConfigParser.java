@@ -1,5 +1,6 @@
 package dev.sluice.gateway;
 
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
@@ -90,8 +91,11 @@ public final class GatewayConfigParser {
         try {
             root = YAML.readTree(yaml);
         } catch (JsonProcessingException e) {
-            throw new GatewayConfigException("configuration is not valid YAML: " + e.getOriginalMessage()
-                    + (e.getLocation() != null ? " at line " + e.getLocation().getLineNr() : ""));
+            // only where: SnakeYAML's message quotes the offending line, which may hold a literal secret
+            JsonLocation at = e.getLocation();
+            throw new GatewayConfigException("configuration is not valid YAML" + (at == null ? "" : " at line "
+                    + at.getLineNr() + ", column " + at.getColumnNr()) + " (the line is not shown: it may hold a "
+                    + "secret)");
         }
         if (root == null || root.isMissingNode() || root.isNull()) {
             root = YAML.createObjectNode();

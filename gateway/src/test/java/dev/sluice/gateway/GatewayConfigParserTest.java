@@ -100,6 +100,22 @@ class GatewayConfigParserTest {
         assertError("[not, a, mapping", "not valid YAML");
     }
 
+    @Test
+    @DisplayName("A YAML syntax error is reported by line and column only, never with the text of the line, which "
+            + "may be a literal secret")
+    void syntaxErrorHidesTheLine() {
+        String[] broken = {
+            MINIMAL + "tenants:\n  a: {keys: [{value: \"sk-literal-9f8e7d6c5b4a}]}\n",
+            MINIMAL + "tenants:\n  a:\n    keys: [{value: sk-literal-9f8e7d6c5b4a}]\n   x: sk-literal-9f8e7d6c5b4a\n",
+            MINIMAL + "tenants:\n  a: {keys: [{value: sk-literal-9f8e7d6c5b4a\t: }]\n",
+        };
+        for (String yaml : broken) {
+            assertThatThrownBy(() -> parser.parse(yaml)).isInstanceOf(GatewayConfigException.class)
+                    .hasMessageContaining("not valid YAML").hasMessageContaining("line ")
+                    .satisfies(e -> assertThat(e.getMessage()).doesNotContain("sk-literal").doesNotContain("9f8e"));
+        }
+    }
+
     private void assertError(String yaml, String expected) {
         assertThatThrownBy(() -> parser.parse(yaml)).isInstanceOf(GatewayConfigException.class)
                 .hasMessageContaining(expected).satisfies(e -> assertThat(e.getMessage())
