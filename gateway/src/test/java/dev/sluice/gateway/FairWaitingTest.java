@@ -60,6 +60,50 @@ class FairWaitingTest {
         }
     }
 
+    @Test
+    @DisplayName("A small call that cannot wait as long as a big call ahead of it is served at once if it fits, not "
+            + "refused with the big call's wait")
+    void smallCallNotRefusedForBigOne() throws Exception {
+        try (StubUpstream stub = new StubUpstream()) {
+            String yaml = """
+                    server: {port: 0, reloadInterval: 0}
+                    queue: {maxWait: 6s}
+                    providers:
+                      stub:
+                        baseUrl: "%s"
+                        keys: [{value: sk-up}]
+                        limits: {custom: [{dimension: tokens, capacity: 1000, period: 4s, algorithm: sliding_log}]}
+                    models:
+                      usage-model: {}
+                    tenants:
+                      a: {keys: [{value: sk-a}], limits: {requestsPerMinute: 1000}}
+                      b: {keys: [{value: sk-b}], limits: {requestsPerMinute: 1000}}
+                      c: {keys: [{value: sk-c}], limits: {requestsPerMinute: 1000}}
+                    """.formatted(stub.baseUrl());
+            try (Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml))) {
+                assertThat(chat(g, "sk-c", 1).get().statusCode()).isEqualTo(200); // warm: the rest comes at once
+                // about 600 of the 1000 tokens, used: the key is too full for 500 more for 4 s
+                assertThat(chat(g, "sk-a", 580).get().statusCode()).isEqualTo(200);
+                // about 500: waits in the pool's waiting room until then, and holds the key for 4 s more
+                CompletableFuture<HttpResponse<String>> next = chat(g, "sk-a", 490);
+                ReloadWhileWaitingTest.await(() -> ReloadWhileWaitingTest.decisions(g, "rate_limited") >= 1);
+                double granted = ReloadWhileWaitingTest.decisions(g, "granted");
+                // about 900: its turn comes after that; its deadline passes first
+                CompletableFuture<HttpResponse<String>> big = chat(g, "sk-b", 890);
+                ReloadWhileWaitingTest.await(() -> ReloadWhileWaitingTest.decisions(g, "granted") > granted);
+                // about 60: cannot wait for the big call either, but fits beside the 500
+                CompletableFuture<HttpResponse<String>> small = chat(g, "sk-c", 50);
+                assertThat(next.get().statusCode()).isEqualTo(200);
+                assertThat(small.get().statusCode()).isEqualTo(200);
+                assertThat(big.get().statusCode()).isEqualTo(429);
+            }
+        }
+    }
+
+    private static CompletableFuture<HttpResponse<String>> chat(Gateway g, String key, int maxTokens) {
+        return ReloadWhileWaitingTest.chat(g, key, "usage-model", ",\"max_tokens\":" + maxTokens);
+    }
+
     private static CompletableFuture<?> call(HttpClient http, Gateway g, String key, List<String> order) {
         return http.sendAsync(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/completions"))
                 .timeout(Duration.ofSeconds(30)).header("authorization", "Bearer " + key)

@@ -250,8 +250,9 @@ public final class Admission {
     /**
      * The waiting room of one model's pool, fair between tenants: when quota frees, the oldest call of the next
      * tenant in turn gets it, so a tenant with many waiting calls cannot starve one with few. One timer per pool,
-     * set at the moment the limiter predicts; a call whose deadline comes before that moment is refused at once
-     * with the predicted wait.
+     * set at the moment the limiter predicts. A call whose deadline comes before that moment is tried on its own:
+     * served at once if its cost fits, refused at once (with its own predicted wait) if that wait passes its
+     * deadline too.
      */
     private final class Gate {
         private final Map<String, ArrayDeque<Waiter>> queues = new LinkedHashMap<>();
@@ -369,18 +370,58 @@ public final class Admission {
                 return 0;
             }
             long ready = now + a.waitMicros * 1000;
+            long wake = a.waitMicros;
             for (ArrayDeque<Waiter> each : queues.values()) {
                 for (java.util.Iterator<Waiter> it = each.iterator(); it.hasNext(); ) {
                     Waiter x = it.next();
-                    if (x.deadline < ready) {
+                    if (x.deadline >= ready) {
+                        continue;
+                    }
+                    if (x == w) {
                         it.remove();
                         finish(x, a.denial, a.waitMicros, a.cooling);
+                        continue;
+                    }
+                    long own = serveOutOfTurnLocked(x, now);
+                    if (own == 0) {
+                        it.remove();
+                    } else {
+                        wake = Math.min(wake, own);
                     }
                 }
             }
             turn.removeIf(t -> queues.get(t).isEmpty());
             queues.values().removeIf(ArrayDeque::isEmpty);
-            return turn.isEmpty() ? 0 : a.waitMicros;
+            return turn.isEmpty() ? 0 : wake;
+        }
+
+        /**
+         * A call that cannot wait for the front one: granted now if its own cost fits, refused if its own wait passes
+         * its deadline (0 for both: it leaves the room), else left waiting; then returns its own wait.
+         */
+        private long serveOutOfTurnLocked(Waiter x, long now) {
+            Attempt ax;
+            try {
+                ax = tryKeys(x.model, x.tokens);
+            } catch (RuntimeException e) {
+                refundTenant(x.ticket);
+                x.result.completeExceptionally(e);
+                return 0;
+            }
+            if (ax.key != null) {
+                grant(x.ticket, ax.key, java.util.Objects.requireNonNull(ax.cost),
+                        java.util.Objects.requireNonNull(ax.decision), x.result);
+                return 0;
+            }
+            if (ax.waitMicros == 0) {
+                finish(x, ax.denial, 1_000_000, false);
+                return 0;
+            }
+            if (now + ax.waitMicros * 1000 > x.deadline) {
+                finish(x, ax.denial, ax.waitMicros, ax.cooling);
+                return 0;
+            }
+            return ax.waitMicros;
         }
 
         private void drop(String tenant, ArrayDeque<Waiter> q) {
