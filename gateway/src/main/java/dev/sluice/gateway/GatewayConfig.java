@@ -95,17 +95,19 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      * @param eventLoops the event loops serving calls, each with its own server and upstream connections; 0 (the
      *     default) for one per available processor
      * @param transport how the event loops do their I/O (default {@link IoTransport#AUTO})
+     * @param bodyTimeout the longest a request body may stall, no byte arriving; then 408 and the connection closed
+     *     (default 30 s)
      */
     public record Server(String host, int port, long maxBodyBytes, Duration drainTimeout, Duration reloadInterval,
-            int eventLoops, IoTransport transport) {
+            int eventLoops, IoTransport transport, Duration bodyTimeout) {
         /** The defaults. */
         public static Server defaults() {
             return new Server("127.0.0.1", 8080, 1 << 20, Duration.ofSeconds(30), Duration.ofSeconds(2), 0,
-                    IoTransport.AUTO);
+                    IoTransport.AUTO, Duration.ofSeconds(30));
         }
 
         Server withPort(int p) {
-            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval, eventLoops, transport);
+            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval, eventLoops, transport, bodyTimeout);
         }
 
         /** The number of event loops to run: {@link #eventLoops}, or the available processors if that is 0. */

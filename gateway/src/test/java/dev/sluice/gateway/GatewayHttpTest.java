@@ -44,7 +44,7 @@ class GatewayHttpTest {
             closed = s.getLocalPort();
         }
         String yaml = """
-                server: {port: 0, maxBodyBytes: 4096, reloadInterval: 0}
+                server: {port: 0, maxBodyBytes: 4096, reloadInterval: 0, bodyTimeout: 500ms}
                 queue: {maxWait: 2s}
                 upstream: {timeout: 1s, connectTimeout: 1s, maxRetries: 2}
                 providers:
@@ -253,6 +253,24 @@ class GatewayHttpTest {
         }
         assertThat(stub.completions.get()).isEqualTo(completions);
         assertThat(sim.stats().requests()).isEqualTo(upstream);
+    }
+
+    @Test
+    @DisplayName("A client that stops sending its body midway gets a 408 and its connection closed; it holds no call "
+            + "in flight")
+    void stalledBody() throws Exception {
+        try (Socket s = new Socket("127.0.0.1", gateway.port())) {
+            s.setSoTimeout(10_000);
+            OutputStream out = s.getOutputStream();
+            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-team-a\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":").getBytes(
+                    StandardCharsets.UTF_8));
+            out.flush();
+            await(() -> gateway.inFlight() == 1);
+            String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8); // to the close
+            assertThat(answer).startsWith("HTTP/1.1 408").contains("request_timeout");
+        }
+        await(() -> gateway.inFlight() == 0);
     }
 
     @Test

@@ -198,7 +198,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
         Buffer body = Buffer.buffer();
         boolean[] over = {false};
+        BodyWatch watch = new BodyWatch(req, r.config().server().bodyTimeout().toNanos());
         req.handler(chunk -> {
+            watch.lastNanos = System.nanoTime();
             if (over[0]) {
                 return;
             }
@@ -212,10 +214,64 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         req.exceptionHandler(e -> {
         });
         req.endHandler(v -> {
+            watch.stop();
             if (!over[0]) {
                 dispatch(req, r, tenant, body, finish);
             }
         });
+        if (!req.isEnded()) {
+            watch.arm(watch.timeoutNanos);
+        }
+    }
+
+    /**
+     * Answers 408 and closes the connection of a request whose body stalls for {@code server.bodyTimeout}, so that a
+     * client that sends part of a body holds neither a connection nor a call in flight for ever. One timer per body,
+     * moved on only when it fires (not on every chunk).
+     */
+    private final class BodyWatch implements Handler<Long> {
+        final HttpServerRequest req;
+        final long timeoutNanos;
+        long lastNanos = System.nanoTime();
+        long timer = -1;
+        boolean stopped;
+
+        BodyWatch(HttpServerRequest req, long timeoutNanos) {
+            this.req = req;
+            this.timeoutNanos = timeoutNanos;
+        }
+
+        void arm(long nanos) {
+            timer = vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)), this);
+        }
+
+        void stop() {
+            stopped = true;
+            if (timer >= 0) {
+                vertx.cancelTimer(timer);
+            }
+        }
+
+        @Override
+        public void handle(Long id) {
+            if (stopped) {
+                return;
+            }
+            long left = timeoutNanos - (System.nanoTime() - lastNanos);
+            if (left > 0) {
+                arm(left);
+                return;
+            }
+            stopped = true;
+            HttpServerResponse resp = req.response();
+            if (!resp.ended() && !resp.closed()) {
+                resp.putHeader("connection", "close");
+                Errors.send(resp, 408, "The request body stopped arriving; the gateway waited "
+                        + goDuration(timeoutNanos / 1000) + ".", "invalid_request_error", null, "request_timeout");
+                count(endpoint(req.path()), 408, "unknown", "none");
+            }
+            req.connection().close();
+        }
     }
 
     private void tooLarge(HttpServerRequest req, long max) {
