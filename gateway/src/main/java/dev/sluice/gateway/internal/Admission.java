@@ -460,7 +460,7 @@ public final class Admission {
 
     /**
      * Gives the tenant's charge back. Never throws: a refund that fails (the backend down, or a reload that took a
-     * dimension of the cost out of the tenant's policy) leaves the charge standing, which is safe, never over the limit.
+     * dimension of the cost out of the tenant's policy) leaves the charge standing: safe, never over the limit.
      */
     private void refundTenant(Ticket t) {
         if (t.tenantDecision != null && t.tenantCost != null && t.tenant.limiterKey() != null) {
