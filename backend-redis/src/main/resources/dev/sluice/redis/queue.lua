@@ -141,8 +141,15 @@ elseif op == 'cancel' then
   local stream, depth, id = KEYS[1], KEYS[2], ARGV[3]
   if redis.call('EXISTS', stream) == 0 then return {'0'} end
   if #redis.call('XRANGE', stream, id, id) == 0 then return {'0'} end
-  -- Only an undelivered entry can be cancelled: not pending, and after the group's last delivered id.
-  if holder(stream, id) or not id_less(last_delivered(stream), id) then return {'0'} end
+  -- Only a waiting entry can be cancelled: one given back (pending under the placeholder 'given-back'), or one
+  -- undelivered (not pending, and after the group's last delivered id).
+  local h = holder(stream, id)
+  if h then
+    if h[2] ~= 'given-back' then return {'0'} end
+    redis.call('XACK', stream, group, id)
+  elseif not id_less(last_delivered(stream), id) then
+    return {'0'}
+  end
   redis.call('XDEL', stream, id)
   redis.call('HINCRBY', depth, ARGV[2], -1)
   return {'1'}

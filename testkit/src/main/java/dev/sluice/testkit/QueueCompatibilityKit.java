@@ -323,6 +323,21 @@ public abstract class QueueCompatibilityKit {
     }
 
     @Test
+    @DisplayName("a released job is waiting again: it can be cancelled, and is then never taken again")
+    void releasedJobCanBeCancelled() {
+        String id = queue.enqueue(job("x", "t", Priority.NORMAL));
+        Lease l = queue.take(Priority.NORMAL, "t", 1).get(0);
+        assertThat(queue.release(l)).isTrue();
+        assertThat(queue.cancel(id)).isTrue();
+        assertThat(queue.cancel(id)).isFalse();
+        assertThat(queue.depth(Priority.NORMAL)).isZero();
+        passLease();
+        assertThat(open().take(Priority.NORMAL, "t", 10)).isEmpty();
+        assertThat(queue.take(Priority.NORMAL, "t", 10)).isEmpty();
+        assertThat(queue.deadLetters(10)).isEmpty();
+    }
+
+    @Test
     @DisplayName("depth counts waiting and leased jobs per priority class")
     void depthPerClass() {
         queue.enqueue(job("a", "t", Priority.HIGH));
