@@ -17,4 +17,9 @@ class MemoryQueueCompatibilityTest extends QueueCompatibilityKit {
         return queues.computeIfAbsent(name, n -> MemoryJobQueue.builder().ticker(ticker).leaseDuration(lease)
                 .maxDeliveries(maxDeliveries).build());
     }
+
+    @Override
+    protected JobQueue openBoundedQueue(String name, long maxJobs, ManualTicker ticker) {
+        return MemoryJobQueue.builder().ticker(ticker).maxDeliveries(MAX_DELIVERIES).maxJobs(maxJobs).build();
+    }
 }

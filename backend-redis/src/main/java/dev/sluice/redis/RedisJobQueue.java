@@ -44,18 +44,19 @@ import org.redisson.client.codec.StringCodec;
  *       lease duration: their worker died or gave them back), then {@code XREADGROUP >} for new entries. The
  *       consumer group's delivery counter is the job's delivery count; a claimed entry past
  *       {@linkplain Builder#maxDeliveries maxDeliveries} is copied to the dead-letter stream {@code <ns>:{<queue>}:dlq}
- *       and acked instead.</li>
- *   <li><b>Ack</b> is {@code XACK}; <b>give back</b> is {@code XCLAIM} to the placeholder consumer {@code given-back} with
- *       {@code IDLE <long> JUSTID}, which makes the entry look long expired so the next {@code XAUTOCLAIM} takes it without raising its count twice;
- *       <b>extend</b> is {@code XCLAIM ... JUSTID}, which resets the idle time. Each checks first that the lease's
- *       consumer and delivery count still hold the entry.</li>
- *   <li><b>Trimming never drops unacked work</b>: acked entries stay in the stream until trimmed, and trimming is
- *       {@code XTRIM MINID <floor>} where the floor is the oldest entry still pending in the group, or with nothing
- *       pending the last entry delivered: everything from the floor on is leased or undelivered, so it stays. (A
- *       plain {@code MAXLEN} would drop the oldest entries whether acked or not.) Enqueue trims so once a lane holds
- *       1,000 entries; if it still holds {@linkplain Builder#maxLength maxLength}, enqueue throws
- *       {@link QueueFullException} instead of trimming work. The dead-letter stream is capped with
- *       {@code MAXLEN ~}.</li>
+ *       and acked and deleted instead.</li>
+ *   <li><b>Ack</b> is {@code XACK} and {@code XDEL}; <b>give back</b> is {@code XCLAIM} to the placeholder consumer
+ *       {@code given-back} with {@code IDLE <long> JUSTID}, which makes the entry look long expired so the next
+ *       {@code XAUTOCLAIM} takes it without raising its count twice; <b>extend</b> is {@code XCLAIM ... JUSTID},
+ *       which resets the idle time. Each checks first that the lease's consumer and delivery count still hold the
+ *       entry. <b>Cancel</b> deletes an entry that is undelivered or given back.</li>
+ *   <li><b>A lane's stream holds only unfinished work</b>: ack, dead-lettering and cancel delete the entry
+ *       ({@code XDEL}), so no finished payload stays behind and the stream's length is the lane's unfinished jobs.
+ *       When it reaches {@linkplain Builder#maxLength maxLength}, enqueue throws {@link QueueFullException}
+ *       (back-pressure; a plain {@code MAXLEN} would drop the oldest work). A stream left by an older version, which
+ *       kept acked entries, is first trimmed by {@code XTRIM MINID <floor>}, the floor being the oldest entry still
+ *       pending or, with none, the last delivered: everything from there on is unfinished, so it stays. The
+ *       dead-letter stream is capped with {@code MAXLEN ~}.</li>
  * </ul>
  *
  * <p>Leases run on Redis's clock (entry idle times), so application clocks cannot expire them early. Deadlines and
@@ -156,7 +157,7 @@ public final class RedisJobQueue implements JobQueue {
                 Long.toString(idempotencyMillis));
         if ("full".equals(out.get(0))) {
             throw new QueueFullException("lane " + r.priority() + "/" + r.tenant() + " holds " + maxLength
-                    + " unacked entries");
+                    + " unfinished jobs");
         }
         return String.valueOf(out.get(1));
     }
@@ -310,7 +311,7 @@ public final class RedisJobQueue implements JobQueue {
 
     /**
      * Builds a {@link RedisJobQueue}: namespace {@code sluice}, leases of 30 s, 5 deliveries, at most 1,000,000
-     * unacked entries per lane, 10,000 dead letters, a 24 h idempotency window, the system ticker.
+     * unfinished jobs per lane, 10,000 dead letters, a 24 h idempotency window, the system ticker.
      */
     public static final class Builder {
         private final RedissonClient client;
@@ -361,7 +362,7 @@ public final class RedisJobQueue implements JobQueue {
             return this;
         }
 
-        /** The most unacked entries a lane holds before enqueue throws {@link QueueFullException}. */
+        /** The most unfinished jobs a lane holds; enqueue beyond it throws {@link QueueFullException}. */
         public Builder maxLength(long maxLength) {
             this.maxLength = QueueArguments.positive("maxLength", maxLength);
             return this;

@@ -28,7 +28,8 @@ local function id_less(a, b)
 end
 
 -- Drops the acknowledged prefix of a stream and nothing else: MINID is the oldest entry still pending, or, with
--- nothing pending, the last one delivered; everything from there on is unacked or undelivered and stays.
+-- nothing pending, the last one delivered; everything from there on is unacked or undelivered and stays. Finished
+-- entries are deleted at once (XDEL), so only a stream written by an older version of this script holds any.
 local function safe_trim(stream)
   local pending = redis.call('XPENDING', stream, group)
   local floor
@@ -55,8 +56,9 @@ if op == 'enqueue' then
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
   end
+  -- The stream holds only unfinished entries (undelivered, leased or given back): its length is the lane's load.
   local max_len = tonumber(ARGV[8])
-  if redis.call('XLEN', stream) >= math.min(max_len, 1000) then
+  if redis.call('XLEN', stream) >= max_len then
     safe_trim(stream)
     if redis.call('XLEN', stream) >= max_len then return {'full'} end
   end
@@ -91,6 +93,7 @@ elseif op == 'take' then
         redis.call('XADD', dlq, 'MAXLEN', '~', ARGV[8], '*', 'j', ARGV[2] .. ':' .. id .. ':' .. ARGV[3],
           'n', tostring(n - 1), 'd', fields['d'], 'dl', fields['dl'], 'k', fields['k'], 'e', fields['e'])
         redis.call('XACK', stream, group, id)
+        redis.call('XDEL', stream, id)
         redis.call('HINCRBY', depth, ARGV[2], -1)
       else
         for _, v in ipairs({id, tostring(n), fields['d'], fields['dl'], fields['k'], fields['e']}) do
@@ -125,6 +128,7 @@ elseif op == 'ack' or op == 'release' or op == 'extend' then
   if not h or h[2] ~= ARGV[4] or tostring(h[4]) ~= ARGV[5] then return {'0'} end
   if op == 'ack' then
     redis.call('XACK', stream, group, ARGV[3])
+    redis.call('XDEL', stream, ARGV[3])
     redis.call('HINCRBY', depth, ARGV[2], -1)
   elseif op == 'release' then
     -- To the placeholder consumer 'given-back' (so this lease no longer holds it), idle for ages: the next

@@ -25,10 +25,12 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.redisson.api.RStream;
 import org.redisson.api.RedissonClient;
+import org.redisson.api.StreamMessageId;
 import org.redisson.client.codec.StringCodec;
 
-/** What only the Redis Streams queue has: trimming that never drops unacked work, and a dispatcher on top. */
+/** What only the Redis Streams queue has: streams that hold only unfinished work, and a dispatcher on top. */
 @Timeout(60)
 class RedisJobQueueTest {
 
@@ -56,29 +58,57 @@ class RedisJobQueueTest {
         return new String(l.job().payload(), StandardCharsets.UTF_8);
     }
 
+    private static RStream<String, String> stream(RedisJobQueue q) {
+        return client.getStream(q.keyPrefix() + ":s:" + Priority.NORMAL.ordinal() + ":t", StringCodec.INSTANCE);
+    }
+
     @Test
-    @DisplayName("a full lane trims only its acked prefix: leased and undelivered entries are never dropped")
-    void trimmingKeepsUnackedWork() {
-        RedisJobQueue q = RedisJobQueue.builder(client, "trim").namespace("rq").maxLength(5).build();
-        String stream = q.keyPrefix() + ":s:" + Priority.NORMAL.ordinal() + ":t";
+    @DisplayName("a full lane counts only unfinished entries: leased and undelivered ones are never dropped, acked"
+            + " ones free their place at once")
+    void fullLaneCountsUnfinishedWork() {
+        RedisJobQueue q = RedisJobQueue.builder(client, "full").namespace("rq").maxLength(5).build();
         for (int i = 1; i <= 5; i++) {
             q.enqueue(job("j" + i));
         }
-        // Nothing acked: nothing may be trimmed, so the lane is full.
         assertThatThrownBy(() -> q.enqueue(job("j6"))).isInstanceOf(QueueFullException.class);
         List<Lease> taken = q.take(Priority.NORMAL, "t", 3);
         assertThat(taken).extracting(RedisJobQueueTest::text).containsExactly("j1", "j2", "j3");
         q.ack(taken.get(0));
         q.ack(taken.get(2));
-        // j1 is the acked prefix; j2 is still leased, so j3 (acked) must wait behind it.
+        // j2 leased, j4 and j5 waiting: room for two more.
         q.enqueue(job("j6"));
-        assertThat(client.getStream(stream, StringCodec.INSTANCE).size()).isEqualTo(5);
-        assertThatThrownBy(() -> q.enqueue(job("j7"))).isInstanceOf(QueueFullException.class);
-        q.ack(taken.get(1));
         q.enqueue(job("j7"));
+        assertThat(stream(q).size()).isEqualTo(5);
+        assertThatThrownBy(() -> q.enqueue(job("j8"))).isInstanceOf(QueueFullException.class);
+        q.ack(taken.get(1));
+        q.enqueue(job("j8"));
         List<Lease> rest = q.take(Priority.NORMAL, "t", 10);
-        assertThat(rest).extracting(RedisJobQueueTest::text).containsExactly("j4", "j5", "j6", "j7");
+        assertThat(rest).extracting(RedisJobQueueTest::text).containsExactly("j4", "j5", "j6", "j7", "j8");
         rest.forEach(q::ack);
+        assertThat(q.depth(Priority.NORMAL)).isZero();
+    }
+
+    @Test
+    @DisplayName("an acked or dead-lettered job leaves its stream at once: no finished payload stays behind")
+    void finishedEntriesLeaveTheStream() {
+        RedisJobQueue q = RedisJobQueue.builder(client, "finished").namespace("rq").maxDeliveries(1).build();
+        for (int i = 0; i < 200; i++) {
+            q.enqueue(job("j" + i));
+        }
+        for (List<Lease> batch = q.take(Priority.NORMAL, "t", 30); !batch.isEmpty();
+                batch = q.take(Priority.NORMAL, "t", 30)) {
+            for (Lease l : batch) {
+                if (text(l).equals("j7")) {
+                    assertThat(q.release(l)).isTrue(); // its one delivery spent: dead-lettered by the next take
+                } else {
+                    assertThat(q.ack(l)).isTrue();
+                }
+            }
+        }
+        assertThat(q.deadLetters(10)).extracting(j -> new String(j.payload(), StandardCharsets.UTF_8))
+                .containsExactly("j7");
+        assertThat(stream(q).size()).isZero();
+        assertThat(stream(q).range(10, StreamMessageId.MIN, StreamMessageId.MAX)).isEmpty();
         assertThat(q.depth(Priority.NORMAL)).isZero();
     }
 

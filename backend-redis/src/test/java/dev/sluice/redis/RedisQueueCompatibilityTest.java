@@ -35,6 +35,12 @@ class RedisQueueCompatibilityTest extends QueueCompatibilityKit {
     }
 
     @Override
+    protected JobQueue openBoundedQueue(String name, long maxJobs, ManualTicker ticker) {
+        return RedisJobQueue.builderOwningClient(Clients.connect(REDIS.endpoint()), name).namespace("kitq")
+                .ticker(ticker).leaseDuration(lease()).maxDeliveries(MAX_DELIVERIES).maxLength(maxJobs).build();
+    }
+
+    @Override
     protected boolean manualLeaseClock() {
         return false;
     }

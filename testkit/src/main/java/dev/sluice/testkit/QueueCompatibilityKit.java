@@ -10,6 +10,7 @@ import dev.sluice.api.queue.JobQueue;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
+import dev.sluice.api.queue.QueueFullException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,6 +26,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
@@ -63,6 +65,14 @@ public abstract class QueueCompatibilityKit {
 
     /** A handle on the queue named {@code name} (new and empty the first time a test names it). */
     protected abstract JobQueue openQueue(String name, Duration lease, int maxDeliveries, ManualTicker ticker);
+
+    /**
+     * A handle on the new queue {@code name} that holds at most {@code maxJobs} unfinished jobs (per lane, where the
+     * queue bounds lanes), or null if the queue has no such bound; the capacity tests are skipped then.
+     */
+    protected @Nullable JobQueue openBoundedQueue(String name, long maxJobs, ManualTicker ticker) {
+        return null;
+    }
 
     /** Whether leases expire by {@link #ticker}; if not, by real time on the store's clock. */
     protected boolean manualLeaseClock() {
@@ -335,6 +345,38 @@ public abstract class QueueCompatibilityKit {
         assertThat(open().take(Priority.NORMAL, "t", 10)).isEmpty();
         assertThat(queue.take(Priority.NORMAL, "t", 10)).isEmpty();
         assertThat(queue.deadLetters(10)).isEmpty();
+    }
+
+    @Test
+    @DisplayName("a full queue refuses new jobs, and every finished job (acked, dead-lettered, cancelled) frees its"
+            + " place at once")
+    void finishedJobsFreeTheirPlace() {
+        int max = 5;
+        JobQueue bounded = openBoundedQueue("bounded-" + name, max, ticker);
+        assumeTrue(bounded != null, "queue has no bound");
+        handles.add(bounded);
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < max; i++) {
+                bounded.enqueue(job("r" + round + "j" + i, "t", Priority.NORMAL));
+            }
+            assertThatThrownBy(() -> bounded.enqueue(job("extra", "t", Priority.NORMAL)))
+                    .isInstanceOf(QueueFullException.class);
+            List<Lease> taken = bounded.take(Priority.NORMAL, "t", max);
+            assertThat(taken).hasSize(max);
+            taken.forEach(l -> assertThat(bounded.ack(l)).isTrue());
+        }
+        String cancelled = bounded.enqueue(job("cancelled", "t", Priority.NORMAL));
+        assertThat(bounded.cancel(cancelled)).isTrue();
+        bounded.enqueue(job("poison", "t", Priority.NORMAL));
+        for (int i = 0; i < MAX_DELIVERIES; i++) {
+            bounded.release(bounded.take(Priority.NORMAL, "t", 1).get(0));
+        }
+        assertThat(bounded.take(Priority.NORMAL, "t", 1)).isEmpty();
+        assertThat(bounded.deadLetters(10)).hasSize(1);
+        for (int i = 0; i < max; i++) {
+            bounded.enqueue(job("last" + i, "t", Priority.NORMAL));
+        }
+        assertThat(bounded.depth(Priority.NORMAL)).isEqualTo(max);
     }
 
     @Test
