@@ -2,10 +2,12 @@ package dev.sluice.hazelcast;
 
 import com.hazelcast.aggregation.Aggregators;
 import com.hazelcast.config.IndexType;
+import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.flakeidgen.FlakeIdGenerator;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.listener.EntryAddedListener;
+import com.hazelcast.map.listener.EntryUpdatedListener;
 import com.hazelcast.projection.Projections;
 import com.hazelcast.query.Predicate;
 import com.hazelcast.query.Predicates;
@@ -45,7 +47,8 @@ import java.util.regex.Pattern;
  *
  * <p>Taking queries the lane's visible keys (indexed) in key order and claims them one by one; a claim that lost a
  * race is skipped. Dead letters stay in the map in state dead. Idempotency keys live in the map {@code <name>-idem}
- * with the window as TTL. Times are read on the handle's {@linkplain Builder#ticker ticker}: instances' clocks must
+ * with the window as TTL; a keyed job is written hidden and published once its key is claimed (see
+ * {@link #enqueue}). Times are read on the handle's {@linkplain Builder#ticker ticker}: instances' clocks must
  * agree to well within a lease.
  */
 public final class HazelcastJobQueue implements JobQueue {
@@ -78,20 +81,52 @@ public final class HazelcastJobQueue implements JobQueue {
         return new Builder(Objects.requireNonNull(instance, "instance"), name);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With an idempotency key the job is written hidden first, then the key is claimed, then the job is
+     * published: a key is only ever claimed for a job that exists, so a write that failed leaves nothing a retry
+     * would take for done. A retry that finds the key claimed publishes that job, in case its producer failed
+     * between the claim and the publish. A producer that dies between the write and the claim may leave one hidden
+     * entry behind, never a lost job.
+     */
     @Override
     public String enqueue(JobRequest r) {
         Objects.requireNonNull(r, "request");
         String id = String.format("%019d", ids.newId());
         String key = r.idempotencyKey();
-        if (key != null) {
-            String known = idempotency.putIfAbsent(key, id, idempotencyMillis, TimeUnit.MILLISECONDS);
-            if (known != null) {
-                return known;
-            }
+        QueuedJob job = new QueuedJob(r.priority(), r.tenant(), r.payload(), r.deadlineMicros(), key,
+                ticker.nowMicros());
+        if (key == null) {
+            jobs.set(id, job);
+            return id;
         }
-        jobs.set(id, new QueuedJob(r.priority(), r.tenant(), r.payload(), r.deadlineMicros(), key,
-                ticker.nowMicros()));
-        return id;
+        jobs.set(id, job.hide());
+        String known;
+        try {
+            known = idempotency.putIfAbsent(key, id, idempotencyMillis, TimeUnit.MILLISECONDS);
+        } catch (RuntimeException e) {
+            discardUnclaimed(key, id, e);
+            throw e;
+        }
+        if (known != null) {
+            jobs.delete(id);
+        }
+        String winner = known == null ? id : known;
+        jobs.executeOnKey(winner, new QueueProcessor(QueueProcessor.PUBLISH, ticker.nowMicros(), leaseMicros,
+                maxDeliveries, ""));
+        return winner;
+    }
+
+    /** After a failed claim: deletes the hidden job unless the claim took effect after all. */
+    private void discardUnclaimed(String key, String id, RuntimeException failure) {
+        try {
+            if (!id.equals(idempotency.get(key))) {
+                jobs.delete(id);
+            }
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
+        }
     }
 
     @Override
@@ -184,7 +219,7 @@ public final class HazelcastJobQueue implements JobQueue {
     @Override
     public long depth(Priority priority) {
         return jobs.aggregate(Aggregators.count(), Predicates.and(Predicates.equal("priority", priority.ordinal()),
-                Predicates.notEqual("state", QueuedJob.DEAD)));
+                Predicates.in("state", QueuedJob.WAITING, QueuedJob.LEASED)));
     }
 
     @Override
@@ -207,10 +242,25 @@ public final class HazelcastJobQueue implements JobQueue {
         return maxDeliveries;
     }
 
+    /** Announces every job that becomes waiting: enqueued, published after its idempotency key, or given back. */
     @Override
     public AutoCloseable onEnqueue(Runnable listener) {
-        UUID id = jobs.addEntryListener((EntryAddedListener<String, QueuedJob>) e -> listener.run(), false);
+        UUID id = jobs.addEntryListener(new Announcer(listener), Predicates.equal("state", QueuedJob.WAITING), false);
         return () -> jobs.removeEntryListener(id);
+    }
+
+    /** Runs a listener on each added or updated entry the predicate lets through. */
+    private record Announcer(Runnable listener)
+            implements EntryAddedListener<String, QueuedJob>, EntryUpdatedListener<String, QueuedJob> {
+        @Override
+        public void entryAdded(EntryEvent<String, QueuedJob> event) {
+            listener.run();
+        }
+
+        @Override
+        public void entryUpdated(EntryEvent<String, QueuedJob> event) {
+            listener.run();
+        }
     }
 
     /** Does nothing: the jobs and the instance outlive the handle. */

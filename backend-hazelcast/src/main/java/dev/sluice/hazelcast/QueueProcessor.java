@@ -18,6 +18,7 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
     static final int RELEASE = 2;
     static final int EXTEND = 3;
     static final int CANCEL = 4;
+    static final int PUBLISH = 5;
 
     private int op;
     private long now;
@@ -57,6 +58,14 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
                 j.lease(now + leaseMicros, token + "/" + (j.deliveries() + 1));
                 entry.setValue(j);
                 return j;
+            }
+            case PUBLISH -> {
+                if (j.getState() != QueuedJob.HIDDEN) {
+                    return Boolean.FALSE;
+                }
+                j.publish(now);
+                entry.setValue(j);
+                return Boolean.TRUE;
             }
             case CANCEL -> {
                 if (j.getState() != QueuedJob.WAITING) {

@@ -10,14 +10,15 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * One job of a {@link HazelcastJobQueue} as stored in its map. Its visibility is a time: waiting jobs are visible
- * from their enqueue, leased ones from the end of their lease, dead ones never. The getters are the query
- * attributes. Members need this class on their classpath.
+ * from their enqueue, leased ones from the end of their lease, dead ones and hidden ones (written, their idempotency
+ * key not yet claimed) never. The getters are the query attributes. Members need this class on their classpath.
  */
 public final class QueuedJob implements DataSerializable {
 
     static final int WAITING = 0;
     static final int LEASED = 1;
     static final int DEAD = 2;
+    static final int HIDDEN = 3;
 
     private String lane = "";
     private int priority;
@@ -66,7 +67,7 @@ public final class QueuedJob implements DataSerializable {
         return tenant;
     }
 
-    /** 0 waiting, 1 leased, 2 dead-lettered. */
+    /** 0 waiting, 1 leased, 2 dead-lettered, 3 hidden. */
     public int getState() {
         return state;
     }
@@ -82,6 +83,18 @@ public final class QueuedJob implements DataSerializable {
 
     @Nullable String token() {
         return token;
+    }
+
+    /** Written but not enqueued yet: invisible, uncounted, until {@link #publish}. */
+    QueuedJob hide() {
+        state = HIDDEN;
+        visibleAt = Long.MAX_VALUE;
+        return this;
+    }
+
+    void publish(long now) {
+        state = WAITING;
+        visibleAt = now;
     }
 
     void lease(long until, String newToken) {

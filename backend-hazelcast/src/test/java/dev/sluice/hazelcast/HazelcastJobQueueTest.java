@@ -1,8 +1,10 @@
 package dev.sluice.hazelcast;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.map.MapInterceptor;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
@@ -11,12 +13,108 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.jspecify.annotations.Nullable;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** What only the Hazelcast queue has to show: a member's loss loses no job, acked or not. */
+/**
+ * What only the Hazelcast queue has to show: a member's loss loses no job, acked or not; an idempotent enqueue whose
+ * write failed can be retried.
+ */
 class HazelcastJobQueueTest {
+
+    private static List<HazelcastInstance> cluster;
+
+    @BeforeAll
+    static void startCluster() {
+        cluster = Members.start(2);
+    }
+
+    @AfterAll
+    static void stopCluster() {
+        cluster.forEach(HazelcastInstance::shutdown);
+    }
+
+    /** Fails the next put into the map it intercepts, as a write lost to a member or a network failure would. */
+    static final class FailNextPut implements MapInterceptor {
+        private static final long serialVersionUID = 1L;
+        static final AtomicBoolean ARMED = new AtomicBoolean();
+
+        @Override
+        public Object interceptPut(Object oldValue, Object newValue) {
+            if (ARMED.compareAndSet(true, false)) {
+                throw new IllegalStateException("injected write failure");
+            }
+            return newValue;
+        }
+
+        @Override
+        public @Nullable Object interceptGet(Object value) {
+            return null;
+        }
+
+        @Override
+        public void afterGet(Object value) {
+        }
+
+        @Override
+        public void afterPut(Object value) {
+        }
+
+        @Override
+        public @Nullable Object interceptRemove(Object removedValue) {
+            return null;
+        }
+
+        @Override
+        public void afterRemove(Object oldValue) {
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("an idempotent enqueue whose job write failed leaves its key unclaimed: the retry enqueues the job")
+    void failedIdempotentWriteCanBeRetried() {
+        ManualTicker ticker = new ManualTicker();
+        HazelcastJobQueue producer = HazelcastJobQueue.builder(cluster.get(0), "idem-write").ticker(ticker).build();
+        HazelcastJobQueue worker = HazelcastJobQueue.builder(cluster.get(1), "idem-write").ticker(ticker).build();
+        cluster.get(0).getMap("idem-write").addInterceptor(new FailNextPut());
+        JobRequest r = JobRequest.builder(new byte[] {7}).tenant("t").idempotencyKey("retried").build();
+        FailNextPut.ARMED.set(true);
+        assertThatThrownBy(() -> producer.enqueue(r)).hasMessageContaining("injected write failure");
+        assertThat(FailNextPut.ARMED).isFalse();
+        String id = producer.enqueue(r);
+        assertThat(producer.enqueue(r)).isEqualTo(id);
+        assertThat(worker.depth(Priority.NORMAL)).isEqualTo(1);
+        List<Lease> taken = worker.take(Priority.NORMAL, "t", 10);
+        assertThat(taken).hasSize(1);
+        assertThat(taken.get(0).job().id()).isEqualTo(id);
+        assertThat(worker.ack(taken.get(0))).isTrue();
+        assertThat(producer.enqueue(r)).isEqualTo(id);
+        assertThat(worker.take(Priority.NORMAL, "t", 10)).isEmpty();
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("a producer that failed after claiming the key left its job hidden: the retry publishes it")
+    void retryPublishesAHiddenJob() {
+        ManualTicker ticker = new ManualTicker();
+        HazelcastJobQueue q = HazelcastJobQueue.builder(cluster.get(0), "idem-hidden").ticker(ticker).build();
+        // What a producer leaves behind when it fails between the claim and the publish.
+        cluster.get(1).<String, QueuedJob>getMap("idem-hidden").set("0000000000000000042",
+                new QueuedJob(Priority.NORMAL, "t", new byte[] {4}, JobRequest.NO_DEADLINE, "half", 0).hide());
+        cluster.get(1).<String, String>getMap("idem-hidden-idem").set("half", "0000000000000000042");
+        assertThat(q.depth(Priority.NORMAL)).isZero();
+        assertThat(q.take(Priority.NORMAL, "t", 10)).isEmpty();
+        JobRequest r = JobRequest.builder(new byte[] {4}).tenant("t").idempotencyKey("half").build();
+        assertThat(q.enqueue(r)).isEqualTo("0000000000000000042");
+        List<Lease> taken = q.take(Priority.NORMAL, "t", 10);
+        assertThat(taken).extracting(l -> l.job().id()).containsExactly("0000000000000000042");
+    }
 
     @Test
     @Timeout(120)
