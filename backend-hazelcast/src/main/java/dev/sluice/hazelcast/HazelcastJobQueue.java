@@ -46,10 +46,11 @@ import java.util.regex.Pattern;
  * the two steps loses or duplicates it; nor a {@code Ringbuffer}, which cannot remove a job acked out of order.
  *
  * <p>Taking queries the lane's visible keys (indexed) in key order and claims them one by one; a claim that lost a
- * race is skipped. Dead letters stay in the map in state dead. Idempotency keys live in the map {@code <name>-idem}
- * with the window as TTL; a keyed job is written hidden and published once its key is claimed (see
- * {@link #enqueue}). Times are read on the handle's {@linkplain Builder#ticker ticker}: instances' clocks must
- * agree to well within a lease.
+ * race is skipped. Dead letters stay in the map in state dead, the last {@linkplain Builder#deadLetterLength
+ * deadLetterLength} of them in key order (a take that dead-letters drops the oldest beyond it). Idempotency keys
+ * live in the map {@code <name>-idem} with the window as TTL; a keyed job is written hidden and published once its
+ * key is claimed (see {@link #enqueue}). Times are read on the handle's {@linkplain Builder#ticker ticker}:
+ * instances' clocks must agree to well within a lease.
  */
 public final class HazelcastJobQueue implements JobQueue {
 
@@ -62,6 +63,7 @@ public final class HazelcastJobQueue implements JobQueue {
     private final long leaseMicros;
     private final int maxDeliveries;
     private final long idempotencyMillis;
+    private final int deadLetterLength;
     private final String handle = UUID.randomUUID().toString();
 
     private HazelcastJobQueue(Builder b) {
@@ -72,6 +74,7 @@ public final class HazelcastJobQueue implements JobQueue {
         this.leaseMicros = b.lease.toNanos() / 1000;
         this.maxDeliveries = b.maxDeliveries;
         this.idempotencyMillis = Math.max(1, b.idempotencyWindow.toMillis());
+        this.deadLetterLength = b.deadLetterLength;
         jobs.addIndex(IndexType.HASH, "lane");
         jobs.addIndex(IndexType.SORTED, "visibleAt");
     }
@@ -139,6 +142,7 @@ public final class HazelcastJobQueue implements JobQueue {
                 Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
                 Predicates.lessEqual("visibleAt", now));
         List<Lease> out = new ArrayList<>();
+        boolean killed = false;
         // Claims can lose races: look again, a bounded number of times.
         for (int round = 0; round < 3 && out.size() < max; round++) {
             Set<String> keys = jobs.keySet(Predicates.pagingPredicate(visible, new KeyOrder(),
@@ -154,10 +158,30 @@ public final class HazelcastJobQueue implements JobQueue {
                         maxDeliveries, handle));
                 if (r instanceof QueuedJob j) {
                     out.add(new Lease(j.job(key), Objects.requireNonNull(j.token())));
+                } else if (Boolean.FALSE.equals(r)) {
+                    killed = true;
                 }
             }
         }
+        if (killed) {
+            dropOldDeadLetters();
+        }
         return out;
+    }
+
+    /**
+     * Drops the oldest dead letters (in {@link #deadLetters} order) beyond {@link Builder#deadLetterLength}. Handles
+     * that trim at once drop prefixes of the same order, so together they never drop more than the excess.
+     */
+    private void dropOldDeadLetters() {
+        Predicate<String, QueuedJob> dead = Predicates.equal("state", QueuedJob.DEAD);
+        long excess = jobs.aggregate(Aggregators.count(), dead) - deadLetterLength;
+        if (excess <= 0) {
+            return;
+        }
+        Set<String> oldest = jobs.keySet(Predicates.pagingPredicate(dead, new KeyOrder(),
+                (int) Math.min(excess, 10_000)));
+        jobs.executeOnKeys(oldest, new QueueProcessor(QueueProcessor.DROP_DEAD, 0, leaseMicros, maxDeliveries, ""));
     }
 
     /** Orders entries by key, that is by enqueue. */
@@ -269,8 +293,8 @@ public final class HazelcastJobQueue implements JobQueue {
     }
 
     /**
-     * Builds a {@link HazelcastJobQueue}: leases of 30 s, 5 deliveries, a 24 h idempotency window, the system
-     * ticker.
+     * Builds a {@link HazelcastJobQueue}: leases of 30 s, 5 deliveries, 10,000 dead letters, a 24 h idempotency
+     * window, the system ticker.
      */
     public static final class Builder {
         private final HazelcastInstance instance;
@@ -279,6 +303,7 @@ public final class HazelcastJobQueue implements JobQueue {
         private Duration lease = Duration.ofSeconds(30);
         private int maxDeliveries = 5;
         private Duration idempotencyWindow = Duration.ofHours(24);
+        private int deadLetterLength = 10_000;
 
         private Builder(HazelcastInstance instance, String name) {
             if (name == null || !NAME.matcher(name).matches()) {
@@ -303,6 +328,17 @@ public final class HazelcastJobQueue implements JobQueue {
         /** Deliveries before a job is dead-lettered; at least 1. */
         public Builder maxDeliveries(int maxDeliveries) {
             this.maxDeliveries = QueueArguments.maxDeliveries(maxDeliveries);
+            return this;
+        }
+
+        /**
+         * How many dead letters are kept; beyond it the oldest are dropped. Every handle of a queue should use the
+         * same.
+         *
+         * @throws IllegalArgumentException if not positive
+         */
+        public Builder deadLetterLength(int deadLetterLength) {
+            this.deadLetterLength = (int) QueueArguments.positive("deadLetterLength", deadLetterLength);
             return this;
         }
 

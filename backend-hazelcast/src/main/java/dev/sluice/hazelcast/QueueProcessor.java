@@ -19,6 +19,7 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
     static final int EXTEND = 3;
     static final int CANCEL = 4;
     static final int PUBLISH = 5;
+    static final int DROP_DEAD = 6;
 
     private int op;
     private long now;
@@ -42,6 +43,13 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
     @Override
     public Object process(Map.Entry<String, QueuedJob> entry) {
         QueuedJob j = entry.getValue();
+        if (op == DROP_DEAD) {
+            if (j == null || j.getState() != QueuedJob.DEAD) {
+                return Boolean.FALSE;
+            }
+            entry.setValue(null);
+            return Boolean.TRUE;
+        }
         if (j == null || j.getState() == QueuedJob.DEAD) {
             return op == CLAIM ? null : Boolean.FALSE;
         }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.MapInterceptor;
 import dev.sluice.api.ManualTicker;
+import dev.sluice.api.queue.Job;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
@@ -96,6 +97,30 @@ class HazelcastJobQueueTest {
         assertThat(worker.ack(taken.get(0))).isTrue();
         assertThat(producer.enqueue(r)).isEqualTo(id);
         assertThat(worker.take(Priority.NORMAL, "t", 10)).isEmpty();
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("dead letters are kept up to deadLetterLength: beyond it the oldest are dropped")
+    void deadLettersAreBounded() {
+        ManualTicker ticker = new ManualTicker();
+        HazelcastJobQueue q = HazelcastJobQueue.builder(cluster.get(0), "dead-cap").ticker(ticker).maxDeliveries(1)
+                .deadLetterLength(3).build();
+        HazelcastJobQueue other = HazelcastJobQueue.builder(cluster.get(1), "dead-cap").ticker(ticker)
+                .maxDeliveries(1).deadLetterLength(3).build();
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < 4; i++) {
+                q.enqueue(JobRequest.builder(new byte[] {(byte) (round * 4 + i)}).tenant("t").build());
+            }
+            HazelcastJobQueue worker = round % 2 == 0 ? q : other;
+            worker.take(Priority.NORMAL, "t", 10).forEach(worker::release);
+            assertThat(worker.take(Priority.NORMAL, "t", 10)).isEmpty();
+            List<Job> dead = q.deadLetters(100);
+            assertThat(dead).extracting(j -> (int) j.payload()[0])
+                    .containsExactly(round * 4 + 1, round * 4 + 2, round * 4 + 3);
+            assertThat(cluster.get(1).<String, QueuedJob>getMap("dead-cap").size()).isEqualTo(3);
+        }
+        assertThat(q.depth(Priority.NORMAL)).isZero();
     }
 
     @Test
