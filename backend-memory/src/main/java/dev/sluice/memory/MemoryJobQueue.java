@@ -27,7 +27,8 @@ import org.jspecify.annotations.Nullable;
 /**
  * A {@link JobQueue} in this JVM: lanes of job ids under one lock, leases timed by a {@link Ticker} (so tests drive
  * expiry with a manual one). Nothing survives the JVM; for that use the Redis or Hazelcast queue. The newest 10,000
- * dead letters are kept.
+ * dead letters are kept, and idempotency keys for their window but at most {@link Builder#maxIdempotencyKeys} of
+ * them, the oldest forgotten first.
  *
  * <pre>{@code
  * JobQueue queue = MemoryJobQueue.builder().leaseDuration(Duration.ofSeconds(30)).maxDeliveries(5).build();
@@ -43,12 +44,13 @@ public final class MemoryJobQueue implements JobQueue {
     private final int maxDeliveries;
     private final long maxJobs;
     private final long idempotencyMicros;
+    private final long maxIdempotencyKeys;
 
     private final Map<String, Entry> jobs = new HashMap<>();
     private final Map<Priority, Map<String, ArrayDeque<Entry>>> lanes = new EnumMap<>(Priority.class);
     private final PriorityQueue<Entry> leased = new PriorityQueue<>((a, b) -> Long.compare(a.leaseEnd, b.leaseEnd));
-    private final Map<String, long[]> idempotency = new LinkedHashMap<>();
-    private final Map<String, String> idempotentIds = new HashMap<>();
+    /** Idempotency keys in the order they were remembered, which is also the order they expire in. */
+    private final Map<String, Remembered> idempotency = new LinkedHashMap<>();
     private final ArrayDeque<Job> dead = new ArrayDeque<>();
     private final long[] depth = new long[Priority.values().length];
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
@@ -60,14 +62,22 @@ public final class MemoryJobQueue implements JobQueue {
         this.maxDeliveries = b.maxDeliveries;
         this.maxJobs = b.maxJobs;
         this.idempotencyMicros = b.idempotencyWindow.toNanos() / 1000;
+        this.maxIdempotencyKeys = b.maxIdempotencyKeys;
         for (Priority p : Priority.values()) {
             lanes.put(p, new LinkedHashMap<>());
         }
     }
 
-    /** A builder with leases of 30 s, 5 deliveries, at most 1,000,000 jobs, a 24 h idempotency window. */
+    /**
+     * A builder with leases of 30 s, 5 deliveries, at most 1,000,000 jobs, a 24 h idempotency window of at most
+     * 1,000,000 keys.
+     */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /** The job an idempotency key was enqueued with, until when it is remembered. */
+    private record Remembered(String id, long until) {
     }
 
     /** One unfinished job. */
@@ -100,9 +110,9 @@ public final class MemoryJobQueue implements JobQueue {
             String key = request.idempotencyKey();
             if (key != null) {
                 forgetIdempotencyKeys(now);
-                String known = idempotentIds.get(key);
+                Remembered known = idempotency.get(key);
                 if (known != null) {
-                    return known;
+                    return known.id();
                 }
             }
             if (jobs.size() >= maxJobs) {
@@ -114,8 +124,7 @@ public final class MemoryJobQueue implements JobQueue {
             lane(request.priority(), request.tenant()).addLast(e);
             depth[request.priority().ordinal()]++;
             if (key != null) {
-                idempotentIds.put(key, id);
-                idempotency.put(key, new long[] {now + idempotencyMicros});
+                remember(key, id, now);
             }
         }
         listeners.forEach(Runnable::run);
@@ -123,15 +132,25 @@ public final class MemoryJobQueue implements JobQueue {
     }
 
     private void forgetIdempotencyKeys(long now) {
-        Iterator<Map.Entry<String, long[]>> it = idempotency.entrySet().iterator();
-        while (it.hasNext()) {
-            Map.Entry<String, long[]> e = it.next();
-            if (e.getValue()[0] > now) {
-                break;
-            }
+        Iterator<Remembered> it = idempotency.values().iterator();
+        while (it.hasNext() && it.next().until() <= now) {
             it.remove();
-            idempotentIds.remove(e.getKey());
         }
+    }
+
+    /** Remembers {@code key}, forgetting the oldest keys beyond {@link Builder#maxIdempotencyKeys}. */
+    private void remember(String key, String id, long now) {
+        idempotency.put(key, new Remembered(id, now + idempotencyMicros));
+        Iterator<Remembered> it = idempotency.values().iterator();
+        while (idempotency.size() > maxIdempotencyKeys) {
+            it.next();
+            it.remove();
+        }
+    }
+
+    /** How many idempotency keys are remembered now (for tests). */
+    synchronized int rememberedKeys() {
+        return idempotency.size();
     }
 
     private ArrayDeque<Entry> lane(Priority p, String tenant) {
@@ -306,6 +325,7 @@ public final class MemoryJobQueue implements JobQueue {
         private int maxDeliveries = 5;
         private long maxJobs = 1_000_000;
         private Duration idempotencyWindow = Duration.ofHours(24);
+        private long maxIdempotencyKeys = 1_000_000;
 
         private Builder() {
         }
@@ -337,6 +357,17 @@ public final class MemoryJobQueue implements JobQueue {
         /** How long an idempotency key is remembered after its job was enqueued. */
         public Builder idempotencyWindow(Duration window) {
             this.idempotencyWindow = QueueArguments.idempotencyWindow(window);
+            return this;
+        }
+
+        /**
+         * The most idempotency keys remembered at once: beyond it the oldest is forgotten before its window ends (and
+         * enqueueing with it again adds a job). Bounds the memory of keyed enqueues whatever their rate.
+         *
+         * @throws IllegalArgumentException if not positive
+         */
+        public Builder maxIdempotencyKeys(long maxIdempotencyKeys) {
+            this.maxIdempotencyKeys = QueueArguments.positive("maxIdempotencyKeys", maxIdempotencyKeys);
             return this;
         }
 
