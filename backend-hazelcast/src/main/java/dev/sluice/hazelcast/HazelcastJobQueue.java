@@ -36,14 +36,16 @@ import java.util.regex.Pattern;
 /**
  * A {@link JobQueue} on a Hazelcast cluster, shared by every handle on the same cluster and queue name.
  *
- * <p><b>Why one map</b>: every job is one entry of the {@code IMap} {@code <name>} (key: a zero-padded Flake id, so
- * keys sort in enqueue order), holding its lane, delivery count, state and the time from which it is visible. Each
- * change (take, ack, give back, extend, cancel, dead-letter) is one entry processor on the key's partition owner:
- * atomic, and copied to the map's synchronous backups before it returns, so with {@code backup-count} ≥ 1 (the
- * default) no acknowledged change is lost when a member dies. A lease is just "visible again at lease end": an
- * expired lease needs no reaper and cannot be lost with the member that would have run one. We did not take an
- * {@code IQueue} plus an in-flight map: moving a job between two structures needs a transaction, or a crash between
- * the two steps loses or duplicates it; nor a {@code Ringbuffer}, which cannot remove a job acked out of order.
+ * <p><b>Why one map</b>: every job is one entry of the {@code IMap} {@code <name>} (key: the enqueue time on the
+ * producer's ticker, then a Flake id to break ties, both zero-padded, so keys sort in enqueue order across producers;
+ * a Flake id alone would not, as each member reserves ids in batches valid for minutes), holding its lane, delivery
+ * count, state and the time from which it is visible. Each change (take, ack, give back, extend, cancel,
+ * dead-letter) is one entry processor on the key's partition owner: atomic, and copied to the map's synchronous
+ * backups before it returns, so with {@code backup-count} ≥ 1 (the default) no acknowledged change is lost when a
+ * member dies. A lease is just "visible again at lease end": an expired lease needs no reaper and cannot be lost with
+ * the member that would have run one. We did not take an {@code IQueue} plus an in-flight map: moving a job between
+ * two structures needs a transaction, or a crash between the two steps loses or duplicates it; nor a
+ * {@code Ringbuffer}, which cannot remove a job acked out of order.
  *
  * <p>Taking queries the lane's visible keys (indexed) in key order and claims them one by one; a claim that lost a
  * race is skipped. Dead letters stay in the map in state dead, the last {@linkplain Builder#deadLetterLength
@@ -96,10 +98,10 @@ public final class HazelcastJobQueue implements JobQueue {
     @Override
     public String enqueue(JobRequest r) {
         Objects.requireNonNull(r, "request");
-        String id = String.format("%019d", ids.newId());
+        long now = ticker.nowMicros();
+        String id = String.format("%019d-%019d", now, ids.newId());
         String key = r.idempotencyKey();
-        QueuedJob job = new QueuedJob(r.priority(), r.tenant(), r.payload(), r.deadlineMicros(), key,
-                ticker.nowMicros());
+        QueuedJob job = new QueuedJob(r.priority(), r.tenant(), r.payload(), r.deadlineMicros(), key, now);
         if (key == null) {
             jobs.set(id, job);
             return id;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.flakeidgen.FlakeIdGenerator;
 import com.hazelcast.map.MapInterceptor;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.queue.Job;
@@ -97,6 +98,28 @@ class HazelcastJobQueueTest {
         assertThat(worker.ack(taken.get(0))).isTrue();
         assertThat(producer.enqueue(r)).isEqualTo(id);
         assertThat(worker.take(Priority.NORMAL, "t", 10)).isEmpty();
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("a lane is first in, first out across producers, though each member reserves its ids in batches")
+    void fifoAcrossProducers() {
+        ManualTicker ticker = new ManualTicker();
+        HazelcastJobQueue a = HazelcastJobQueue.builder(cluster.get(0), "fifo").ticker(ticker).build();
+        HazelcastJobQueue b = HazelcastJobQueue.builder(cluster.get(1), "fifo").ticker(ticker).build();
+        a.enqueue(JobRequest.builder(new byte[] {1}).tenant("t").build());
+        // Member 0 now holds a batch of ids reserved at this millisecond; let member 1 reserve a later batch.
+        long reservedAt = cluster.get(0).getFlakeIdGenerator("fifo").newId() >> 22;
+        FlakeIdGenerator later = cluster.get(1).getFlakeIdGenerator("fifo");
+        for (int i = 0; i < 10_000_000 && (later.newId() >> 22) <= reservedAt + 2; i++) {
+            // ids of member 1's batches, until one is reserved after member 0's whole batch
+        }
+        ticker.advance(Duration.ofMillis(1));
+        b.enqueue(JobRequest.builder(new byte[] {2}).tenant("t").build());
+        ticker.advance(Duration.ofMillis(1));
+        a.enqueue(JobRequest.builder(new byte[] {3}).tenant("t").build());
+        assertThat(b.take(Priority.NORMAL, "t", 10)).extracting(l -> (int) l.job().payload()[0])
+                .containsExactly(1, 2, 3);
     }
 
     @Test
