@@ -27,7 +27,7 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
     private int op;
     private byte[] value = new byte[0];
     private long ttlMillis;
-    private transient @Nullable Backup backup;
+    private transient @Nullable BackupWrite<Boolean> backup;
 
     /** For Hazelcast's deserialization only. */
     public CacheEntryProcessor() {
@@ -49,7 +49,7 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
                 return false;
             }
             ((ExtendedMapEntry<String, byte[]>) entry).setValue(value, ttlMillis, TimeUnit.MILLISECONDS);
-            backup = new Backup(value, ttlMillis);
+            backup = new BackupWrite<>(value, ttlMillis);
             return true;
         }
         if (op == REMOVE_IF_EQUALS) {
@@ -57,7 +57,7 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
                 return false;
             }
             entry.setValue(null);
-            backup = new Backup(null, 0);
+            backup = new BackupWrite<>(null, 0);
             return true;
         }
         if (op == RENEW_IF_EQUALS) {
@@ -65,7 +65,7 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
                 return false;
             }
             ((ExtendedMapEntry<String, byte[]>) entry).setValue(current, ttlMillis, TimeUnit.MILLISECONDS);
-            backup = new Backup(current, ttlMillis);
+            backup = new BackupWrite<>(current, ttlMillis);
             return true;
         }
         throw new IllegalStateException("unknown cache entry operation " + op);
@@ -89,48 +89,5 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
         byte[] v = in.readByteArray();
         value = v == null ? new byte[0] : v;
         ttlMillis = in.readLong();
-    }
-
-    /** What a backup replica does: write the owner's bytes with their time to live, or remove the entry. */
-    public static final class Backup implements EntryProcessor<String, byte[], Boolean>, DataSerializable {
-        private static final long serialVersionUID = 1L;
-        private byte @Nullable [] bytes;
-        private long ttlMillis;
-
-        /** For Hazelcast's deserialization only. */
-        public Backup() {
-        }
-
-        Backup(byte @Nullable [] bytes, long ttlMillis) {
-            this.bytes = bytes;
-            this.ttlMillis = ttlMillis;
-        }
-
-        @Override
-        public @Nullable Boolean process(Map.Entry<String, byte[]> entry) {
-            if (bytes == null) {
-                entry.setValue(null);
-            } else {
-                ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
-            }
-            return null;
-        }
-
-        @Override
-        public @Nullable EntryProcessor<String, byte[], Boolean> getBackupProcessor() {
-            return null;
-        }
-
-        @Override
-        public void writeData(ObjectDataOutput out) throws IOException {
-            out.writeByteArray(bytes);
-            out.writeLong(ttlMillis);
-        }
-
-        @Override
-        public void readData(ObjectDataInput in) throws IOException {
-            bytes = in.readByteArray();
-            ttlMillis = in.readLong();
-        }
     }
 }

@@ -37,7 +37,7 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
     private String[] specs = new String[0];
     private String[][] dimensions = new String[0][];
     private long[][] units = new long[0][];
-    private transient @Nullable BackupWrite backup;
+    private transient @Nullable BackupWrite<long[]> backup;
 
     /** For Hazelcast's deserialization only. */
     public LimiterProcessor() {
@@ -94,14 +94,14 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
             long rest = PolicyEngine.restAt(state);
             if (state == null || rest <= at) {
                 entry.setValue(null);
-                backup = new BackupWrite(null, 0);
+                backup = new BackupWrite<>(null, 0);
             } else {
                 byte[] bytes = PolicyCodec.encode(state);
                 // One second past the rest on the member's clock; a minute under an explicit time (tests, whose
                 // manual clock may stand still while real seconds pass), so an entry never expires mid-sequence.
                 long ttlMillis = (rest - at + 999) / 1000 + (now == MEMBER_CLOCK ? 1000 : 60_000);
                 ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
-                backup = new BackupWrite(bytes, ttlMillis);
+                backup = new BackupWrite<>(bytes, ttlMillis);
             }
         }
         if (answers.length == 1) {
@@ -171,48 +171,5 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
             out[5 + i] = d.remaining(i);
         }
         return out;
-    }
-
-    /** What a backup replica does: write the owner's bytes (or remove the entry), never recompute. */
-    public static final class BackupWrite implements EntryProcessor<String, byte[], long[]>, DataSerializable {
-        private static final long serialVersionUID = 1L;
-        private byte @Nullable [] bytes;
-        private long ttlMillis;
-
-        /** For Hazelcast's deserialization only. */
-        public BackupWrite() {
-        }
-
-        BackupWrite(byte @Nullable [] bytes, long ttlMillis) {
-            this.bytes = bytes;
-            this.ttlMillis = ttlMillis;
-        }
-
-        @Override
-        public void writeData(ObjectDataOutput out) throws IOException {
-            out.writeByteArray(bytes);
-            out.writeLong(ttlMillis);
-        }
-
-        @Override
-        public void readData(ObjectDataInput in) throws IOException {
-            bytes = in.readByteArray();
-            ttlMillis = in.readLong();
-        }
-
-        @Override
-        public long @Nullable [] process(Map.Entry<String, byte[]> entry) {
-            if (bytes == null) {
-                entry.setValue(null);
-            } else {
-                ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
-            }
-            return null;
-        }
-
-        @Override
-        public @Nullable EntryProcessor<String, byte[], long[]> getBackupProcessor() {
-            return null;
-        }
     }
 }

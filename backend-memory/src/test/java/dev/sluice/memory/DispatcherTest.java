@@ -307,24 +307,7 @@ class DispatcherTest {
                 return taken;
             }
         };
-        AtomicInteger grants = new AtomicInteger();
-        AtomicInteger refunds = new AtomicInteger();
-        RateLimiter counting = new ForwardingLimiter(limiter(UNBOUNDED)) {
-            @Override
-            public Decision tryAcquire(String key, Cost cost) {
-                Decision d = super.tryAcquire(key, cost);
-                if (d.granted()) {
-                    grants.incrementAndGet();
-                }
-                return d;
-            }
-
-            @Override
-            public Decision refund(String key, Cost cost) {
-                refunds.incrementAndGet();
-                return super.refund(key, cost);
-            }
-        };
+        CountingLimiter counting = new CountingLimiter(limiter(UNBOUNDED));
         List<String> runs = Collections.synchronizedList(new ArrayList<>());
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         Dispatcher<String> d = closing(Dispatcher.builder(q, counting, (JobHandler<String>) j -> {
@@ -334,7 +317,7 @@ class DispatcherTest {
         target.complete(d.submit(job("cancel me", "t", Priority.NORMAL)));
         assertThat(d.submit(job("after", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("after");
         assertThat(runs).containsExactly("after");
-        assertThat(grants.get() - refunds.get()).as("units charged for jobs that ran").isEqualTo(1);
+        assertThat(counting.charged()).as("units charged for jobs that ran").isEqualTo(1);
         assertThat(registry.get(SluiceMetricNames.QUEUE_JOBS).tag("priority", "normal").tag("result", "cancelled")
                 .counter().count()).isEqualTo(1);
         assertThat(d.pending()).isEmpty();
@@ -377,25 +360,8 @@ class DispatcherTest {
                 return false;
             }
         };
-        AtomicInteger grants = new AtomicInteger();
-        AtomicInteger refunds = new AtomicInteger();
-        RateLimiter counting = new ForwardingLimiter(
-                limiter(Policy.of(Limit.of("requests", 1, Duration.ofMillis(300), Algorithm.GCRA)))) {
-            @Override
-            public Decision tryAcquire(String key, Cost cost) {
-                Decision d = super.tryAcquire(key, cost);
-                if (d.granted()) {
-                    grants.incrementAndGet();
-                }
-                return d;
-            }
-
-            @Override
-            public Decision refund(String key, Cost cost) {
-                refunds.incrementAndGet();
-                return super.refund(key, cost);
-            }
-        };
+        CountingLimiter counting = new CountingLimiter(
+                limiter(Policy.of(Limit.of("requests", 1, Duration.ofMillis(300), Algorithm.GCRA))));
         List<String> runs = Collections.synchronizedList(new ArrayList<>());
         Dispatcher<String> d = closing(Dispatcher.builder(q, counting, (JobHandler<String>) j -> {
             runs.add(text(j) + "@" + j.deliveries());
@@ -406,7 +372,7 @@ class DispatcherTest {
         assertThat(first.get(10, TimeUnit.SECONDS)).isEqualTo("first");
         assertThat(second.get(10, TimeUnit.SECONDS)).isEqualTo("second");
         assertThat(runs).containsExactly("first@1", "second@2");
-        assertThat(grants.get() - refunds.get()).as("units charged for jobs that ran").isEqualTo(runs.size());
+        assertThat(counting.charged()).as("units charged for jobs that ran").isEqualTo(runs.size());
     }
 
     @Test
@@ -589,6 +555,35 @@ class DispatcherTest {
     }
 
     /** Delegates everything; tests override what they observe. */
+    /** Counts grants and refunds: what stays charged. */
+    private static class CountingLimiter extends ForwardingLimiter {
+        private final AtomicInteger grants = new AtomicInteger();
+        private final AtomicInteger refunds = new AtomicInteger();
+
+        CountingLimiter(RateLimiter delegate) {
+            super(delegate);
+        }
+
+        @Override
+        public Decision tryAcquire(String key, Cost cost) {
+            Decision d = super.tryAcquire(key, cost);
+            if (d.granted()) {
+                grants.incrementAndGet();
+            }
+            return d;
+        }
+
+        @Override
+        public Decision refund(String key, Cost cost) {
+            refunds.incrementAndGet();
+            return super.refund(key, cost);
+        }
+
+        int charged() {
+            return grants.get() - refunds.get();
+        }
+    }
+
     private static class ForwardingQueue implements JobQueue {
         private final JobQueue delegate;
 
