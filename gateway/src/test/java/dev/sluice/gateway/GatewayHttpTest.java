@@ -73,6 +73,7 @@ class GatewayHttpTest {
                   tiny: {keys: [{value: sk-tiny}], limits: {requestsPerMinute: 2}}
                   waiter: {keys: [{value: sk-waiter}], limits: {requestsPerSecond: 1}}
                   streamer: {keys: [{value: sk-streamer}], limits: {tokensPerMinute: 100000}}
+                  leaver: {keys: [{value: sk-leaver}], limits: {tokensPerDay: 3000}}
                 """.formatted(stub.baseUrl(), sim.baseUrl(), closed);
         gateway = Gateway.start(GatewayConfigParser.create().parse(yaml));
         http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -392,5 +393,34 @@ class GatewayHttpTest {
         int chunks = stub.dripChunks.get();
         assertThat(chunks).isLessThan(1500);
         await(() -> gateway.inFlight() == 0);
+    }
+
+    @Test
+    @DisplayName("A client that leaves a stream is charged its prompt and what it received, not the output it did not"
+            + " get: with max_tokens and max_completion_tokens both set, the share reserved is max_tokens'")
+    void leaverChargedWhatItGot() throws Exception {
+        // 2,000 reserved for the answer (max_tokens wins), about 20 for the prompt, out of 3,000 a day
+        String body = chat("drip-model", ",\"stream\":true,\"max_tokens\":2000,\"max_completion_tokens\":10");
+        try (Socket s = new Socket("127.0.0.1", gateway.port())) {
+            OutputStream out = s.getOutputStream();
+            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-leaver\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: " + body.getBytes(StandardCharsets.UTF_8).length
+                    + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            InputStream in = s.getInputStream();
+            byte[] buf = new byte[4096];
+            int total = 0;
+            while (total < 600) {
+                int n = in.read(buf);
+                assertThat(n).isPositive();
+                total += n;
+            }
+        }
+        await(() -> gateway.inFlight() == 0);
+        // Charged its prompt and the few dozen chunks it got, about 2,900 remain: 2,500 more fit. Charged the 2,000
+        // it never got (the share taken as max_completion_tokens' 10), they would not, today or within the wait.
+        HttpResponse<String> next = post("/v1/chat/completions", "sk-leaver",
+                chat("gpt-4o-mini", ",\"max_tokens\":2500"));
+        assertThat(next.statusCode()).as(next.body()).isEqualTo(200);
     }
 }

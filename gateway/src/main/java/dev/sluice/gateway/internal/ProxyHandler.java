@@ -453,8 +453,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      */
     private static long estimate(Kind kind, ObjectNode json, Routes.ModelRoute model) throws BadRequest {
         String m = model.upstreamModel();
-        JsonNode nNode = json.path("n");
-        long n = nNode.isIntegralNumber() && !nNode.canConvertToLong() ? Long.MAX_VALUE : Math.max(1, nNode.asLong(1));
         try {
             switch (kind) {
                 case CHAT -> {
@@ -462,10 +460,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     if (messages == null || !messages.isArray() || messages.isEmpty()) {
                         throw new BadRequest("'messages' must be a non-empty array.", "messages");
                     }
-                    long out = maxOut(json, "max_completion_tokens", model.maxOutputTokens());
-                    out = maxOut(json, "max_tokens", out);
                     return Math.addExact(TokenEstimator.chatPromptTokens(TokenEstimator.openAiEncoding(m), messages),
-                            Math.multiplyExact(n, out));
+                            reservedOutput(kind, json, model));
                 }
                 case COMPLETIONS -> {
                     JsonNode prompt = json.get("prompt");
@@ -473,7 +469,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         throw new BadRequest("'prompt' must be a string or an array.", "prompt");
                     }
                     return Math.addExact(TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), prompt),
-                            Math.multiplyExact(n, maxOut(json, "max_tokens", 16)));
+                            reservedOutput(kind, json, model));
                 }
                 case EMBEDDINGS -> {
                     JsonNode input = json.get("input");
@@ -489,6 +485,24 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         } catch (ArithmeticException e) {
             throw tooManyTokens();
         }
+    }
+
+    /**
+     * The answer's share of a call's estimate: {@code n} × the most output tokens it may produce ({@code max_tokens},
+     * else {@code max_completion_tokens}, else the model's default for chat; {@code max_tokens}, else 16, for
+     * completions); none for other kinds.
+     *
+     * @throws ArithmeticException if it does not fit a long
+     */
+    private static long reservedOutput(Kind kind, ObjectNode json, Routes.ModelRoute model) throws BadRequest {
+        JsonNode nNode = json.path("n");
+        long n = nNode.isIntegralNumber() && !nNode.canConvertToLong() ? Long.MAX_VALUE : Math.max(1, nNode.asLong(1));
+        return switch (kind) {
+            case CHAT -> Math.multiplyExact(n, maxOut(json, "max_tokens",
+                    maxOut(json, "max_completion_tokens", model.maxOutputTokens())));
+            case COMPLETIONS -> Math.multiplyExact(n, maxOut(json, "max_tokens", 16));
+            default -> 0;
+        };
     }
 
     private static long maxOut(JsonNode json, String field, long dflt) throws BadRequest {
@@ -1245,14 +1259,19 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             return cached ? "miss" : "none";
         }
 
-        /** The estimate without the answer's share: what a call that never answered is settled with. */
+        /**
+         * The estimate without the answer's share it reserved: what a call that never answered is settled with.
+         */
         long promptOnly() {
             ObjectNode j = json;
             if (j == null) {
                 return 0;
             }
-            long out = j.path("max_completion_tokens").asLong(j.path("max_tokens").asLong(model.maxOutputTokens()));
-            return Math.max(1, estimate - Math.max(1, j.path("n").asLong(1)) * out);
+            try {
+                return Math.max(1, estimate - reservedOutput(kind, j, model));
+            } catch (BadRequest | ArithmeticException e) {
+                return Math.max(1, estimate); // cannot happen: the same estimate was computed at admission
+            }
         }
 
         /** The body sent upstream: the provider's model name, and the usage chunk asked for when streaming. */
