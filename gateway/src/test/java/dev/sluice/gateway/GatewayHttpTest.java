@@ -423,4 +423,38 @@ class GatewayHttpTest {
                 chat("gpt-4o-mini", ",\"max_tokens\":2500"));
         assertThat(next.statusCode()).as(next.body()).isEqualTo(200);
     }
+
+    @Test
+    @DisplayName("A client that leaves before the upstream's answer begins cancels the upstream call at once, not when"
+            + " the upstream timeout fires")
+    void clientLeavesBeforeTheAnswer() throws Exception {
+        String yaml = """
+                server: {port: 0, reloadInterval: 0}
+                upstream: {timeout: 5m}
+                providers:
+                  stub:
+                    baseUrl: %s
+                    keys: [{value: sk-stub-2}]
+                    limits: {requestsPerMinute: 1000}
+                models:
+                  silent-model: {provider: stub}
+                tenants:
+                  impatient: {keys: [{value: sk-impatient}]}
+                """.formatted(stub.baseUrl());
+        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml))) {
+            int closed = stub.silentClosed.get();
+            int received = stub.calls("silent-model");
+            String body = chat("silent-model", "");
+            try (Socket s = new Socket("127.0.0.1", g.port())) {
+                s.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+                        + "Authorization: Bearer sk-impatient\r\nContent-Type: application/json\r\nContent-Length: "
+                        + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
+                        .getBytes(StandardCharsets.UTF_8));
+                s.getOutputStream().flush();
+                await(() -> stub.calls("silent-model") > received);
+            }
+            await(() -> stub.silentClosed.get() > closed);
+            await(() -> g.inFlight() == 0);
+        }
+    }
 }

@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A real HTTP upstream for what the provider simulator does not serve: completions, embeddings, pass-through paths
  * ({@code /v1/files}, {@code /v1/moderations}), and faults chosen by model name ({@code slow-model} never answers,
+ * nor does {@code silent-model}, which counts the callers that hang up in {@link #silentClosed},
  * {@code drip-model} streams slowly until the caller leaves, {@code limited-model} answers 429 once, then 200;
  * {@code once429-<ms>-<tag>} answers its first call 429 with {@code retry-after-ms: <ms>}, then 200; {@code ok-model}
  * always answers 200; {@code hold-model} answers as {@code ok-model} once {@link #release()} is called; {@code
@@ -38,6 +39,8 @@ final class StubUpstream implements AutoCloseable {
     final AtomicInteger limitedCalls = new AtomicInteger();
     final AtomicInteger dripChunks = new AtomicInteger();
     final AtomicBoolean dripCancelled = new AtomicBoolean();
+    /** How many {@code silent-model} calls their caller hung up on. */
+    final AtomicInteger silentClosed = new AtomicInteger();
     final AtomicBoolean dripStarted = new AtomicBoolean();
     final AtomicBoolean denyFiles = new AtomicBoolean();
     /** The answers {@code hold-model} keeps back until {@link #release()}. */
@@ -111,6 +114,7 @@ final class StubUpstream implements AutoCloseable {
             case "slow-model" -> {
                 // never answers: the gateway's upstream timeout must fire
             }
+            case "silent-model" -> resp.closeHandler(v -> silentClosed.incrementAndGet());
             case "limited-model" -> {
                 if (limitedCalls.incrementAndGet() == 1) {
                     resp.setStatusCode(429).putHeader("retry-after-ms", "200")

@@ -612,8 +612,21 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         Buffer payload = c.upstreamBody();
         client.get().request(o).compose(creq -> {
             c.upstreamRequest = creq;
-            if (c.req.response().closed()) {
+            HttpServerResponse resp = c.req.response();
+            if (resp.closed()) {
                 creq.reset();
+            } else {
+                // A client that leaves before the answer begins cancels the upstream call; the call is settled with
+                // its prompt if streamed (a provider stops generating), else with all it reserved (it may not).
+                // Relaying a stream replaces this handler with its own.
+                resp.closeHandler(v -> {
+                    if (!resp.ended() && !c.clientGone) {
+                        c.clientGone = true;
+                        creq.reset();
+                        admission.settle(t, c.stream ? c.promptOnly() : t.reservedTokens(), true);
+                    }
+                    c.finish.run();
+                });
             }
             return creq.send(payload);
         }).onComplete(ar -> {
