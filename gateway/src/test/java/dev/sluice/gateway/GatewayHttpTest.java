@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -455,6 +456,50 @@ class GatewayHttpTest {
             }
             await(() -> stub.silentClosed.get() > closed);
             await(() -> g.inFlight() == 0);
+        }
+    }
+
+    @Test
+    @DisplayName("A client that leaves a call identical calls share (the cache's leader) does not cancel it: they get"
+            + " its answer")
+    void leaderLeavesASharedCall() throws Exception {
+        String yaml = """
+                server: {port: 0, reloadInterval: 0}
+                upstream: {timeout: 5m}
+                providers:
+                  stub:
+                    baseUrl: %s
+                    keys: [{value: sk-stub-3}]
+                    limits: {requestsPerMinute: 1000}
+                models:
+                  hold-model: {provider: stub}
+                tenants:
+                  sharing: {keys: [{value: sk-sharing}]}
+                """.formatted(stub.baseUrl());
+        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml))) {
+            String body = chat("hold-model", ",\"temperature\":0");
+            int received = stub.calls("hold-model");
+            CompletableFuture<HttpResponse<String>> follower;
+            try (Socket s = new Socket("127.0.0.1", g.port())) {
+                s.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+                        + "Authorization: Bearer sk-sharing\r\nContent-Type: application/json\r\nContent-Length: "
+                        + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
+                        .getBytes(StandardCharsets.UTF_8));
+                s.getOutputStream().flush();
+                await(() -> stub.calls("hold-model") > received);
+                follower = http.sendAsync(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/chat/completions"))
+                        .timeout(Duration.ofSeconds(30)).header("authorization", "Bearer sk-sharing")
+                        .header("content-type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+                await(() -> g.inFlight() == 2);
+            }
+            await(() -> g.inFlight() == 1); // the leader's client is gone; its call goes on for the follower
+            stub.release();
+            HttpResponse<String> answer = follower.get(30, TimeUnit.SECONDS);
+            assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+            // coalesced if it joined the leader's call in time, else a hit on its stored answer: never its own call
+            assertThat(answer.headers().firstValue("x-sluice-cache").orElse("")).isIn("coalesced", "hit");
+            assertThat(stub.calls("hold-model")).isEqualTo(received + 1);
         }
     }
 }

@@ -616,11 +616,12 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             if (resp.closed()) {
                 creq.reset();
             } else {
-                // A client that leaves before the answer begins cancels the upstream call; the call is settled with
-                // its prompt if streamed (a provider stops generating), else with all it reserved (it may not).
-                // Relaying a stream replaces this handler with its own.
+                // A client that leaves before the answer begins cancels the upstream call, unless identical calls
+                // share it (the cache's leader: they wait for its answer); the call is settled with its prompt if
+                // streamed (a provider stops generating), else with all it reserved (it may not). Relaying a stream
+                // replaces this handler with its own.
                 resp.closeHandler(v -> {
-                    if (!resp.ended() && !c.clientGone) {
+                    if (!resp.ended() && !c.clientGone && c.sink == null) {
                         c.clientGone = true;
                         creq.reset();
                         admission.settle(t, c.stream ? c.promptOnly() : t.reservedTokens(), true);
