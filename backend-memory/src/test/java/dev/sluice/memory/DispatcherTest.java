@@ -354,6 +354,9 @@ class DispatcherTest {
         JobQueue q = new ForwardingQueue(memory) {
             @Override
             public boolean extend(Lease lease) {
+                if (!text(lease.job()).equals("second")) {
+                    return super.extend(lease); // "first" runs at once, or after a renewal if the machine is slow
+                }
                 if (renewal.equals("failed")) {
                     throw new IllegalStateException("store unreachable");
                 }

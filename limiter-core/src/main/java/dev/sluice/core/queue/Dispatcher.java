@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
@@ -103,6 +104,13 @@ public final class Dispatcher<R> implements AutoCloseable {
     private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
     /** Ids of jobs whose futures this dispatcher settled, so a resubmitted idempotency key gets an answer. */
     private final Cache<String, Boolean> settled =
+            Caffeine.newBuilder().maximumSize(SETTLED_IDS).expireAfterWrite(Duration.ofDays(1)).build();
+    /**
+     * Ids of jobs whose futures were cancelled while the queue held them leased (here, or elsewhere: they may come
+     * back), so they are not run here; bounded like {@link #settled}, so cancellations of jobs settled elsewhere do
+     * not pile up.
+     */
+    private final Cache<String, Boolean> cancelledIds =
             Caffeine.newBuilder().maximumSize(SETTLED_IDS).expireAfterWrite(Duration.ofDays(1)).build();
     private final Map<String, Running> running = new ConcurrentHashMap<>();
     private final AtomicInteger busy = new AtomicInteger();
@@ -196,16 +204,28 @@ public final class Dispatcher<R> implements AutoCloseable {
             }
             f = new CompletableFuture<>();
             futures.put(id, f);
+            cancelledIds.invalidate(id); // submitted again after a cancellation: it runs for this submission
         }
         f.whenComplete((r, e) -> {
             if (f.isCancelled()) {
-                if (queue.cancel(id)) { // waiting: gone for good
+                boolean removed;
+                try {
+                    removed = queue.cancel(id); // waiting: gone for good
+                } catch (RuntimeException storeDown) {
+                    removed = false;
+                }
+                if (removed) {
                     claimFuture(id);
                     observer.onOutcome(request.priority(), QueueObserver.Outcome.CANCELLED);
+                } else {
+                    // Leased: taken and not yet among the ready jobs, admitted and not yet started, or held
+                    // elsewhere. The coordinator and the workers skip it if it is (or comes back) here.
+                    cancelledIds.put(id, Boolean.TRUE);
+                    synchronized (futures) {
+                        futures.remove(id, f);
+                    }
                 }
-                // Taken but not started: drop it from the ready jobs and finish it. A job leased and not yet among
-                // them, or admitted and not yet started, keeps its cancelled future, which the coordinator or the
-                // worker finds; so does one running elsewhere, should it come back here.
+                // Taken but not started: drop it from the ready jobs and finish it.
                 for (Lease l : ready) {
                     if (l.job().id().equals(id) && ready.remove(l)) {
                         cancelled(l);
@@ -271,8 +291,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                     continue;
                 }
                 Job job = h.job();
-                CompletableFuture<R> f = futures.get(job.id());
-                if (f != null && f.isCancelled()) {
+                if (isCancelled(job.id())) {
                     if (ready.remove(h)) {
                         cancelled(h);
                     }
@@ -410,11 +429,11 @@ public final class Dispatcher<R> implements AutoCloseable {
         Job job = lease.job();
         r.thread = Thread.currentThread();
         try {
-            CompletableFuture<R> f = futures.get(job.id());
-            if (f != null && f.isCancelled() || closing) {
+            boolean cancelled = isCancelled(job.id());
+            if (cancelled || closing) {
                 // Admitted but not started: give the units back.
                 limiter.refund(limiterKey.apply(job), cost.apply(job));
-                if (closing && !(f != null && f.isCancelled())) {
+                if (closing && !cancelled) {
                     leave(r);
                     giveBack(lease);
                 } else {
@@ -504,10 +523,21 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
+    /** Whether the job's future was cancelled: it must not start here. */
+    private boolean isCancelled(String jobId) {
+        CompletableFuture<R> f = futures.get(jobId);
+        return f != null ? f.isCancelled() : cancelledIds.getIfPresent(jobId) != null;
+    }
+
     /** Finishes a taken job whose future was cancelled before it started, and forgets the future. */
     private void cancelled(Lease lease) {
         Job job = lease.job();
-        claimFuture(job.id());
+        cancelledIds.invalidate(job.id());
+        CompletableFuture<R> f = claimFuture(job.id());
+        if (f != null) {
+            // a resubmission raced with this cancellation's settling: it ends as the job did
+            f.completeExceptionally(new CancellationException("job " + job.id() + " was cancelled"));
+        }
         if (queue.ack(lease)) {
             observer.onOutcome(job.priority(), QueueObserver.Outcome.CANCELLED);
         }
