@@ -118,15 +118,9 @@ public final class MemoryCacheStore implements CacheStore, AutoCloseable {
     public boolean removeIfEquals(String key, byte[] expected) {
         StoreArguments.key(key);
         StoreArguments.value(expected);
-        boolean[] removed = new boolean[1];
-        cache.asMap().computeIfPresent(key, (k, held) -> {
-            if (Arrays.equals(held.bytes(), expected)) {
-                removed[0] = true;
-                return null;
-            }
-            return held;
-        });
-        return removed[0];
+        // Read, then remove that very holder: a compute returning the holder unchanged would restart its expiry.
+        Held current = cache.getIfPresent(key);
+        return current != null && Arrays.equals(current.bytes(), expected) && cache.asMap().remove(key, current);
     }
 
     /** Atomic: one {@code compute} on the entry, comparing the bytes; the new holder restarts its time to live. */
@@ -135,18 +129,18 @@ public final class MemoryCacheStore implements CacheStore, AutoCloseable {
         StoreArguments.key(key);
         StoreArguments.value(expected);
         long ttlNanos = StoreArguments.ttlNanos(ttl);
-        Held[] renewed = new Held[1];
-        cache.asMap().computeIfPresent(key, (k, held) -> {
-            if (Arrays.equals(held.bytes(), expected)) {
-                renewed[0] = new Held(held.bytes(), ttlNanos);
-                return renewed[0];
-            }
-            return held;
-        });
-        if (renewed[0] != null) {
-            bytes.addAndGet(weight(key, renewed[0])); // the replaced holder's bytes go in the removal listener
+        // Read, then replace that very holder: a compute returning a holder unchanged would restart its expiry,
+        // renewing another caller's entry.
+        Held current = cache.getIfPresent(key);
+        if (current == null || !Arrays.equals(current.bytes(), expected)) {
+            return false;
         }
-        return renewed[0] != null;
+        Held renewed = new Held(current.bytes(), ttlNanos);
+        if (!cache.asMap().replace(key, current, renewed)) {
+            return false; // replaced or removed meanwhile: no longer the entry the caller meant
+        }
+        bytes.addAndGet(weight(key, renewed)); // the replaced holder's bytes go in the removal listener
+        return true;
     }
 
     private static Held hold(String key, byte[] value, Duration ttl) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.sluice.api.ManualTicker;
 import java.time.Duration;
+import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 class MemoryCacheStoreTest {
@@ -38,5 +39,29 @@ class MemoryCacheStoreTest {
         store.cleanUp();
         assertThat(store.bytes()).isZero();
         assertThat(store.evictions()).isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("A conditional renewal or removal that does not match leaves the other holder's expiry as it was;"
+            + " a matching renewal restarts it and keeps the byte count")
+    void mismatchLeavesExpiry() {
+        ManualTicker ticker = new ManualTicker();
+        MemoryCacheStore store = MemoryCacheStore.builder().ticker(ticker).build();
+        byte[] theirs = {2};
+        store.put("k", theirs, Duration.ofSeconds(10));
+        ticker.advance(Duration.ofSeconds(6));
+        assertThat(store.renewIfEquals("k", new byte[] {1}, Duration.ofSeconds(10))).isFalse();
+        assertThat(store.removeIfEquals("k", new byte[] {1})).isFalse();
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(store.get("k")).as("expired 10 s after its put").isNull();
+
+        store.put("m", theirs, Duration.ofSeconds(10));
+        long one = store.bytes();
+        ticker.advance(Duration.ofSeconds(6));
+        assertThat(store.renewIfEquals("m", theirs.clone(), Duration.ofSeconds(10))).isTrue();
+        store.cleanUp();
+        assertThat(store.bytes()).isEqualTo(one);
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(store.get("m")).as("renewed at 6 s for 10 s more").containsExactly(2);
     }
 }
