@@ -400,6 +400,10 @@ public final class Admission {
          * its deadline (0 for both: it leaves the room), else left waiting; then returns its own wait.
          */
         private long serveOutOfTurnLocked(Waiter x, long now) {
+            if (now > x.deadline) { // its deadline passed while the pool's timer was late: refused, never sent late
+                finish(x, null, 1_000_000, false);
+                return 0;
+            }
             Attempt ax;
             try {
                 ax = tryKeys(x.model, x.tokens);
