@@ -172,8 +172,9 @@ public final class HazelcastJobQueue implements JobQueue {
     }
 
     /**
-     * Drops the oldest dead letters (in {@link #deadLetters} order) beyond {@link Builder#deadLetterLength}. Handles
-     * that trim at once drop prefixes of the same order, so together they never drop more than the excess.
+     * Drops the oldest dead letters (in {@link #deadLetters} order) beyond {@link Builder#deadLetterLength}. The count
+     * and the drop are two steps: handles that trim at the same moment may together drop a few more than the excess
+     * (never a job that is not dead).
      */
     private void dropOldDeadLetters() {
         Predicate<String, QueuedJob> dead = Predicates.equal("state", QueuedJob.DEAD);
