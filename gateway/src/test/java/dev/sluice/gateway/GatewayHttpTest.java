@@ -375,20 +375,8 @@ class GatewayHttpTest {
     @DisplayName("A client that leaves mid-stream cancels the upstream call, and the call is settled")
     void clientDisconnect() throws Exception {
         String body = chat("drip-model", ",\"stream\":true");
-        try (Socket s = new Socket("127.0.0.1", gateway.port())) {
-            OutputStream out = s.getOutputStream();
-            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-streamer\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: " + body.getBytes(StandardCharsets.UTF_8).length
-                    + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            InputStream in = s.getInputStream();
-            byte[] buf = new byte[4096];
-            int total = 0;
-            while (total < 600) {
-                int n = in.read(buf);
-                assertThat(n).isPositive();
-                total += n;
-            }
+        try (Socket s = rawChat(gateway.port(), "sk-streamer", body)) {
+            readAtLeast(s, 600);
         }
         await(stub.dripCancelled::get);
         int chunks = stub.dripChunks.get();
@@ -402,20 +390,8 @@ class GatewayHttpTest {
     void leaverChargedWhatItGot() throws Exception {
         // 2,000 reserved for the answer (max_tokens wins), about 20 for the prompt, out of 3,000 a day
         String body = chat("drip-model", ",\"stream\":true,\"max_tokens\":2000,\"max_completion_tokens\":10");
-        try (Socket s = new Socket("127.0.0.1", gateway.port())) {
-            OutputStream out = s.getOutputStream();
-            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-leaver\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: " + body.getBytes(StandardCharsets.UTF_8).length
-                    + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            InputStream in = s.getInputStream();
-            byte[] buf = new byte[4096];
-            int total = 0;
-            while (total < 600) {
-                int n = in.read(buf);
-                assertThat(n).isPositive();
-                total += n;
-            }
+        try (Socket s = rawChat(gateway.port(), "sk-leaver", body)) {
+            readAtLeast(s, 600);
         }
         await(() -> gateway.inFlight() == 0);
         // Charged its prompt and the few dozen chunks it got, about 2,900 remain: 2,500 more fit. Charged the 2,000
@@ -429,29 +405,11 @@ class GatewayHttpTest {
     @DisplayName("A client that leaves before the upstream's answer begins cancels the upstream call at once, not when"
             + " the upstream timeout fires")
     void clientLeavesBeforeTheAnswer() throws Exception {
-        String yaml = """
-                server: {port: 0, reloadInterval: 0}
-                upstream: {timeout: 5m}
-                providers:
-                  stub:
-                    baseUrl: %s
-                    keys: [{value: sk-stub-2}]
-                    limits: {requestsPerMinute: 1000}
-                models:
-                  silent-model: {provider: stub}
-                tenants:
-                  impatient: {keys: [{value: sk-impatient}]}
-                """.formatted(stub.baseUrl());
-        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml))) {
+        try (Gateway g = patientGateway("silent-model", "impatient", "sk-impatient")) {
             int closed = stub.silentClosed.get();
             int received = stub.calls("silent-model");
             String body = chat("silent-model", "");
-            try (Socket s = new Socket("127.0.0.1", g.port())) {
-                s.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
-                        + "Authorization: Bearer sk-impatient\r\nContent-Type: application/json\r\nContent-Length: "
-                        + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
-                        .getBytes(StandardCharsets.UTF_8));
-                s.getOutputStream().flush();
+            try (Socket s = rawChat(g.port(), "sk-impatient", body)) {
                 await(() -> stub.calls("silent-model") > received);
             }
             await(() -> stub.silentClosed.get() > closed);
@@ -463,29 +421,11 @@ class GatewayHttpTest {
     @DisplayName("A client that leaves a call identical calls share (the cache's leader) does not cancel it: they get"
             + " its answer")
     void leaderLeavesASharedCall() throws Exception {
-        String yaml = """
-                server: {port: 0, reloadInterval: 0}
-                upstream: {timeout: 5m}
-                providers:
-                  stub:
-                    baseUrl: %s
-                    keys: [{value: sk-stub-3}]
-                    limits: {requestsPerMinute: 1000}
-                models:
-                  hold-model: {provider: stub}
-                tenants:
-                  sharing: {keys: [{value: sk-sharing}]}
-                """.formatted(stub.baseUrl());
-        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml))) {
+        try (Gateway g = patientGateway("hold-model", "sharing", "sk-sharing")) {
             String body = chat("hold-model", ",\"temperature\":0");
             int received = stub.calls("hold-model");
             CompletableFuture<HttpResponse<String>> follower;
-            try (Socket s = new Socket("127.0.0.1", g.port())) {
-                s.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
-                        + "Authorization: Bearer sk-sharing\r\nContent-Type: application/json\r\nContent-Length: "
-                        + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
-                        .getBytes(StandardCharsets.UTF_8));
-                s.getOutputStream().flush();
+            try (Socket s = rawChat(g.port(), "sk-sharing", body)) {
                 await(() -> stub.calls("hold-model") > received);
                 follower = http.sendAsync(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/chat/completions"))
                         .timeout(Duration.ofSeconds(30)).header("authorization", "Bearer sk-sharing")
@@ -500,6 +440,44 @@ class GatewayHttpTest {
             // coalesced if it joined the leader's call in time, else a hit on its stored answer: never its own call
             assertThat(answer.headers().firstValue("x-sluice-cache").orElse("")).isIn("coalesced", "hit");
             assertThat(stub.calls("hold-model")).isEqualTo(received + 1);
+        }
+    }
+
+    /** A gateway of its own on the stub: one model, one tenant, an upstream timeout no test waits for. */
+    private static Gateway patientGateway(String model, String tenant, String tenantKey) {
+        return Gateway.start(GatewayConfigParser.create().parse("""
+                server: {port: 0, reloadInterval: 0}
+                upstream: {timeout: 5m}
+                providers:
+                  stub:
+                    baseUrl: %s
+                    keys: [{value: sk-stub-2}]
+                    limits: {requestsPerMinute: 1000}
+                models:
+                  %s: {provider: stub}
+                tenants:
+                  %s: {keys: [{value: %s}]}
+                """.formatted(stub.baseUrl(), model, tenant, tenantKey)));
+    }
+
+    /** A socket that has sent a chat call with {@code key}: closing it is the client leaving. */
+    private static Socket rawChat(int port, String key, String body) throws Exception {
+        Socket s = new Socket("127.0.0.1", port);
+        s.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
+                + key + "\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+        s.getOutputStream().flush();
+        return s;
+    }
+
+    /** Reads at least {@code bytes} of the answer. */
+    private static void readAtLeast(Socket s, int bytes) throws Exception {
+        InputStream in = s.getInputStream();
+        byte[] buf = new byte[4096];
+        for (int total = 0; total < bytes; ) {
+            int n = in.read(buf);
+            assertThat(n).isPositive();
+            total += n;
         }
     }
 }

@@ -622,9 +622,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 // replaces this handler with its own.
                 resp.closeHandler(v -> {
                     if (!resp.ended() && !c.clientGone && c.sink == null) {
-                        c.clientGone = true;
-                        creq.reset();
-                        admission.settle(t, c.stream ? c.promptOnly() : t.reservedTokens(), true);
+                        clientLeft(c, t, c.stream ? c.promptOnly() : t.reservedTokens());
                     }
                     c.finish.run();
                 });
@@ -648,6 +646,16 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 relayWhole(c, cresp);
             }
         });
+    }
+
+    /** The client left before its answer ended: the upstream call is cancelled and settled with {@code used}. */
+    private void clientLeft(Call c, Admission.Ticket t, long used) {
+        c.clientGone = true;
+        HttpClientRequest creq = c.upstreamRequest;
+        if (creq != null) {
+            creq.reset();
+        }
+        admission.settle(t, used, true);
     }
 
     private void upstreamFailed(Call c, Throwable e) {
@@ -855,12 +863,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         SseState s = new SseState();
         resp.closeHandler(v -> {
             if (!s.ended) {
-                c.clientGone = true;
-                HttpClientRequest creq = c.upstreamRequest;
-                if (creq != null) {
-                    creq.reset();
-                }
-                admission.settle(t, c.promptOnly() + s.chunks, true);
+                clientLeft(c, t, c.promptOnly() + s.chunks);
             }
             c.finish.run();
         });
