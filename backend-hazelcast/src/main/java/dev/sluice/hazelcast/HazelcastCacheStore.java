@@ -85,11 +85,24 @@ public final class HazelcastCacheStore implements CacheStore, AutoCloseable {
     /** Atomic on the partition owner: a {@link CacheEntryProcessor} compares the bytes and sets the new TTL. */
     @Override
     public boolean renewIfEquals(String key, byte[] expected, Duration ttl) {
-        String k = mapKey(key);
-        StoreArguments.value(expected);
-        long ttlMillis = StoreArguments.ttlMillis(ttl);
-        return Boolean.TRUE.equals(map.executeOnKey(k, new CacheEntryProcessor(CacheEntryProcessor.RENEW_IF_EQUALS,
-                expected.clone(), ttlMillis)));
+        return Boolean.TRUE.equals(map.executeOnKey(mapKey(key),
+                processor(CacheEntryProcessor.RENEW_IF_EQUALS, expected, StoreArguments.ttlMillis(ttl))));
+    }
+
+    /** The conditional write {@code op} of {@code bytes} (checked, copied) with {@code ttlMillis}. */
+    private static CacheEntryProcessor processor(int op, byte[] bytes, long ttlMillis) {
+        StoreArguments.value(bytes);
+        return new CacheEntryProcessor(op, bytes.clone(), ttlMillis);
+    }
+
+    /** {@code op} run on {@code key}'s owner without blocking the caller; argument errors fail the stage. */
+    private CompletionStage<Boolean> submit(String key, int op, byte[] bytes, @Nullable Duration ttl) {
+        try {
+            String k = mapKey(key);
+            return map.submitToKey(k, processor(op, bytes, ttl == null ? 0 : StoreArguments.ttlMillis(ttl)));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
 
     @Override
@@ -123,40 +136,17 @@ public final class HazelcastCacheStore implements CacheStore, AutoCloseable {
 
     @Override
     public CompletionStage<Boolean> putIfAbsentAsync(String key, byte[] value, Duration ttl) {
-        try {
-            String k = mapKey(key);
-            StoreArguments.value(value);
-            long ttlMillis = StoreArguments.ttlMillis(ttl);
-            return map.submitToKey(k, new CacheEntryProcessor(CacheEntryProcessor.PUT_IF_ABSENT, value.clone(),
-                    ttlMillis));
-        } catch (RuntimeException e) {
-            return CompletableFuture.failedFuture(e);
-        }
+        return submit(key, CacheEntryProcessor.PUT_IF_ABSENT, value, ttl);
     }
 
     @Override
     public CompletionStage<Boolean> removeIfEqualsAsync(String key, byte[] expected) {
-        try {
-            String k = mapKey(key);
-            StoreArguments.value(expected);
-            return map.submitToKey(k, new CacheEntryProcessor(CacheEntryProcessor.REMOVE_IF_EQUALS, expected.clone(),
-                    0));
-        } catch (RuntimeException e) {
-            return CompletableFuture.failedFuture(e);
-        }
+        return submit(key, CacheEntryProcessor.REMOVE_IF_EQUALS, expected, null);
     }
 
     @Override
     public CompletionStage<Boolean> renewIfEqualsAsync(String key, byte[] expected, Duration ttl) {
-        try {
-            String k = mapKey(key);
-            StoreArguments.value(expected);
-            long ttlMillis = StoreArguments.ttlMillis(ttl);
-            return map.submitToKey(k, new CacheEntryProcessor(CacheEntryProcessor.RENEW_IF_EQUALS, expected.clone(),
-                    ttlMillis));
-        } catch (RuntimeException e) {
-            return CompletableFuture.failedFuture(e);
-        }
+        return submit(key, CacheEntryProcessor.RENEW_IF_EQUALS, expected, ttl);
     }
 
     /** Nothing to release: the instance is the caller's, the entries the cluster's. */
