@@ -155,8 +155,10 @@ public final class Gateway implements AutoCloseable {
                 config.backend().type().name().toLowerCase(java.util.Locale.ROOT));
         GatewayConfig.Server s = config.server();
         try {
+            // HTTP/1.1 only: with HTTP/2 cleartext on, Vert.x makes a connection (and calls the connection handler)
+            // only once its first request's headers are in, so nothing could close one that never sends them
             HttpServerOptions options = new HttpServerOptions().setTcpNoDelay(true)
-                    .setMaxInitialLineLength(8192).setCompressionSupported(false);
+                    .setMaxInitialLineLength(8192).setCompressionSupported(false).setHttp2ClearTextEnabled(false);
             int port = s.port();
             if (port == 0) {
                 // several servers share one port only if they name it: pick a free one first
@@ -277,7 +279,11 @@ public final class Gateway implements AutoCloseable {
                     .tag("loop", Thread.currentThread().getName()).register(registry);
             HttpServer server = vertx.createHttpServer(options).requestHandler(handler).connectionHandler(c -> {
                 open.incrementAndGet();
-                c.closeHandler(v -> open.decrementAndGet());
+                Runnable unwatch = handler.connected(c);
+                c.closeHandler(v -> {
+                    open.decrementAndGet();
+                    unwatch.run();
+                });
             });
             return server.listen(port, host).onSuccess(servers::add);
         }

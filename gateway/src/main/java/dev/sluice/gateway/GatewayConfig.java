@@ -97,17 +97,21 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      * @param transport how the event loops do their I/O (default {@link IoTransport#AUTO})
      * @param bodyTimeout the longest a request body may stall, no byte arriving; then 408 and the connection closed
      *     (default 30 s)
+     * @param idleTimeout the longest a client connection may stay with no call in progress, whether it has not
+     *     finished sending a request's headers or idles between calls; then it is closed (default 75 s, above the 60 s
+     *     idle timeout of common load balancers, which should close first)
      */
     public record Server(String host, int port, long maxBodyBytes, Duration drainTimeout, Duration reloadInterval,
-            int eventLoops, IoTransport transport, Duration bodyTimeout) {
+            int eventLoops, IoTransport transport, Duration bodyTimeout, Duration idleTimeout) {
         /** The defaults. */
         public static Server defaults() {
             return new Server("127.0.0.1", 8080, 1 << 20, Duration.ofSeconds(30), Duration.ofSeconds(2), 0,
-                    IoTransport.AUTO, Duration.ofSeconds(30));
+                    IoTransport.AUTO, Duration.ofSeconds(30), Duration.ofSeconds(75));
         }
 
         Server withPort(int p) {
-            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval, eventLoops, transport, bodyTimeout);
+            return new Server(host, p, maxBodyBytes, drainTimeout, reloadInterval, eventLoops, transport, bodyTimeout,
+                    idleTimeout);
         }
 
         /** The number of event loops to run: {@link #eventLoops}, or the available processors if that is 0. */

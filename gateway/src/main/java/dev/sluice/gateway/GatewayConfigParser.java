@@ -142,14 +142,14 @@ public final class GatewayConfigParser {
 
     private static Server server(Obj o) {
         o.allow("host", "port", "maxBodyBytes", "drainTimeout", "reloadInterval", "eventLoops", "transport",
-                "bodyTimeout");
+                "bodyTimeout", "idleTimeout");
         Server d = Server.defaults();
         int port = (int) o.longVal("port", d.port(), 0, 65535);
         IoTransport t = choice(o, "transport", IoTransport.class, d.transport());
         return new Server(o.str("host", d.host()), port, o.longVal("maxBodyBytes", d.maxBodyBytes(), 1, 1L << 30),
                 o.duration("drainTimeout", d.drainTimeout(), true), o.duration("reloadInterval", d.reloadInterval(),
                         true), (int) o.longVal("eventLoops", d.eventLoops(), 0, 256), t,
-                o.duration("bodyTimeout", d.bodyTimeout(), false));
+                o.duration("bodyTimeout", d.bodyTimeout(), false), o.duration("idleTimeout", d.idleTimeout(), false));
     }
 
     /** The constant of {@code type} that the field names, in any case; an error naming the field and the choices. */

@@ -31,6 +31,7 @@ class GatewayConfigParserTest {
         assertThat(c.server().host()).isEqualTo("127.0.0.1");
         assertThat(c.server().maxBodyBytes()).isEqualTo(1 << 20);
         assertThat(c.server().bodyTimeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(c.server().idleTimeout()).isEqualTo(Duration.ofSeconds(75));
         assertThat(c.backend().type()).isEqualTo(GatewayConfig.BackendType.MEMORY);
         assertThat(c.queue().maxWait()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.upstream().timeout()).isEqualTo(Duration.ofSeconds(120));

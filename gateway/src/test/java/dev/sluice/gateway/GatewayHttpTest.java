@@ -6,10 +6,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.sluice.testkit.simulator.ProviderSimulator;
 import dev.sluice.testkit.simulator.SimulatorLimits;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -443,10 +445,56 @@ class GatewayHttpTest {
         }
     }
 
+    @Test
+    @DisplayName("A connection that never finishes its request's headers is closed after server.idleTimeout, even "
+            + "while a byte keeps arriving now and then")
+    void headersThatNeverEnd() throws Exception {
+        try (Gateway g = patientGateway("ok-model", "idler", "sk-idler", ", idleTimeout: 300ms");
+                Socket s = new Socket("127.0.0.1", g.port())) {
+            s.setSoTimeout(100);
+            s.getOutputStream().write("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nX-Trickle: ".getBytes(
+                    StandardCharsets.UTF_8));
+            boolean closed = false;
+            for (int i = 0; i < 100 && !closed; i++) { // a byte every 100 ms for at most 10 s
+                try {
+                    s.getOutputStream().write('a');
+                    closed = s.getInputStream().read() < 0;
+                } catch (SocketTimeoutException stillOpen) {
+                    // nothing to read yet: the gateway still holds the connection
+                } catch (IOException reset) {
+                    closed = true;
+                }
+            }
+            assertThat(closed).as("closed by the gateway").isTrue();
+        }
+    }
+
+    @Test
+    @DisplayName("A call that waits longer than server.idleTimeout keeps its connection and is answered; the "
+            + "connection is closed once it then idles for that long")
+    void longCallKeepsItsConnection() throws Exception {
+        try (Gateway g = patientGateway("hold-model", "holder", "sk-holder", ", idleTimeout: 300ms")) {
+            int received = stub.calls("hold-model");
+            try (Socket s = rawChat(g.port(), "sk-holder", chat("hold-model", ""))) {
+                s.setSoTimeout(10_000);
+                await(() -> stub.calls("hold-model") > received);
+                Thread.sleep(1_000); // the idle timer fires about three times while the call is held
+                stub.release();
+                String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8); // to the close
+                assertThat(answer).startsWith("HTTP/1.1 200").contains("chat.completion");
+            }
+        }
+    }
+
     /** A gateway of its own on the stub: one model, one tenant, an upstream timeout no test waits for. */
     private static Gateway patientGateway(String model, String tenant, String tenantKey) {
+        return patientGateway(model, tenant, tenantKey, "");
+    }
+
+    /** {@link #patientGateway(String, String, String)} with more {@code server} settings, {@code ", name: value"}. */
+    private static Gateway patientGateway(String model, String tenant, String tenantKey, String server) {
         return Gateway.start(GatewayConfigParser.create().parse("""
-                server: {port: 0, reloadInterval: 0}
+                server: {port: 0, reloadInterval: 0%s}
                 upstream: {timeout: 5m}
                 providers:
                   stub:
@@ -457,7 +505,7 @@ class GatewayHttpTest {
                   %s: {provider: stub}
                 tenants:
                   %s: {keys: [{value: %s}]}
-                """.formatted(stub.baseUrl(), model, tenant, tenantKey)));
+                """.formatted(server, stub.baseUrl(), model, tenant, tenantKey)));
     }
 
     /** A socket that has sent a chat call with {@code key}: closing it is the client leaving. */

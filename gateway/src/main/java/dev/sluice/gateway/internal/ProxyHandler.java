@@ -26,6 +26,7 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
@@ -79,6 +80,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private final Supplier<Future<Boolean>> backendUp;
     private final String backendName;
     private final AtomicInteger inFlight = new AtomicInteger();
+    private final IdleConnections idle;
     private volatile boolean draining;
     private volatile @Nullable Runnable onIdle;
 
@@ -99,7 +101,16 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         this.scrape = scrape;
         this.backendUp = backendUp;
         this.backendName = backendName;
+        this.idle = new IdleConnections(vertx, () -> routes.get().config().server().idleTimeout().toNanos());
         registry.gauge(GatewayMetricNames.IN_FLIGHT, inFlight);
+    }
+
+    /**
+     * Watches the client connection {@code c}, closing it once it has stayed {@code server.idleTimeout} with no call
+     * in progress; run what this returns when {@code c} closes. Call it from the server's connection handler.
+     */
+    public Runnable connected(HttpConnection c) {
+        return idle.opened(c);
     }
 
     /** Calls in progress. */
@@ -128,6 +139,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     @Override
     public void handle(HttpServerRequest req) {
         String path = req.path();
+        Runnable leave = idle.enter(req);
+        req.response().endHandler(v -> leave.run());
+        req.response().closeHandler(v -> leave.run());
         try {
             if (path.equals("/health")) {
                 health(req);
@@ -170,6 +184,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 if (!once[0]) {
                     once[0] = true;
                     done();
+                    leave.run();
                 }
             };
             req.response().endHandler(v -> finish.run());
