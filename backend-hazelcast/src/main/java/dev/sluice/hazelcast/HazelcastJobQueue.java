@@ -32,6 +32,7 @@ import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A {@link JobQueue} on a Hazelcast cluster, shared by every handle on the same cluster and queue name.
@@ -65,6 +66,7 @@ public final class HazelcastJobQueue implements JobQueue {
     private final long leaseMicros;
     private final int maxDeliveries;
     private final long idempotencyMillis;
+    private final long hiddenMillis;
     private final int deadLetterLength;
     private final String handle = UUID.randomUUID().toString();
 
@@ -76,6 +78,8 @@ public final class HazelcastJobQueue implements JobQueue {
         this.leaseMicros = b.lease.toNanos() / 1000;
         this.maxDeliveries = b.maxDeliveries;
         this.idempotencyMillis = Math.max(1, b.idempotencyWindow.toMillis());
+        this.hiddenMillis = b.hiddenTtl != null ? b.hiddenTtl.toMillis()
+                : Math.max(idempotencyMillis, TimeUnit.MINUTES.toMillis(10));
         this.deadLetterLength = b.deadLetterLength;
         jobs.addIndex(IndexType.HASH, "lane");
         jobs.addIndex(IndexType.SORTED, "visibleAt");
@@ -93,7 +97,8 @@ public final class HazelcastJobQueue implements JobQueue {
      * published: a key is only ever claimed for a job that exists, so a write that failed leaves nothing a retry
      * would take for done. A retry that finds the key claimed publishes that job, in case its producer failed
      * between the claim and the publish. A producer that dies between the write and the claim may leave one hidden
-     * entry behind, never a lost job.
+     * entry behind, never a lost job. A hidden entry expires after the idempotency window (at least 10 minutes), so
+     * such leftovers go; publishing drops its time to live.
      */
     @Override
     public String enqueue(JobRequest r) {
@@ -106,7 +111,7 @@ public final class HazelcastJobQueue implements JobQueue {
             jobs.set(id, job);
             return id;
         }
-        jobs.set(id, job.hide());
+        jobs.set(id, job.hide(), hiddenMillis, TimeUnit.MILLISECONDS);
         String known;
         try {
             known = idempotency.putIfAbsent(key, id, idempotencyMillis, TimeUnit.MILLISECONDS);
@@ -307,6 +312,7 @@ public final class HazelcastJobQueue implements JobQueue {
         private int maxDeliveries = 5;
         private Duration idempotencyWindow = Duration.ofHours(24);
         private int deadLetterLength = 10_000;
+        private @Nullable Duration hiddenTtl;
 
         private Builder(HazelcastInstance instance, String name) {
             if (name == null || !NAME.matcher(name).matches()) {
@@ -348,6 +354,12 @@ public final class HazelcastJobQueue implements JobQueue {
         /** How long an idempotency key is remembered after its job was enqueued. */
         public Builder idempotencyWindow(Duration window) {
             this.idempotencyWindow = QueueArguments.idempotencyWindow(window);
+            return this;
+        }
+
+        /** How long a hidden job lives unpublished; tests only (by default the window, at least 10 minutes). */
+        Builder hiddenTtl(Duration ttl) {
+            this.hiddenTtl = ttl;
             return this;
         }
 

@@ -72,6 +72,7 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
                     return Boolean.FALSE;
                 }
                 j.publish(now);
+                // drops the hidden job's time to live (a plain setValue takes the map's, none; hiddenLeftoversExpire)
                 entry.setValue(j);
                 return Boolean.TRUE;
             }

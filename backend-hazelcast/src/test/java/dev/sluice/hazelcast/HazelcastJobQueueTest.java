@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.flakeidgen.FlakeIdGenerator;
+import com.hazelcast.map.IMap;
 import com.hazelcast.map.MapInterceptor;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.queue.Job;
@@ -16,6 +17,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -98,6 +100,67 @@ class HazelcastJobQueueTest {
         assertThat(worker.ack(taken.get(0))).isTrue();
         assertThat(producer.enqueue(r)).isEqualTo(id);
         assertThat(worker.take(Priority.NORMAL, "t", 10)).isEmpty();
+    }
+
+    /** Fails the next {@code LEFT} puts and gets of the map it intercepts. */
+    static final class FailPutsAndGets implements MapInterceptor {
+        private static final long serialVersionUID = 1L;
+        static final AtomicInteger LEFT = new AtomicInteger();
+
+        private static void maybeFail() {
+            if (LEFT.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                throw new IllegalStateException("injected failure");
+            }
+        }
+
+        @Override
+        public Object interceptPut(Object oldValue, Object newValue) {
+            maybeFail();
+            return newValue;
+        }
+
+        @Override
+        public @Nullable Object interceptGet(Object value) {
+            maybeFail();
+            return null;
+        }
+
+        @Override
+        public void afterGet(Object value) {
+        }
+
+        @Override
+        public void afterPut(Object value) {
+        }
+
+        @Override
+        public @Nullable Object interceptRemove(Object removedValue) {
+            return null;
+        }
+
+        @Override
+        public void afterRemove(Object oldValue) {
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("a job left hidden by a producer that failed before claiming its key expires; a published job does not")
+    void hiddenLeftoversExpire() throws Exception {
+        HazelcastJobQueue q = HazelcastJobQueue.builder(cluster.get(0), "idem-expire").hiddenTtl(Duration.ofSeconds(1))
+                .build();
+        String published = q.enqueue(JobRequest.builder(new byte[] {1}).tenant("t").idempotencyKey("kept").build());
+        cluster.get(0).getMap("idem-expire-idem").addInterceptor(new FailPutsAndGets());
+        FailPutsAndGets.LEFT.set(2); // the claim fails, then so does the check before deleting the hidden job
+        JobRequest r = JobRequest.builder(new byte[] {2}).tenant("t").idempotencyKey("lost").build();
+        assertThatThrownBy(() -> q.enqueue(r)).hasMessageContaining("injected failure");
+        IMap<String, QueuedJob> jobs = cluster.get(1).getMap("idem-expire");
+        assertThat(jobs.keySet()).hasSize(2).contains(published);
+        for (int i = 0; i < 300 && jobs.keySet().size() > 1; i++) {
+            Thread.sleep(100); // Hazelcast expires entries on access and in the background
+        }
+        assertThat(jobs.keySet()).containsExactly(published);
+        assertThat(q.take(Priority.NORMAL, "t", 10)).extracting(l -> l.job().id()).containsExactly(published);
     }
 
     @Test
