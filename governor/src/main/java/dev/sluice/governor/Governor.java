@@ -31,6 +31,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -226,8 +227,10 @@ public final class Governor implements AutoCloseable {
     }
 
     /**
-     * Stops the governor's threads and fails every call not yet answered with a {@link RejectedExecutionException}
-     * (what it reserved stays charged); the backend and cooldown store belong to whoever built them.
+     * Stops the governor's threads and fails every call not yet answered with a {@link RejectedExecutionException}.
+     * A call at its upstream is settled as one whose upstream failed: its request and prompt tokens stay charged (the
+     * provider may count them), its output tokens and its concurrency lease are given back. The backend and cooldown
+     * store belong to whoever built them.
      */
     @Override
     public void close() {
@@ -235,6 +238,16 @@ public final class Governor implements AutoCloseable {
         scheduler.shutdownNow();
         blocking.shutdownNow();
         for (Call c : open) {
+            Reservation r = c.sending.getAndSet(null);
+            if (r != null) {
+                try {
+                    r.slot.inFlight.decrementAndGet();
+                    c.release(r, r.maxOut, 0);
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "governor " + name + ": could not give back a closed call's reservation",
+                            e);
+                }
+            }
             c.result.completeExceptionally(closedException());
         }
         limiter.close();
@@ -350,6 +363,8 @@ public final class Governor implements AutoCloseable {
         final List<Slot> pool;
         final long startNanos = System.nanoTime();
         final Set<Slot> outForTheDay = new HashSet<>();
+        /** The reservation of the attempt at the upstream: whoever takes it (the answer or close) settles it. */
+        final AtomicReference<@Nullable Reservation> sending = new AtomicReference<>();
         int attempts;
         long waitedNanos;
         @Nullable GovernedResponse last;
@@ -546,6 +561,13 @@ public final class Governor implements AutoCloseable {
         }
 
         void send(Reservation r) {
+            if (closed) { // granted while the governor closed: never sent, so only the request stays charged
+                r.slot.inFlight.decrementAndGet();
+                release(r, r.prompt + r.maxOut, r.prompt);
+                fail(closedException());
+                return;
+            }
+            sending.set(r);
             attempts++;
             stats.attempts.increment();
             if (attempts > 1) {
@@ -559,6 +581,9 @@ public final class Governor implements AutoCloseable {
                 stage = CompletableFuture.failedFuture(e);
             }
             stage.whenCompleteAsync((resp, e) -> {
+                if (!sending.compareAndSet(r, null)) {
+                    return; // close() settled it
+                }
                 try {
                     if (e != null) {
                         onFailure(r, unwrap(e));

@@ -138,6 +138,38 @@ class GovernorTest {
         assertThat(sent).as("nothing sent after close").hasValue(4);
     }
 
+    @Test
+    @DisplayName("Closing the governor gives back what its calls at the upstream reserved beyond the request and "
+            + "prompt: their output tokens and concurrency leases, which another governor on the backend can take")
+    void closeGivesBackLeases() {
+        MemoryBackend backend = MemoryBackend.create();
+        Governor g = Governor.builder(backend).profiles(PROFILES).pool(MODEL, ProviderKey.of("sim", "sk-1")).build();
+        AtomicInteger sent = new AtomicInteger();
+        Upstream silent = attempt -> {
+            sent.incrementAndGet();
+            return new CompletableFuture<>(); // never answers
+        };
+        for (int i = 0; i < 4; i++) { // all 4 concurrent leases
+            g.callAsync(chat("call " + i, 20), silent);
+        }
+        for (int i = 0; i < 500 && sent.get() < 4; i++) {
+            sleep(10);
+        }
+        assertThat(sent).hasValue(4);
+        g.close();
+        assertThat(g.stats().tokensRefunded()).as("the output tokens of the 4 calls").isEqualTo(4 * 20);
+
+        Governor h = open(Governor.builder(backend).profiles(PROFILES).pool(MODEL, ProviderKey.of("sim", "sk-1"))
+                .maxWait(Duration.ofSeconds(5)).build());
+        for (int i = 0; i < 4; i++) {
+            h.callAsync(chat("again " + i, 20), silent);
+        }
+        for (int i = 0; i < 500 && sent.get() < 8; i++) {
+            sleep(10);
+        }
+        assertThat(sent).as("the 4 leases were free again").hasValue(8);
+    }
+
     private static void sleep(long millis) {
         try {
             Thread.sleep(millis);
