@@ -22,6 +22,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
@@ -50,10 +51,11 @@ import org.jspecify.annotations.Nullable;
  * {@linkplain Builder#inFlightTtl time to live} that it renews while its call runs), calls upstream, stores the
  * answer, then releases its marker ({@code removeIfEquals}). Other instances that find the marker poll the store for
  * the answer with a bounded exponential backoff (from {@linkplain Builder#pollInterval 10 ms, doubling to 250 ms},
- * jittered), one poller per instance and key however many callers wait there. When the answer appears they return it;
- * when the marker is gone without an answer (the leader crashed and its marker expired, the leader failed, or its
- * answer was not storable) one of them takes the lead. A follower waits at most {@linkplain Builder#maxWait a bound}
- * (5 minutes), then calls upstream itself. Polling rather than Redis pub/sub keeps the coordination on the {@link
+ * jittered), one poller per instance and key however many callers wait there. When the answer appears they return it.
+ * A leader whose call failed or whose answer was not storable leaves a short-lived tombstone in the answer's place:
+ * its followers then call upstream at once, rather than lead one after another. When the marker is gone with neither
+ * (the leader crashed and its marker expired) one of them takes the lead. A follower waits at most {@linkplain
+ * Builder#maxWait a bound} (5 minutes), then calls upstream itself. Polling rather than Redis pub/sub keeps the coordination on the {@link
  * CacheStore} contract alone, so it works alike on Redis, Hazelcast and any other store, costs no extra connection or
  * subscription, and cannot miss a notification that fires between a miss and a subscribe; the price is up to one poll
  * interval of extra latency on followers, small beside an LLM call.
@@ -80,6 +82,8 @@ public final class ResponseCache implements AutoCloseable {
     private final long maxWaitNanos;
     private final long pollMinNanos;
     private final long pollMaxNanos;
+    /** How long a tombstone lives: every follower polls within it (polls are at most {@code pollMax} apart). */
+    private final Duration tombstoneTtl;
     private final Clock clock;
     private final ConcurrentHashMap<String, CompletableFuture<LlmResponse>> flights = new ConcurrentHashMap<>();
     private @Nullable ScheduledThreadPoolExecutor heartbeats;
@@ -95,6 +99,7 @@ public final class ResponseCache implements AutoCloseable {
         this.maxWaitNanos = b.maxWait.toNanos();
         this.pollMinNanos = b.pollMin.toNanos();
         this.pollMaxNanos = b.pollMax.toNanos();
+        this.tombstoneTtl = Duration.ofNanos(Math.max(TimeUnit.SECONDS.toNanos(1), 4 * pollMaxNanos));
         this.clock = b.clock;
         this.nearTtlMillis = b.nearTtl.toMillis();
         if (b.nearBytes > 0) {
@@ -165,7 +170,7 @@ public final class ResponseCache implements AutoCloseable {
             CacheAnswer hit = nearLookup(p);
             if (hit == null) {
                 Envelope e = readStore(p);
-                hit = e == null ? null : found(p, e, Source.HIT);
+                hit = answer(e) ? found(p, e, Source.HIT) : null;
             }
             if (hit != null) {
                 return hit;
@@ -226,7 +231,7 @@ public final class ResponseCache implements AutoCloseable {
             if (hit != null) {
                 return CompletableFuture.completedFuture(hit);
             }
-            first = readStoreAsync(p).thenApply(e -> e == null ? null : found(p, e, Source.HIT));
+            first = readStoreAsync(p).thenApply(e -> answer(e) ? found(p, e, Source.HIT) : null);
         } else {
             first = CompletableFuture.completedFuture(null);
         }
@@ -371,6 +376,13 @@ public final class ResponseCache implements AutoCloseable {
         }
     }
 
+    /**
+     * What a read of the store found in place of an answer when the last flight on the key stored none: a tombstone
+     * ({@link Envelope#tombstone()}). Compared by identity; never handed out.
+     */
+    private static final Envelope NOTHING_STORED = new Envelope(0, 0, new LlmResponse(0, "", new byte[0]));
+
+    /** The stored answer, {@link #NOTHING_STORED} for a tombstone, or null. */
     private @Nullable Envelope readStore(Plan p) {
         byte[] bytes;
         try {
@@ -379,7 +391,19 @@ public final class ResponseCache implements AutoCloseable {
             counters.errors.increment();
             return null;
         }
-        return bytes == null ? null : Envelope.decode(bytes);
+        return decode(bytes);
+    }
+
+    private static @Nullable Envelope decode(byte @Nullable [] bytes) {
+        if (bytes == null) {
+            return null;
+        }
+        return Envelope.isTombstone(bytes) ? NOTHING_STORED : Envelope.decode(bytes);
+    }
+
+    /** An answer in {@code e}: not null, not a tombstone. */
+    private static boolean answer(@Nullable Envelope e) {
+        return e != null && e != NOTHING_STORED;
     }
 
     private CompletionStage<@Nullable Envelope> readStoreAsync(Plan p) {
@@ -389,7 +413,7 @@ public final class ResponseCache implements AutoCloseable {
                     counters.errors.increment();
                     return null;
                 }
-                return bytes == null ? null : Envelope.decode(bytes);
+                return decode(bytes);
             });
         } catch (RuntimeException e) {
             counters.errors.increment();
@@ -405,7 +429,7 @@ public final class ResponseCache implements AutoCloseable {
         }
         if (!acrossInstances) {
             Envelope e = readStore(p); // a call that finished between our miss and our flight
-            return e != null ? found(p, e, Source.COALESCED) : callAndStore(p, upstream, Source.MISS);
+            return answer(e) ? found(p, e, Source.COALESCED) : callAndStore(p, upstream, Source.MISS);
         }
         byte[] marker = newMarker();
         long deadline = System.nanoTime() + maxWaitNanos;
@@ -420,7 +444,13 @@ public final class ResponseCache implements AutoCloseable {
                 try {
                     // The previous leader stores before it releases: if it finished after our miss, its answer is here.
                     Envelope e = readStore(p);
-                    return e != null ? found(p, e, Source.COALESCED) : callAndStore(p, upstream, Source.MISS);
+                    if (answer(e)) {
+                        return found(p, e, Source.COALESCED);
+                    }
+                    if (e == NOTHING_STORED) {
+                        removeTombstone(p); // it was for the previous flight's followers, not for ours
+                    }
+                    return leadCall(p, upstream);
                 } finally {
                     awaitQuietly(heartbeat.stop());
                     release(p, marker);
@@ -433,6 +463,9 @@ public final class ResponseCache implements AutoCloseable {
             TimeUnit.NANOSECONDS.sleep(jitter(pause));
             pause = Math.min(pause * 2, pollMaxNanos);
             Envelope e = readStore(p);
+            if (e == NOTHING_STORED) {
+                return callAndStore(p, upstream, Source.MISS); // the flight we waited on stored nothing
+            }
             if (e != null) {
                 return found(p, e, Source.COALESCED);
             }
@@ -469,16 +502,63 @@ public final class ResponseCache implements AutoCloseable {
 
     private CacheAnswer callAndStore(Plan p, Upstream upstream, Source source) throws Exception {
         LlmResponse r = checked(upstream.call());
+        store(p, r);
+        return new CacheAnswer(r, source);
+    }
+
+    /** Stores {@code r} if the policy allows; whether it was stored. */
+    private boolean store(Plan p, LlmResponse r) {
         byte[] value = storable(p, r);
-        if (value != null) {
-            try {
-                store.put(entryKey(p.key), value, p.ttl);
-                counters.stored(value.length);
-            } catch (RuntimeException e) {
-                counters.errors.increment();
+        if (value == null) {
+            return false;
+        }
+        try {
+            store.put(entryKey(p.key), value, p.ttl);
+            counters.stored(value.length);
+            return true;
+        } catch (RuntimeException e) {
+            counters.errors.increment();
+            return false;
+        }
+    }
+
+    /**
+     * A leader's call across instances: as {@link #callAndStore}, but if no answer is stored (the policy refused it,
+     * the store failed, or the upstream threw) a tombstone takes its place, before the marker is released.
+     */
+    private CacheAnswer leadCall(Plan p, Upstream upstream) throws Exception {
+        LlmResponse r;
+        try {
+            r = checked(upstream.call());
+        } catch (Exception | Error e) {
+            putTombstone(p);
+            throw e;
+        }
+        if (!store(p, r)) {
+            putTombstone(p);
+        }
+        return new CacheAnswer(r, Source.MISS);
+    }
+
+    private void putTombstone(Plan p) {
+        boolean interrupted = Thread.interrupted(); // as in release: an interrupted leader writes all the same
+        try {
+            store.putIfAbsent(entryKey(p.key), Envelope.tombstone(), tombstoneTtl); // never over an answer
+        } catch (RuntimeException e) {
+            counters.errors.increment(); // its followers lead in turn, as without tombstones
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
         }
-        return new CacheAnswer(r, source);
+    }
+
+    private void removeTombstone(Plan p) {
+        try {
+            store.removeIfEquals(entryKey(p.key), Envelope.tombstone());
+        } catch (RuntimeException e) {
+            counters.errors.increment(); // some of our followers go upstream uncoordinated until it expires
+        }
     }
 
     /** The bytes to store for {@code r} (also kept near), or null if the policy refuses it (counted). */
@@ -503,7 +583,7 @@ public final class ResponseCache implements AutoCloseable {
             return callAndStoreAsync(p, upstream, Source.REFRESHED);
         }
         if (!acrossInstances) {
-            return readStoreAsync(p).thenCompose(e -> e != null
+            return readStoreAsync(p).thenCompose(e -> answer(e)
                     ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
                     : callAndStoreAsync(p, upstream, Source.MISS));
         }
@@ -518,9 +598,14 @@ public final class ResponseCache implements AutoCloseable {
             }
             if (m == Mark.WON) {
                 Heartbeat heartbeat = new Heartbeat(markerKey(p.key), marker);
-                CompletionStage<CacheAnswer> led = readStoreAsync(p).thenCompose(e -> e != null
-                        ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
-                        : callAndStoreAsync(p, upstream, Source.MISS));
+                CompletionStage<CacheAnswer> led = readStoreAsync(p).thenCompose(e -> {
+                    if (answer(e)) {
+                        return CompletableFuture.completedFuture(found(p, e, Source.COALESCED));
+                    }
+                    // a tombstone was for the previous flight's followers, not for ours
+                    return (e == NOTHING_STORED ? removeTombstoneAsync(p) : CompletableFuture.<Void>completedFuture(
+                            null)).thenCompose(x -> leadCallAsync(p, upstream));
+                });
                 return releasing(p, marker, heartbeat, led);
             }
             if (System.nanoTime() - deadline > 0) {
@@ -530,7 +615,9 @@ public final class ResponseCache implements AutoCloseable {
             return CompletableFuture.runAsync(() -> { },
                             CompletableFuture.delayedExecutor(jitter(pause), TimeUnit.NANOSECONDS))
                     .thenCompose(x -> readStoreAsync(p))
-                    .thenCompose(e -> e != null
+                    .thenCompose(e -> e == NOTHING_STORED
+                            ? callAndStoreAsync(p, upstream, Source.MISS) // the flight we waited on stored nothing
+                            : e != null
                             ? CompletableFuture.completedFuture(found(p, e, Source.COALESCED))
                             : attemptAsync(p, upstream, marker, deadline, Math.min(pause * 2, pollMaxNanos)));
         });
@@ -575,26 +662,68 @@ public final class ResponseCache implements AutoCloseable {
     }
 
     private CompletionStage<CacheAnswer> callAndStoreAsync(Plan p, AsyncUpstream upstream, Source source) {
-        return invoke(upstream).thenCompose(r -> {
-            byte[] value = storable(p, r);
-            if (value == null) {
-                return CompletableFuture.completedFuture(new CacheAnswer(r, source));
+        return invoke(upstream).thenCompose(r -> storeAsync(p, r).thenApply(stored -> new CacheAnswer(r, source)));
+    }
+
+    /** Stores {@code r} if the policy allows; whether it was stored. */
+    private CompletionStage<Boolean> storeAsync(Plan p, LlmResponse r) {
+        byte[] value = storable(p, r);
+        if (value == null) {
+            return CompletableFuture.completedFuture(false);
+        }
+        CompletionStage<Void> put;
+        try {
+            put = store.putAsync(entryKey(p.key), value, p.ttl);
+        } catch (RuntimeException e) {
+            put = CompletableFuture.failedFuture(e);
+        }
+        return put.handle((x, t) -> {
+            if (t != null) {
+                counters.errors.increment();
+                return false;
             }
-            CompletionStage<Void> put;
-            try {
-                put = store.putAsync(entryKey(p.key), value, p.ttl);
-            } catch (RuntimeException e) {
-                put = CompletableFuture.failedFuture(e);
+            counters.stored(value.length);
+            return true;
+        });
+    }
+
+    /** {@link #leadCall} without blocking. */
+    private CompletionStage<CacheAnswer> leadCallAsync(Plan p, AsyncUpstream upstream) {
+        CompletableFuture<CacheAnswer> out = new CompletableFuture<>();
+        invoke(upstream).whenComplete((r, t) -> {
+            if (t != null) {
+                putTombstoneAsync(p).whenComplete((x, y) -> out.completeExceptionally(unwrap(t)));
+                return;
             }
-            return put.handle((x, t) -> {
+            storeAsync(p, r).thenCompose(stored -> stored ? CompletableFuture.<Void>completedFuture(null)
+                    : putTombstoneAsync(p)).whenComplete((x, y) -> out.complete(new CacheAnswer(r, Source.MISS)));
+        });
+        return out;
+    }
+
+    /** {@link #putTombstone} without blocking; never fails. */
+    private CompletionStage<Void> putTombstoneAsync(Plan p) {
+        return quietly(() -> store.putIfAbsentAsync(entryKey(p.key), Envelope.tombstone(), tombstoneTtl));
+    }
+
+    /** {@link #removeTombstone} without blocking; never fails. */
+    private CompletionStage<Void> removeTombstoneAsync(Plan p) {
+        return quietly(() -> store.removeIfEqualsAsync(entryKey(p.key), Envelope.tombstone()));
+    }
+
+    /** A store operation whose failure is only counted. */
+    private CompletionStage<Void> quietly(Supplier<CompletionStage<?>> op) {
+        try {
+            return op.get().handle((x, t) -> {
                 if (t != null) {
                     counters.errors.increment();
-                } else {
-                    counters.stored(value.length);
                 }
-                return new CacheAnswer(r, source);
+                return null;
             });
-        });
+        } catch (RuntimeException e) {
+            counters.errors.increment();
+            return CompletableFuture.completedFuture(null);
+        }
     }
 
     /**

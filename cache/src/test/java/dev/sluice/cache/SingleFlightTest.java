@@ -7,7 +7,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.sluice.memory.MemoryCacheStore;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -179,6 +182,135 @@ class SingleFlightTest {
         } finally {
             provider.countDown();
             cache.close();
+        }
+    }
+
+    private static final LlmResponse FAILED = LlmResponse.json(500, "{\"error\":{\"message\":\"boom\"}}");
+
+    /** {@code upstream} through {@code cache}, blocking or not, on {@code pool}'s threads. */
+    private static CompletableFuture<CacheAnswer> run(ResponseCache cache, CacheRequest request, boolean async,
+            Upstream upstream, ExecutorService pool) {
+        if (async) {
+            return cache.callAsync(request, () -> CompletableFuture.supplyAsync(() -> {
+                try {
+                    return upstream.call();
+                } catch (Exception e) {
+                    throw new CompletionException(e);
+                }
+            }, pool)).toCompletableFuture();
+        }
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return cache.call(request, upstream);
+            } catch (Exception e) {
+                throw new CompletionException(e);
+            }
+        }, pool);
+    }
+
+    /** The shared store, counting the attempts to put a marker in {@code attempts}. */
+    private ProbeStore countingMarkerAttempts(AtomicInteger attempts) {
+        return new ProbeStore(memory, (op, key) -> {
+            if (op.equals("putIfAbsent") && isMarker(key)) {
+                attempts.incrementAndGet();
+            }
+        });
+    }
+
+    private static void awaitCount(AtomicInteger count, int atLeast) throws InterruptedException {
+        for (int i = 0; i < 3000 && count.get() < atLeast; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(count.get()).isGreaterThanOrEqualTo(atLeast);
+    }
+
+    @Test
+    void followersOfAFlightThatStoredNothingGoUpstreamAtOnceNotInTurn() throws Exception {
+        ExecutorService pool = Executors.newCachedThreadPool();
+        try {
+            for (boolean async : new boolean[] {false, true}) {
+                AtomicInteger markerAttempts = new AtomicInteger();
+                ProbeStore probe = countingMarkerAttempts(markerAttempts);
+                List<ResponseCache> instances = new ArrayList<>();
+                for (int i = 0; i < 4; i++) {
+                    instances.add(ResponseCache.builder(probe).build());
+                }
+                CacheRequest request = chat("stores nothing, async " + async);
+                CountDownLatch leading = new CountDownLatch(1);
+                CountDownLatch provider = new CountDownLatch(1);
+                CompletableFuture<CacheAnswer> leader = run(instances.get(0), request, async, () -> {
+                    leading.countDown();
+                    await(provider);
+                    return FAILED; // not storable
+                }, pool);
+                assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
+                AtomicInteger inFlight = new AtomicInteger();
+                AtomicInteger most = new AtomicInteger();
+                Upstream own = () -> {
+                    most.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+                    for (int i = 0; i < 500 && most.get() < 3; i++) { // up to 5 s for the other two to come
+                        Thread.sleep(10);
+                    }
+                    inFlight.decrementAndGet();
+                    return answer("a follower's own");
+                };
+                List<CompletableFuture<CacheAnswer>> followers = new ArrayList<>();
+                for (int i = 1; i < 4; i++) { // one per instance: on one instance they would share one flight
+                    followers.add(run(instances.get(i), request, async, own, pool));
+                }
+                awaitCount(markerAttempts, 4); // the leader's marker and the three that found it taken
+                provider.countDown();
+                assertThat(leader.get(30, TimeUnit.SECONDS).response().status()).isEqualTo(500);
+                for (CompletableFuture<CacheAnswer> f : followers) {
+                    assertThat(f.get(60, TimeUnit.SECONDS).response()).isEqualTo(answer("a follower's own"));
+                }
+                assertThat(most).as("async %s: the three followers were upstream at once", async).hasValue(3);
+                instances.forEach(ResponseCache::close);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aNewLeaderClearsThePreviousFlightsTombstoneSoItsOwnFollowersWaitForIt() throws Exception {
+        ExecutorService pool = Executors.newCachedThreadPool();
+        try {
+            for (boolean async : new boolean[] {false, true}) {
+                AtomicInteger markerAttempts = new AtomicInteger();
+                ProbeStore probe = countingMarkerAttempts(markerAttempts);
+                ResponseCache a = ResponseCache.builder(probe).build();
+                ResponseCache b = ResponseCache.builder(probe).build();
+                CacheRequest request = chat("tombstone cleared, async " + async);
+                assertThat(run(a, request, async, () -> FAILED, pool).get(30, TimeUnit.SECONDS).response().status())
+                        .isEqualTo(500);
+                assertThat(memory.snapshot()).containsKey("llm:r:" + a.key(request)); // its tombstone
+                CountDownLatch leading = new CountDownLatch(1);
+                CountDownLatch provider = new CountDownLatch(1);
+                CompletableFuture<CacheAnswer> next = run(a, request, async, () -> {
+                    leading.countDown();
+                    await(provider);
+                    return answer("the new leader's");
+                }, pool);
+                assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
+                AtomicInteger followerCalls = new AtomicInteger();
+                CompletableFuture<CacheAnswer> follower = run(b, request, async, () -> {
+                    followerCalls.incrementAndGet();
+                    return answer("the follower's own");
+                }, pool);
+                awaitCount(markerAttempts, 3); // the two leaders' markers and the follower's attempt
+                Thread.sleep(150); // the follower polls several times, well within the tombstone's second
+                provider.countDown();
+                assertThat(next.get(30, TimeUnit.SECONDS).response()).isEqualTo(answer("the new leader's"));
+                CacheAnswer followed = follower.get(30, TimeUnit.SECONDS);
+                assertThat(followed.response()).isEqualTo(answer("the new leader's"));
+                assertThat(followed.source()).isEqualTo(CacheAnswer.Source.COALESCED);
+                assertThat(followerCalls).as("async %s", async).hasValue(0);
+                a.close();
+                b.close();
+            }
+        } finally {
+            pool.shutdownNow();
         }
     }
 }

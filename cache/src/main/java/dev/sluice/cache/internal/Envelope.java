@@ -22,6 +22,20 @@ public record Envelope(long storedAtMillis, long expiresAtMillis, LlmResponse re
 
     private static final int MAGIC = 0x53; // 'S'
     private static final int VERSION = 1;
+    private static final int TOMBSTONE = 0x54; // 'T', in the version's place: a reader of version 1 sees a miss
+
+    /**
+     * The bytes of a tombstone, which a leader that stored no answer leaves in the answer's place for a short while:
+     * the callers that waited on its flight on other instances then go upstream at once rather than lead in turn.
+     */
+    public static byte[] tombstone() {
+        return new byte[] {MAGIC, TOMBSTONE};
+    }
+
+    /** Whether {@code bytes} are a {@linkplain #tombstone() tombstone}. */
+    public static boolean isTombstone(byte[] bytes) {
+        return bytes.length == 2 && bytes[0] == MAGIC && bytes[1] == TOMBSTONE;
+    }
 
     /** The stored bytes. */
     public byte[] encode() {
