@@ -8,7 +8,7 @@ package dev.sluice.gateway;
  */
 public final class GatewayMetricNames {
 
-    /** Calls answered, by endpoint, status, tenant and cache outcome (hit, miss, none). */
+    /** Calls answered, by endpoint, status, tenant and cache outcome (hit, coalesced, miss, none). */
     public static final String REQUESTS = "sluice.gateway.requests";
     /** Time from a call's arrival to its response head (or its end for errors), by endpoint. */
     public static final String LATENCY = "sluice.gateway.latency";

@@ -77,6 +77,7 @@ class GatewayHttpTest {
                   waiter: {keys: [{value: sk-waiter}], limits: {requestsPerSecond: 1}}
                   streamer: {keys: [{value: sk-streamer}], limits: {tokensPerMinute: 100000}}
                   leaver: {keys: [{value: sk-leaver}], limits: {tokensPerDay: 3000}}
+                  capped: {keys: [{value: sk-capped}], limits: {tokensPerDay: 1000}}
                 """.formatted(stub.baseUrl(), sim.baseUrl(), closed);
         gateway = Gateway.start(GatewayConfigParser.create().parse(yaml));
         http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -384,6 +385,20 @@ class GatewayHttpTest {
         int chunks = stub.dripChunks.get();
         assertThat(chunks).isLessThan(1500);
         await(() -> gateway.inFlight() == 0);
+    }
+
+    @Test
+    @DisplayName("With max_tokens and max_completion_tokens both set, the larger is reserved, whichever it is")
+    void bothOutputLimitsReserveTheLarger() throws Exception {
+        for (String fields : List.of("\"max_tokens\":10,\"max_completion_tokens\":5000",
+                "\"max_tokens\":5000,\"max_completion_tokens\":10")) {
+            HttpResponse<String> r = post("/v1/chat/completions", "sk-capped", chat("gpt-4o-mini", "," + fields));
+            assertOpenAiError(r, 400);
+            assertThat(r.body()).as(fields).contains("request_too_large").contains("needs up to 50");
+        }
+        HttpResponse<String> small = post("/v1/chat/completions", "sk-capped",
+                chat("gpt-4o-mini", ",\"max_tokens\":10,\"max_completion_tokens\":20"));
+        assertThat(small.statusCode()).as(small.body()).isEqualTo(200);
     }
 
     @Test

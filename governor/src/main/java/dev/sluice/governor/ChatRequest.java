@@ -14,7 +14,8 @@ import org.jspecify.annotations.Nullable;
  *
  * @param model the model name, looked up in the {@link ProviderProfiles}
  * @param messages the prompt
- * @param maxTokens {@code max_tokens} (or {@code max_completion_tokens}), or null for the profile's default
+ * @param maxTokens {@code max_tokens} or {@code max_completion_tokens} (the larger if both are set), or null for the
+ *     profile's default
  * @param stream whether the answer streams
  * @param body the raw request body, if any, for the upstream to send as it is
  */
@@ -88,9 +89,9 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
             messages.add(new Message(m.path("role").asText("user"), content,
                     m.hasNonNull("name") ? m.get("name").asText() : null));
         }
-        Long max = root.hasNonNull("max_completion_tokens") ? Long.valueOf(root.get("max_completion_tokens").asLong())
-                : root.hasNonNull("max_tokens") ? Long.valueOf(root.get("max_tokens").asLong()) : null;
-        return new ChatRequest(root.get("model").asText(), messages, max != null && max > 0 ? max : null,
+        // both set: the larger, as providers differ in which one they honour
+        long max = Math.max(root.path("max_completion_tokens").asLong(0), root.path("max_tokens").asLong(0));
+        return new ChatRequest(root.get("model").asText(), messages, max > 0 ? max : null,
                 root.path("stream").asBoolean(false), body);
     }
 }

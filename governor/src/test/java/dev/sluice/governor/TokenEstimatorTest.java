@@ -31,6 +31,17 @@ class TokenEstimatorTest {
     }
 
     @Test
+    @DisplayName("max_tokens and max_completion_tokens both set: the larger is reserved, whichever it is")
+    void bothOutputLimits() {
+        ModelProfile p = profiles.model("openai", "gpt-4o-mini");
+        for (String fields : List.of("\"max_tokens\":10,\"max_completion_tokens\":500",
+                "\"max_tokens\":500,\"max_completion_tokens\":10")) {
+            ChatRequest r = ChatRequest.fromOpenAiJson("{\"model\":\"gpt-4o-mini\"," + fields + ",\"messages\":[]}");
+            assertThat(estimator.maxOutputTokens(p, r)).as(fields).isEqualTo(500);
+        }
+    }
+
+    @Test
     @DisplayName("Without an encoding: one token per 3 UTF-8 bytes, above jtokkit's count for English and CJK")
     void conservative() {
         String english = "The quick brown fox jumps over the lazy dog, again and again, until the sun sets.";

@@ -503,9 +503,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * The answer's share of a call's estimate: {@code n} × the most output tokens it may produce ({@code max_tokens},
-     * else {@code max_completion_tokens}, else the model's default for chat; {@code max_tokens}, else 16, for
-     * completions); none for other kinds.
+     * The answer's share of a call's estimate: {@code n} × the most output tokens it may produce (the larger of
+     * {@code max_tokens} and {@code max_completion_tokens}, as providers differ in which one they honour, else the
+     * model's default, for chat; {@code max_tokens}, else 16, for completions); none for other kinds.
      *
      * @throws ArithmeticException if it does not fit a long
      */
@@ -513,8 +513,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         JsonNode nNode = json.path("n");
         long n = nNode.isIntegralNumber() && !nNode.canConvertToLong() ? Long.MAX_VALUE : Math.max(1, nNode.asLong(1));
         return switch (kind) {
-            case CHAT -> Math.multiplyExact(n, maxOut(json, "max_tokens",
-                    maxOut(json, "max_completion_tokens", model.maxOutputTokens())));
+            case CHAT -> {
+                long both = Math.max(maxOut(json, "max_tokens", 0), maxOut(json, "max_completion_tokens", 0));
+                yield Math.multiplyExact(n, both > 0 ? both : model.maxOutputTokens());
+            }
             case COMPLETIONS -> Math.multiplyExact(n, maxOut(json, "max_tokens", 16));
             default -> 0;
         };
