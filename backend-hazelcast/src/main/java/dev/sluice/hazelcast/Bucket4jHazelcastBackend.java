@@ -30,7 +30,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>How it differs from {@link HazelcastBackend}: a policy of several limits is one entry processor call per limit
  * and is charged limit by limit with a give-back on refusal (see {@link Bucket4jPolicies}); time is the caller's
- * clock (or the given ticker), not the member's; a limit whose numbers change starts with a fresh bucket (its key
+ * wall clock (in microseconds; or the given ticker), not the member's; a limit whose numbers change starts with a fresh bucket (its key
  * includes them); entries expire once their bucket could have refilled, plus a second; a cluster failure propagates
  * as Hazelcast's exception (there is no failure policy here).
  */
@@ -49,10 +49,9 @@ public final class Bucket4jHazelcastBackend implements LimiterBackend {
         Bucket4jHazelcast.HazelcastProxyManagerBuilder<String> b = Bucket4jHazelcast.entryProcessorBasedBuilder(map)
                 .expirationAfterWrite(ExpirationAfterWriteStrategy.basedOnTimeForRefillingBucketUpToMax(
                         Duration.ofSeconds(1)));
-        if (ticker != null) {
-            // Bucket4j's distributed buckets insist on epoch time; Sluice tickers count from the epoch.
-            b.clientClock(Bucket4jPolicies.timeMeter(ticker, true));
-        }
+        // Bucket4j's distributed buckets insist on epoch time; Sluice tickers count from the epoch. Without a client
+        // clock Bucket4j would read the owner member's millisecond clock.
+        b.clientClock(ticker != null ? Bucket4jPolicies.timeMeter(ticker, true) : Bucket4jPolicies.wallClock());
         this.buckets = b.build();
     }
 

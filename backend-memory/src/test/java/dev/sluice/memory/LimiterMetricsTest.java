@@ -97,6 +97,18 @@ class LimiterMetricsTest {
     }
 
     @Test
+    void metricsBoundTwiceOrGivenAsTheObserverToo_countEachCallOnce() {
+        LimiterMetrics own = new LimiterMetrics(NAME, backend::liveKeys);
+        own.bindTo(registry);
+        own.bindTo(registry);
+        SluiceLimiter limiter = SluiceLimiter.builder(backend).name(NAME).policy(Policy.of(Limit.perMinute("requests",
+                3))).scheduler(scheduler).observer(own).meterRegistry(registry).build();
+        limiter.tryAcquire("k", Cost.request());
+        assertThat(acquisitions("granted")).isEqualTo(1);
+        assertThat(units("requests", "granted")).isEqualTo(1);
+    }
+
+    @Test
     void countsDeadlineExceeded() throws InterruptedException {
         SluiceLimiter limiter = limiter(Policy.of(Limit.perMinute("requests", 2)));
         limiter.tryAcquire("k", Cost.request());

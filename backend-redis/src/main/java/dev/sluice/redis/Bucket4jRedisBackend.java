@@ -25,7 +25,8 @@ import org.redisson.api.RedissonClient;
  * <p>How it differs from {@link RedisBackend}: Bucket4j updates a bucket by compare-and-swap from the client (a read,
  * then a conditional write, retried under contention), so one acquire costs at least two round trips per limit;
  * several limits are charged one by one with a give-back on refusal (never more is admitted, but concurrent callers
- * may see tokens briefly missing); time is the client's clock (or the given ticker), not Redis's; waits are rounded
+ * may see tokens briefly missing); time is the client's wall clock (in microseconds; or the
+ * given ticker), not Redis's; waits are rounded
  * up to whole microseconds plus one; a limit whose numbers change starts with a fresh bucket (its key includes
  * them); a backend failure propagates as Bucket4j's exception (there is no failure policy here).
  */
@@ -42,10 +43,8 @@ public final class Bucket4jRedisBackend implements LimiterBackend {
                 Bucket4jRedisson.casBasedBuilder(redisson.getCommandExecutor())
                         .expirationAfterWrite(ExpirationAfterWriteStrategy.basedOnTimeForRefillingBucketUpToMax(
                                 Duration.ofSeconds(1)));
-        if (ticker != null) {
-            // Bucket4j's distributed buckets insist on epoch time; Sluice tickers count from the epoch.
-            b.clientClock(Bucket4jPolicies.timeMeter(ticker, true));
-        }
+        // Bucket4j's distributed buckets insist on epoch time; Sluice tickers count from the epoch.
+        b.clientClock(ticker != null ? Bucket4jPolicies.timeMeter(ticker, true) : Bucket4jPolicies.wallClock());
         this.buckets = b.build();
         this.keys = RedisBackend.builder(client).namespace(namespace).build();
     }

@@ -285,9 +285,9 @@ public final class Governor implements AutoCloseable {
         final java.util.concurrent.ConcurrentLinkedQueue<Runnable> waiters =
                 new java.util.concurrent.ConcurrentLinkedQueue<>();
 
-        /** Wakes the longest waiter for a lease, if any. */
+        /** Wakes the longest waiter for a lease, if any and if the governor is open (close fails the waiters). */
         void released() {
-            Runnable w = waiters.poll();
+            Runnable w = closed ? null : waiters.poll();
             if (w != null) {
                 scheduler.execute(w);
             }
@@ -622,11 +622,11 @@ public final class Governor implements AutoCloseable {
                 return;
             }
             if (resp.status() == 429) {
-                stats.rateLimited.increment();
+                // one count per 429, of its kind, so that no reading sees a window 429 that a daily one undoes
+                (signal.retryable() ? stats.windowRateLimited : stats.dailyRefusals).increment();
                 release(r, r.prompt + r.maxOut, r.prompt);
                 cooldown(s, signal);
                 if (!signal.retryable()) {
-                    stats.dailyRefusals.increment();
                     outForTheDay.add(s);
                     boolean another = false;
                     for (Slot o : pool) {
@@ -941,7 +941,8 @@ public final class Governor implements AutoCloseable {
         final LongAdder failed = new LongAdder();
         final LongAdder attempts = new LongAdder();
         final LongAdder retries = new LongAdder();
-        final LongAdder rateLimited = new LongAdder();
+        /** 429s that are not daily refusals; with {@link #dailyRefusals}, every 429. */
+        final LongAdder windowRateLimited = new LongAdder();
         final LongAdder dailyRefusals = new LongAdder();
         final LongAdder tokensReserved = new LongAdder();
         final LongAdder tokensActual = new LongAdder();
@@ -956,8 +957,9 @@ public final class Governor implements AutoCloseable {
         final LongAdder limitChanges = new LongAdder();
 
         GovernorStats snapshot() {
+            long daily = dailyRefusals.sum();
             return new GovernorStats(calls.sum(), succeeded.sum(), failed.sum(), attempts.sum(), retries.sum(),
-                    rateLimited.sum(), dailyRefusals.sum(), tokensReserved.sum(), tokensActual.sum(),
+                    windowRateLimited.sum() + daily, daily, tokensReserved.sum(), tokensActual.sum(),
                     tokensRefunded.sum(), tokensDebt.sum(), unsettled.sum(), promptEstimateError.sum(),
                     Duration.ofNanos(waitedNanos.sum()), cooldowns.sum(), Duration.ofNanos(cooldownNanos.sum()),
                     reconciled.sum(), limitChanges.sum());

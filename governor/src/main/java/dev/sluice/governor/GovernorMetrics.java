@@ -31,7 +31,10 @@ public final class GovernorMetrics implements MeterBinder {
         counter(registry, GovernorMetricNames.ATTEMPTS, null, null, g -> g.stats().attempts());
         counter(registry, GovernorMetricNames.RETRIES, null, null, g -> g.stats().retries());
         counter(registry, GovernorMetricNames.RATE_LIMITED, GovernorMetricNames.TAG_KIND, "window",
-                g -> g.stats().rateLimited() - g.stats().dailyRefusals());
+                g -> {
+                    GovernorStats s = g.stats(); // one snapshot: the difference of two could go down
+                    return s.rateLimited() - s.dailyRefusals();
+                });
         counter(registry, GovernorMetricNames.RATE_LIMITED, GovernorMetricNames.TAG_KIND, "daily",
                 g -> g.stats().dailyRefusals());
         counter(registry, GovernorMetricNames.TOKENS, GovernorMetricNames.TAG_KIND, "reserved",

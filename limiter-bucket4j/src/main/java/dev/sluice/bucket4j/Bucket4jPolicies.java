@@ -13,6 +13,8 @@ import io.github.bucket4j.ConsumptionProbe;
 import io.github.bucket4j.EstimationProbe;
 import io.github.bucket4j.TimeMeter;
 import io.github.bucket4j.distributed.proxy.ProxyManager;
+import java.time.Instant;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Charges a Sluice policy on Bucket4j buckets, one bucket per limit: what the Bucket4j-engine backends share.
@@ -29,14 +31,22 @@ public final class Bucket4jPolicies {
     }
 
     /**
-     * Checks that every limit of {@code policy} is a token bucket.
+     * Checks that every limit of {@code policy} is a token bucket that Bucket4j can run: Bucket4j refills at most one
+     * token per nanosecond and computes in nanoseconds, so a very fast or very long limit that Sluice accepts may be
+     * beyond it.
      *
-     * @throws IllegalArgumentException naming the first other limit and {@code engine}
+     * @throws IllegalArgumentException naming the first other limit, {@code engine} and, for a limit Bucket4j
+     *     refuses, its reason
      */
     public static void requireTokenBuckets(Policy policy, String engine) {
         for (Limit l : policy.limits()) {
             if (l.algorithm() != Algorithm.TOKEN_BUCKET) {
                 throw new IllegalArgumentException(engine + " runs TOKEN_BUCKET limits only, not " + l);
+            }
+            try {
+                bandwidth(l);
+            } catch (RuntimeException e) { // Bucket4j's IllegalArgumentException or an ArithmeticException
+                throw new IllegalArgumentException(engine + " cannot run " + l + ": " + e.getMessage(), e);
             }
         }
     }
@@ -71,6 +81,25 @@ public final class Bucket4jPolicies {
     }
 
     /**
+     * The wall clock in microseconds ({@link Instant#now()}), for distributed buckets: Bucket4j's own default counts
+     * milliseconds, against which a wait can come out up to a millisecond short.
+     */
+    public static TimeMeter wallClock() {
+        return new TimeMeter() {
+            @Override
+            public long currentTimeNanos() {
+                Instant now = Instant.now();
+                return now.getEpochSecond() * 1_000_000_000L + now.getNano() / 1000 * 1000;
+            }
+
+            @Override
+            public boolean isWallClockBased() {
+                return true;
+            }
+        };
+    }
+
+    /**
      * Bucket4j's time source on {@code ticker}. Distributed buckets insist on a wall clock; Sluice tickers count
      * from the epoch, so {@code wallClock} may say so.
      */
@@ -89,7 +118,9 @@ public final class Bucket4jPolicies {
     }
 
     /**
-     * Charges {@code cost} on {@code buckets} (one per limit of {@code policy}, in order) all or nothing.
+     * Charges {@code cost} on {@code buckets} (one per limit of {@code policy}, in order) all or nothing. If a bucket
+     * throws (a distributed store's failure), what the earlier buckets took is given back before the exception
+     * propagates; so is everything, if reading what remains after a grant fails.
      *
      * @return granted with what remains, or rate-limited with the longest wait and the limit that binds
      */
@@ -97,30 +128,32 @@ public final class Bucket4jPolicies {
         int size = policy.size();
         int refused = -1;
         long waitNanos = 0;
-        for (int i = 0; i < size; i++) {
-            long n = cost.units(policy.limit(i).dimension());
-            if (n == 0) {
-                continue;
+        int charged = 0; // buckets [0, charged) took their units
+        try {
+            for (int i = 0; i < size; i++) {
+                long n = cost.units(policy.limit(i).dimension());
+                if (n > 0) {
+                    ConsumptionProbe p = buckets[i].tryConsumeAndReturnRemaining(n);
+                    if (!p.isConsumed()) {
+                        refused = i;
+                        waitNanos = p.getNanosToWaitForRefill();
+                        break;
+                    }
+                }
+                charged = i + 1;
             }
-            ConsumptionProbe p = buckets[i].tryConsumeAndReturnRemaining(n);
-            if (!p.isConsumed()) {
-                refused = i;
-                waitNanos = p.getNanosToWaitForRefill();
-                break;
+            if (refused < 0) {
+                return Decision.granted(policy, remaining(buckets), -1);
             }
-        }
-        if (refused < 0) {
-            return Decision.granted(policy, remaining(buckets), -1);
+        } catch (RuntimeException e) {
+            giveBack(policy, cost, buckets, charged, e);
+            throw e;
         }
         int bound = refused;
-        for (int i = 0; i < size; i++) {
+        giveBack(policy, cost, buckets, refused, null); // all or nothing: what the earlier limits took
+        for (int i = refused + 1; i < size; i++) {
             long n = cost.units(policy.limit(i).dimension());
-            if (n == 0 || i == refused) {
-                continue;
-            }
-            if (i < refused) {
-                buckets[i].addTokens(n); // all or nothing: give back what the earlier limits took
-            } else {
+            if (n > 0) {
                 EstimationProbe e = buckets[i].estimateAbilityToConsume(n);
                 if (!e.canBeConsumed() && e.getNanosToWaitForRefill() > waitNanos) {
                     waitNanos = e.getNanosToWaitForRefill();
@@ -129,6 +162,32 @@ public final class Bucket4jPolicies {
             }
         }
         return Decision.rateLimited(policy, waitNanos / 1000 + 1, remaining(buckets), bound);
+    }
+
+    /**
+     * Gives back what {@code buckets[0, upTo)} took of {@code cost}, trying every one. A failure is added to
+     * {@code failure} if there is one, else the first is thrown once all were tried.
+     */
+    private static void giveBack(Policy policy, Cost cost, Bucket[] buckets, int upTo,
+            @Nullable RuntimeException failure) {
+        RuntimeException first = failure;
+        for (int i = 0; i < upTo; i++) {
+            long n = cost.units(policy.limit(i).dimension());
+            if (n > 0) {
+                try {
+                    buckets[i].addTokens(n);
+                } catch (RuntimeException e) {
+                    if (first == null) {
+                        first = e;
+                    } else {
+                        first.addSuppressed(e);
+                    }
+                }
+            }
+        }
+        if (failure == null && first != null) {
+            throw first;
+        }
     }
 
     /** Gives {@code cost} back to {@code buckets}, never beyond full (Bucket4j caps {@code addTokens}). */

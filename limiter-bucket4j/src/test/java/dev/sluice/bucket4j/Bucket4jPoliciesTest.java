@@ -10,6 +10,8 @@ import dev.sluice.api.Limit;
 import dev.sluice.api.ManualTicker;
 import dev.sluice.api.Policy;
 import io.github.bucket4j.Bucket;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.time.Duration;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -72,6 +74,48 @@ class Bucket4jPoliciesTest {
         assertThatThrownBy(() -> Bucket4jPolicies.requireTokenBuckets(gcra, "Engine"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("Engine").hasMessageContaining("GCRA");
         Bucket4jPolicies.requireTokenBuckets(policy, "Engine");
+    }
+
+    /** {@code real}, except that {@code method} throws, as a distributed store's timeout would. */
+    private static Bucket failing(Bucket real, String method) {
+        return (Bucket) Proxy.newProxyInstance(Bucket.class.getClassLoader(), new Class<?>[] {Bucket.class},
+                (proxy, m, args) -> {
+                    if (m.getName().equals(method)) {
+                        throw new IllegalStateException("store down");
+                    }
+                    try {
+                        return m.invoke(real, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
+    @Test
+    @DisplayName("a bucket that fails mid-way, or a failed read of what remains after a grant, leaves every limit as it"
+            + " was: the failure propagates, nothing stays charged")
+    void failureChargesNothing() {
+        Bucket[] b = buckets();
+        Bucket[] consumeFails = {b[0], failing(b[1], "tryConsumeAndReturnRemaining")};
+        assertThatThrownBy(() -> Bucket4jPolicies.acquire(policy, Cost.request().and("tokens", 10), consumeFails))
+                .hasMessage("store down");
+        assertThat(Bucket4jPolicies.remaining(b)).containsExactly(10, 100);
+        Bucket[] readFails = {b[0], failing(b[1], "getAvailableTokens")};
+        assertThatThrownBy(() -> Bucket4jPolicies.acquire(policy, Cost.request().and("tokens", 10), readFails))
+                .hasMessage("store down");
+        assertThat(Bucket4jPolicies.remaining(b)).containsExactly(10, 100);
+    }
+
+    @Test
+    @DisplayName("a token bucket Bucket4j cannot run (faster than a token per nanosecond, or a period its nanosecond "
+            + "arithmetic overflows) is refused up front, naming the limit")
+    void beyondBucket4j() {
+        for (Limit l : new Limit[] {Limit.perSecond("tokens", 2_000_000_000L),
+                Limit.of("requests", 1, Duration.ofDays(365L * 300), Algorithm.TOKEN_BUCKET)}) {
+            assertThatThrownBy(() -> Bucket4jPolicies.requireTokenBuckets(Policy.of(l), "Engine"))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("Engine cannot run")
+                    .hasMessageContaining(l.dimension());
+        }
     }
 
     @Test

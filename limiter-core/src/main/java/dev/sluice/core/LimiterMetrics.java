@@ -45,8 +45,12 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
         this.liveKeys = Objects.requireNonNull(liveKeys, "liveKeys");
     }
 
+    /** Binds to {@code registry}; a second bind to the same registry does nothing (it would count twice). */
     @Override
-    public void bindTo(MeterRegistry registry) {
+    public synchronized void bindTo(MeterRegistry registry) {
+        if (boundTo(registry)) {
+            return;
+        }
         Counter[] byReason = new Counter[Decision.Reason.values().length];
         for (Decision.Reason r : Decision.Reason.values()) {
             byReason[r.ordinal()] = Counter.builder(SluiceMetricNames.ACQUISITIONS)
@@ -65,6 +69,21 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
                 .tag(SluiceMetricNames.TAG_LIMITER, limiter)
                 .register(registry);
         bound.add(new Bound(registry, byReason, wait));
+    }
+
+    /** Whether these metrics are bound to {@code registry}. */
+    boolean boundTo(MeterRegistry registry) {
+        for (Bound b : bound) {
+            if (b.registry == registry) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The limiter these metrics are of. */
+    String limiter() {
+        return limiter;
     }
 
     @Override

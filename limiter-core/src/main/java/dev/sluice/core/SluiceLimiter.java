@@ -54,7 +54,10 @@ public final class SluiceLimiter implements RateLimiter {
         this.policies = b.policies;
         this.scheduler = b.scheduler;
         LimiterObserver o = b.observer;
-        if (b.registry != null) {
+        // the caller's own metrics of this limiter, already on this registry: another set would count every call twice
+        boolean counted = o instanceof LimiterMetrics m && b.registry != null && m.boundTo(b.registry)
+                && m.limiter().equals(name);
+        if (b.registry != null && !counted) {
             LimiterMetrics metrics = new LimiterMetrics(name, backend::liveKeys);
             metrics.bindTo(b.registry);
             o = o == LimiterObserver.NONE ? metrics : new TeeObserver(o, metrics);

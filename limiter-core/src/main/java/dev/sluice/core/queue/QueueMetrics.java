@@ -31,8 +31,14 @@ public final class QueueMetrics implements MeterBinder, QueueObserver {
         this.queue = Objects.requireNonNull(queue, "queue");
     }
 
+    /** Binds to {@code registry}; a second bind to the same registry does nothing (it would count twice). */
     @Override
-    public void bindTo(MeterRegistry registry) {
+    public synchronized void bindTo(MeterRegistry registry) {
+        for (Bound b : bound) {
+            if (b.registry() == registry) {
+                return;
+            }
+        }
         int classes = Priority.values().length;
         Timer[] wait = new Timer[classes];
         Counter[][] outcomes = new Counter[classes][Outcome.values().length];
@@ -58,7 +64,7 @@ public final class QueueMetrics implements MeterBinder, QueueObserver {
                         .register(registry);
             }
         }
-        bound.add(new Bound(wait, outcomes));
+        bound.add(new Bound(registry, wait, outcomes));
     }
 
     @Override
@@ -75,6 +81,6 @@ public final class QueueMetrics implements MeterBinder, QueueObserver {
         }
     }
 
-    private record Bound(Timer[] waits, Counter[][] outcomes) {
+    private record Bound(MeterRegistry registry, Timer[] waits, Counter[][] outcomes) {
     }
 }
