@@ -78,8 +78,9 @@ public final class HazelcastJobQueue implements JobQueue {
         this.leaseMicros = b.lease.toNanos() / 1000;
         this.maxDeliveries = b.maxDeliveries;
         this.idempotencyMillis = Math.max(1, b.idempotencyWindow.toMillis());
+        // outlives the key claimed after it by a margin; at least 10 minutes, so that a slow claim finds it there
         this.hiddenMillis = b.hiddenTtl != null ? b.hiddenTtl.toMillis()
-                : Math.max(idempotencyMillis, TimeUnit.MINUTES.toMillis(10));
+                : Math.max(idempotencyMillis, TimeUnit.MINUTES.toMillis(10)) + TimeUnit.MINUTES.toMillis(10);
         this.deadLetterLength = b.deadLetterLength;
         jobs.addIndex(IndexType.HASH, "lane");
         jobs.addIndex(IndexType.SORTED, "visibleAt");
@@ -97,8 +98,8 @@ public final class HazelcastJobQueue implements JobQueue {
      * published: a key is only ever claimed for a job that exists, so a write that failed leaves nothing a retry
      * would take for done. A retry that finds the key claimed publishes that job, in case its producer failed
      * between the claim and the publish. A producer that dies between the write and the claim may leave one hidden
-     * entry behind, never a lost job. A hidden entry expires after the idempotency window (at least 10 minutes), so
-     * such leftovers go; publishing drops its time to live.
+     * entry behind, never a lost job. A hidden entry expires 10 minutes after the idempotency window (itself counted
+     * as at least 10 minutes), so such leftovers go; publishing drops its time to live.
      */
     @Override
     public String enqueue(JobRequest r) {

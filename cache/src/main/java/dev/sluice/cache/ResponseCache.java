@@ -531,7 +531,9 @@ public final class ResponseCache implements AutoCloseable {
         try {
             r = checked(upstream.call());
         } catch (Exception | Error e) {
-            putTombstone(p);
+            if (!(e instanceof InterruptedException) && !Thread.currentThread().isInterrupted()) {
+                putTombstone(p); // an interrupted caller is not a failed call: its followers lead in turn
+            }
             throw e;
         }
         if (!store(p, r)) {
@@ -691,12 +693,16 @@ public final class ResponseCache implements AutoCloseable {
     private CompletionStage<CacheAnswer> leadCallAsync(Plan p, AsyncUpstream upstream) {
         CompletableFuture<CacheAnswer> out = new CompletableFuture<>();
         invoke(upstream).whenComplete((r, t) -> {
-            if (t != null) {
-                putTombstoneAsync(p).whenComplete((x, y) -> out.completeExceptionally(unwrap(t)));
-                return;
+            try {
+                if (t != null) {
+                    putTombstoneAsync(p).whenComplete((x, y) -> out.completeExceptionally(unwrap(t)));
+                    return;
+                }
+                storeAsync(p, r).thenCompose(stored -> stored ? CompletableFuture.<Void>completedFuture(null)
+                        : putTombstoneAsync(p)).whenComplete((x, y) -> out.complete(new CacheAnswer(r, Source.MISS)));
+            } catch (RuntimeException | Error e) { // never leave the flight, its marker and its followers hanging
+                out.completeExceptionally(e);
             }
-            storeAsync(p, r).thenCompose(stored -> stored ? CompletableFuture.<Void>completedFuture(null)
-                    : putTombstoneAsync(p)).whenComplete((x, y) -> out.complete(new CacheAnswer(r, Source.MISS)));
         });
         return out;
     }

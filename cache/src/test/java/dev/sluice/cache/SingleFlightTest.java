@@ -313,4 +313,45 @@ class SingleFlightTest {
             pool.shutdownNow();
         }
     }
+
+    @Test
+    void anInterruptedLeaderLeavesNoTombstone_itsRemoteFollowersLeadInTurn() throws Exception {
+        ExecutorService pool = Executors.newCachedThreadPool();
+        try {
+            AtomicInteger markerAttempts = new AtomicInteger();
+            ProbeStore probe = countingMarkerAttempts(markerAttempts);
+            List<ResponseCache> instances = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                instances.add(ResponseCache.builder(probe).build());
+            }
+            CacheRequest request = chat("leader interrupted");
+            CountDownLatch leading = new CountDownLatch(1);
+            CompletableFuture<Thread> leaderThread = new CompletableFuture<>();
+            CompletableFuture<CacheAnswer> leader = run(instances.get(0), request, false, () -> {
+                leaderThread.complete(Thread.currentThread());
+                leading.countDown();
+                new CountDownLatch(1).await(); // until its caller interrupts it
+                return answer("never");
+            }, pool);
+            assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
+            AtomicInteger calls = new AtomicInteger();
+            Upstream own = () -> {
+                calls.incrementAndGet();
+                Thread.sleep(500); // longer than a poll: a follower that did not lead sees the marker, not the answer
+                return answer("a follower's");
+            };
+            List<CompletableFuture<CacheAnswer>> followers = List.of(run(instances.get(1), request, false, own, pool),
+                    run(instances.get(2), request, false, own, pool));
+            awaitCount(markerAttempts, 3);
+            leaderThread.get(30, TimeUnit.SECONDS).interrupt();
+            assertThat(leader).failsWithin(Duration.ofSeconds(30));
+            for (CompletableFuture<CacheAnswer> f : followers) {
+                assertThat(f.get(60, TimeUnit.SECONDS).response()).isEqualTo(answer("a follower's"));
+            }
+            assertThat(calls).as("one follower led, the other got its answer").hasValue(1);
+            instances.forEach(ResponseCache::close);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }

@@ -99,7 +99,7 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      *     (default 30 s)
      * @param idleTimeout the longest a client connection may stay with no call in progress, whether it has not
      *     finished sending a request's headers or idles between calls; then it is closed (default 75 s, above the 60 s
-     *     idle timeout of common load balancers, which should close first)
+     *     idle timeout of common load balancers, which should close first); zero never closes an idle connection
      */
     public record Server(String host, int port, long maxBodyBytes, Duration drainTimeout, Duration reloadInterval,
             int eventLoops, IoTransport transport, Duration bodyTimeout, Duration idleTimeout) {

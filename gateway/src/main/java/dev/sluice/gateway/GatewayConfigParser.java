@@ -149,7 +149,7 @@ public final class GatewayConfigParser {
         return new Server(o.str("host", d.host()), port, o.longVal("maxBodyBytes", d.maxBodyBytes(), 1, 1L << 30),
                 o.duration("drainTimeout", d.drainTimeout(), true), o.duration("reloadInterval", d.reloadInterval(),
                         true), (int) o.longVal("eventLoops", d.eventLoops(), 0, 256), t,
-                o.duration("bodyTimeout", d.bodyTimeout(), false), o.duration("idleTimeout", d.idleTimeout(), false));
+                o.duration("bodyTimeout", d.bodyTimeout(), false), o.duration("idleTimeout", d.idleTimeout(), true));
     }
 
     /** The constant of {@code type} that the field names, in any case; an error naming the field and the choices. */

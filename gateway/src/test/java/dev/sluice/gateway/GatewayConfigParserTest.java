@@ -32,6 +32,7 @@ class GatewayConfigParserTest {
         assertThat(c.server().maxBodyBytes()).isEqualTo(1 << 20);
         assertThat(c.server().bodyTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.server().idleTimeout()).isEqualTo(Duration.ofSeconds(75));
+        assertThat(parser.parse(MINIMAL + "server: {idleTimeout: 0}\n").server().idleTimeout()).isZero();
         assertThat(c.backend().type()).isEqualTo(GatewayConfig.BackendType.MEMORY);
         assertThat(c.queue().maxWait()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.upstream().timeout()).isEqualTo(Duration.ofSeconds(120));

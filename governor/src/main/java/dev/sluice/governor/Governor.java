@@ -561,13 +561,15 @@ public final class Governor implements AutoCloseable {
         }
 
         void send(Reservation r) {
-            if (closed) { // granted while the governor closed: never sent, so only the request stays charged
-                r.slot.inFlight.decrementAndGet();
-                release(r, r.prompt + r.maxOut, r.prompt);
+            sending.set(r); // before reading closed: close() either finds it here or is seen here
+            if (closed) {
+                if (sending.compareAndSet(r, null)) { // granted while closing: never sent, only the request stays
+                    r.slot.inFlight.decrementAndGet();
+                    release(r, r.prompt + r.maxOut, r.prompt);
+                }
                 fail(closedException());
                 return;
             }
-            sending.set(r);
             attempts++;
             stats.attempts.increment();
             if (attempts > 1) {

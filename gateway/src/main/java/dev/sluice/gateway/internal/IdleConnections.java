@@ -33,8 +33,14 @@ final class IdleConnections {
         this.timeoutNanos = timeoutNanos;
     }
 
-    /** Starts watching {@code c}, idle from now; run what it returns when the connection closes. */
+    /**
+     * Starts watching {@code c}, idle from now (not at all if the timeout is zero); run what it returns when the
+     * connection closes.
+     */
     Runnable opened(HttpConnection c) {
+        if (timeoutNanos.getAsLong() <= 0) {
+            return NOTHING;
+        }
         Watch w = new Watch(c);
         watches.put(c, w);
         w.arm(timeoutNanos.getAsLong());
