@@ -87,6 +87,7 @@ public final class ResponseCache implements AutoCloseable {
     private final Clock clock;
     private final ConcurrentHashMap<String, CompletableFuture<LlmResponse>> flights = new ConcurrentHashMap<>();
     private @Nullable ScheduledThreadPoolExecutor heartbeats;
+    private boolean closed; // guarded by this
     final CacheCounters counters = new CacheCounters();
 
     private ResponseCache(Builder b) {
@@ -295,15 +296,20 @@ public final class ResponseCache implements AutoCloseable {
         store.remove(entryKey(key));
     }
 
-    /** Drops the near cache and stops the marker renewals; the store is the caller's. */
+    /**
+     * Drops the near cache. Leaders in flight keep renewing their markers until they finish, so that another instance
+     * does not take over a call still running (a gateway swaps its cache on a settings reload); no renewal starts
+     * after this, and the renewal thread ends with the last. The store is the caller's.
+     */
     @Override
     public void close() {
         if (near != null) {
             near.invalidateAll();
         }
         synchronized (this) {
+            closed = true;
             if (heartbeats != null) {
-                heartbeats.shutdownNow();
+                heartbeats.shutdown();
             }
         }
     }
@@ -800,6 +806,9 @@ public final class ResponseCache implements AutoCloseable {
     }
 
     private synchronized ScheduledThreadPoolExecutor heartbeats() {
+        if (closed) {
+            throw new RejectedExecutionException("cache " + name + " is closed");
+        }
         if (heartbeats == null) {
             ScheduledThreadPoolExecutor e = new ScheduledThreadPoolExecutor(1, r -> {
                 Thread t = new Thread(r, "sluice-cache-" + name + "-markers");
@@ -807,6 +816,7 @@ public final class ResponseCache implements AutoCloseable {
                 return t;
             });
             e.setRemoveOnCancelPolicy(true);
+            e.setContinueExistingPeriodicTasksAfterShutdownPolicy(true); // see close()
             heartbeats = e;
         }
         return heartbeats;

@@ -354,4 +354,35 @@ class SingleFlightTest {
             pool.shutdownNow();
         }
     }
+
+    @Test
+    void aLeaderInFlightWhenItsCacheClosesKeepsRenewingItsMarkerUntilItEnds() throws Exception {
+        ResponseCache cache = ResponseCache.builder(memory).inFlightTtl(Duration.ofSeconds(1)).build();
+        CacheRequest request = chat("closed while leading");
+        String markerKey = "llm:f:" + cache.key(request);
+        CountDownLatch leading = new CountDownLatch(1);
+        CountDownLatch provider = new CountDownLatch(1);
+        CompletableFuture<CacheAnswer> call = CompletableFuture.supplyAsync(() -> {
+            try {
+                return cache.call(request, () -> {
+                    leading.countDown();
+                    await(provider);
+                    return answer("after the close");
+                });
+            } catch (Exception e) {
+                throw new CompletionException(e);
+            }
+        });
+        try {
+            assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
+            cache.close(); // as a gateway does when its cache settings are reloaded
+            Thread.sleep(2_500); // two and a half times the marker's time to live
+            assertThat(memory.get(markerKey)).as("the marker, still renewed").isNotNull();
+            provider.countDown();
+            assertThat(call.get(30, TimeUnit.SECONDS).response()).isEqualTo(answer("after the close"));
+            assertThat(memory.get(markerKey)).as("released at the end").isNull();
+        } finally {
+            provider.countDown();
+        }
+    }
 }
