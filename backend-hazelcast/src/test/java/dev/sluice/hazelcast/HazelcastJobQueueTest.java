@@ -16,7 +16,6 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterAll;
@@ -43,21 +42,30 @@ class HazelcastJobQueueTest {
         cluster.forEach(HazelcastInstance::shutdown);
     }
 
-    /** Fails the next put into the map it intercepts, as a write lost to a member or a network failure would. */
-    static final class FailNextPut implements MapInterceptor {
+    /**
+     * Fails the next {@link #PUTS} puts and {@link #GETS} gets of the maps it intercepts, as a write or read lost to a
+     * member or a network failure would.
+     */
+    static final class Failing implements MapInterceptor {
         private static final long serialVersionUID = 1L;
-        static final AtomicBoolean ARMED = new AtomicBoolean();
+        static final AtomicInteger PUTS = new AtomicInteger();
+        static final AtomicInteger GETS = new AtomicInteger();
+
+        private static void failIfArmed(AtomicInteger left) {
+            if (left.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                throw new IllegalStateException("injected failure");
+            }
+        }
 
         @Override
         public Object interceptPut(Object oldValue, Object newValue) {
-            if (ARMED.compareAndSet(true, false)) {
-                throw new IllegalStateException("injected write failure");
-            }
+            failIfArmed(PUTS);
             return newValue;
         }
 
         @Override
         public @Nullable Object interceptGet(Object value) {
+            failIfArmed(GETS);
             return null;
         }
 
@@ -86,11 +94,11 @@ class HazelcastJobQueueTest {
         ManualTicker ticker = new ManualTicker();
         HazelcastJobQueue producer = HazelcastJobQueue.builder(cluster.get(0), "idem-write").ticker(ticker).build();
         HazelcastJobQueue worker = HazelcastJobQueue.builder(cluster.get(1), "idem-write").ticker(ticker).build();
-        cluster.get(0).getMap("idem-write").addInterceptor(new FailNextPut());
+        cluster.get(0).getMap("idem-write").addInterceptor(new Failing());
         JobRequest r = JobRequest.builder(new byte[] {7}).tenant("t").idempotencyKey("retried").build();
-        FailNextPut.ARMED.set(true);
-        assertThatThrownBy(() -> producer.enqueue(r)).hasMessageContaining("injected write failure");
-        assertThat(FailNextPut.ARMED).isFalse();
+        Failing.PUTS.set(1);
+        assertThatThrownBy(() -> producer.enqueue(r)).hasMessageContaining("injected failure");
+        assertThat(Failing.PUTS).hasValue(0);
         String id = producer.enqueue(r);
         assertThat(producer.enqueue(r)).isEqualTo(id);
         assertThat(worker.depth(Priority.NORMAL)).isEqualTo(1);
@@ -102,47 +110,6 @@ class HazelcastJobQueueTest {
         assertThat(worker.take(Priority.NORMAL, "t", 10)).isEmpty();
     }
 
-    /** Fails the next {@code LEFT} puts and gets of the map it intercepts. */
-    static final class FailPutsAndGets implements MapInterceptor {
-        private static final long serialVersionUID = 1L;
-        static final AtomicInteger LEFT = new AtomicInteger();
-
-        private static void maybeFail() {
-            if (LEFT.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                throw new IllegalStateException("injected failure");
-            }
-        }
-
-        @Override
-        public Object interceptPut(Object oldValue, Object newValue) {
-            maybeFail();
-            return newValue;
-        }
-
-        @Override
-        public @Nullable Object interceptGet(Object value) {
-            maybeFail();
-            return null;
-        }
-
-        @Override
-        public void afterGet(Object value) {
-        }
-
-        @Override
-        public void afterPut(Object value) {
-        }
-
-        @Override
-        public @Nullable Object interceptRemove(Object removedValue) {
-            return null;
-        }
-
-        @Override
-        public void afterRemove(Object oldValue) {
-        }
-    }
-
     @Test
     @Timeout(60)
     @DisplayName("a job left hidden by a producer that failed before claiming its key expires; a published job does not")
@@ -150,8 +117,9 @@ class HazelcastJobQueueTest {
         HazelcastJobQueue q = HazelcastJobQueue.builder(cluster.get(0), "idem-expire").hiddenTtl(Duration.ofSeconds(1))
                 .build();
         String published = q.enqueue(JobRequest.builder(new byte[] {1}).tenant("t").idempotencyKey("kept").build());
-        cluster.get(0).getMap("idem-expire-idem").addInterceptor(new FailPutsAndGets());
-        FailPutsAndGets.LEFT.set(2); // the claim fails, then so does the check before deleting the hidden job
+        cluster.get(0).getMap("idem-expire-idem").addInterceptor(new Failing());
+        Failing.PUTS.set(1); // the claim fails,
+        Failing.GETS.set(1); // then so does the check before deleting the hidden job
         JobRequest r = JobRequest.builder(new byte[] {2}).tenant("t").idempotencyKey("lost").build();
         assertThatThrownBy(() -> q.enqueue(r)).hasMessageContaining("injected failure");
         IMap<String, QueuedJob> jobs = cluster.get(1).getMap("idem-expire");

@@ -147,6 +147,25 @@ class SingleFlightTest {
         assertThat(follower.isInterrupted()).isFalse();
     }
 
+    /**
+     * {@code request} through {@code cache} on another thread; its upstream opens {@code leading}, then answers
+     * {@code text} once {@code provider} opens.
+     */
+    private static CompletableFuture<CacheAnswer> held(ResponseCache cache, CacheRequest request,
+            CountDownLatch leading, CountDownLatch provider, String text) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return cache.call(request, () -> {
+                    leading.countDown();
+                    await(provider);
+                    return answer(text);
+                });
+            } catch (Exception e) {
+                throw new CompletionException(e);
+            }
+        });
+    }
+
     @Test
     void aRenewalNeverReplacesTheMarkerAnotherInstanceTookAfterOursExpired() throws Exception {
         ProbeStore probe = new ProbeStore(memory, (op, key) -> { });
@@ -156,17 +175,7 @@ class SingleFlightTest {
         byte[] theirs = "in-flight B".getBytes(StandardCharsets.US_ASCII);
         CountDownLatch leading = new CountDownLatch(1);
         CountDownLatch provider = new CountDownLatch(1);
-        CompletableFuture<CacheAnswer> call = CompletableFuture.supplyAsync(() -> {
-            try {
-                return cache.call(request, () -> {
-                    leading.countDown();
-                    await(provider);
-                    return answer("A's");
-                });
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<CacheAnswer> call = held(cache, request, leading, provider, "A's");
         try {
             assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
             // A paused past its marker's time to live, and instance B took the lead with a marker of its own.
@@ -362,17 +371,7 @@ class SingleFlightTest {
         String markerKey = "llm:f:" + cache.key(request);
         CountDownLatch leading = new CountDownLatch(1);
         CountDownLatch provider = new CountDownLatch(1);
-        CompletableFuture<CacheAnswer> call = CompletableFuture.supplyAsync(() -> {
-            try {
-                return cache.call(request, () -> {
-                    leading.countDown();
-                    await(provider);
-                    return answer("after the close");
-                });
-            } catch (Exception e) {
-                throw new CompletionException(e);
-            }
-        });
+        CompletableFuture<CacheAnswer> call = held(cache, request, leading, provider, "after the close");
         try {
             assertThat(leading.await(30, TimeUnit.SECONDS)).isTrue();
             cache.close(); // as a gateway does when its cache settings are reloaded

@@ -1,12 +1,10 @@
 package dev.sluice.gateway.internal;
 
-import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServerRequest;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /**
@@ -70,46 +68,24 @@ final class IdleConnections {
         };
     }
 
-    private final class Watch implements Handler<Long> {
+    private final class Watch extends IdleTimer {
         final HttpConnection connection;
         int busy;
         long idleSince = System.nanoTime();
-        long timer = -1;
-        boolean stopped;
 
         Watch(HttpConnection connection) {
+            super(vertx);
             this.connection = connection;
         }
 
-        void arm(long nanos) {
-            timer = vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)), this);
-        }
-
-        void stop() {
-            stopped = true;
-            if (timer >= 0) {
-                vertx.cancelTimer(timer);
-                timer = -1;
-            }
+        @Override
+        long leftNanos() {
+            long timeout = timeoutNanos.getAsLong();
+            return busy > 0 ? timeout : timeout - (System.nanoTime() - idleSince);
         }
 
         @Override
-        public void handle(Long id) {
-            timer = -1;
-            if (stopped) {
-                return;
-            }
-            long timeout = timeoutNanos.getAsLong();
-            if (busy > 0) {
-                arm(timeout);
-                return;
-            }
-            long left = timeout - (System.nanoTime() - idleSince);
-            if (left > 0) {
-                arm(left);
-                return;
-            }
-            stopped = true;
+        void fire() {
             connection.close();
         }
     }

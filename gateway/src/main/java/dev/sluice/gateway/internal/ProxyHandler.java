@@ -244,40 +244,24 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      * client that sends part of a body holds neither a connection nor a call in flight for ever. One timer per body,
      * moved on only when it fires (not on every chunk).
      */
-    private final class BodyWatch implements Handler<Long> {
+    private final class BodyWatch extends IdleTimer {
         final HttpServerRequest req;
         final long timeoutNanos;
         long lastNanos = System.nanoTime();
-        long timer = -1;
-        boolean stopped;
 
         BodyWatch(HttpServerRequest req, long timeoutNanos) {
+            super(vertx);
             this.req = req;
             this.timeoutNanos = timeoutNanos;
         }
 
-        void arm(long nanos) {
-            timer = vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)), this);
-        }
-
-        void stop() {
-            stopped = true;
-            if (timer >= 0) {
-                vertx.cancelTimer(timer);
-            }
+        @Override
+        long leftNanos() {
+            return timeoutNanos - (System.nanoTime() - lastNanos);
         }
 
         @Override
-        public void handle(Long id) {
-            if (stopped) {
-                return;
-            }
-            long left = timeoutNanos - (System.nanoTime() - lastNanos);
-            if (left > 0) {
-                arm(left);
-                return;
-            }
-            stopped = true;
+        void fire() {
             HttpServerResponse resp = req.response();
             if (!resp.ended() && !resp.closed()) {
                 resp.putHeader("connection", "close");
