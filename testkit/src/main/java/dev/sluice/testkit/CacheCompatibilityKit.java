@@ -372,8 +372,10 @@ public abstract class CacheCompatibilityKit {
             assertThat(store.get(k)).isNull();
             assertThat(store.remove(k)).isFalse();
         } else {
-            store.put(k, bytes("v"), Duration.ofMillis(150));
-            assertThat(awaitNull(k)).as("an entry with a 150 ms time to live is gone within 10 s").isTrue();
+            store.put(k, bytes("v"), Duration.ofSeconds(3));
+            Thread.sleep(1_000); // a time to live taken in the wrong unit (3 ms, say) is gone by now
+            assertThat(store.get(k)).as("an entry with a 3 s time to live, after 1 s").isEqualTo(bytes("v"));
+            assertThat(awaitNull(k)).as("an entry with a 3 s time to live is gone within 10 s").isTrue();
         }
     }
 
@@ -456,6 +458,7 @@ public abstract class CacheCompatibilityKit {
         String k = key("tiny");
         store.put(k, bytes("v"), Duration.ofNanos(1_000));
         if (expiresOnTicker()) {
+            assertThat(store.get(k)).as("kept until its time to live passes").isEqualTo(bytes("v"));
             ticker.advance(Duration.ofMillis(2));
             assertThat(store.get(k)).isNull();
         } else {

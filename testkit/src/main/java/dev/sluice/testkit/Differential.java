@@ -170,11 +170,15 @@ public final class Differential {
                         Decision expected = acquire
                                 ? reference.acquire(op.key(), policy, cost)
                                 : reference.refund(op.key(), policy, cost);
-                        Decision actual = acquire
-                                ? backend.acquire(op.key(), policy, cost)
-                                : backend.refund(op.key(), policy, cost);
+                        String a;
+                        try {
+                            a = describe(acquire
+                                    ? backend.acquire(op.key(), policy, cost)
+                                    : backend.refund(op.key(), policy, cost));
+                        } catch (RuntimeException thrown) { // a difference too: reported with its seed, shrunk
+                            a = "threw " + thrown;
+                        }
                         String e = describe(expected);
-                        String a = describe(actual);
                         if (!e.equals(a)) {
                             return new Mismatch(i, op, e, a);
                         }
@@ -240,7 +244,8 @@ public final class Differential {
     public static String report(Scenario shrunk, @Nullable Mismatch mismatch) {
         StringBuilder sb = new StringBuilder();
         sb.append("differential test failed for seed ").append(shrunk.seed())
-                .append(" (replay: Differential.generate(seed, ...))\npolicies:\n");
+                .append(" (replay: Differential.generate(seed, ...); -Dsluice.differential.seed=").append(shrunk.seed())
+                .append(" runs it first)\npolicies:\n");
         for (int i = 0; i < shrunk.policies().size(); i++) {
             sb.append("  ").append(i).append(": ").append(shrunk.policies().get(i)).append('\n');
         }

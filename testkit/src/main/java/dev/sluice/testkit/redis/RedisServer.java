@@ -194,7 +194,17 @@ public final class RedisServer implements AutoCloseable {
         while (true) {
             long mark = size(log);
             Process p = spawn(command, log);
-            Readiness readiness = awaitReady(p, port, deadline);
+            Readiness readiness;
+            try {
+                readiness = awaitReady(p, port, deadline);
+            } catch (RuntimeException | Error e) { // interrupted, or redis-cli failed: never leave the new server behind
+                try {
+                    stop(p); // SIGKILL is sent even if the wait for the exit is interrupted
+                } catch (RuntimeException stopping) {
+                    e.addSuppressed(stopping);
+                }
+                throw e;
+            }
             if (readiness == Readiness.READY) {
                 process = p;
                 return;
