@@ -368,6 +368,7 @@ public abstract class LimiterCompatibilityKit {
         SluiceLimiter l = limiter(Policy.of(limit(a, "requests", 5, Duration.ofSeconds(10))));
         grant(l, "k", Cost.requests(3), 1);
         Decision first = l.tryAcquire("k", Cost.requests(3));
+        assertThat(first.granted()).as("3 more of 5, after 3").isFalse();
         for (int i = 0; i < 50; i++) {
             assertThat(Differential.describe(l.tryAcquire("k", Cost.requests(3))))
                     .isEqualTo(Differential.describe(first));
@@ -382,10 +383,12 @@ public abstract class LimiterCompatibilityKit {
         skipUnless(a);
         Random r = new Random(42 + a.ordinal());
         SluiceLimiter l = limiter(Policy.of(limit(a, "tokens", 50, Duration.ofSeconds(7))));
+        int denied = 0;
         for (int i = 0; i < 300; i++) {
             Cost c = Cost.tokens(1 + r.nextInt(50));
             Decision d = l.tryAcquire("k", c);
             if (!d.granted()) {
+                denied++;
                 assertThat(d.retryAfterMicros()).isPositive();
                 ticker.advanceMicros(d.retryAfterMicros() - 1);
                 assertThat(l.tryAcquire("k", c).granted()).as("1 µs early must still be denied").isFalse();
@@ -394,6 +397,7 @@ public abstract class LimiterCompatibilityKit {
             }
             ticker.advanceMicros(r.nextInt(300_000));
         }
+        assertThat(denied).as("denials whose wait was checked").isGreaterThan(10);
     }
 
     @ParameterizedTest
