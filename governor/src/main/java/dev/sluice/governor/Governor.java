@@ -194,6 +194,17 @@ public final class Governor implements AutoCloseable {
         }
     }
 
+    /** Cancels an upstream attempt still running, if its stage allows: the provider stops generating for nobody. */
+    private static void cancel(@Nullable CompletionStage<?> attempt) {
+        if (attempt != null) {
+            try {
+                attempt.toCompletableFuture().cancel(true);
+            } catch (UnsupportedOperationException notCancellable) {
+                // a stage without a future behind it: it runs to its end, unsettled
+            }
+        }
+    }
+
     private RejectedExecutionException closedException() {
         return new RejectedExecutionException("governor " + name + " is closed");
     }
@@ -229,7 +240,8 @@ public final class Governor implements AutoCloseable {
     /**
      * Stops the governor's threads and fails every call not yet answered with a {@link RejectedExecutionException}.
      * A call at its upstream is settled as one whose upstream failed: its request and prompt tokens stay charged (the
-     * provider may count them), its output tokens and its concurrency lease are given back. The backend and cooldown
+     * provider may count them), its output tokens and its concurrency lease are given back, and its upstream stage is
+     * cancelled ({@link OpenAiHttpUpstream}'s then aborts its HTTP exchange). The backend and cooldown
      * store belong to whoever built them.
      */
     @Override
@@ -238,6 +250,7 @@ public final class Governor implements AutoCloseable {
         scheduler.shutdownNow();
         blocking.shutdownNow();
         for (Call c : open) {
+            cancel(c.attempt);
             Reservation r = c.sending.getAndSet(null);
             if (r != null) {
                 try {
@@ -365,6 +378,8 @@ public final class Governor implements AutoCloseable {
         final Set<Slot> outForTheDay = new HashSet<>();
         /** The reservation of the attempt at the upstream: whoever takes it (the answer or close) settles it. */
         final AtomicReference<@Nullable Reservation> sending = new AtomicReference<>();
+        /** The upstream attempt running, for close() to cancel. */
+        volatile @Nullable CompletionStage<UpstreamResponse> attempt;
         int attempts;
         long waitedNanos;
         @Nullable GovernedResponse last;
@@ -581,6 +596,10 @@ public final class Governor implements AutoCloseable {
                 stage = upstream.send(new Attempt(request, r.slot.key, attempts));
             } catch (RuntimeException e) {
                 stage = CompletableFuture.failedFuture(e);
+            }
+            attempt = stage;
+            if (closed) { // close() may have looked for it before it was set
+                cancel(stage);
             }
             stage.whenCompleteAsync((resp, e) -> {
                 if (!sending.compareAndSet(r, null)) {

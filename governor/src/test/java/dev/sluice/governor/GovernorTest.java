@@ -145,9 +145,12 @@ class GovernorTest {
         MemoryBackend backend = MemoryBackend.create();
         Governor g = Governor.builder(backend).profiles(PROFILES).pool(MODEL, ProviderKey.of("sim", "sk-1")).build();
         AtomicInteger sent = new AtomicInteger();
+        List<CompletableFuture<UpstreamResponse>> attempts = new java.util.concurrent.CopyOnWriteArrayList<>();
         Upstream silent = attempt -> {
             sent.incrementAndGet();
-            return new CompletableFuture<>(); // never answers
+            CompletableFuture<UpstreamResponse> never = new CompletableFuture<>(); // never answers
+            attempts.add(never);
+            return never;
         };
         for (int i = 0; i < 4; i++) { // all 4 concurrent leases
             g.callAsync(chat("call " + i, 20), silent);
@@ -158,6 +161,7 @@ class GovernorTest {
         assertThat(sent).hasValue(4);
         g.close();
         assertThat(g.stats().tokensRefunded()).as("the output tokens of the 4 calls").isEqualTo(4 * 20);
+        assertThat(attempts).hasSize(4).allMatch(CompletableFuture::isCancelled);
 
         Governor h = open(Governor.builder(backend).profiles(PROFILES).pool(MODEL, ProviderKey.of("sim", "sk-1"))
                 .maxWait(Duration.ofSeconds(5)).build());
