@@ -16,6 +16,7 @@ import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.lang.ref.WeakReference;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -94,6 +95,33 @@ class LimiterMetricsTest {
         assertThat(acquisitions("rate_limited")).isEqualTo(2);
         assertThat(acquisitions("deadline_exceeded")).isZero();
         assertThat(acquisitions("shadow_denied")).isZero();
+    }
+
+    private double keysGauge(String limiter) {
+        return registry.get(SluiceMetricNames.KEYS).tags(SluiceMetricNames.TAG_LIMITER, limiter).gauge().value();
+    }
+
+    /** A limiter named {@code name} on a backend of its own, {@code keys} keys touched; the backend, weakly. */
+    private WeakReference<MemoryBackend> limiterWithKeys(String name, int keys) {
+        MemoryBackend own = MemoryBackend.builder().ticker(ticker).sweeper(Runnable::run).build();
+        SluiceLimiter l = SluiceLimiter.builder(own).name(name).policy(Policy.of(Limit.perMinute("requests", 3)))
+                .scheduler(scheduler).meterRegistry(registry).build();
+        for (int i = 0; i < keys; i++) {
+            l.tryAcquire("k" + i, Cost.request());
+        }
+        assertThat(keysGauge(name)).isEqualTo(keys);
+        return new WeakReference<>(own);
+    }
+
+    @Test
+    void aLimiterRebuiltUnderItsNameReportsItsOwnKeys_andTheGaugeKeepsNoBackendAlive() throws InterruptedException {
+        WeakReference<MemoryBackend> first = limiterWithKeys("rebuilt", 3);
+        for (int i = 0; i < 100 && first.get() != null; i++) {
+            System.gc();
+            Thread.sleep(10);
+        }
+        assertThat(first.get()).as("the first limiter's backend, once the limiter is gone").isNull();
+        limiterWithKeys("rebuilt", 1); // and the gauge now reads the second limiter's backend
     }
 
     @Test

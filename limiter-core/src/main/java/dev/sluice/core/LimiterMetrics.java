@@ -63,8 +63,13 @@ public final class LimiterMetrics implements MeterBinder, LimiterObserver {
                 .description("Time blocking and async acquires waited")
                 .tag(SluiceMetricNames.TAG_LIMITER, limiter)
                 .register(registry);
-        LongSupplier keys = liveKeys;
-        Gauge.builder(SluiceMetricNames.KEYS, () -> keys.getAsLong())
+        // A gauge of an earlier limiter of this name whose metrics were collected reads NaN: it gives way to this one.
+        Gauge earlier = registry.find(SluiceMetricNames.KEYS).tag(SluiceMetricNames.TAG_LIMITER, limiter).gauge();
+        if (earlier != null && Double.isNaN(earlier.value())) {
+            registry.remove(earlier);
+        }
+        // Held weakly (these metrics live as long as their limiter's observer), so the gauge keeps no backend alive.
+        Gauge.builder(SluiceMetricNames.KEYS, this, m -> m.liveKeys.getAsLong())
                 .description("Keys holding limiter state in the backend (-1: unknown)")
                 .tag(SluiceMetricNames.TAG_LIMITER, limiter)
                 .register(registry);
