@@ -11,6 +11,7 @@ import dev.sluice.api.Policy;
 import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.SluiceLimiter;
 import dev.sluice.core.WaitScheduler;
+import dev.sluice.testkit.ForwardingBackend;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -64,7 +65,7 @@ class AsyncAcquireTest {
         CountDownLatch release = new CountDownLatch(1);
         AtomicInteger slowCalls = new AtomicInteger();
         MemoryBackend memory = MemoryBackend.create();
-        LimiterBackend stalling = new LimiterBackend() {
+        LimiterBackend stalling = new ForwardingBackend(memory) {
             @Override
             public Decision acquire(String key, Policy policy, Cost cost) {
                 if (key.equals("slow") && slowCalls.incrementAndGet() == 3) { // the async acquire's retry
@@ -75,22 +76,7 @@ class AsyncAcquireTest {
                         Thread.currentThread().interrupt();
                     }
                 }
-                return memory.acquire(key, policy, cost);
-            }
-
-            @Override
-            public Decision refund(String key, Policy policy, Cost cost) {
-                return memory.refund(key, policy, cost);
-            }
-
-            @Override
-            public long liveKeys() {
-                return memory.liveKeys();
-            }
-
-            @Override
-            public void close() {
-                memory.close();
+                return super.acquire(key, policy, cost);
             }
         };
         Policy onePer20ms = Policy.of(Limit.of("requests", 1, Duration.ofMillis(20), Algorithm.GCRA));

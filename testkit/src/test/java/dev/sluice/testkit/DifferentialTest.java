@@ -18,27 +18,13 @@ class DifferentialTest {
     /** The reference, except that its {@code n}th acquire (from 1) throws. */
     private static LimiterBackend throwingAt(ReferenceBackend reference, int n) {
         AtomicInteger calls = new AtomicInteger();
-        return new LimiterBackend() {
+        return new ForwardingBackend(reference) {
             @Override
             public Decision acquire(String key, Policy policy, Cost cost) {
                 if (calls.incrementAndGet() == n) {
                     throw new IllegalStateException("backend failure");
                 }
-                return reference.acquire(key, policy, cost);
-            }
-
-            @Override
-            public Decision refund(String key, Policy policy, Cost cost) {
-                return reference.refund(key, policy, cost);
-            }
-
-            @Override
-            public long liveKeys() {
-                return reference.liveKeys();
-            }
-
-            @Override
-            public void close() {
+                return super.acquire(key, policy, cost);
             }
         };
     }
