@@ -16,6 +16,7 @@ import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.lang.ref.Reference;
 import java.lang.ref.WeakReference;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -110,6 +111,7 @@ class LimiterMetricsTest {
             l.tryAcquire("k" + i, Cost.request());
         }
         assertThat(keysGauge(name)).isEqualTo(keys);
+        Reference.reachabilityFence(l); // the gauge reads it only while the limiter lives
         return new WeakReference<>(own);
     }
 

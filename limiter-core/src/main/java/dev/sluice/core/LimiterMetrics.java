@@ -21,7 +21,8 @@ import java.util.function.LongSupplier;
  * Micrometer metrics of one limiter (names in {@link SluiceMetricNames}): decisions by outcome, units by dimension
  * and outcome, time spent waiting (blocking and async acquires only), and the backend's live keys. Observes the
  * limiter as a {@link LimiterObserver}; records nothing until {@link #bindTo bound} to a registry, and into every
- * registry it is bound to.
+ * registry it is bound to. The live-keys gauge holds these metrics weakly, so it reads while they are referenced (as
+ * the limiter they observe references them) and keeps no backend alive after.
  */
 public final class LimiterMetrics implements MeterBinder, LimiterObserver {
 

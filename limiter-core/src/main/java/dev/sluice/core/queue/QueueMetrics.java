@@ -17,7 +17,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * Micrometer metrics of one {@link Dispatcher} (names in {@link SluiceMetricNames}): queue depth per priority class,
  * time jobs waited in the queue before they started, and jobs by outcome (done, failed, dead-lettered, expired,
- * cancelled). Tags are the dispatcher's name, the priority class and the outcome: never tenants or payloads.
+ * cancelled). Tags are the dispatcher's name, the priority class and the outcome: never tenants or payloads. The depth
+ * gauges hold these metrics weakly, so they read while the dispatcher observed references them and keep no queue
+ * alive after.
  */
 public final class QueueMetrics implements MeterBinder, QueueObserver {
 
@@ -44,8 +46,13 @@ public final class QueueMetrics implements MeterBinder, QueueObserver {
         Counter[][] outcomes = new Counter[classes][Outcome.values().length];
         for (Priority p : Priority.values()) {
             String priority = p.name().toLowerCase(Locale.ROOT);
-            JobQueue q = queue;
-            Gauge.builder(SluiceMetricNames.QUEUE_DEPTH, () -> q.depth(p))
+            // as LimiterMetrics' keys gauge: held weakly, and a gauge of collected metrics gives way to this one
+            Gauge earlier = registry.find(SluiceMetricNames.QUEUE_DEPTH).tag(SluiceMetricNames.TAG_DISPATCHER,
+                    dispatcher).tag(SluiceMetricNames.TAG_PRIORITY, priority).gauge();
+            if (earlier != null && Double.isNaN(earlier.value())) {
+                registry.remove(earlier);
+            }
+            Gauge.builder(SluiceMetricNames.QUEUE_DEPTH, this, m -> m.queue.depth(p))
                     .description("Unfinished jobs (waiting or leased) in the queue")
                     .tag(SluiceMetricNames.TAG_DISPATCHER, dispatcher)
                     .tag(SluiceMetricNames.TAG_PRIORITY, priority)
