@@ -31,6 +31,16 @@ public final class BackupWrite<R> implements EntryProcessor<String, byte[], R>, 
         this.ttlMillis = ttlMillis;
     }
 
+    /**
+     * Makes the owner's write on {@code entry}, {@code bytes} with {@code ttlMillis} or a removal if {@code bytes} is
+     * null, and returns the processor that makes the same write on the backups.
+     */
+    static <R> BackupWrite<R> write(Map.Entry<String, byte[]> entry, byte @Nullable [] bytes, long ttlMillis) {
+        BackupWrite<R> w = new BackupWrite<>(bytes, ttlMillis);
+        w.process(entry);
+        return w;
+    }
+
     @Override
     public @Nullable R process(Map.Entry<String, byte[]> entry) {
         if (bytes == null) {

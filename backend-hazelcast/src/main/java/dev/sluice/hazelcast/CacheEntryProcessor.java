@@ -1,14 +1,12 @@
 package dev.sluice.hazelcast;
 
 import com.hazelcast.map.EntryProcessor;
-import com.hazelcast.map.ExtendedMapEntry;
 import com.hazelcast.nio.ObjectDataInput;
 import com.hazelcast.nio.ObjectDataOutput;
 import com.hazelcast.nio.serialization.DataSerializable;
 import java.io.IOException;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -48,24 +46,21 @@ public final class CacheEntryProcessor implements EntryProcessor<String, byte[],
             if (current != null) {
                 return false;
             }
-            ((ExtendedMapEntry<String, byte[]>) entry).setValue(value, ttlMillis, TimeUnit.MILLISECONDS);
-            backup = new BackupWrite<>(value, ttlMillis);
+            backup = BackupWrite.write(entry, value, ttlMillis);
             return true;
         }
         if (op == REMOVE_IF_EQUALS) {
             if (current == null || !Arrays.equals(current, value)) {
                 return false;
             }
-            entry.setValue(null);
-            backup = new BackupWrite<>(null, 0);
+            backup = BackupWrite.write(entry, null, 0);
             return true;
         }
         if (op == RENEW_IF_EQUALS) {
             if (current == null || !Arrays.equals(current, value)) {
                 return false;
             }
-            ((ExtendedMapEntry<String, byte[]>) entry).setValue(current, ttlMillis, TimeUnit.MILLISECONDS);
-            backup = new BackupWrite<>(current, ttlMillis);
+            backup = BackupWrite.write(entry, current, ttlMillis);
             return true;
         }
         throw new IllegalStateException("unknown cache entry operation " + op);

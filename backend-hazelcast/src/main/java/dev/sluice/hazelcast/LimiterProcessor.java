@@ -4,7 +4,6 @@ import com.hazelcast.map.EntryProcessor;
 import com.hazelcast.nio.ObjectDataInput;
 import com.hazelcast.nio.ObjectDataOutput;
 import com.hazelcast.nio.serialization.DataSerializable;
-import com.hazelcast.map.ExtendedMapEntry;
 import dev.sluice.api.Cost;
 import dev.sluice.api.Decision;
 import dev.sluice.api.Policy;
@@ -13,7 +12,6 @@ import dev.sluice.core.engine.PolicyEngine;
 import dev.sluice.core.engine.PolicyState;
 import java.io.IOException;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -93,15 +91,13 @@ public final class LimiterProcessor implements EntryProcessor<String, byte[], lo
         if (state != initial || stored == null) {
             long rest = PolicyEngine.restAt(state);
             if (state == null || rest <= at) {
-                entry.setValue(null);
-                backup = new BackupWrite<>(null, 0);
+                backup = BackupWrite.write(entry, null, 0);
             } else {
                 byte[] bytes = PolicyCodec.encode(state);
                 // One second past the rest on the member's clock; a minute under an explicit time (tests, whose
                 // manual clock may stand still while real seconds pass), so an entry never expires mid-sequence.
                 long ttlMillis = (rest - at + 999) / 1000 + (now == MEMBER_CLOCK ? 1000 : 60_000);
-                ((ExtendedMapEntry<String, byte[]>) entry).setValue(bytes, ttlMillis, TimeUnit.MILLISECONDS);
-                backup = new BackupWrite<>(bytes, ttlMillis);
+                backup = BackupWrite.write(entry, bytes, ttlMillis);
             }
         }
         if (answers.length == 1) {

@@ -4,6 +4,7 @@ import dev.sluice.api.cache.CacheStore;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -54,63 +55,46 @@ final class ProbeStore implements CacheStore {
         finished.computeIfAbsent(op, o -> new AtomicInteger()).incrementAndGet();
     }
 
+    /** {@code call} on the inner store, after the hook saw {@code op} on {@code key}; counted as finished either way. */
+    private <T> T probe(String op, String key, Supplier<T> call) {
+        try {
+            see(op, key);
+            return call.get();
+        } finally {
+            done(op);
+        }
+    }
+
     @Override
     public byte @Nullable [] get(String key) {
-        try {
-            see("get", key);
-            return inner.get(key);
-        } finally {
-            done("get");
-        }
+        return probe("get", key, () -> inner.get(key));
     }
 
     @Override
     public void put(String key, byte[] value, Duration ttl) {
-        try {
-            see("put", key);
+        probe("put", key, () -> {
             inner.put(key, value, ttl);
-        } finally {
-            done("put");
-        }
+            return null;
+        });
     }
 
     @Override
     public boolean putIfAbsent(String key, byte[] value, Duration ttl) {
-        try {
-            see("putIfAbsent", key);
-            return inner.putIfAbsent(key, value, ttl);
-        } finally {
-            done("putIfAbsent");
-        }
+        return probe("putIfAbsent", key, () -> inner.putIfAbsent(key, value, ttl));
     }
 
     @Override
     public boolean remove(String key) {
-        try {
-            see("remove", key);
-            return inner.remove(key);
-        } finally {
-            done("remove");
-        }
+        return probe("remove", key, () -> inner.remove(key));
     }
 
     @Override
     public boolean removeIfEquals(String key, byte[] expected) {
-        try {
-            see("removeIfEquals", key);
-            return inner.removeIfEquals(key, expected);
-        } finally {
-            done("removeIfEquals");
-        }
+        return probe("removeIfEquals", key, () -> inner.removeIfEquals(key, expected));
     }
 
     @Override
     public boolean renewIfEquals(String key, byte[] expected, Duration ttl) {
-        try {
-            see("renewIfEquals", key);
-            return inner.renewIfEquals(key, expected, ttl);
-        } finally {
-            done("renewIfEquals");
-        }
+        return probe("renewIfEquals", key, () -> inner.renewIfEquals(key, expected, ttl));
     }
 }

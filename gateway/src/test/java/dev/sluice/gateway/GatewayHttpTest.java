@@ -403,16 +403,16 @@ class GatewayHttpTest {
 
     @Test
     @DisplayName("A client that leaves a stream is charged its prompt and what it received, not the output it did not"
-            + " get: with max_tokens and max_completion_tokens both set, the share reserved is max_tokens'")
+            + " get: with max_tokens and max_completion_tokens both set, the share reserved is the larger")
     void leaverChargedWhatItGot() throws Exception {
-        // 2,000 reserved for the answer (max_tokens wins), about 20 for the prompt, out of 3,000 a day
+        // 2,000 reserved for the answer (the larger of the two), about 20 for the prompt, out of 3,000 a day
         String body = chat("drip-model", ",\"stream\":true,\"max_tokens\":2000,\"max_completion_tokens\":10");
         try (Socket s = rawChat(gateway.port(), "sk-leaver", body)) {
             readAtLeast(s, 600);
         }
         await(() -> gateway.inFlight() == 0);
         // Charged its prompt and the few dozen chunks it got, about 2,900 remain: 2,500 more fit. Charged the 2,000
-        // it never got (the share taken as max_completion_tokens' 10), they would not, today or within the wait.
+        // it never got (its share taken as the smaller 10), they would not, today or within the wait.
         HttpResponse<String> next = post("/v1/chat/completions", "sk-leaver",
                 chat("gpt-4o-mini", ",\"max_tokens\":2500"));
         assertThat(next.statusCode()).as(next.body()).isEqualTo(200);
