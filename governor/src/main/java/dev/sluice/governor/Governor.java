@@ -612,7 +612,9 @@ public final class Governor implements AutoCloseable {
                         onAnswer(r, resp);
                     }
                 } catch (RuntimeException bug) {
-                    LOG.log(Level.ERROR, "governor " + name + " failed to settle a call", bug);
+                    if (!closed) {
+                        LOG.log(Level.ERROR, "governor " + name + " failed to settle a call", bug);
+                    }
                     fail(bug);
                 }
             }, blocking);
@@ -930,6 +932,12 @@ public final class Governor implements AutoCloseable {
         }
 
         void fail(Throwable e) {
+            if (closed) {
+                // Failed because close() began (its executors refuse work, most likely): fail as closed, as close()
+                // does, whichever of the two gets here first.
+                result.completeExceptionally(closedException());
+                return;
+            }
             GovernedResponse l = last;
             if (l != null && !(e instanceof GovernorException ge && ge.reason() == GovernorException.Reason.UPSTREAM_FAILED)) {
                 finish(l.response().successful()); // a later wait failed: hand back the last answer

@@ -3,8 +3,13 @@ package dev.sluice.governor;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
 import dev.sluice.api.Limit;
+import dev.sluice.api.Policy;
+import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.memory.MemoryBackend;
+import dev.sluice.testkit.ForwardingBackend;
 import dev.sluice.testkit.simulator.Dialect;
 import dev.sluice.testkit.simulator.ProviderSimulator;
 import dev.sluice.testkit.simulator.SimulatorLimits;
@@ -14,6 +19,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
@@ -131,11 +141,98 @@ class GovernorTest {
         g.close();
         for (CompletableFuture<GovernedResponse> c : calls) {
             assertThat(c).failsWithin(Duration.ofSeconds(10)).withThrowableThat()
-                    .havingCause().isInstanceOf(java.util.concurrent.RejectedExecutionException.class)
+                    .havingCause().isInstanceOf(RejectedExecutionException.class)
                     .withMessageContaining("closed");
         }
         assertThat(g.callAsync(chat("late", 20), silent)).isCompletedExceptionally();
         assertThat(sent).as("nothing sent after close").hasValue(4);
+    }
+
+    @Test
+    @DisplayName("A call whose wait for a lease fails because close() stopped the governor's threads fails as closed,"
+            + " as close() fails it, whichever of the two completes it first")
+    void aWaitStoppedByCloseFailsAsClosed() throws Exception {
+        // The race CI once met: the waiting call's periodic recheck ran while close() worked, found its scheduler
+        // stopped, and failed the call with the scheduler's own rejection before close() reached it. Here the recheck
+        // is held in the backend until close() gives back the first lease, which waits for the waiting call to end.
+        // close() may meet the waiting call before any call at its upstream; then it completes it itself, and the
+        // round shows nothing, so the test repeats until close() met a call at its upstream first.
+        boolean shown = false;
+        for (int round = 0; round < 40 && !shown; round++) {
+            AtomicBoolean armed = new AtomicBoolean();
+            CountDownLatch inRecheck = new CountDownLatch(1);
+            CountDownLatch letRecheckGo = new CountDownLatch(1);
+            AtomicBoolean refundStalled = new AtomicBoolean();
+            AtomicBoolean waiterEndedBeforeRefund =
+                    new AtomicBoolean();
+            List<CompletableFuture<GovernedResponse>> waiter = new CopyOnWriteArrayList<>();
+            LimiterBackend backend = new ForwardingBackend(MemoryBackend.create()) {
+                @Override
+                public Decision acquire(String key, Policy policy,
+                        Cost cost) {
+                    if (armed.compareAndSet(true, false)) {
+                        inRecheck.countDown();
+                        awaitUninterruptibly(letRecheckGo); // close() interrupts this thread: hold on regardless
+                    }
+                    return super.acquire(key, policy, cost);
+                }
+
+                @Override
+                public Decision refund(String key, Policy policy,
+                        Cost cost) {
+                    if (refundStalled.compareAndSet(false, true)) { // close() giving back a call's lease
+                        waiterEndedBeforeRefund.set(waiter.get(0).isDone());
+                        letRecheckGo.countDown();
+                        try {
+                            waiter.get(0).handle((r, e) -> null).get(10, TimeUnit.SECONDS);
+                        } catch (Exception e) {
+                            throw new AssertionError("the waiting call did not end while close() gave back a lease", e);
+                        }
+                    }
+                    return super.refund(key, policy, cost);
+                }
+            };
+            Governor g = Governor.builder(backend).profiles(PROFILES).pool(MODEL, ProviderKey.of("sim", "sk-1"))
+                    .build();
+            AtomicInteger sent = new AtomicInteger();
+            Upstream silent = attempt -> {
+                sent.incrementAndGet();
+                return new CompletableFuture<>(); // never answers
+            };
+            for (int i = 0; i < 4; i++) { // the 4 concurrent leases
+                g.callAsync(chat("call " + i, 20), silent);
+            }
+            for (int i = 0; i < 500 && sent.get() < 4; i++) {
+                sleep(10);
+            }
+            assertThat(sent).hasValue(4);
+            armed.set(true);
+            waiter.add(g.callAsync(chat("waiter", 20), silent));
+            assertThat(inRecheck.await(10, TimeUnit.SECONDS)).as("the waiter looks for a lease")
+                    .isTrue();
+
+            g.close();
+            assertThat(waiter.get(0)).failsWithin(Duration.ofSeconds(10)).withThrowableThat().havingCause()
+                    .isInstanceOf(RejectedExecutionException.class)
+                    .withMessageContaining("closed");
+            shown = !waiterEndedBeforeRefund.get();
+        }
+        assertThat(shown).as("close() met a call at its upstream before the waiting call in some round").isTrue();
+    }
+
+    private static void awaitUninterruptibly(CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Test
@@ -145,7 +242,7 @@ class GovernorTest {
         MemoryBackend backend = MemoryBackend.create();
         Governor g = Governor.builder(backend).profiles(PROFILES).pool(MODEL, ProviderKey.of("sim", "sk-1")).build();
         AtomicInteger sent = new AtomicInteger();
-        List<CompletableFuture<UpstreamResponse>> attempts = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<CompletableFuture<UpstreamResponse>> attempts = new CopyOnWriteArrayList<>();
         Upstream silent = attempt -> {
             sent.incrementAndGet();
             CompletableFuture<UpstreamResponse> never = new CompletableFuture<>(); // never answers
