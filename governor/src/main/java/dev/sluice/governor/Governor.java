@@ -716,8 +716,12 @@ public final class Governor implements AutoCloseable {
                 stats.tokensActual.add(u.totalTokens());
                 stats.promptEstimateError.add(Math.abs(r.prompt - u.promptTokens()));
                 long reservedTokens = r.prompt + r.maxOut;
+                // What the provider counted: what the call used, or, where it counts max_tokens in full, the
+                // prompt and all the output reserved (the output limit the request named, else the default).
+                boolean full = s.profile.chargesMaxTokens();
+                long countedOut = full ? Math.max(u.completionTokens(), r.maxOut) : u.completionTokens();
                 if (r.cost.units(ModelProfile.TOKENS) > 0) {
-                    long diff = reservedTokens - u.totalTokens();
+                    long diff = reservedTokens - (u.promptTokens() + countedOut);
                     if (diff > 0) {
                         back = plus(back, ModelProfile.TOKENS, diff);
                     } else if (diff < 0) {
@@ -733,7 +737,7 @@ public final class Governor implements AutoCloseable {
                     }
                 }
                 if (r.cost.units(ModelProfile.OUTPUT_TOKENS) > 0) {
-                    long diff = r.maxOut - u.completionTokens();
+                    long diff = r.maxOut - countedOut;
                     if (diff > 0) {
                         back = plus(back, ModelProfile.OUTPUT_TOKENS, diff);
                     } else if (diff < 0) {

@@ -34,6 +34,8 @@ import org.jspecify.annotations.Nullable;
  * @param defaultMaxTokens the output reserved when a request gives no {@code max_tokens}
  * @param leaseTtl how long a concurrency slot stays taken if its caller dies without releasing it
  * @param adaptive whether to find the rate from 429s (additive increase, multiplicative decrease)
+ * @param chargesMaxTokens whether the provider counts a call's {@code max_tokens} in full against its token limits,
+ *     however few it generated, as OpenAI documents; then only the prompt's estimate is settled, not unused output
  * @param spread also enforce each short-window limit over {@code window / spread} with {@code limit / spread}
  *     (1 = off): keeps a full window's quota from leaving in one burst, as providers that enforce per-minute
  *     limits over shorter periods expect, and so that calls do not reach the provider in a crowd
@@ -43,7 +45,7 @@ import org.jspecify.annotations.Nullable;
 public record ModelProfile(String provider, String model, long requests, long tokens, long inputTokens,
         long outputTokens, long requestsPerDay, long tokensPerDay, long concurrent, Duration window,
         Duration dayWindow, Duration guard, DailyReset dailyReset, HeaderDialect dialect, @Nullable String encoding,
-        long defaultMaxTokens, Duration leaseTtl, boolean adaptive, int spread, @Nullable String source,
+        long defaultMaxTokens, Duration leaseTtl, boolean adaptive, boolean chargesMaxTokens, int spread, @Nullable String source,
         @Nullable String read) {
 
     /** The dimension of requests. */
@@ -89,14 +91,14 @@ public record ModelProfile(String provider, String model, long requests, long to
     public ModelProfile withWindowLimits(long requests, long tokens) {
         return new ModelProfile(provider, model, requests, tokens, inputTokens, outputTokens, requestsPerDay,
                 tokensPerDay, concurrent, window, dayWindow, guard, dailyReset, dialect, encoding, defaultMaxTokens,
-                leaseTtl, adaptive, spread, source, read);
+                leaseTtl, adaptive, chargesMaxTokens, spread, source, read);
     }
 
     /** This profile with another daily request limit (learned from the provider). */
     public ModelProfile withRequestsPerDay(long requestsPerDay) {
         return new ModelProfile(provider, model, requests, tokens, inputTokens, outputTokens, requestsPerDay,
                 tokensPerDay, concurrent, window, dayWindow, guard, dailyReset, dialect, encoding, defaultMaxTokens,
-                leaseTtl, adaptive, spread, source, read);
+                leaseTtl, adaptive, chargesMaxTokens, spread, source, read);
     }
 
     /**

@@ -104,6 +104,47 @@ class GovernorTest {
     }
 
     @Test
+    @DisplayName("Against a provider that counts max_tokens in full, a profile that says so keeps unused output charged"
+            + " and never meets a 429; one that refunds it goes over the provider's token limit")
+    void providerThatCountsMaxTokens() throws Exception {
+        // Each call: a prompt of a few tokens, max_tokens 400, an answer of 16-32 tokens. The provider counts about
+        // 410 per call against 4,000 tokens per 2 seconds, so 9 calls per window; refunding the unused output makes the
+        // governor think a call costs about 40.
+        for (boolean says : new boolean[] {false, true}) {
+            ProviderSimulator sim = simulator(ProviderSimulator.builder().chargesMaxTokens(true)
+                    .completionTokens(16, 32)
+                    .limits(SimulatorLimits.perMinute(1000, 4000).withWindow(Duration.ofSeconds(2))));
+            ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+                    providers:
+                      sim:
+                        dialect: none      # no headers to learn from: the profile alone decides
+                        adaptive: false
+                        encoding: o200k_base
+                        window: 2s
+                        guard: 250ms
+                        chargesMaxTokens: %s
+                        models:
+                          gpt-4o-mini: {rpm: 1000, tpm: 4000}
+                    """.formatted(says));
+            Governor g = open(Governor.builder(MemoryBackend.create()).profiles(profiles)
+                    .pool(MODEL, ProviderKey.of("sim", "sk-1")).backoff(Duration.ofMillis(10), Duration.ofMillis(100))
+                    .maxWait(Duration.ofSeconds(30)).build());
+            for (int i = 0; i < 14; i++) {
+                GovernedResponse r = g.call(chat("call " + i, 400), req -> upstream(sim).send(req)
+                        .toCompletableFuture().join());
+                assertThat(r.response().status()).isEqualTo(200);
+            }
+            long refused = sim.stats().rejected429();
+            if (says) {
+                assertThat(refused).as("429s with chargesMaxTokens: true").isZero();
+                assertThat(g.stats().tokensRefunded()).as("no output given back").isZero();
+            } else {
+                assertThat(refused).as("429s with chargesMaxTokens: false").isPositive();
+            }
+        }
+    }
+
+    @Test
     @DisplayName("A streamed answer settles on its final usage chunk")
     void streamingSettles() {
         ProviderSimulator sim = simulator(ProviderSimulator.builder());

@@ -89,6 +89,31 @@ class ProviderProfilesTest {
     }
 
     @Test
+    @DisplayName("chargesMaxTokens: false unless set, inherited from the provider, and anything but true or false is"
+            + " an error naming the key (as is a mistyped adaptive), never a silent default")
+    void chargesMaxTokens() {
+        ProviderProfiles p = ProviderProfiles.fromYaml("""
+                providers:
+                  openai:
+                    chargesMaxTokens: true
+                    models:
+                      m: {rpm: 10}
+                      n: {rpm: 10, chargesMaxTokens: false}
+                  other:
+                    models:
+                      m: {rpm: 10}
+                """);
+        assertThat(p.model("openai", "m").chargesMaxTokens()).isTrue();
+        assertThat(p.model("openai", "n").chargesMaxTokens()).isFalse();
+        assertThat(p.model("other", "m").chargesMaxTokens()).isFalse();
+        assertThat(p.model("openai", "m").withWindowLimits(5, 0).chargesMaxTokens()).as("kept when learning").isTrue();
+        assertThatThrownBy(() -> ProviderProfiles.fromYaml("providers:\n  a:\n    chargesMaxTokens: yes-please\n"
+                + "    models:\n      m: {rpm: 1}\n")).hasMessageContaining("a/m").hasMessageContaining("chargesMaxTokens");
+        assertThatThrownBy(() -> ProviderProfiles.fromYaml("providers:\n  a:\n    models:\n"
+                + "      m: {rpm: 1, adaptive: 1}\n")).hasMessageContaining("adaptive");
+    }
+
+    @Test
     @DisplayName("Daily limits: a fixed UTC-midnight window, otherwise a rolling day; big limits use counters")
     void dailyLimits() {
         ProviderProfiles p = ProviderProfiles.fromYaml("""

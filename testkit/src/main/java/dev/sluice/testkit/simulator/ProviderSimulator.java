@@ -47,7 +47,8 @@ import org.jspecify.annotations.Nullable;
  * <p>Answers: the completion length is drawn from a hash of the model and messages (so the same request always gets
  * the same answer and usage), between the configured bounds and never above {@code max_tokens}
  * ({@code finish_reason} {@code length} when cut). Prompt tokens follow {@link ChatTokens}. A request is charged its
- * actual usage (prompt + completion) on the token window when admitted. Streaming ({@code "stream": true}) sends SSE
+ * actual usage (prompt + completion) on the token window when admitted, or, with {@link Builder#chargesMaxTokens},
+ * its prompt and all of its {@code max_tokens} (the completion bound when it names none), as OpenAI documents. Streaming ({@code "stream": true}) sends SSE
  * chunks and, when {@code stream_options.include_usage} is true, a final chunk with empty choices and the usage,
  * as OpenAI does, then {@code data: [DONE]}.
  *
@@ -221,6 +222,8 @@ public final class ProviderSimulator implements AutoCloseable {
         long natural = config.minCompletion + Math.floorMod(seed, span);
         long completion = maxTokens > 0 ? Math.min(maxTokens, natural) : natural;
         boolean cut = maxTokens > 0 && natural > maxTokens;
+        long charged = prompt + (!config.chargesMaxTokens ? completion
+                : maxTokens > 0 ? maxTokens : config.maxCompletion);
 
         SimulatorLimits l = limitsOf(key);
         long now = arrived;
@@ -232,7 +235,7 @@ public final class ProviderSimulator implements AutoCloseable {
         long resetTokens;
         synchronized (windows) {
             w = windows.computeIfAbsent(key, k -> new KeyWindows());
-            a = w.admit(l, prompt + completion, now);
+            a = w.admit(l, charged, now);
             if (a.refusal() == null) {
                 maxInFlight.accumulateAndGet(w.inFlight, Math::max);
             }
@@ -254,7 +257,7 @@ public final class ProviderSimulator implements AutoCloseable {
             }
         }
         if (a.refusal() != null) {
-            refuse(resp, model, l, a, prompt + completion);
+            refuse(resp, model, l, a, charged);
             return;
         }
         admitted.incrementAndGet();
@@ -567,7 +570,7 @@ public final class ProviderSimulator implements AutoCloseable {
      * Runs a simulator until the process is stopped. Options (all optional): {@code --port 8089},
      * {@code --rpm 20} (requests per window), {@code --tpm 20000} (tokens per window), {@code --rpd 0},
      * {@code --concurrent 0}, {@code --window 60s}, {@code --day 24h}, {@code --latency 50ms},
-     * {@code --dialect openai|gemini}.
+     * {@code --dialect openai|gemini}, {@code --chargesMaxTokens false}.
      */
     public static void main(String[] args) throws InterruptedException {
         Map<String, String> o = new HashMap<>();
@@ -582,13 +585,13 @@ public final class ProviderSimulator implements AutoCloseable {
                 .limits(limits)
                 .latency(parseDuration(o.getOrDefault("latency", "50ms")))
                 .dialect(Dialect.valueOf(o.getOrDefault("dialect", "openai").toUpperCase(Locale.ROOT)))
+                .chargesMaxTokens(Boolean.parseBoolean(o.getOrDefault("chargesMaxTokens", "false")))
                 .start();
         System.out.println("Provider simulator on " + sim.baseUrl() + " with " + limits);
         Runtime.getRuntime().addShutdownHook(new Thread(sim::close));
         Thread.currentThread().join();
     }
 
-    /** {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h} or ISO-8601 ({@code PT1M}). */
     /** A duration option: {@code 250ms}, {@code 60s}, {@code 24h}, ISO-8601, or bare seconds. */
     static Duration parseDuration(String s) {
         Duration d = Durations.parse(s);
@@ -607,6 +610,7 @@ public final class ProviderSimulator implements AutoCloseable {
         private Dialect dialect = Dialect.OPENAI;
         private long minCompletion = 16;
         private long maxCompletion = 128;
+        private boolean chargesMaxTokens;
         private Ticker ticker = Ticker.system();
 
         private Builder() {
@@ -649,6 +653,15 @@ public final class ProviderSimulator implements AutoCloseable {
             }
             this.minCompletion = min;
             this.maxCompletion = max;
+            return this;
+        }
+
+        /**
+         * Whether a request is charged its prompt and all of its {@code max_tokens} (the completion bound when it
+         * names none), as OpenAI counts tokens at admission, instead of what it used (default false).
+         */
+        public Builder chargesMaxTokens(boolean chargesMaxTokens) {
+            this.chargesMaxTokens = chargesMaxTokens;
             return this;
         }
 

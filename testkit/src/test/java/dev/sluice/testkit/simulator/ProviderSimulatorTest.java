@@ -157,6 +157,30 @@ class ProviderSimulatorTest {
     }
 
     @Test
+    @DisplayName("chargesMaxTokens: a request is charged its prompt and all of its max_tokens (the completion bound"
+            + " without one), not what it used")
+    void chargesMaxTokens() throws Exception {
+        ManualTicker ticker = new ManualTicker();
+        ProviderSimulator sim = start(ProviderSimulator.builder().ticker(ticker).completionTokens(20, 30)
+                .chargesMaxTokens(true).limits(SimulatorLimits.perMinute(0, 800)));
+        HttpResponse<String> first = post(sim, "sk-a", chat("hi", 400));
+        long prompt = JSON.readTree(first.body()).at("/usage/prompt_tokens").asLong();
+        assertThat(JSON.readTree(first.body()).at("/usage/completion_tokens").asLong()).isBetween(20L, 30L);
+        assertThat(first.headers().firstValue("x-ratelimit-remaining-tokens"))
+                .contains(Long.toString(800 - prompt - 400));
+        String unbounded = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":"
+                + "\"You are terse.\"},{\"role\":\"user\",\"content\":\"hi\"}]}";
+        HttpResponse<String> second = post(sim, "sk-a", unbounded);
+        assertThat(second.headers().firstValue("x-ratelimit-remaining-tokens"))
+                .contains(Long.toString(800 - prompt - 400 - prompt - 30));
+        HttpResponse<String> refused = post(sim, "sk-a", chat("hi", 400));
+        assertThat(refused.statusCode()).as("%s tokens left, %s asked", 800 - 2 * prompt - 430, prompt + 400)
+                .isEqualTo(429);
+        assertThat(JSON.readTree(refused.body()).at("/error/message").asText())
+                .contains("Requested " + (prompt + 400));
+    }
+
+    @Test
     @DisplayName("Gemini dialect: 429 body with RESOURCE_EXHAUSTED, QuotaFailure and retryDelay, no headers")
     void geminiDialect() throws Exception {
         ManualTicker ticker = new ManualTicker();
