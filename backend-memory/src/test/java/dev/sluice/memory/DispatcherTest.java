@@ -93,9 +93,28 @@ class DispatcherTest {
         return new String(job.payload(), StandardCharsets.UTF_8);
     }
 
-    private static boolean dispatcherThreadsAlive(String name) {
-        return Thread.getAllStackTraces().keySet().stream()
-                .anyMatch(t -> t.isAlive() && t.getName().startsWith("sluice-dispatcher-" + name));
+    /** Whether a thread of the dispatcher is alive, once its pool's threads have had up to 5 s to end. */
+    private static boolean dispatcherThreadsAlive(String name) throws InterruptedException {
+        for (int i = 0; i < 500; i++) { // a terminated pool's last threads may still be on their way out
+            if (Thread.getAllStackTraces().keySet().stream()
+                    .noneMatch(t -> t.isAlive() && t.getName().startsWith("sluice-dispatcher-" + name))) {
+                return false;
+            }
+            Thread.sleep(10);
+        }
+        return true;
+    }
+
+    /** Waits up to 10 s for {@code t} to be in {@code state} (or to have ended); true if it got there. */
+    private static boolean awaitState(Thread t, Thread.State state) throws InterruptedException {
+        for (int i = 0; i < 1000; i++) {
+            Thread.State now = t.getState();
+            if (now == state || now == Thread.State.TERMINATED) {
+                return now == state;
+            }
+            Thread.sleep(10);
+        }
+        return false;
     }
 
     @Test
@@ -489,7 +508,7 @@ class DispatcherTest {
         assertThat(bothRunning.await(10, TimeUnit.SECONDS)).isTrue();
         Thread closer = new Thread(d::close);
         closer.start();
-        Thread.sleep(100);
+        assertThat(awaitState(closer, Thread.State.TIMED_WAITING)).as("close() waits for the running jobs").isTrue();
         release.countDown();
         closer.join(30_000);
         assertThat(closer.isAlive()).isFalse();
@@ -505,6 +524,44 @@ class DispatcherTest {
         assertThat(q.take(Priority.NORMAL, "t", 100)).hasSize(8);
         assertThat(d.submit(job("late", "t", Priority.NORMAL))).isCompletedExceptionally();
         assertThat(dispatcherThreadsAlive("closing")).isFalse();
+    }
+
+    @Test
+    @DisplayName("a submit still enqueueing when close() runs gets a future that completes: close() waits for it and"
+            + " fails it, instead of leaving it pending forever")
+    void submitRacingClose() throws Exception {
+        MemoryJobQueue memory = queue(Duration.ofSeconds(30), 3);
+        CountDownLatch inEnqueue = new CountDownLatch(1);
+        CountDownLatch finishEnqueue = new CountDownLatch(1);
+        JobQueue q = new ForwardingQueue(memory) {
+            @Override
+            public String enqueue(JobRequest request) {
+                inEnqueue.countDown();
+                try {
+                    finishEnqueue.await(); // a store round trip that outlasts close()
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return super.enqueue(request);
+            }
+        };
+        Dispatcher<String> d = Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> text(j))
+                .name("racing").gracePeriod(Duration.ofSeconds(1)).build();
+        CompletableFuture<CompletableFuture<String>> submitted =
+                CompletableFuture.supplyAsync(() -> d.submit(job("late", "t", Priority.NORMAL)));
+        assertThat(inEnqueue.await(10, TimeUnit.SECONDS)).isTrue();
+        Thread closer = new Thread(d::close);
+        closer.start();
+        // close() waits for the enqueue (its last look at the futures needs the lock the submit holds), or, without
+        // that, ends before the submit registers its future.
+        awaitState(closer, Thread.State.BLOCKED);
+        finishEnqueue.countDown();
+        closer.join(30_000);
+        assertThat(submitted.get(10, TimeUnit.SECONDS)).failsWithin(Duration.ofSeconds(10))
+                .withThrowableOfType(ExecutionException.class).havingCause()
+                .isInstanceOf(RejectedExecutionException.class).withMessageContaining("stays queued");
+        assertThat(memory.depth(Priority.NORMAL)).as("the job stays queued for another instance").isEqualTo(1);
+        assertThat(d.pending()).isEmpty();
     }
 
     @Test

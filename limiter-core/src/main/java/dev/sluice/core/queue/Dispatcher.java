@@ -100,6 +100,8 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** Guarded by {@link #lock}: wake-ups not yet seen by the coordinator. */
     private boolean signalled;
     private volatile boolean closing;
+    /** Set once close() has taken its last look at the pending futures; guarded by {@code futures}. */
+    private boolean swept;
 
     private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
     /** Ids of jobs whose futures this dispatcher settled, so a resubmitted idempotency key gets an answer. */
@@ -193,6 +195,10 @@ public final class Dispatcher<R> implements AutoCloseable {
         CompletableFuture<R> f;
         String id;
         synchronized (futures) {
+            if (swept) { // close() passed its last look at the futures: nothing would complete this one
+                return CompletableFuture.failedFuture(new RejectedExecutionException("dispatcher " + name
+                        + " is closed"));
+            }
             id = queue.enqueue(request);
             CompletableFuture<R> known = futures.get(id);
             if (known != null) {
@@ -614,7 +620,12 @@ public final class Dispatcher<R> implements AutoCloseable {
             Thread.currentThread().interrupt();
             pool.shutdownNow();
         }
-        for (String id : new ArrayList<>(futures.keySet())) {
+        List<String> pending;
+        synchronized (futures) { // a submit that passed the closing check either registered by now or sees swept
+            swept = true;
+            pending = new ArrayList<>(futures.keySet());
+        }
+        for (String id : pending) {
             fail(id, new RejectedExecutionException("dispatcher " + name + " closed; job " + id + " stays queued"));
         }
     }
