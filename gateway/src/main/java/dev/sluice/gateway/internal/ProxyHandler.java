@@ -118,7 +118,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         return inFlight.get();
     }
 
-    /** Refuses new calls with 503 from now on; {@code idle} runs once no call is in flight. */
+    /**
+     * Refuses new calls with 503 from now on; {@code idle} runs once no call is in flight (it may run twice: a call
+     * that counted itself in flight just as the drain began, and then refused itself, ends the drain again).
+     */
     public void drain(Runnable idle) {
         draining = true;
         onIdle = idle;
@@ -134,6 +137,12 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 r.run();
             }
         }
+    }
+
+    private static void refuseDraining(HttpServerRequest req) {
+        req.response().putHeader("connection", "close");
+        Errors.send(req.response(), 503, "The gateway is shutting down; retry on another instance.", "server_error",
+                null, "shutting_down");
     }
 
     @Override
@@ -153,9 +162,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 return;
             }
             if (draining) {
-                req.response().putHeader("connection", "close");
-                Errors.send(req.response(), 503, "The gateway is shutting down; retry on another instance.",
-                        "server_error", null, "shutting_down");
+                refuseDraining(req);
                 return;
             }
             if (!path.startsWith("/v1/")) {
@@ -179,6 +186,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 return;
             }
             inFlight.incrementAndGet();
+            if (draining) { // drain() began since the look above and may have found no call in flight: refuse
+                refuseDraining(req);
+                done();
+                return;
+            }
             boolean[] once = {false};
             Runnable finish = () -> {
                 if (!once[0]) {
