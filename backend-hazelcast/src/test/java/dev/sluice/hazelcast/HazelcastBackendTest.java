@@ -213,6 +213,10 @@ class HazelcastBackendTest {
             while (backend.lanesInUse() == 0) { // the first call is on its way
                 Thread.onSpinWait();
             }
+            // and sent: its thread waits for the answer (a preempted one could still let the next call join it)
+            for (int i = 0; i < 1000 && first.getState() != Thread.State.TIMED_WAITING; i++) {
+                TimeUnit.MILLISECONDS.sleep(1);
+            }
             TimeUnit.MILLISECONDS.sleep(10);
             assertThat(backend.acquire("k", policy, Cost.tokens(500)).granted()).isTrue();
             first.join();

@@ -79,8 +79,10 @@ class AsyncAcquireTest {
                 return super.acquire(key, policy, cost);
             }
         };
-        Policy onePer20ms = Policy.of(Limit.of("requests", 1, Duration.ofMillis(20), Algorithm.GCRA));
-        SluiceLimiter limiter = SluiceLimiter.builder(stalling).policy(onePer20ms).build();
+        // A second: the async acquire's first look must come before the first grant's slot frees, however slow
+        // the machine, or it is granted at once and never retries.
+        Policy onePerSecond = Policy.of(Limit.of("requests", 1, Duration.ofSeconds(1), Algorithm.GCRA));
+        SluiceLimiter limiter = SluiceLimiter.builder(stalling).policy(onePerSecond).build();
         try {
             assertThat(limiter.tryAcquire("slow", Cost.request()).granted()).isTrue();
             CompletableFuture<Decision> slow = limiter.acquireAsync("slow", Cost.request(), Duration.ofMinutes(1));

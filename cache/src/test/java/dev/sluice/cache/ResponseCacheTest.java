@@ -161,7 +161,10 @@ class ResponseCacheTest {
         AtomicInteger calls = new AtomicInteger();
         Upstream failing = () -> {
             calls.incrementAndGet();
-            Thread.sleep(300);
+            // fail once the 15 others share this call: a caller arriving after the failure would call again
+            for (int i = 0; i < 1000 && cache.stats().coalescedLocal() < 15; i++) {
+                Thread.sleep(10);
+            }
             throw new IOException("provider unreachable");
         };
         List<Throwable> failures = Fixtures.concurrently(16, i -> {

@@ -29,7 +29,9 @@ class FairWaitingTest {
                       stub:
                         baseUrl: "%s"
                         keys: [{value: sk-up}]
-                        limits: {custom: [{dimension: requests, capacity: 10, period: 1s, algorithm: gcra}]}
+                        # 4 a second: a slot every 250 ms, time enough for the small calls to reach the waiting
+                        # room on a slow machine before the big ones ahead of them run out
+                        limits: {custom: [{dimension: requests, capacity: 4, period: 1s, algorithm: gcra}]}
                     models:
                       gpt-3.5-turbo-instruct: {}
                     tenants:

@@ -65,15 +65,16 @@ class ReloadWhileWaitingTest {
     void failedRefundOfWaitingCall() throws Exception {
         try (StubUpstream stub = new StubUpstream()) {
             GatewayConfigParser parser = GatewayConfigParser.create();
-            String requests = "{dimension: requests, capacity: 1, period: 2s, algorithm: sliding_log}";
+            // the reload must come while the waiting call still waits: 5 s leaves a slow machine time enough
+            String requests = "{dimension: requests, capacity: 1, period: 5s, algorithm: sliding_log}";
             String tokens = ", {dimension: tokens, capacity: 100000, period: 1m}";
             try (Gateway g = Gateway.start(parser.parse(config(stub, "requestsPerMinute: 100, tokensPerMinute: "
-                    + "100000", requests + tokens, "4s")))) {
+                    + "100000", requests + tokens, "8s")))) {
                 assertThat(chat(g, "sk-t", "ok-model", "").get().statusCode()).isEqualTo(200);
                 CompletableFuture<HttpResponse<String>> waiting = chat(g, "sk-t", "ok-model", "");
                 await(() -> decisions(g, "rate_limited") >= 1); // charged on its tenant, waiting for the key
                 // its next try on the key and then its tenant's refund name a dimension the policies lost
-                g.apply(parser.parse(config(stub, "requestsPerMinute: 100", requests, "4s")));
+                g.apply(parser.parse(config(stub, "requestsPerMinute: 100", requests, "8s")));
                 HttpResponse<String> failed = waiting.get();
                 GatewayHttpTest.assertOpenAiError(failed, 503);
                 assertThat(failed.body()).contains("limiter_unavailable");

@@ -25,13 +25,17 @@ class OpenAiHttpUpstreamTest {
             + " cancellation on): the provider sees the connection close")
     void cancelAbortsTheExchange() throws Exception {
         try (ServerSocket provider = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Void> requestIn = new CompletableFuture<>();
             CompletableFuture<Boolean> closedByClient = CompletableFuture.supplyAsync(() -> {
                 try (Socket s = provider.accept()) {
                     s.setSoTimeout(30_000);
                     InputStream in = s.getInputStream();
                     byte[] buf = new byte[4096];
-                    while (in.read(buf) >= 0) {
-                        // the request, then nothing: this provider never answers
+                    int n;
+                    while ((n = in.read(buf)) >= 0) {
+                        if (n > 0) {
+                            requestIn.complete(null); // the request, then nothing: this provider never answers
+                        }
                     }
                     return true;
                 } catch (IOException e) {
@@ -43,7 +47,7 @@ class OpenAiHttpUpstreamTest {
             ChatRequest request = ChatRequest.of("gpt-4o-mini", List.of(ChatRequest.Message.of("user", "hello")), 10L);
             CompletionStage<UpstreamResponse> attempt = upstream.send(new Attempt(request,
                     ProviderKey.of("openai", "sk-test"), 1));
-            Thread.sleep(500); // the request reaches the provider
+            requestIn.get(30, TimeUnit.SECONDS); // the request reached the provider
             assertThat(closedByClient).isNotDone();
             assertThat(attempt.toCompletableFuture().cancel(true)).isTrue();
             assertThat(closedByClient.get(30, TimeUnit.SECONDS)).as("the connection closed by the client").isTrue();

@@ -276,15 +276,14 @@ public final class ProviderSimulator implements AutoCloseable {
         boolean stream = json.path("stream").asBoolean(false);
         boolean includeUsage = json.path("stream_options").path("include_usage").asBoolean(false);
         Runnable answer = () -> {
-            try {
-                if (stream) {
-                    streamed.incrementAndGet();
-                    stream(resp, model, seed, prompt, completion, cut, includeUsage);
-                } else {
-                    complete(resp, model, seed, prompt, completion, cut);
-                }
-            } finally {
-                release.run();
+            // The answer is generated: its slot frees before it is written, so a client that calls again as soon as
+            // it has read the answer never finds the slot still taken.
+            release.run();
+            if (stream) {
+                streamed.incrementAndGet();
+                stream(resp, model, seed, prompt, completion, cut, includeUsage);
+            } else {
+                complete(resp, model, seed, prompt, completion, cut);
             }
         };
         long delayMs = latency.toMillis();
