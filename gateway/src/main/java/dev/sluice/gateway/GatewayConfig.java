@@ -261,11 +261,20 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      *     {@code baseUrl + /x}
      * @param keys the key pool; each key has its own quota at the provider
      * @param limits the provider's limits for each key
+     * @param chargesMaxTokens whether the provider counts a call's {@code max_tokens} in full against its token
+     *     limits, however few it generated, as OpenAI documents: then a key is not given back the output an answered
+     *     call left unused (its tenant still is)
      */
-    public record Provider(String name, String baseUrl, List<ProviderKey> keys, LimitSpec limits) {
+    public record Provider(String name, String baseUrl, List<ProviderKey> keys, LimitSpec limits,
+            boolean chargesMaxTokens) {
         /** Copies the keys. */
         public Provider {
             keys = List.copyOf(keys);
+        }
+
+        /** A provider that counts what a call used. */
+        public Provider(String name, String baseUrl, List<ProviderKey> keys, LimitSpec limits) {
+            this(name, baseUrl, keys, limits, false);
         }
     }
 

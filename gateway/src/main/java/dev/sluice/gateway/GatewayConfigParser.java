@@ -251,7 +251,7 @@ public final class GatewayConfigParser {
 
     private Provider provider(String name, Obj o) {
         checkName(o.where, name);
-        o.allow("baseUrl", "keys", "limits");
+        o.allow("baseUrl", "keys", "limits", "chargesMaxTokens");
         String base = o.required("baseUrl");
         if (!base.startsWith("http://") && !base.startsWith("https://")) {
             throw new GatewayConfigException(o.path("baseUrl") + ": must be an http:// or https:// URL");
@@ -282,7 +282,8 @@ public final class GatewayConfigParser {
             throw new GatewayConfigException(o.path("limits") + ": at least one limit is required (for example "
                     + "requestsPerMinute: 500)");
         }
-        return new Provider(name, base.endsWith("/") ? base.substring(0, base.length() - 1) : base, keys, limits);
+        return new Provider(name, base.endsWith("/") ? base.substring(0, base.length() - 1) : base, keys, limits,
+                o.bool("chargesMaxTokens", false));
     }
 
     private static Model model(String name, Obj o, Map<String, Provider> providers) {

@@ -33,6 +33,9 @@ class GatewayConfigParserTest {
         assertThat(c.server().bodyTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.server().idleTimeout()).isEqualTo(Duration.ofSeconds(75));
         assertThat(parser.parse(MINIMAL + "server: {idleTimeout: 0}\n").server().idleTimeout()).isZero();
+        assertThat(c.providers().get("openai").chargesMaxTokens()).isFalse();
+        assertThat(parser.parse(MINIMAL.replace("limits: {", "chargesMaxTokens: true\n    limits: {")).providers()
+                .get("openai").chargesMaxTokens()).isTrue();
         assertThat(c.backend().type()).isEqualTo(GatewayConfig.BackendType.MEMORY);
         assertThat(c.queue().maxWait()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.upstream().timeout()).isEqualTo(Duration.ofSeconds(120));
@@ -93,6 +96,8 @@ class GatewayConfigParserTest {
         assertError(MINIMAL.replace("requestsPerMinute: 500", "requestsPerMinute: -5"),
                 "providers.openai.limits.requestsPerMinute");
         assertError(MINIMAL + "tenants:\n  a: {keys: [{sha256: xyz}]}\n", "tenants.a.keys[0].sha256");
+        assertError(MINIMAL.replace("limits: {", "chargesMaxTokens: yes-please\n    limits: {"),
+                "providers.openai.chargesMaxTokens: true or false expected");
         assertError(MINIMAL + "upstream: {backoffBase: 2s, backoffCap: 1s}\n",
                 "upstream.backoffCap: must be at least backoffBase (2s), was '1s'");
         assertError(MINIMAL + "upstream: {backoffBase: 10s}\n", "upstream.backoffCap: must be at least backoffBase");

@@ -499,8 +499,11 @@ public final class Admission {
                 }
             }
             if (t.key != null) {
+                // a provider that counts max_tokens in full keeps an answered call's whole reservation
+                long counted = t.key.chargesMaxTokens() && actualTokens > 0
+                        ? Math.max(actualTokens, t.reservedTokens) : actualTokens;
                 try {
-                    adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, actualTokens, requestCounted);
+                    adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, counted, requestCounted);
                 } catch (RuntimeException e) {
                     LOG.debug("provider key settlement failed, the reservation stays: {}", e.toString());
                 }

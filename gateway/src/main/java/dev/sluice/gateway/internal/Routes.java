@@ -43,9 +43,10 @@ public final class Routes {
      * cooldown is shared: {@code cooldown:<provider>:<key id>}, no secret (built once: it is read on every call).
      */
     public record PoolKey(String provider, String id, String secret, String limiterKey, Policy policy,
-            String cooldownKey) {
-        PoolKey(String provider, String id, String secret, String limiterKey, Policy policy) {
-            this(provider, id, secret, limiterKey, policy, "cooldown:" + provider + ":" + id);
+            String cooldownKey, boolean chargesMaxTokens) {
+        PoolKey(String provider, String id, String secret, String limiterKey, Policy policy,
+                boolean chargesMaxTokens) {
+            this(provider, id, secret, limiterKey, policy, "cooldown:" + provider + ":" + id, chargesMaxTokens);
         }
 
         @Override
@@ -105,7 +106,7 @@ public final class Routes {
         for (GatewayConfig.ProviderKey k : provider.keys()) {
             String lk = "p:" + provider.name() + ":" + k.id() + (own != null ? ":m:" + name : "");
             policies.put(lk, policy);
-            keys.add(new PoolKey(provider.name(), k.id(), k.secret(), lk, policy));
+            keys.add(new PoolKey(provider.name(), k.id(), k.secret(), lk, policy, provider.chargesMaxTokens()));
         }
         return new ModelRoute(name, provider.name(), provider.baseUrl(), upstreamModel, maxOut, List.copyOf(keys));
     }
