@@ -6,7 +6,8 @@ package dev.sluice.cache;
  * @param nearHits answers from the near cache
  * @param hits answers from the shared store, found by the lookup
  * @param misses lookups that found nothing (each then led an upstream call or was coalesced into one)
- * @param coalescedLocal misses that shared a call in flight on this instance
+ * @param coalescedLocal misses that shared a call in flight on this instance, counted when that call ends (a follower
+ *     whose leader was interrupted shares nothing: it leads anew or joins another call)
  * @param coalescedShared misses answered by another caller's call through the store (another instance's, or one that
  *     finished just after the lookup)
  * @param bypassed calls that skipped the cache (by the caller, the policy or a zero time to live)

@@ -184,11 +184,16 @@ public final class ResponseCache implements AutoCloseable {
             CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
             CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
             if (leader != null) {
-                counters.coalescedLocal.increment();
+                boolean again = false;
                 try {
                     return new CacheAnswer(await(leader), Source.COALESCED);
                 } catch (LeaderInterrupted e) {
+                    again = true;
                     continue; // the leader's interruption is not ours: one of its followers leads now
+                } finally {
+                    if (!again) { // counted once it shared the call: a follower that leads anew shared nothing
+                        counters.coalescedLocal.increment();
+                    }
                 }
             }
             try {
@@ -250,13 +255,14 @@ public final class ResponseCache implements AutoCloseable {
         CompletableFuture<LlmResponse> mine = new CompletableFuture<>();
         CompletableFuture<LlmResponse> leader = flights.putIfAbsent(p.key, mine);
         if (leader != null) {
-            counters.coalescedLocal.increment();
-            return leader.handle((r, t) -> t == null
-                    ? CompletableFuture.completedFuture(new CacheAnswer(r, Source.COALESCED))
-                    : unwrap(t) instanceof LeaderInterrupted
-                            ? flightAsync(p, upstream)
-                            : CompletableFuture.<CacheAnswer>failedFuture(unwrap(t)))
-                    .thenCompose(s -> s);
+            return leader.handle((r, t) -> {
+                if (t != null && unwrap(t) instanceof LeaderInterrupted) {
+                    return flightAsync(p, upstream); // it shared nothing: counted where it ends
+                }
+                counters.coalescedLocal.increment();
+                return t == null ? CompletableFuture.completedFuture(new CacheAnswer(r, Source.COALESCED))
+                        : CompletableFuture.<CacheAnswer>failedFuture(unwrap(t));
+            }).thenCompose(s -> s);
         }
         CompletionStage<CacheAnswer> led;
         try {

@@ -161,10 +161,12 @@ class ResponseCacheTest {
         AtomicInteger calls = new AtomicInteger();
         Upstream failing = () -> {
             calls.incrementAndGet();
-            // fail once the 15 others share this call: a caller arriving after the failure would call again
-            for (int i = 0; i < 1000 && cache.stats().coalescedLocal() < 15; i++) {
+            // fail once the 15 others have missed too, and so join this call (a caller arriving after the failure
+            // would call again)
+            for (int i = 0; i < 1000 && cache.stats().misses() < 16; i++) {
                 Thread.sleep(10);
             }
+            Thread.sleep(100);
             throw new IOException("provider unreachable");
         };
         List<Throwable> failures = Fixtures.concurrently(16, i -> {

@@ -135,15 +135,20 @@ class SingleFlightTest {
                     calls.incrementAndGet();
                     return answer("a follower's own");
                 })).toCompletableFuture();
-        while (cache.stats().coalescedLocal() < 2) { // both followers joined the leader's flight
-            Thread.onSpinWait();
+        while (cache.stats().misses() < 3 || follower.getState() != Thread.State.WAITING) {
+            Thread.onSpinWait(); // both followers missed, so join the leader's flight; the blocking one waits in it
         }
+        Thread.sleep(100);
         leader.interrupt();
         assertThat(leaderOutcome.get(30, TimeUnit.SECONDS)).isInstanceOf(InterruptedException.class);
         assertThat(blocking.get(30, TimeUnit.SECONDS)).isInstanceOfSatisfying(CacheAnswer.class,
                 a -> assertThat(a.response()).isEqualTo(answer("a follower's own")));
         assertThat(async.get(30, TimeUnit.SECONDS).response()).isEqualTo(answer("a follower's own"));
         assertThat(calls).as("one follower led again, the other joined it").hasValue(2);
+        // the second follower shared the new leader's call, here or through the store
+        CacheStats stats = cache.stats();
+        assertThat(stats.coalescedLocal() + stats.coalescedShared()).as("%s", stats).isEqualTo(1);
+        assertThat(stats.upstreamCalls()).as("%s", stats).isEqualTo(2);
         assertThat(follower.isInterrupted()).isFalse();
     }
 
