@@ -18,9 +18,10 @@ import org.jspecify.annotations.Nullable;
  *     profile's default
  * @param stream whether the answer streams
  * @param body the raw request body, if any, for the upstream to send as it is
+ * @param choices how many answers the request asks for ({@code n}): each may use {@code maxTokens}
  */
 public record ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
-        @Nullable String body) {
+        @Nullable String body, int choices) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -45,6 +46,15 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
         if (maxTokens != null && maxTokens < 1) {
             throw new IllegalArgumentException("max_tokens must be positive, was " + maxTokens);
         }
+        if (choices < 1) {
+            throw new IllegalArgumentException("n must be positive, was " + choices);
+        }
+    }
+
+    /** A request for one answer. */
+    public ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
+            @Nullable String body) {
+        this(model, messages, maxTokens, stream, body, 1);
     }
 
     /** A request of these messages, without a body. */
@@ -55,7 +65,8 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
     /**
      * Reads an OpenAI-compatible chat body (what {@code POST /v1/chat/completions} takes); the body is kept as is.
      *
-     * @throws IllegalArgumentException if it is not JSON with a {@code model} and a {@code messages} array
+     * @throws IllegalArgumentException if it is not JSON with a {@code model} and a {@code messages} array, or its
+     *     {@code n} is not a positive integer
      */
     public static ChatRequest fromOpenAiJson(String body) {
         JsonNode root;
@@ -91,7 +102,15 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
         }
         // both set: the larger, as providers differ in which one they honour
         long max = Math.max(root.path("max_completion_tokens").asLong(0), root.path("max_tokens").asLong(0));
+        JsonNode n = root.path("n");
+        int choices = 1;
+        if (!n.isMissingNode() && !n.isNull()) {
+            if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 1) {
+                throw new IllegalArgumentException("'n' must be a positive integer, was " + n);
+            }
+            choices = n.asInt();
+        }
         return new ChatRequest(root.get("model").asText(), messages, max > 0 ? max : null,
-                root.path("stream").asBoolean(false), body);
+                root.path("stream").asBoolean(false), body, choices);
     }
 }

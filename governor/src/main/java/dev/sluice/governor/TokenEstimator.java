@@ -42,10 +42,18 @@ public final class TokenEstimator {
         return n;
     }
 
-    /** The output to reserve: the request's {@code max_tokens}, or the profile's default. */
+    /**
+     * The output to reserve: the request's {@code max_tokens}, or the profile's default, for each of the answers it
+     * asks for ({@code n}); {@link Long#MAX_VALUE} if that does not fit a long.
+     */
     public long maxOutputTokens(ModelProfile profile, ChatRequest request) {
         Long max = request.maxTokens();
-        return max != null ? max : profile.defaultMaxTokens();
+        long each = max != null ? max : profile.defaultMaxTokens();
+        try {
+            return Math.multiplyExact(each, request.choices());
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.sluice.governor;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.List;
 import org.junit.jupiter.api.DisplayName;
@@ -38,6 +39,24 @@ class TokenEstimatorTest {
                 "\"max_tokens\":500,\"max_completion_tokens\":10")) {
             ChatRequest r = ChatRequest.fromOpenAiJson("{\"model\":\"gpt-4o-mini\"," + fields + ",\"messages\":[]}");
             assertThat(estimator.maxOutputTokens(p, r)).as(fields).isEqualTo(500);
+        }
+    }
+
+    @Test
+    @DisplayName("n answers reserve n times the output; an n that is not a positive integer is refused, naming it")
+    void choices() {
+        ModelProfile p = profiles.model("openai", "gpt-4o-mini");
+        assertThat(estimator.maxOutputTokens(p, ChatRequest.fromOpenAiJson(
+                "{\"model\":\"gpt-4o-mini\",\"n\":3,\"max_tokens\":100,\"messages\":[]}"))).isEqualTo(300);
+        assertThat(estimator.maxOutputTokens(p, ChatRequest.fromOpenAiJson(
+                "{\"model\":\"gpt-4o-mini\",\"n\":2,\"messages\":[]}"))).as("the default, twice").isEqualTo(512);
+        assertThat(estimator.maxOutputTokens(p, ChatRequest.fromOpenAiJson(
+                "{\"model\":\"gpt-4o-mini\",\"n\":null,\"max_tokens\":100,\"messages\":[]}"))).isEqualTo(100);
+        assertThat(estimator.maxOutputTokens(p, new ChatRequest("gpt-4o-mini", List.of(), Long.MAX_VALUE / 2, false,
+                null, 3))).as("beyond a long").isEqualTo(Long.MAX_VALUE);
+        for (String n : List.of("0", "-1", "1.5", "\"2\"", "3000000000")) {
+            assertThatThrownBy(() -> ChatRequest.fromOpenAiJson("{\"model\":\"gpt-4o-mini\",\"n\":" + n
+                    + ",\"messages\":[]}")).as(n).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'n'");
         }
     }
 
