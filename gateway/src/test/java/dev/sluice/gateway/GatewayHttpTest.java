@@ -401,6 +401,23 @@ class GatewayHttpTest {
     }
 
     @Test
+    @DisplayName("A completions batch reserves max_tokens for each answer of each prompt: the prompts of an array "
+            + "(strings or token-id arrays; one array of token ids is one prompt) times the larger of n and best_of")
+    void completionsBatchReservesEveryAnswer() throws Exception {
+        // the tenant admits 1,000 tokens a day: 3 answers of 400 never fit, 1 does
+        for (String batch : List.of("\"prompt\":[\"a\",\"b\",\"c\"]", "\"prompt\":[[1,2],[3,4],[5,6]]",
+                "\"prompt\":\"a\",\"best_of\":3", "\"prompt\":[\"a\"],\"n\":2,\"best_of\":3")) {
+            HttpResponse<String> r = post("/v1/completions", "sk-capped",
+                    "{\"model\":\"gpt-3.5-turbo-instruct\",\"max_tokens\":400," + batch + "}");
+            assertOpenAiError(r, 400);
+            assertThat(r.body()).as(batch).contains("request_too_large").contains("needs up to 120");
+        }
+        HttpResponse<String> ids = post("/v1/completions", "sk-capped",
+                "{\"model\":\"gpt-3.5-turbo-instruct\",\"max_tokens\":400,\"prompt\":[1,2,3]}");
+        assertThat(ids.statusCode()).as("one prompt of token ids: %s", ids.body()).isEqualTo(200);
+    }
+
+    @Test
     @DisplayName("A client that leaves a stream is charged its prompt and what it received, not the output it did not"
             + " get: with max_tokens and max_completion_tokens both set, the share reserved is the larger")
     void leaverChargedWhatItGot() throws Exception {

@@ -501,21 +501,44 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     /**
      * The answer's share of a call's estimate: {@code n} × the most output tokens it may produce (the larger of
      * {@code max_tokens} and {@code max_completion_tokens}, as providers differ in which one they honour, else the
-     * model's default, for chat; {@code max_tokens}, else 16, for completions); none for other kinds.
+     * model's default, for chat; for completions, {@code max_tokens}, else 16, for each of the larger of {@code n}
+     * and {@code best_of} answers generated for each prompt of a batch); none for other kinds.
      *
      * @throws ArithmeticException if it does not fit a long
      */
     private static long reservedOutput(Kind kind, ObjectNode json, Routes.ModelRoute model) throws BadRequest {
-        JsonNode nNode = json.path("n");
-        long n = nNode.isIntegralNumber() && !nNode.canConvertToLong() ? Long.MAX_VALUE : Math.max(1, nNode.asLong(1));
+        long n = answers(json, "n");
         return switch (kind) {
             case CHAT -> {
                 long both = Math.max(maxOut(json, "max_tokens", 0), maxOut(json, "max_completion_tokens", 0));
                 yield Math.multiplyExact(n, both > 0 ? both : model.maxOutputTokens());
             }
-            case COMPLETIONS -> Math.multiplyExact(n, maxOut(json, "max_tokens", 16));
+            case COMPLETIONS -> Math.multiplyExact(Math.multiplyExact(prompts(json.get("prompt")),
+                    Math.max(n, answers(json, "best_of"))), maxOut(json, "max_tokens", 16));
             default -> 0;
         };
+    }
+
+    /** A count of answers ({@code n}, {@code best_of}): at least 1; {@link Long#MAX_VALUE} beyond a long. */
+    private static long answers(ObjectNode json, String field) {
+        JsonNode v = json.path(field);
+        return v.isIntegralNumber() && !v.canConvertToLong() ? Long.MAX_VALUE : Math.max(1, v.asLong(1));
+    }
+
+    /**
+     * The prompts of a completions call: 1 for a string or one array of token ids, else one per element of the
+     * array (strings or arrays of token ids), each answered on its own.
+     */
+    private static long prompts(@Nullable JsonNode prompt) {
+        if (prompt == null || !prompt.isArray() || prompt.isEmpty()) {
+            return 1;
+        }
+        for (JsonNode e : prompt) {
+            if (!e.isNumber()) {
+                return prompt.size();
+            }
+        }
+        return 1; // token ids: one prompt
     }
 
     private static long maxOut(JsonNode json, String field, long dflt) throws BadRequest {
