@@ -141,7 +141,8 @@ public final class Gateway implements AutoCloseable {
         }
         ExecutorService limiterPool = pool;
         SharedCooldowns cooldowns = new SharedCooldowns(backends.cache());
-        Admission admission = new Admission(limiter, limiterPool != null ? limiterPool : Runnable::run, cooldowns);
+        Admission admission = new Admission(limiter, limiterPool != null ? limiterPool : Runnable::run, cooldowns,
+                key -> routes.get().policy(key));
         ResponseCache cache = new ResponseCache(backends.cache(), backends.blocking(), config.cache());
         HttpClientOptions clientOptions = new HttpClientOptions().setKeepAlive(true)
                 .setConnectTimeout((int) config.upstream().connectTimeout().toMillis()).setTcpNoDelay(true);

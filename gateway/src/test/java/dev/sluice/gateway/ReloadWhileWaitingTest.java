@@ -7,6 +7,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -60,8 +62,8 @@ class ReloadWhileWaitingTest {
     }
 
     @Test
-    @DisplayName("A waiting call whose refund fails after a reload took tokens out of its tenant's share and its "
-            + "provider's limits is still answered, and the waiting room serves later calls of every tenant")
+    @DisplayName("A waiting call refused after a reload that removed its key and took tokens out of its tenant's share "
+            + "(so its tenant's refund fails) is answered, and the waiting room serves later calls of every tenant")
     void failedRefundOfWaitingCall() throws Exception {
         try (StubUpstream stub = new StubUpstream()) {
             GatewayConfigParser parser = GatewayConfigParser.create();
@@ -73,15 +75,79 @@ class ReloadWhileWaitingTest {
                 assertThat(chat(g, "sk-t", "ok-model", "").get().statusCode()).isEqualTo(200);
                 CompletableFuture<HttpResponse<String>> waiting = chat(g, "sk-t", "ok-model", "");
                 await(() -> decisions(g, "rate_limited") >= 1); // charged on its tenant, waiting for the key
-                // its next try on the key and then its tenant's refund name a dimension the policies lost
-                g.apply(parser.parse(config(stub, "requestsPerMinute: 100", requests, "8s")));
-                HttpResponse<String> failed = waiting.get();
-                GatewayHttpTest.assertOpenAiError(failed, 503);
-                assertThat(failed.body()).contains("limiter_unavailable");
+                // its key is gone, and its tenant's refund names a dimension the tenant's policy lost
+                g.apply(parser.parse(config(stub, "requestsPerMinute: 100", requests, "8s")
+                        .replace("keys: [{value: sk-up}]", "keys: [{id: other, value: sk-other}]")));
+                HttpResponse<String> refused = waiting.get();
+                GatewayHttpTest.assertOpenAiError(refused, 429);
+                assertThat(refused.body()).contains("removed the provider keys");
 
                 assertThat(chat(g, "sk-u", "ok-model", "").get().statusCode()).isEqualTo(200);
+                // the new key's 1 request per 5 s: t's call waits for it
                 assertThat(chat(g, "sk-t", "ok-model", "").get().statusCode()).isEqualTo(200);
                 await(() -> g.inFlight() == 0);
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("A call waiting when a reload changes its key's limits is served under the new limits (here without "
+            + "the tokens dimension the call was estimated on)")
+    void waiterTakesTheNewLimits() throws Exception {
+        try (StubUpstream stub = new StubUpstream()) {
+            GatewayConfigParser parser = GatewayConfigParser.create();
+            String requests = "{dimension: requests, capacity: 1, period: 5s, algorithm: sliding_log}";
+            String tokens = ", {dimension: tokens, capacity: 100000, period: 1m}";
+            try (Gateway g = Gateway.start(parser.parse(config(stub, "requestsPerMinute: 100", requests + tokens,
+                    "8s")))) {
+                assertThat(chat(g, "sk-t", "ok-model", "").get().statusCode()).isEqualTo(200);
+                CompletableFuture<HttpResponse<String>> waiting = chat(g, "sk-t", "ok-model", "");
+                await(() -> decisions(g, "rate_limited") >= 1);
+                g.apply(parser.parse(config(stub, "requestsPerMinute: 100", requests, "8s")));
+                assertThat(waiting.get().statusCode()).as("served when the key frees").isEqualTo(200);
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("Calls waiting when a reload removes a provider key never take it: they wait for the keys left, "
+            + "within those keys' limits, instead of going out at once on the removed key's secret")
+    void waitersNeverTakeARemovedKey() throws Exception {
+        try (StubUpstream stub = new StubUpstream()) {
+            GatewayConfigParser parser = GatewayConfigParser.create();
+            String twoKeys = """
+                    server: {port: 0, reloadInterval: 0}
+                    queue: {maxWait: 8s}
+                    providers:
+                      stub:
+                        baseUrl: "%s"
+                        keys: [%s]
+                        limits: {custom: [{dimension: requests, capacity: 1, period: 5s, algorithm: sliding_log}]}
+                    models:
+                      ok-model: {}
+                    tenants:
+                      t: {keys: [{value: sk-t}]}
+                    """;
+            try (Gateway g = Gateway.start(parser.parse(twoKeys.formatted(stub.baseUrl(),
+                    "{id: main, value: sk-main}, {id: spare, value: sk-spare}")))) {
+                for (int i = 0; i < 2; i++) { // one call on each key: both spent for 5 s
+                    assertThat(chat(g, "sk-t", "ok-model", "").get().statusCode()).isEqualTo(200);
+                }
+                List<CompletableFuture<HttpResponse<String>>> waiting = new ArrayList<>();
+                for (int i = 0; i < 4; i++) {
+                    waiting.add(chat(g, "sk-t", "ok-model", ""));
+                }
+                await(() -> decisions(g, "rate_limited") >= 4); // all four wait for a key
+                long reloaded = System.nanoTime();
+                g.apply(parser.parse(twoKeys.formatted(stub.baseUrl(), "{id: main, value: sk-main}")));
+                List<Integer> statuses = new ArrayList<>();
+                for (CompletableFuture<HttpResponse<String>> w : waiting) {
+                    statuses.add(w.get().statusCode());
+                }
+                List<StubUpstream.Received> after = stub.received.stream().filter(r -> r.nanos() > reloaded).toList();
+                assertThat(after).as("calls sent after the reload").noneMatch(r -> r.authorization().contains("spare"));
+                assertThat(after).as("main admits 1 per 5 s, and the calls wait 8 s at most").hasSize(1);
+                assertThat(statuses).as("one served when main frees, the others refused").containsOnlyOnce(200);
             }
         }
     }

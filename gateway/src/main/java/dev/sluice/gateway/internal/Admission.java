@@ -43,6 +43,8 @@ public final class Admission {
     private final RateLimiter limiter;
     private final Executor executor;
     private final SharedCooldowns cooldowns;
+    /** The live policy of a provider key's limiter key, null once a reload removed it; null: the routes' own. */
+    private final java.util.function.@Nullable Function<String, @Nullable Policy> current;
     private final Map<String, AtomicInteger> waiting = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
     private final Map<String, Gate> gates = new ConcurrentHashMap<>();
@@ -55,9 +57,20 @@ public final class Admission {
 
     /** Admits with {@code limiter}, running its calls on {@code executor}. */
     public Admission(RateLimiter limiter, Executor executor, SharedCooldowns cooldowns) {
+        this(limiter, executor, cooldowns, null);
+    }
+
+    /**
+     * An admission whose calls take a provider key only while {@code current} has a policy for its limiter key: a
+     * call routed before a reload that removed a key (or changed its limits) never takes it, or takes it under its
+     * new limits. A null {@code current} keeps the policies of the routes the calls were given.
+     */
+    public Admission(RateLimiter limiter, Executor executor, SharedCooldowns cooldowns,
+            java.util.function.@Nullable Function<String, @Nullable Policy> current) {
         this.limiter = limiter;
         this.executor = executor;
         this.cooldowns = cooldowns;
+        this.current = current;
     }
 
     /** Where a refusal came from. */
@@ -200,9 +213,13 @@ public final class Admission {
             CompletableFuture<Outcome> result) {
     }
 
-    /** The result of trying every key of a pool once. */
+    /** The result of trying every key of a pool once; {@code removed}: a reload removed every key it has. */
     private record Attempt(Routes.@Nullable PoolKey key, @Nullable Cost cost, @Nullable Decision decision,
-            long waitMicros, boolean cooling, @Nullable Decision denial) {
+            long waitMicros, boolean cooling, @Nullable Decision denial, boolean removed) {
+        Attempt(Routes.@Nullable PoolKey key, @Nullable Cost cost, @Nullable Decision decision, long waitMicros,
+                boolean cooling, @Nullable Decision denial) {
+            this(key, cost, decision, waitMicros, cooling, denial, false);
+        }
     }
 
     /** Tries each key of the pool once (round robin, skipping keys in cooldown), charging the first that admits. */
@@ -214,14 +231,23 @@ public final class Admission {
         Decision best = null;
         Decision other = null;
         long minCool = Long.MAX_VALUE;
+        int removed = 0;
         for (int i = 0; i < n; i++) {
             Routes.PoolKey k = keys.get((start + i) % n);
+            Policy p = k.policy();
+            if (current != null) {
+                p = current.apply(k.limiterKey());
+                if (p == null) { // a reload removed the key (or its model's limits): the call never takes it
+                    removed++;
+                    continue;
+                }
+            }
             long cool = cooldowns.remainingMillis(k.cooldownKey());
             if (cool > 0) {
                 minCool = Math.min(minCool, cool);
                 continue;
             }
-            Cost c = cost(k.policy(), tokens);
+            Cost c = cost(p, tokens);
             Decision d = limiter.tryAcquire(k.limiterKey(), c);
             if (d.granted()) {
                 return new Attempt(k, c, d, 0, false, null);
@@ -244,7 +270,7 @@ public final class Admission {
         if (minCool != Long.MAX_VALUE) {
             return new Attempt(null, null, null, minCool * 1000, true, null);
         }
-        return new Attempt(null, null, null, 0, false, other);
+        return new Attempt(null, null, null, 0, false, other, removed == n);
     }
 
     /**
@@ -363,9 +389,9 @@ public final class Admission {
                 return 0;
             }
             if (a.waitMicros == 0) {
-                // not about quota (backend down): refuse this call, try the next
+                // not about quota (backend down, keys removed): refuse this call, try the next
                 q.pollFirst();
-                finish(w, a.denial, 1_000_000, false);
+                finish(w, a, 1_000_000);
                 drop(tenant, q);
                 return 0;
             }
@@ -418,7 +444,7 @@ public final class Admission {
                 return 0;
             }
             if (ax.waitMicros == 0) {
-                finish(x, ax.denial, 1_000_000, false);
+                finish(x, ax, 1_000_000);
                 return 0;
             }
             if (now + ax.waitMicros * 1000 > x.deadline) {
@@ -433,6 +459,17 @@ public final class Admission {
                 queues.remove(tenant);
                 turn.remove(tenant);
             }
+        }
+
+        /** Refuses a waiting call that {@code a} could not serve. Never throws. */
+        private void finish(Waiter w, Attempt a, long waitMicros) {
+            if (a.removed) {
+                refundTenant(w.ticket);
+                w.result.complete(new Outcome(null, new Refusal(Scope.PROVIDER, waitMicros, null,
+                        "A configuration reload removed the provider keys this call was waiting for; retry.")));
+                return;
+            }
+            finish(w, a.denial, waitMicros, a.cooling);
         }
 
         /** Refuses a waiting call: out of time, or not admissible. Never throws. */
