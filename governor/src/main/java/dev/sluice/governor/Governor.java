@@ -255,13 +255,15 @@ public final class Governor implements AutoCloseable {
             if (r != null) {
                 try {
                     r.slot.inFlight.decrementAndGet();
-                    c.release(r, r.maxOut, 0);
+                    c.releaseSent(r);
                 } catch (RuntimeException e) {
                     LOG.log(Level.WARNING, "governor " + name + ": could not give back a closed call's reservation",
                             e);
                 }
             }
-            c.result.completeExceptionally(closedException());
+            if (c.result.completeExceptionally(closedException())) {
+                stats.failed.increment();
+            }
         }
         limiter.close();
     }
@@ -580,7 +582,7 @@ public final class Governor implements AutoCloseable {
             if (closed) {
                 if (sending.compareAndSet(r, null)) { // granted while closing: never sent, only the request stays
                     r.slot.inFlight.decrementAndGet();
-                    release(r, r.prompt + r.maxOut, r.prompt);
+                    releaseAll(r);
                 }
                 fail(closedException());
                 return;
@@ -622,7 +624,7 @@ public final class Governor implements AutoCloseable {
 
         void onFailure(Reservation r, Throwable e) {
             r.slot.inFlight.decrementAndGet();
-            release(r, r.maxOut, 0);
+            releaseSent(r);
             if (attempts < maxAttempts) {
                 retryAfter(r.slot, e.toString());
             } else {
@@ -647,7 +649,7 @@ public final class Governor implements AutoCloseable {
             if (resp.status() == 429) {
                 // one count per 429, of its kind, so that no reading sees a window 429 that a daily one undoes
                 (signal.retryable() ? stats.windowRateLimited : stats.dailyRefusals).increment();
-                release(r, r.prompt + r.maxOut, r.prompt);
+                releaseAll(r);
                 cooldown(s, signal);
                 if (!signal.retryable()) {
                     outForTheDay.add(s);
@@ -671,7 +673,7 @@ public final class Governor implements AutoCloseable {
                 }
                 return;
             }
-            release(r, r.maxOut, 0);
+            releaseSent(r);
             boolean retryable = resp.status() >= 500 || resp.status() == 408;
             if (retryable && attempts < maxAttempts) {
                 retryAfter(s, "status " + resp.status());
@@ -680,8 +682,29 @@ public final class Governor implements AutoCloseable {
             }
         }
 
-        /** Gives back {@code tokens} of the reservation (and {@code input} input tokens) and the lease. */
-        void release(Reservation r, long tokens, long input) {
+        /**
+         * Gives back what a call sent without an answer to settle on (it failed, or the governor closed) reserved
+         * for its output, and its lease: the provider may have counted its prompt, and where it counts max_tokens in
+         * full ({@link ModelProfile#chargesMaxTokens}), the output too, which then stays charged.
+         */
+        void releaseSent(Reservation r) {
+            if (r.slot.profile.chargesMaxTokens()) {
+                release(r, 0, 0, false);
+            } else {
+                release(r, r.maxOut, 0, true);
+            }
+        }
+
+        /** Gives back everything the reservation took: the provider counted none of it. */
+        void releaseAll(Reservation r) {
+            release(r, r.prompt + r.maxOut, r.prompt, true);
+        }
+
+        /**
+         * Gives back {@code tokens} of the reservation, {@code input} input tokens, the output tokens if
+         * {@code output}, and the lease.
+         */
+        void release(Reservation r, long tokens, long input, boolean output) {
             Policy p = r.slot.policy;
             Cost back = null;
             if (p.hasDimension(ModelProfile.TOKENS) && r.cost.units(ModelProfile.TOKENS) > 0 && tokens > 0) {
@@ -690,7 +713,7 @@ public final class Governor implements AutoCloseable {
             if (p.hasDimension(ModelProfile.INPUT_TOKENS) && input > 0) {
                 back = plus(back, ModelProfile.INPUT_TOKENS, Math.min(input, r.cost.units(ModelProfile.INPUT_TOKENS)));
             }
-            if (p.hasDimension(ModelProfile.OUTPUT_TOKENS) && r.maxOut > 0) {
+            if (output && p.hasDimension(ModelProfile.OUTPUT_TOKENS) && r.maxOut > 0) {
                 back = plus(back, ModelProfile.OUTPUT_TOKENS, r.maxOut);
             }
             if (p.hasDimension(ModelProfile.CONCURRENT)) {
@@ -939,7 +962,9 @@ public final class Governor implements AutoCloseable {
             if (closed) {
                 // Failed because close() began (its executors refuse work, most likely): fail as closed, as close()
                 // does, whichever of the two gets here first.
-                result.completeExceptionally(closedException());
+                if (result.completeExceptionally(closedException())) {
+                    stats.failed.increment();
+                }
                 return;
             }
             GovernedResponse l = last;

@@ -45,8 +45,8 @@ import org.jspecify.annotations.Nullable;
 public record ModelProfile(String provider, String model, long requests, long tokens, long inputTokens,
         long outputTokens, long requestsPerDay, long tokensPerDay, long concurrent, Duration window,
         Duration dayWindow, Duration guard, DailyReset dailyReset, HeaderDialect dialect, @Nullable String encoding,
-        long defaultMaxTokens, Duration leaseTtl, boolean adaptive, boolean chargesMaxTokens, int spread, @Nullable String source,
-        @Nullable String read) {
+        long defaultMaxTokens, Duration leaseTtl, boolean adaptive, boolean chargesMaxTokens, int spread,
+        @Nullable String source, @Nullable String read) {
 
     /** The dimension of requests. */
     public static final String REQUESTS = "requests";

@@ -43,8 +43,8 @@ import org.jspecify.annotations.Nullable;
  * {@code dailyReset}, {@code dialect}, {@code encoding}, {@code defaultMaxTokens} (1024), {@code leaseTtl}
  * ({@code 10m}), {@code adaptive} (default: true when the dialect publishes no limits), {@code chargesMaxTokens}
  * (false: the provider counts the tokens a call used; true: it counts {@code max_tokens} in full, as OpenAI documents),
- * {@code spread} (1), {@code source}, {@code read}. A model inherits what it does not set from its provider. Durations: {@code 20ms}, {@code 1.5s},
- * {@code 6m0s}, {@code 1h}, {@code 1d} or ISO-8601.
+ * {@code spread} (1), {@code source}, {@code read}. A model inherits what it does not set from its provider.
+ * Durations: {@code 20ms}, {@code 1.5s}, {@code 6m0s}, {@code 1h}, {@code 1d} or ISO-8601.
  */
 public final class ProviderProfiles {
 
@@ -129,7 +129,8 @@ public final class ProviderProfiles {
             return new ModelProfile(provider, model, def.requests(), def.tokens(), def.inputTokens(),
                     def.outputTokens(), def.requestsPerDay(), def.tokensPerDay(), def.concurrent(), def.window(),
                     def.dayWindow(), def.guard(), def.dailyReset(), def.dialect(), def.encoding(),
-                    def.defaultMaxTokens(), def.leaseTtl(), def.adaptive(), def.chargesMaxTokens(), def.spread(), def.source(), def.read());
+                    def.defaultMaxTokens(), def.leaseTtl(), def.adaptive(), def.chargesMaxTokens(), def.spread(),
+                    def.source(), def.read());
         }
         throw new UnknownModelException(provider, model, known());
     }
@@ -180,7 +181,8 @@ public final class ProviderProfiles {
                 r.duration("dayWindow", Duration.ofDays(1)), r.duration("guard", window.dividedBy(100)),
                 r.dailyReset(), dialect, r.text("encoding"), r.countOr("defaultMaxTokens", 1024),
                 r.duration("leaseTtl", Duration.ofMinutes(10)), r.bool("adaptive", !dialect.publishesLimits()),
-                r.bool("chargesMaxTokens", false), (int) Math.max(1, r.countOr("spread", 1)), r.text("source"), r.text("read"));
+                r.bool("chargesMaxTokens", false), (int) Math.max(1, r.countOr("spread", 1)), r.text("source"),
+                r.text("read"));
     }
 
     /** Reads one key from the model node, else the provider node, with errors that name both. */

@@ -108,7 +108,8 @@ class ProviderProfilesTest {
         assertThat(p.model("other", "m").chargesMaxTokens()).isFalse();
         assertThat(p.model("openai", "m").withWindowLimits(5, 0).chargesMaxTokens()).as("kept when learning").isTrue();
         assertThatThrownBy(() -> ProviderProfiles.fromYaml("providers:\n  a:\n    chargesMaxTokens: yes-please\n"
-                + "    models:\n      m: {rpm: 1}\n")).hasMessageContaining("a/m").hasMessageContaining("chargesMaxTokens");
+                + "    models:\n      m: {rpm: 1}\n")).hasMessageContaining("a/m")
+                .hasMessageContaining("chargesMaxTokens");
         assertThatThrownBy(() -> ProviderProfiles.fromYaml("providers:\n  a:\n    models:\n"
                 + "      m: {rpm: 1, adaptive: 1}\n")).hasMessageContaining("adaptive");
     }

@@ -48,9 +48,9 @@ import org.jspecify.annotations.Nullable;
  * the same answer and usage), between the configured bounds and never above {@code max_tokens}
  * ({@code finish_reason} {@code length} when cut). Prompt tokens follow {@link ChatTokens}. A request is charged its
  * actual usage (prompt + completion) on the token window when admitted, or, with {@link Builder#chargesMaxTokens},
- * its prompt and all of its {@code max_tokens} (the completion bound when it names none), as OpenAI documents. Streaming ({@code "stream": true}) sends SSE
- * chunks and, when {@code stream_options.include_usage} is true, a final chunk with empty choices and the usage,
- * as OpenAI does, then {@code data: [DONE]}.
+ * its prompt and all of its {@code max_tokens} (the completion bound when it names none), as OpenAI documents.
+ * Streaming ({@code "stream": true}) sends SSE chunks and, when {@code stream_options.include_usage} is true, a final
+ * chunk with empty choices and the usage, as OpenAI does, then {@code data: [DONE]}.
  *
  * <p>Errors: 400 for a body that is not a chat request, 401 for an API key starting with {@code sk-invalid}, 404 for
  * other paths. Thread-safe; the limits may be changed while running.
@@ -584,11 +584,19 @@ public final class ProviderSimulator implements AutoCloseable {
                 .limits(limits)
                 .latency(parseDuration(o.getOrDefault("latency", "50ms")))
                 .dialect(Dialect.valueOf(o.getOrDefault("dialect", "openai").toUpperCase(Locale.ROOT)))
-                .chargesMaxTokens(Boolean.parseBoolean(o.getOrDefault("chargesMaxTokens", "false")))
+                .chargesMaxTokens(bool(o.getOrDefault("chargesMaxTokens", "false")))
                 .start();
         System.out.println("Provider simulator on " + sim.baseUrl() + " with " + limits);
         Runtime.getRuntime().addShutdownHook(new Thread(sim::close));
         Thread.currentThread().join();
+    }
+
+    /** A boolean option: {@code true} or {@code false}, nothing else. */
+    static boolean bool(String s) {
+        if (!s.equals("true") && !s.equals("false")) {
+            throw new IllegalArgumentException("not true or false: " + s);
+        }
+        return Boolean.parseBoolean(s);
     }
 
     /** A duration option: {@code 250ms}, {@code 60s}, {@code 24h}, ISO-8601, or bare seconds. */
