@@ -102,13 +102,16 @@ public final class Admission {
         @Nullable Cost keyCost;
         @Nullable Decision keyDecision;
         final long reservedTokens;
+        /** The answer's share of {@link #reservedTokens}. */
+        final long reservedOutput;
         final long startNanos = System.nanoTime();
         private boolean settled;
 
-        Ticket(Routes.TenantRoute tenant, @Nullable Cost tenantCost, long reservedTokens) {
+        Ticket(Routes.TenantRoute tenant, @Nullable Cost tenantCost, long reservedTokens, long reservedOutput) {
             this.tenant = tenant;
             this.tenantCost = tenantCost;
             this.reservedTokens = reservedTokens;
+            this.reservedOutput = reservedOutput;
         }
 
         /** The provider key the call goes out with. */
@@ -142,6 +145,15 @@ public final class Admission {
      */
     public CompletableFuture<Outcome> admit(Routes.TenantRoute tenant, Routes.ModelRoute model, long tokens,
             Duration maxWait, int maxWaiting) {
+        return admit(tenant, model, tokens, 0, maxWait, maxWaiting);
+    }
+
+    /**
+     * As {@link #admit(Routes.TenantRoute, Routes.ModelRoute, long, Duration, int)}, {@code outputTokens} of the
+     * {@code tokens} being the answer's share (what a provider that counts max_tokens in full keeps).
+     */
+    public CompletableFuture<Outcome> admit(Routes.TenantRoute tenant, Routes.ModelRoute model, long tokens,
+            long outputTokens, Duration maxWait, int maxWaiting) {
         CompletableFuture<Outcome> result = new CompletableFuture<>();
         Policy tp = tenant.policy();
         Policy kp = model.keys().get(0).policy();
@@ -163,7 +175,7 @@ public final class Admission {
         result.whenComplete((o, e) -> w.decrementAndGet());
         long deadline = System.nanoTime() + maxWait.toNanos();
         Cost tc = tp == null ? null : cost(tp, tokens);
-        Ticket ticket = new Ticket(tenant, tc, tokens);
+        Ticket ticket = new Ticket(tenant, tc, tokens, outputTokens);
         executor.execute(() -> {
             try {
                 if (tc == null) {
@@ -536,8 +548,9 @@ public final class Admission {
                 }
             }
             if (t.key != null) {
-                // a provider that counts max_tokens in full keeps an answered call's whole reservation
-                long counted = t.key.chargesMaxTokens() && actualTokens > 0
+                // a provider that counts max_tokens in full keeps the whole reservation of a call it admitted that
+                // reserved output (an answered call, or one whose client left mid-answer)
+                long counted = t.key.chargesMaxTokens() && actualTokens > 0 && t.reservedOutput > 0
                         ? Math.max(actualTokens, t.reservedTokens) : actualTokens;
                 try {
                     adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, counted, requestCounted);

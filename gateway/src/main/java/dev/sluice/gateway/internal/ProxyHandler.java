@@ -346,8 +346,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             return;
         }
         long estimate;
+        long output;
         try {
             estimate = estimate(kind, json, model);
+            output = reservedOutput(kind, json, model);
         } catch (BadRequest e) {
             Errors.send(req.response(), 400, e.getMessage(), "invalid_request_error", e.param, e.code);
             count(kind.tag, 400, tenant.name(), "none");
@@ -356,6 +358,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         Call c = new Call(req, r, tenant, kind, model, body, json);
         c.finish = finish;
         c.estimate = estimate;
+        c.output = output;
         c.stream = kind != Kind.EMBEDDINGS && json.path("stream").asBoolean(false);
         CacheRequest cr = cache.request(tenant.name(), model.baseUrl(), path.substring("/v1".length()), json,
                 kind == Kind.EMBEDDINGS);
@@ -568,7 +571,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             wait = q.maxWait();
         }
         Context ctx = vertx.getOrCreateContext();
-        Future.fromCompletionStage(admission.admit(c.tenant, c.model, c.estimate, wait, q.maxWaitingPerTenant()), ctx)
+        Future.fromCompletionStage(admission.admit(c.tenant, c.model, c.estimate, c.output, wait,
+                q.maxWaitingPerTenant()), ctx)
                 .onComplete(ar -> {
                     if (ar.failed()) {
                         LOG.warn("limiter failure: {}", ar.cause().toString());
@@ -1285,6 +1289,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         final long startNanos = System.nanoTime();
         Runnable finish = () -> { };
         long estimate;
+        /** The answer's share of {@link #estimate}. */
+        long output;
         boolean stream;
         boolean clientAskedUsage;
         boolean cached;
