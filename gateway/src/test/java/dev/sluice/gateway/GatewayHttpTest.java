@@ -418,6 +418,34 @@ class GatewayHttpTest {
     }
 
     @Test
+    @DisplayName("A call retried after an upstream 429 costs its tenant one request, not one per attempt: a tenant "
+            + "allowed 1 request a minute still gets its answer")
+    void retryAfter429CostsTheTenantOnce() throws Exception {
+        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse("""
+                server: {port: 0, reloadInterval: 0}
+                upstream: {timeout: 30s, maxRetries: 2}
+                providers:
+                  stub:
+                    baseUrl: %s
+                    keys: [{value: sk-stub-3}]
+                    limits: {requestsPerMinute: 1000}
+                models:
+                  once429-100-tenantonce: {provider: stub}
+                tenants:
+                  single: {keys: [{value: sk-single}], limits: {requestsPerMinute: 1}}
+                """.formatted(stub.baseUrl())))) {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/chat/completions"))
+                    .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-single")
+                    .header("content-type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(chat("once429-100-tenantonce", ""))).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            assertThat(stub.received.stream().filter(x -> x.model().equals("once429-100-tenantonce")))
+                    .as("the 429, then the answer").hasSize(2);
+        }
+    }
+
+    @Test
     @DisplayName("A client that leaves a stream is charged its prompt and what it received, not the output it did not"
             + " get: with max_tokens and max_completion_tokens both set, the share reserved is the larger")
     void leaverChargedWhatItGot() throws Exception {

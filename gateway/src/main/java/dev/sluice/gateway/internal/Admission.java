@@ -531,6 +531,15 @@ public final class Admission {
      * the key); if {@code requestCounted} is false (the provider never saw the call) the request is refunded too.
      */
     public void settle(Ticket t, long actualTokens, boolean requestCounted) {
+        settle(t, actualTokens, requestCounted, requestCounted);
+    }
+
+    /**
+     * As {@link #settle(Ticket, long, boolean)}, the tenant's request kept only if {@code tenantRequestCounted}: a
+     * call answered 429 and retried keeps the key's request (the provider counted it) but not the tenant's, which
+     * the retry charges again.
+     */
+    public void settle(Ticket t, long actualTokens, boolean requestCounted, boolean tenantRequestCounted) {
         synchronized (t) {
             if (t.settled) {
                 return;
@@ -542,7 +551,8 @@ public final class Admission {
             // over the limit), and the other side is settled all the same
             if (t.tenant.limiterKey() != null && t.tenantCost != null) {
                 try {
-                    adjust(t.tenant.limiterKey(), t.tenant.policy(), t.reservedTokens, actualTokens, requestCounted);
+                    adjust(t.tenant.limiterKey(), t.tenant.policy(), t.reservedTokens, actualTokens,
+                            tenantRequestCounted);
                 } catch (RuntimeException e) {
                     LOG.debug("tenant settlement failed, the reservation stays: {}", e.toString());
                 }

@@ -732,7 +732,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      */
     private void upstream429(Call c, HttpClientResponse cresp) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
-        admission.settle(t, 0, true);
         cresp.body().onComplete(ar -> {
             String body = ar.succeeded() ? ar.result().toString(StandardCharsets.UTF_8) : null;
             GatewayConfig.Upstream u = c.routes.config().upstream();
@@ -744,12 +743,15 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         SharedCooldowns.backoffMicros(c.attempt + 1, u.backoffBase(), u.backoffCap()),
                         c.deadlineNanos - System.nanoTime());
                 if (delay >= 0) {
+                    // the provider counted the request on its key; the tenant pays once for the call, on the retry
+                    admission.settle(t, 0, true, false);
                     c.attempt++;
                     c.ticket = null;
                     retryAfter(c, delay);
                     return;
                 }
             }
+            admission.settle(t, 0, true);
             HttpServerResponse resp = c.req.response();
             long ms = Math.max(1, wait.toMillis());
             resp.putHeader("retry-after", Long.toString((ms + 999) / 1000));
@@ -902,8 +904,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         latency(c);
         SseState s = new SseState();
         resp.closeHandler(v -> {
-            if (!s.ended) {
-                clientLeft(c, t, c.promptOnly() + s.chunks);
+            if (!s.ended) { // the usage, if its chunk came before the client left; else what it was sent
+                clientLeft(c, t, s.usage > 0 ? s.usage : c.promptOnly() + s.chunks);
             }
             c.finish.run();
         });
