@@ -18,6 +18,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -442,6 +443,42 @@ class GatewayHttpTest {
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(stub.received.stream().filter(x -> x.model().equals("once429-100-tenantonce")))
                     .as("the 429, then the answer").hasSize(2);
+        }
+    }
+
+    @Test
+    @DisplayName("Clients that leave while their calls wait for quota give up their places: with 2 places a tenant, "
+            + "a third call still waits and is served, and the calls that left are never sent")
+    void waitersThatLeaveGiveUpTheirPlaces() throws Exception {
+        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse("""
+                server: {port: 0, reloadInterval: 0}
+                queue: {maxWait: 10s, maxWaitingPerTenant: 2}
+                upstream: {timeout: 30s}
+                providers:
+                  stub:
+                    baseUrl: %s
+                    keys: [{value: sk-stub-4}]
+                    limits: {custom: [{dimension: requests, capacity: 1, period: 3s, algorithm: sliding_log}]}
+                models:
+                  ok-model: {provider: stub}
+                tenants:
+                  impatient: {keys: [{value: sk-gone}]}
+                """.formatted(stub.baseUrl())))) {
+            long before = stub.received.stream().filter(x -> x.authorization().contains("sk-stub-4")).count();
+            assertThat(ReloadWhileWaitingTest.chat(g, "sk-gone", "ok-model", "").get().statusCode()).isEqualTo(200);
+            List<Socket> leaving = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                leaving.add(rawChat(g.port(), "sk-gone", chat("ok-model", "")));
+            }
+            await(() -> ReloadWhileWaitingTest.decisions(g, "rate_limited") >= 2); // both wait for the key
+            for (Socket s : leaving) {
+                s.close();
+            }
+            await(() -> g.inFlight() == 0);
+            HttpResponse<String> third = ReloadWhileWaitingTest.chat(g, "sk-gone", "ok-model", "").get();
+            assertThat(third.statusCode()).as(third.body()).isEqualTo(200);
+            assertThat(stub.received.stream().filter(x -> x.authorization().contains("sk-stub-4")).count() - before)
+                    .as("the first call and the third, not the two that left").isEqualTo(2);
         }
     }
 

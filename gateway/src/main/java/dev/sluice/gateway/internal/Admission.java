@@ -182,7 +182,13 @@ public final class Admission {
                     pickKey(ticket, model, tokens, deadline, result);
                     return;
                 }
-                limiter.acquireAsync(tenant.limiterKey(), tc, maxWait).whenComplete((d, e) -> {
+                CompletableFuture<Decision> share = limiter.acquireAsync(tenant.limiterKey(), tc, maxWait);
+                result.whenComplete((o, e) -> {
+                    if (result.isCancelled()) {
+                        share.cancel(false); // a share granted meanwhile is given back by the limiter
+                    }
+                });
+                share.whenComplete((d, e) -> {
                     if (e != null) {
                         result.completeExceptionally(e);
                     } else if (!d.granted()) {
@@ -201,6 +207,10 @@ public final class Admission {
 
     private void pickKey(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
             CompletableFuture<Outcome> result) {
+        if (result.isDone()) { // its caller gave up while the tenant's share was being taken
+            refundTenant(ticket);
+            return;
+        }
         Gate gate = gates.computeIfAbsent(model.poolId(), k -> new Gate());
         if (!gate.busy) {
             // nobody waits: take quota without the waiting room's lock
@@ -504,11 +514,14 @@ public final class Admission {
         }
     }
 
-    private static void grant(Ticket t, Routes.PoolKey k, Cost c, Decision d, CompletableFuture<Outcome> result) {
+    /** Hands the call its key; if its caller gave up meanwhile (cancelled), gives back what it was charged. */
+    private void grant(Ticket t, Routes.PoolKey k, Cost c, Decision d, CompletableFuture<Outcome> result) {
         t.key = k;
         t.keyCost = c;
         t.keyDecision = d;
-        result.complete(new Outcome(t, null));
+        if (!result.complete(new Outcome(t, null))) {
+            settle(t, 0, false);
+        }
     }
 
     /**

@@ -571,9 +571,22 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             wait = q.maxWait();
         }
         Context ctx = vertx.getOrCreateContext();
-        Future.fromCompletionStage(admission.admit(c.tenant, c.model, c.estimate, c.output, wait,
-                q.maxWaitingPerTenant()), ctx)
+        CompletableFuture<Admission.Outcome> admitting = admission.admit(c.tenant, c.model, c.estimate, c.output,
+                wait, q.maxWaitingPerTenant());
+        if (c.sink == null) {
+            // A client that leaves while its call waits gives up its place in the waiting room (and what it was
+            // granted meanwhile), unless identical calls share it (the cache's leader: they wait for its answer).
+            // Sending replaces this handler with its own.
+            c.req.response().closeHandler(v -> {
+                admitting.cancel(false);
+                c.finish.run();
+            });
+        }
+        Future.fromCompletionStage(admitting, ctx)
                 .onComplete(ar -> {
+                    if (admitting.isCancelled()) {
+                        return; // the client left while waiting: nothing to answer, nothing charged
+                    }
                     if (ar.failed()) {
                         LOG.warn("limiter failure: {}", ar.cause().toString());
                         Errors.send(c.req.response(), 503, "The rate limiter failed; retry later.", "server_error",
