@@ -153,6 +153,33 @@ class ReloadWhileWaitingTest {
     }
 
     @Test
+    @DisplayName("Tokens given back when calls settle below their reservation wake the waiting room: a call waiting for "
+            + "them is served then, not when the window ends a minute later")
+    void refundsWakeTheWaitingRoom() throws Exception {
+        try (StubUpstream stub = new StubUpstream()) {
+            GatewayConfigParser parser = GatewayConfigParser.create();
+            String limits = "{dimension: requests, capacity: 100, period: 1m}, "
+                    + "{dimension: tokens, capacity: 2000, period: 1m, algorithm: sliding_log}";
+            try (Gateway g = Gateway.start(parser.parse(config(stub, "requestsPerMinute: 100", limits, "70s")))) {
+                // two calls reserve about 1,000 tokens each, held at the provider; each will use 6
+                List<CompletableFuture<HttpResponse<String>>> held = List.of(
+                        chat(g, "sk-u", "hold-model", ",\"max_tokens\":980"),
+                        chat(g, "sk-u", "hold-model", ",\"max_tokens\":980"));
+                await(() -> stub.calls("hold-model") == 2);
+                CompletableFuture<HttpResponse<String>> third = chat(g, "sk-u", "ok-model", ",\"max_tokens\":980");
+                await(() -> decisions(g, "rate_limited") >= 1); // waits: the window frees in a minute
+                stub.release();
+                for (CompletableFuture<HttpResponse<String>> h : held) {
+                    assertThat(h.get().statusCode()).isEqualTo(200);
+                }
+                // chat's own timeout is 15 s: far less than the minute the window would take
+                assertThat(third.get().statusCode()).as("served once the held calls gave their tokens back")
+                        .isEqualTo(200);
+            }
+        }
+    }
+
+    @Test
     @DisplayName("A call settled after a reload took tokens out of its tenant's share (the tenant's settlement "
             + "fails) still gives the provider key back the tokens it did not use")
     void settlementAfterReload() throws Exception {

@@ -576,7 +576,9 @@ public final class Admission {
                 long counted = t.key.chargesMaxTokens() && actualTokens > 0 && t.reservedOutput > 0
                         ? Math.max(actualTokens, t.reservedTokens) : actualTokens;
                 try {
-                    adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, counted, requestCounted);
+                    if (adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, counted, requestCounted)) {
+                        wakeWaitingRooms();
+                    }
                 } catch (RuntimeException e) {
                     LOG.debug("provider key settlement failed, the reservation stays: {}", e.toString());
                 }
@@ -584,9 +586,22 @@ public final class Admission {
         });
     }
 
-    private void adjust(String key, @Nullable Policy p, long reserved, long actual, boolean requestCounted) {
+    /**
+     * Has every waiting room with calls in it look again, from its timer thread (never inside a room's lock): a key
+     * was given quota back, which its waiting calls need not wait for the window to learn.
+     */
+    private void wakeWaitingRooms() {
+        for (Gate g : gates.values()) {
+            if (g.busy) {
+                TIMERS.execute(() -> executor.execute(g::pump));
+            }
+        }
+    }
+
+    /** Settles one side; returns whether it gave anything back. */
+    private boolean adjust(String key, @Nullable Policy p, long reserved, long actual, boolean requestCounted) {
         if (p == null) {
-            return;
+            return false;
         }
         // nothing reserved (a call of no tokens): what it used is charged all the same
         long diff = p.hasDimension("tokens") ? actual - Math.max(0, reserved) : 0;
@@ -609,6 +624,7 @@ public final class Admission {
                 limiter.acquireAsync(key, extra, Duration.of(p.restMicros(), ChronoUnit.MICROS));
             }
         }
+        return refund != null;
     }
 
     /** The cost of a call on {@code p}: the dimensions it counts; null if none. */
