@@ -165,21 +165,25 @@ public final class Admission {
             result.complete(new Outcome(null, tooLarge));
             return result;
         }
-        AtomicInteger w = waiting.computeIfAbsent(tenant.name(), k -> new AtomicInteger());
-        if (w.incrementAndGet() > maxWaiting) {
-            w.decrementAndGet();
-            result.complete(new Outcome(null, new Refusal(Scope.QUEUE_FULL, 1_000_000, null,
-                    "Too many calls of this tenant are waiting for quota; retry later.")));
-            return result;
-        }
-        result.whenComplete((o, e) -> w.decrementAndGet());
         long deadline = System.nanoTime() + maxWait.toNanos();
         Cost tc = tp == null ? null : cost(tp, tokens);
         Ticket ticket = new Ticket(tenant, tc, tokens, outputTokens);
+        Place place = new Place(waiting.computeIfAbsent(tenant.name(), k -> new AtomicInteger()), maxWaiting);
+        result.whenComplete((o, e) -> place.leave());
         executor.execute(() -> {
             try {
                 if (tc == null) {
-                    pickKey(ticket, model, tokens, deadline, result);
+                    pickKey(ticket, model, tokens, deadline, result, place);
+                    return;
+                }
+                Decision now = limiter.tryAcquire(tenant.limiterKey(), tc);
+                if (now.granted()) { // the tenant's share had room: no wait, no place taken
+                    ticket.tenantDecision = now;
+                    pickKey(ticket, model, tokens, deadline, result, place);
+                    return;
+                }
+                if (now.reason() == Decision.Reason.RATE_LIMITED && !place.take()) {
+                    result.complete(queueFull());
                     return;
                 }
                 CompletableFuture<Decision> share = limiter.acquireAsync(tenant.limiterKey(), tc, maxWait);
@@ -195,7 +199,7 @@ public final class Admission {
                         result.complete(new Outcome(null, refusal(d, Scope.TENANT)));
                     } else {
                         ticket.tenantDecision = d;
-                        executor.execute(() -> pickKey(ticket, model, tokens, deadline, result));
+                        executor.execute(() -> pickKey(ticket, model, tokens, deadline, result, place));
                     }
                 });
             } catch (RuntimeException e) {
@@ -205,8 +209,54 @@ public final class Admission {
         return result;
     }
 
+    private static Outcome queueFull() {
+        return new Outcome(null, new Refusal(Scope.QUEUE_FULL, 1_000_000, null,
+                "Too many calls of this tenant are waiting for quota; retry later."));
+    }
+
+    /**
+     * A call's place among its tenant's waiting calls, taken only once it must wait (for the tenant's share or a
+     * key), at most {@code max} of them at once; given up when the call ends.
+     */
+    private static final class Place {
+        private final AtomicInteger waiting;
+        private final int max;
+        private boolean taken;
+        private boolean left;
+
+        Place(AtomicInteger waiting, int max) {
+            this.waiting = waiting;
+            this.max = max;
+        }
+
+        /** Takes a place, or keeps the one taken; false if the tenant has none left, or the call has ended. */
+        synchronized boolean take() {
+            if (taken) {
+                return true;
+            }
+            if (left) {
+                return false;
+            }
+            if (waiting.incrementAndGet() > max) {
+                waiting.decrementAndGet();
+                return false;
+            }
+            taken = true;
+            return true;
+        }
+
+        /** Gives the place up, if taken; the call has ended. */
+        synchronized void leave() {
+            left = true;
+            if (taken) {
+                taken = false;
+                waiting.decrementAndGet();
+            }
+        }
+    }
+
     private void pickKey(Ticket ticket, Routes.ModelRoute model, long tokens, long deadline,
-            CompletableFuture<Outcome> result) {
+            CompletableFuture<Outcome> result, Place place) {
         if (result.isDone()) { // its caller gave up while the tenant's share was being taken
             refundTenant(ticket);
             return;
@@ -226,6 +276,11 @@ public final class Admission {
                 result.completeExceptionally(e);
                 return;
             }
+        }
+        if (!place.take()) {
+            refundTenant(ticket);
+            result.complete(queueFull());
+            return;
         }
         gate.submit(new Waiter(ticket, model, tokens, deadline, result));
     }

@@ -39,4 +39,54 @@ class AdmissionTest {
         assertThat(limiter.tryAcquire(key, Cost.tokens(401)).granted()).isFalse();
         assertThat(limiter.tryAcquire(key, Cost.tokens(400)).granted()).isTrue();
     }
+
+    @Test
+    @DisplayName("maxWaitingPerTenant counts calls that wait for quota, not calls still being admitted: with 2 places,"
+            + " 5 calls with room all pass, and once the key is spent 2 wait and the next is refused queue_full")
+    void placesCountOnlyWaitingCalls() throws Exception {
+        Routes routes = new Routes(GatewayConfigParser.create().parse("""
+                providers:
+                  p:
+                    baseUrl: http://127.0.0.1:9/v1
+                    keys: [{id: k, value: sk-p}]
+                    limits: {requestsPerMinute: 5}
+                models:
+                  m: {}
+                """));
+        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create()).policies(routes::policy).build();
+        // admissions queue up on a pool, as on a network backend, before any has run
+        java.util.List<Runnable> pool = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Admission admission = new Admission(limiter, pool::add, new SharedCooldowns(null));
+        Routes.ModelRoute m = Objects.requireNonNull(routes.model("m"));
+        Routes.TenantRoute open = Objects.requireNonNull(routes.authenticate(null));
+        java.util.List<java.util.concurrent.CompletableFuture<Admission.Outcome>> calls = new java.util.ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            calls.add(admission.admit(open, m, 0, Duration.ofMinutes(2), 2));
+        }
+        runAll(pool);
+        assertThat(calls).allSatisfy(c -> assertThat(c.get().ticket()).as("granted").isNotNull());
+
+        java.util.List<java.util.concurrent.CompletableFuture<Admission.Outcome>> more = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            more.add(admission.admit(open, m, 0, Duration.ofMinutes(2), 2));
+            runAll(pool);
+        }
+        assertThat(more.get(0)).as("waiting").isNotDone();
+        assertThat(more.get(1)).as("waiting").isNotDone();
+        assertThat(more.get(2).get().refusal()).isNotNull()
+                .satisfies(r -> assertThat(r.scope()).isEqualTo(Admission.Scope.QUEUE_FULL));
+        more.get(0).cancel(false); // one leaves: its place frees
+        java.util.concurrent.CompletableFuture<Admission.Outcome> again = admission.admit(open, m, 0,
+                Duration.ofMinutes(2), 2);
+        runAll(pool);
+        assertThat(again).as("waiting in the freed place").isNotDone();
+        more.forEach(c -> c.cancel(false));
+        again.cancel(false);
+    }
+
+    private static void runAll(java.util.List<Runnable> pool) {
+        while (!pool.isEmpty()) {
+            pool.remove(0).run();
+        }
+    }
 }
