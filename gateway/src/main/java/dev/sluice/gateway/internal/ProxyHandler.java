@@ -666,7 +666,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         client.get().request(o).compose(creq -> {
             c.upstreamRequest = creq;
             HttpServerResponse resp = c.req.response();
-            if (resp.closed()) {
+            if (resp.closed()) { // the client left while the connection opened: nothing went out, nothing is charged
+                c.clientGone = true;
+                admission.settle(t, 0, false);
                 creq.reset();
             } else {
                 // A client that leaves before the answer begins cancels the upstream call, unless identical calls
