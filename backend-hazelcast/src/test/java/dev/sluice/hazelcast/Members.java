@@ -4,11 +4,9 @@ import com.hazelcast.config.Config;
 import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastException;
 import com.hazelcast.core.HazelcastInstance;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
+import dev.sluice.testkit.LoopbackPorts;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -24,14 +22,41 @@ final class Members {
         return start(count, c -> { });
     }
 
-    /** As {@link #start(int)}, each member's config adjusted by {@code customizer}; also gives the cluster name. */
+    /**
+     * As {@link #start(int)}, each member's config adjusted by {@code customizer}. A port taken by someone else
+     * between its pick and the member's bind starts the cluster again on other ports (three times at most).
+     */
     static List<HazelcastInstance> start(int count, java.util.function.Consumer<Config> customizer) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return startOnce(count, customizer);
+            } catch (HazelcastException e) {
+                if (attempt == 3 || !(e.getCause() instanceof java.net.BindException)) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private static List<HazelcastInstance> startOnce(int count, java.util.function.Consumer<Config> customizer) {
         String cluster = "sluice-" + UUID.randomUUID();
         int[] ports = new int[count];
         for (int i = 0; i < count; i++) {
-            ports[i] = freePort();
+            ports[i] = LoopbackPorts.pick();
         }
         List<HazelcastInstance> members = new ArrayList<>();
+        try {
+            startAll(cluster, ports, customizer, members);
+        } catch (RuntimeException e) {
+            members.forEach(m -> m.getLifecycleService().terminate());
+            throw e;
+        }
+        return members;
+    }
+
+    private static void startAll(String cluster, int[] ports, java.util.function.Consumer<Config> customizer,
+            List<HazelcastInstance> members) {
+        int count = ports.length;
         for (int i = 0; i < count; i++) {
             Config config = new Config();
             config.setClusterName(cluster);
@@ -55,15 +80,6 @@ final class Members {
             config.getMapConfig("*").setBackupCount(1);
             customizer.accept(config);
             members.add(Hazelcast.newHazelcastInstance(config));
-        }
-        return members;
-    }
-
-    private static int freePort() {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 }

@@ -12,10 +12,6 @@ import com.hazelcast.core.HazelcastInstance;
 import dev.sluice.api.cache.CacheStore;
 import dev.sluice.hazelcast.HazelcastCacheStore;
 import dev.sluice.memory.MemoryCacheStore;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -101,11 +97,7 @@ class CaffeineAndHazelcastCacheTest {
         String cluster = "sluice-cache-" + UUID.randomUUID();
         int[] ports = new int[count];
         for (int i = 0; i < count; i++) {
-            try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-                ports[i] = s.getLocalPort();
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
+            ports[i] = dev.sluice.testkit.LoopbackPorts.pick();
         }
         List<HazelcastInstance> members = new ArrayList<>();
         for (int i = 0; i < count; i++) {

@@ -1,11 +1,9 @@
 package dev.sluice.testkit.redis;
 
+import dev.sluice.testkit.LoopbackPorts;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -351,16 +349,13 @@ public final class RedisServer implements AutoCloseable {
 
     // ---- ports ----
 
-    /** A loopback port that was free a moment ago, not 6379 and not held by another server of this JVM. */
+    /**
+     * A loopback port that was free a moment ago, not 6379 and not held by another server of this JVM; below the
+     * ephemeral range, so no client connection takes it before redis-server binds it ({@link LoopbackPorts}).
+     */
     private static int holdFreePort() {
         for (int i = 0; i < 100; i++) {
-            int candidate;
-            try (ServerSocket socket = new ServerSocket()) {
-                socket.bind(new InetSocketAddress(InetAddress.getByName(HOST), 0));
-                candidate = socket.getLocalPort();
-            } catch (IOException e) {
-                throw new UncheckedIOException("could not find a free port on " + HOST, e);
-            }
+            int candidate = LoopbackPorts.pick();
             synchronized (HELD_PORTS) {
                 if (candidate != MACHINE_REDIS_PORT && HELD_PORTS.add(candidate)) {
                     return candidate;
