@@ -380,6 +380,11 @@ public final class Gateway implements AutoCloseable {
         return handler.inFlight();
     }
 
+    /** Calls waiting for quota (their tenant's share or a provider key), a part of {@link #inFlight()}. */
+    public int waiting() {
+        return handler.waiting();
+    }
+
     /** The meter registry behind {@code /metrics}. */
     public PrometheusMeterRegistry registry() {
         return registry;

@@ -18,8 +18,8 @@ class ChargesMaxTokensTest {
     void providerThatCountsMaxTokens() throws Exception {
         // Each call: a prompt of a few dozen tokens, max_tokens 400, an answer of 16-32 tokens. The provider counts
         // about 430 a call against 4,000 tokens per 2 s; given back the unused output, the key would think a call
-        // costs about 60. The gateway's windows are a little longer and its limit a little lower than the
-        // provider's, as a deployment sets them.
+        // costs about 60. The gateway's windows are longer (3 s: a call may reach the provider late on a slow
+        // machine) and its limit a little lower than the provider's, as a deployment sets them.
         for (boolean says : new boolean[] {false, true}) {
             try (ProviderSimulator sim = ProviderSimulator.builder().chargesMaxTokens(true).completionTokens(16, 32)
                     .limits(SimulatorLimits.perMinute(1000, 4000).withWindow(Duration.ofSeconds(2))).start();
@@ -33,8 +33,8 @@ class ChargesMaxTokensTest {
                                 keys: [{value: sk-strict}]
                                 chargesMaxTokens: %s
                                 limits: {custom: [
-                                  {dimension: requests, capacity: 1000, period: 2250ms, algorithm: sliding_log},
-                                  {dimension: tokens, capacity: 3900, period: 2250ms, algorithm: sliding_log}]}
+                                  {dimension: requests, capacity: 1000, period: 3s, algorithm: sliding_log},
+                                  {dimension: tokens, capacity: 3900, period: 3s, algorithm: sliding_log}]}
                             models:
                               gpt-4o-mini: {provider: strict}
                             tenants:

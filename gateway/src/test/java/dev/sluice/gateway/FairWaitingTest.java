@@ -88,7 +88,7 @@ class FairWaitingTest {
                 assertThat(chat(g, "sk-a", 580).get().statusCode()).isEqualTo(200);
                 // about 500: waits in the pool's waiting room until then, and holds the key for 4 s more
                 CompletableFuture<HttpResponse<String>> next = chat(g, "sk-a", 490);
-                ReloadWhileWaitingTest.await(() -> ReloadWhileWaitingTest.decisions(g, "rate_limited") >= 1);
+                ReloadWhileWaitingTest.await(() -> g.waiting() == 1);
                 double granted = ReloadWhileWaitingTest.decisions(g, "granted");
                 // about 900: its turn comes after that; its deadline passes first
                 CompletableFuture<HttpResponse<String>> big = chat(g, "sk-b", 890);

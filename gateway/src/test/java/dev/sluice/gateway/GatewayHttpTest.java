@@ -470,7 +470,7 @@ class GatewayHttpTest {
             for (int i = 0; i < 2; i++) {
                 leaving.add(rawChat(g.port(), "sk-gone", chat("ok-model", "")));
             }
-            await(() -> ReloadWhileWaitingTest.decisions(g, "rate_limited") >= 2); // both wait for the key
+            await(() -> g.waiting() == 2); // both wait for the key
             for (Socket s : leaving) {
                 s.close();
             }

@@ -74,7 +74,7 @@ class ReloadWhileWaitingTest {
                     + "100000", requests + tokens, "8s")))) {
                 assertThat(chat(g, "sk-t", "ok-model", "").get().statusCode()).isEqualTo(200);
                 CompletableFuture<HttpResponse<String>> waiting = chat(g, "sk-t", "ok-model", "");
-                await(() -> decisions(g, "rate_limited") >= 1); // charged on its tenant, waiting for the key
+                await(() -> g.waiting() == 1); // charged on its tenant, waiting for the key
                 // its key is gone, and its tenant's refund names a dimension the tenant's policy lost
                 g.apply(parser.parse(config(stub, "requestsPerMinute: 100", requests, "8s")
                         .replace("keys: [{value: sk-up}]", "keys: [{id: other, value: sk-other}]")));
@@ -102,7 +102,7 @@ class ReloadWhileWaitingTest {
                     "8s")))) {
                 assertThat(chat(g, "sk-t", "ok-model", "").get().statusCode()).isEqualTo(200);
                 CompletableFuture<HttpResponse<String>> waiting = chat(g, "sk-t", "ok-model", "");
-                await(() -> decisions(g, "rate_limited") >= 1);
+                await(() -> g.waiting() == 1);
                 g.apply(parser.parse(config(stub, "requestsPerMinute: 100", requests, "8s")));
                 assertThat(waiting.get().statusCode()).as("served when the key frees").isEqualTo(200);
             }
@@ -137,7 +137,7 @@ class ReloadWhileWaitingTest {
                 for (int i = 0; i < 4; i++) {
                     waiting.add(chat(g, "sk-t", "ok-model", ""));
                 }
-                await(() -> decisions(g, "rate_limited") >= 4); // all four wait for a key
+                await(() -> g.waiting() == 4); // all four wait for a key
                 long reloaded = System.nanoTime();
                 g.apply(parser.parse(twoKeys.formatted(stub.baseUrl(), "{id: main, value: sk-main}")));
                 List<Integer> statuses = new ArrayList<>();
@@ -167,7 +167,7 @@ class ReloadWhileWaitingTest {
                         chat(g, "sk-u", "hold-model", ",\"max_tokens\":980"));
                 await(() -> stub.calls("hold-model") == 2);
                 CompletableFuture<HttpResponse<String>> third = chat(g, "sk-u", "ok-model", ",\"max_tokens\":980");
-                await(() -> decisions(g, "rate_limited") >= 1); // waits: the window frees in a minute
+                await(() -> g.waiting() == 1); // waits: the window frees in a minute
                 stub.release();
                 for (CompletableFuture<HttpResponse<String>> h : held) {
                     assertThat(h.get().statusCode()).isEqualTo(200);

@@ -46,6 +46,15 @@ public final class Admission {
     /** The live policy of a provider key's limiter key, null once a reload removed it; null: the routes' own. */
     private final java.util.function.@Nullable Function<String, @Nullable Policy> current;
     private final Map<String, AtomicInteger> waiting = new ConcurrentHashMap<>();
+
+    /** Calls waiting for quota now, of every tenant. */
+    public int waiting() {
+        int n = 0;
+        for (AtomicInteger w : waiting.values()) {
+            n += w.get();
+        }
+        return n;
+    }
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
     private final Map<String, Gate> gates = new ConcurrentHashMap<>();
     /** Wakes waiting rooms at the predicted moment; the work itself runs on the limiter's executor. */
@@ -99,6 +108,8 @@ public final class Admission {
         final @Nullable Cost tenantCost;
         @Nullable Decision tenantDecision;
         Routes.@Nullable PoolKey key;
+        /** The key's policy when it was charged (a reload may have changed the route's since). */
+        @Nullable Policy keyPolicy;
         @Nullable Cost keyCost;
         @Nullable Decision keyDecision;
         final long reservedTokens;
@@ -182,7 +193,11 @@ public final class Admission {
                     pickKey(ticket, model, tokens, deadline, result, place);
                     return;
                 }
-                if (now.reason() == Decision.Reason.RATE_LIMITED && !place.take()) {
+                if (now.reason() != Decision.Reason.RATE_LIMITED) { // not about quota (backend down): no wait helps
+                    result.complete(new Outcome(null, refusal(now, Scope.TENANT)));
+                    return;
+                }
+                if (!place.take()) {
                     result.complete(queueFull());
                     return;
                 }
@@ -267,8 +282,7 @@ public final class Admission {
             try {
                 Attempt a = tryKeys(model, tokens);
                 if (a.key != null) {
-                    grant(ticket, a.key, java.util.Objects.requireNonNull(a.cost),
-                            java.util.Objects.requireNonNull(a.decision), result);
+                    grant(ticket, a, result);
                     return;
                 }
             } catch (RuntimeException e) {
@@ -292,10 +306,10 @@ public final class Admission {
 
     /** The result of trying every key of a pool once; {@code removed}: a reload removed every key it has. */
     private record Attempt(Routes.@Nullable PoolKey key, @Nullable Cost cost, @Nullable Decision decision,
-            long waitMicros, boolean cooling, @Nullable Decision denial, boolean removed) {
+            long waitMicros, boolean cooling, @Nullable Decision denial, boolean removed, @Nullable Policy policy) {
         Attempt(Routes.@Nullable PoolKey key, @Nullable Cost cost, @Nullable Decision decision, long waitMicros,
                 boolean cooling, @Nullable Decision denial) {
-            this(key, cost, decision, waitMicros, cooling, denial, false);
+            this(key, cost, decision, waitMicros, cooling, denial, false, null);
         }
     }
 
@@ -327,7 +341,7 @@ public final class Admission {
             Cost c = cost(p, tokens);
             Decision d = limiter.tryAcquire(k.limiterKey(), c);
             if (d.granted()) {
-                return new Attempt(k, c, d, 0, false, null);
+                return new Attempt(k, c, d, 0, false, null, false, p);
             }
             if (d.reason() == Decision.Reason.RATE_LIMITED) {
                 if (best == null || d.retryAfterMicros() < best.retryAfterMicros()) {
@@ -347,7 +361,7 @@ public final class Admission {
         if (minCool != Long.MAX_VALUE) {
             return new Attempt(null, null, null, minCool * 1000, true, null);
         }
-        return new Attempt(null, null, null, 0, false, other, removed == n);
+        return new Attempt(null, null, null, 0, false, other, removed == n, null);
     }
 
     /**
@@ -363,8 +377,11 @@ public final class Admission {
         private @Nullable ScheduledFuture<?> timer;
         /** Whether calls wait here; read without the lock by the fast path. */
         volatile boolean busy;
+        /** Whether a wake for a refund is queued and has not run yet: refunds in a burst wake the room once. */
+        final java.util.concurrent.atomic.AtomicBoolean wakeQueued = new java.util.concurrent.atomic.AtomicBoolean();
 
         synchronized void submit(Waiter w) {
+            busy = true; // before its first look: a refund meanwhile must wake this room
             try {
                 submitLocked(w);
             } finally {
@@ -455,8 +472,7 @@ public final class Admission {
             Attempt a = tryKeys(w.model, w.tokens);
             if (a.key != null) {
                 q.pollFirst();
-                grant(w.ticket, a.key, java.util.Objects.requireNonNull(a.cost),
-                        java.util.Objects.requireNonNull(a.decision), w.result);
+                grant(w.ticket, a, w.result);
                 turn.pollFirst();
                 if (!q.isEmpty()) {
                     turn.addLast(tenant); // next tenant's turn
@@ -503,6 +519,10 @@ public final class Admission {
          * its deadline (0 for both: it leaves the room), else left waiting; then returns its own wait.
          */
         private long serveOutOfTurnLocked(Waiter x, long now) {
+            if (x.result.isDone()) { // its caller left: it takes nothing
+                finish(x, null, 1_000_000, false);
+                return 0;
+            }
             if (now > x.deadline) { // its deadline passed while the pool's timer was late: refused, never sent late
                 finish(x, null, 1_000_000, false);
                 return 0;
@@ -516,8 +536,7 @@ public final class Admission {
                 return 0;
             }
             if (ax.key != null) {
-                grant(x.ticket, ax.key, java.util.Objects.requireNonNull(ax.cost),
-                        java.util.Objects.requireNonNull(ax.decision), x.result);
+                grant(x.ticket, ax, x.result);
                 return 0;
             }
             if (ax.waitMicros == 0) {
@@ -570,10 +589,11 @@ public final class Admission {
     }
 
     /** Hands the call its key; if its caller gave up meanwhile (cancelled), gives back what it was charged. */
-    private void grant(Ticket t, Routes.PoolKey k, Cost c, Decision d, CompletableFuture<Outcome> result) {
-        t.key = k;
-        t.keyCost = c;
-        t.keyDecision = d;
+    private void grant(Ticket t, Attempt a, CompletableFuture<Outcome> result) {
+        t.key = java.util.Objects.requireNonNull(a.key);
+        t.keyCost = java.util.Objects.requireNonNull(a.cost);
+        t.keyDecision = java.util.Objects.requireNonNull(a.decision);
+        t.keyPolicy = a.policy;
         if (!result.complete(new Outcome(t, null))) {
             settle(t, 0, false);
         }
@@ -631,7 +651,8 @@ public final class Admission {
                 long counted = t.key.chargesMaxTokens() && actualTokens > 0 && t.reservedOutput > 0
                         ? Math.max(actualTokens, t.reservedTokens) : actualTokens;
                 try {
-                    if (adjust(t.key.limiterKey(), t.key.policy(), t.reservedTokens, counted, requestCounted)) {
+                    Policy charged = t.keyPolicy != null ? t.keyPolicy : t.key.policy();
+                    if (adjust(t.key.limiterKey(), charged, t.reservedTokens, counted, requestCounted)) {
                         wakeWaitingRooms();
                     }
                 } catch (RuntimeException e) {
@@ -647,8 +668,11 @@ public final class Admission {
      */
     private void wakeWaitingRooms() {
         for (Gate g : gates.values()) {
-            if (g.busy) {
-                TIMERS.execute(() -> executor.execute(g::pump));
+            if (g.busy && g.wakeQueued.compareAndSet(false, true)) {
+                TIMERS.execute(() -> executor.execute(() -> {
+                    g.wakeQueued.set(false); // refunds from now on queue another look
+                    g.pump();
+                }));
             }
         }
     }

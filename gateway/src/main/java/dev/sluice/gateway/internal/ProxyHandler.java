@@ -118,6 +118,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         return inFlight.get();
     }
 
+    /** Calls waiting for quota. */
+    public int waiting() {
+        return admission.waiting();
+    }
+
     /**
      * Refuses new calls with 503 from now on; {@code idle} runs once no call is in flight (it may run twice: a call
      * that counted itself in flight just as the drain began, and then refused itself, ends the drain again).
@@ -747,6 +752,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      */
     private void upstream429(Call c, HttpClientResponse cresp) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        // a client leaving while the 429's body is read leaves the settlement below to it (the provider counted
+        // the request, and no tokens), not to the sending close handler's (all it reserved)
+        c.req.response().closeHandler(v -> c.finish.run());
         cresp.body().onComplete(ar -> {
             String body = ar.succeeded() ? ar.result().toString(StandardCharsets.UTF_8) : null;
             GatewayConfig.Upstream u = c.routes.config().upstream();
@@ -1169,6 +1177,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             n.put("backend", backendName);
             n.put("backendUp", up);
             n.put("inFlight", inFlight.get());
+            n.put("waiting", admission.waiting());
             req.response().setStatusCode(ready ? 200 : 503).putHeader("content-type", "application/json")
                     .end(n.toString());
         });
