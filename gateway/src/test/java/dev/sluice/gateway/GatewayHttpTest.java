@@ -419,6 +419,18 @@ class GatewayHttpTest {
     }
 
     @Test
+    @DisplayName("Tool definitions count toward a chat call's estimate: definitions larger than a tenant's daily "
+            + "share make the call too large, though its messages are short")
+    void toolsCountTowardTheEstimate() throws Exception {
+        String description = " x".repeat(1800); // 3,600 bytes (the body limit here is 4 KiB), about 1,800 tokens
+        String tools = ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"t\",\"description\":\""
+                + description + "\"}}],\"max_tokens\":10";
+        HttpResponse<String> r = post("/v1/chat/completions", "sk-capped", chat("gpt-4o-mini", tools));
+        assertOpenAiError(r, 400);
+        assertThat(r.body()).contains("request_too_large");
+    }
+
+    @Test
     @DisplayName("A call retried after an upstream 429 costs its tenant one request, not one per attempt: a tenant "
             + "allowed 1 request a minute still gets its answer")
     void retryAfter429CostsTheTenantOnce() throws Exception {

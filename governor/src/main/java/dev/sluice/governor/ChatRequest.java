@@ -19,9 +19,11 @@ import org.jspecify.annotations.Nullable;
  * @param stream whether the answer streams
  * @param body the raw request body, if any, for the upstream to send as it is
  * @param choices how many answers the request asks for ({@code n}): each may use {@code maxTokens}
+ * @param tools the JSON of the request's {@code tools} and {@code functions} definitions, which the provider counts as
+ *     prompt tokens, or null if it has none
  */
 public record ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
-        @Nullable String body, int choices) {
+        @Nullable String body, int choices, @Nullable String tools) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -51,10 +53,10 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
         }
     }
 
-    /** A request for one answer. */
+    /** A request for one answer, without tools. */
     public ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
             @Nullable String body) {
-        this(model, messages, maxTokens, stream, body, 1);
+        this(model, messages, maxTokens, stream, body, 1, null);
     }
 
     /** A request of these messages, without a body. */
@@ -110,7 +112,14 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
             }
             choices = n.asInt();
         }
+        StringBuilder tools = new StringBuilder();
+        for (String field : new String[] {"tools", "functions"}) {
+            JsonNode t = root.get(field);
+            if (t != null && !t.isNull()) {
+                tools.append(t);
+            }
+        }
         return new ChatRequest(root.get("model").asText(), messages, max > 0 ? max : null,
-                root.path("stream").asBoolean(false), body, choices);
+                root.path("stream").asBoolean(false), body, choices, tools.length() == 0 ? null : tools.toString());
     }
 }

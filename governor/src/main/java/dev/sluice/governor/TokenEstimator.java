@@ -39,6 +39,10 @@ public final class TokenEstimator {
                 n += 1 + count(enc, m.name());
             }
         }
+        String tools = request.tools();
+        if (tools != null) {
+            n += count(enc, tools); // the definitions' JSON: above the provider's own rendering of them
+        }
         return n;
     }
 
@@ -91,6 +95,22 @@ public final class TokenEstimator {
             JsonNode calls = m.path("tool_calls");
             if (calls.isArray()) {
                 n += count(enc, calls.toString());
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Prompt tokens of a raw chat request's {@code tools} and {@code functions} definitions (their JSON, counted as
+     * text: above the provider's own rendering of them), 0 if it has none.
+     */
+    public static long toolTokens(@org.jspecify.annotations.Nullable String encoding, JsonNode request) {
+        Optional<Encoding> enc = encoding(encoding);
+        long n = 0;
+        for (String field : new String[] {"tools", "functions"}) {
+            JsonNode t = request.get(field);
+            if (t != null && !t.isNull()) {
+                n += count(enc, t.toString());
             }
         }
         return n;

@@ -53,11 +53,31 @@ class TokenEstimatorTest {
         assertThat(estimator.maxOutputTokens(p, ChatRequest.fromOpenAiJson(
                 "{\"model\":\"gpt-4o-mini\",\"n\":null,\"max_tokens\":100,\"messages\":[]}"))).isEqualTo(100);
         assertThat(estimator.maxOutputTokens(p, new ChatRequest("gpt-4o-mini", List.of(), Long.MAX_VALUE / 2, false,
-                null, 3))).as("beyond a long").isEqualTo(Long.MAX_VALUE);
+                null, 3, null))).as("beyond a long").isEqualTo(Long.MAX_VALUE);
         for (String n : List.of("0", "-1", "1.5", "\"2\"", "3000000000")) {
             assertThatThrownBy(() -> ChatRequest.fromOpenAiJson("{\"model\":\"gpt-4o-mini\",\"n\":" + n
                     + ",\"messages\":[]}")).as(n).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'n'");
         }
+    }
+
+    @Test
+    @DisplayName("Tool and function definitions count as prompt tokens (their JSON), in the governor's and the raw "
+            + "estimate alike")
+    void tools() throws Exception {
+        ModelProfile p = profiles.model("openai", "gpt-4o-mini");
+        String tools = "[{\"type\":\"function\",\"function\":{\"name\":\"weather\",\"description\":"
+                + "\"The weather in a city, today or on a day of the coming week\",\"parameters\":{\"type\":"
+                + "\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}]";
+        String plain = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+        ChatRequest without = ChatRequest.fromOpenAiJson(plain + "}");
+        ChatRequest with = ChatRequest.fromOpenAiJson(plain + ",\"tools\":" + tools + "}");
+        long toolTokens = com.knuddels.jtokkit.Encodings.newDefaultEncodingRegistry()
+                .getEncoding("o200k_base").orElseThrow().countTokens(tools);
+        assertThat(toolTokens).isGreaterThan(20);
+        assertThat(estimator.promptTokens(p, with) - estimator.promptTokens(p, without)).isEqualTo(toolTokens);
+        com.fasterxml.jackson.databind.JsonNode raw = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(plain + ",\"functions\":" + tools + "}");
+        assertThat(TokenEstimator.toolTokens("o200k_base", raw)).isEqualTo(toolTokens);
     }
 
     @Test

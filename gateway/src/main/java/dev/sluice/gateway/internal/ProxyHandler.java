@@ -479,8 +479,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     if (messages == null || !messages.isArray() || messages.isEmpty()) {
                         throw new BadRequest("'messages' must be a non-empty array.", "messages");
                     }
-                    return Math.addExact(TokenEstimator.chatPromptTokens(TokenEstimator.openAiEncoding(m), messages),
-                            reservedOutput(kind, json, model));
+                    String encoding = TokenEstimator.openAiEncoding(m);
+                    return Math.addExact(Math.addExact(TokenEstimator.chatPromptTokens(encoding, messages),
+                            TokenEstimator.toolTokens(encoding, json)), reservedOutput(kind, json, model));
                 }
                 case COMPLETIONS -> {
                     JsonNode prompt = json.get("prompt");
