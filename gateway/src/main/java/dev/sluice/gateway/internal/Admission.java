@@ -639,8 +639,8 @@ public final class Admission {
             // over the limit), and the other side is settled all the same
             if (t.tenant.limiterKey() != null && t.tenantCost != null) {
                 try {
-                    adjust(t.tenant.limiterKey(), t.tenant.policy(), t.reservedTokens, actualTokens,
-                            tenantRequestCounted);
+                    adjust(t.tenant.limiterKey(), t.tenant.policy(), charged(t.tenantCost, t.reservedTokens),
+                            actualTokens, tenantRequestCounted);
                 } catch (RuntimeException e) {
                     LOG.debug("tenant settlement failed, the reservation stays: {}", e.toString());
                 }
@@ -651,8 +651,9 @@ public final class Admission {
                 long counted = t.key.chargesMaxTokens() && actualTokens > 0 && t.reservedOutput > 0
                         ? Math.max(actualTokens, t.reservedTokens) : actualTokens;
                 try {
-                    Policy charged = t.keyPolicy != null ? t.keyPolicy : t.key.policy();
-                    if (adjust(t.key.limiterKey(), charged, t.reservedTokens, counted, requestCounted)) {
+                    Policy policy = t.keyPolicy != null ? t.keyPolicy : t.key.policy();
+                    if (adjust(t.key.limiterKey(), policy, charged(t.keyCost, t.reservedTokens), counted,
+                            requestCounted)) {
                         wakeWaitingRooms();
                     }
                 } catch (RuntimeException e) {
@@ -675,6 +676,14 @@ public final class Admission {
                 }));
             }
         }
+    }
+
+    /**
+     * The tokens a side was charged: its reservation, or the one token a call of none is charged under a policy of
+     * tokens only.
+     */
+    private static long charged(@Nullable Cost cost, long reserved) {
+        return cost == null ? reserved : Math.max(reserved, cost.units("tokens"));
     }
 
     /** Settles one side; returns whether it gave anything back. */

@@ -41,6 +41,32 @@ class AdmissionTest {
     }
 
     @Test
+    @DisplayName("A call of no tokens under a policy of tokens only is charged one token to pass the limiter, and "
+            + "settled with none used it gets it back")
+    void theTokenOfACallOfNoneComesBack() throws Exception {
+        Routes routes = new Routes(GatewayConfigParser.create().parse("""
+                providers:
+                  p:
+                    baseUrl: http://127.0.0.1:9/v1
+                    keys: [{id: k, value: sk-p}]
+                    limits: {tokensPerMinute: 10}
+                models:
+                  m: {}
+                """));
+        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create()).policies(routes::policy).build();
+        Admission admission = new Admission(limiter, Runnable::run, new SharedCooldowns(null));
+        Routes.ModelRoute m = Objects.requireNonNull(routes.model("m"));
+        Admission.Ticket t = Objects.requireNonNull(admission.admit(Objects.requireNonNull(routes.authenticate(null)),
+                m, 0, Duration.ofSeconds(1), 10).get().ticket());
+        String key = m.keys().get(0).limiterKey();
+        assertThat(limiter.tryAcquire(key, Cost.tokens(10)).granted()).as("one token taken").isFalse();
+
+        admission.settle(t, 0, true);
+
+        assertThat(limiter.tryAcquire(key, Cost.tokens(10)).granted()).as("all 10 back").isTrue();
+    }
+
+    @Test
     @DisplayName("maxWaitingPerTenant counts calls that wait for quota, not calls still being admitted: with 2 places,"
             + " 5 calls with room all pass, and once the key is spent 2 wait and the next is refused queue_full")
     void placesCountOnlyWaitingCalls() throws Exception {
