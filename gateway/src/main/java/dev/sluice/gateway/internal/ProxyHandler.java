@@ -609,12 +609,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     c.ticket = o.ticket();
                     timer(GatewayMetricNames.QUEUE_WAIT)
                             .record(System.nanoTime() - c.startNanos, TimeUnit.NANOSECONDS);
-                    if (c.req.response().closed()) {
+                    if (c.req.response().closed() && c.sink == null) {
                         admission.settle(c.ticket, 0, false); // the client left while waiting
-                        failSink(c);
                         return;
                     }
-                    send(c);
+                    send(c); // a cache leader goes on for the identical calls waiting on it, its own client or not
                 });
     }
 
@@ -672,11 +671,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         client.get().request(o).compose(creq -> {
             c.upstreamRequest = creq;
             HttpServerResponse resp = c.req.response();
-            if (resp.closed()) { // the client left while the connection opened: nothing went out, nothing is charged
+            if (resp.closed() && c.sink == null) { // the client left while the connection opened: nothing went out
                 c.clientGone = true;
                 admission.settle(t, 0, false);
                 creq.reset();
-            } else {
+            } else if (!resp.closed()) {
                 // A client that leaves before the answer begins cancels the upstream call, unless identical calls
                 // share it (the cache's leader: they wait for its answer); the call is settled with its prompt if
                 // streamed (a provider stops generating), else with all it reserved (it may not). Relaying a stream
