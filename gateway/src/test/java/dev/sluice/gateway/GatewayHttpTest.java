@@ -436,30 +436,31 @@ class GatewayHttpTest {
     void leaderThatLeavesStillAnswersItsFollowers() throws Exception {
         try (Gateway g = Gateway.start(GatewayConfigParser.create().parse("""
                 server: {port: 0, reloadInterval: 0}
-                queue: {maxWait: 10s}
+                queue: {maxWait: 15s}
                 upstream: {timeout: 30s}
                 providers:
                   stub:
                     baseUrl: %s
                     keys: [{value: sk-stub-5}]
-                    limits: {custom: [{dimension: requests, capacity: 1, period: 2s, algorithm: sliding_log}]}
+                    limits: {custom: [{dimension: requests, capacity: 1, period: 6s, algorithm: sliding_log}]}
                 models:
                   ok-model: {provider: stub}
                 tenants:
                   shared: {keys: [{value: sk-shared}]}
                 """.formatted(stub.baseUrl())))) {
             assertThat(ReloadWhileWaitingTest.chat(g, "sk-shared", "ok-model", "").get().statusCode())
-                    .isEqualTo(200); // the key is spent for 2 s
+                    .isEqualTo(200); // the key is spent for 6 s
             String same = chat("ok-model", ",\"temperature\":0");
             Socket leader = rawChat(g.port(), "sk-shared", same);
             await(() -> g.waiting() == 1); // the leader waits for the key
             CompletableFuture<HttpResponse<String>> follower = http.sendAsync(HttpRequest.newBuilder(
-                    URI.create(g.baseUrl() + "/chat/completions")).timeout(Duration.ofSeconds(20))
+                    URI.create(g.baseUrl() + "/chat/completions")).timeout(Duration.ofSeconds(30))
                     .header("authorization", "Bearer sk-shared").header("content-type", "application/json")
                     .POST(HttpRequest.BodyPublishers.ofString(same)).build(), HttpResponse.BodyHandlers.ofString());
             await(() -> g.inFlight() == 2);
             Thread.sleep(300); // the follower joins the leader's flight
             leader.close();
+            assertThat(g.waiting()).as("the leader was still waiting when its client left").isEqualTo(1);
             HttpResponse<String> r = follower.get();
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(r.headers().firstValue("x-sluice-cache")).contains("coalesced");

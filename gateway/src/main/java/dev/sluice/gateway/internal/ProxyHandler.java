@@ -761,7 +761,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             UpstreamSignals.Verdict v = UpstreamSignals.of429(cresp.headers(), body, u.defaultCooldown());
             Duration wait = v.cooldown();
             cooldowns.coolDown(t.key().cooldownKey(), wait);
-            if (v.retryable() && c.attempt < u.maxRetries() && !c.req.response().closed()) {
+            // a cache leader retries for the identical calls waiting on it, its own client or not
+            if (v.retryable() && c.attempt < u.maxRetries() && !(c.req.response().closed() && c.sink == null)) {
                 long delay = retryDelayMicros(poolCooldownMillis(c.model),
                         SharedCooldowns.backoffMicros(c.attempt + 1, u.backoffBase(), u.backoffCap()),
                         c.deadlineNanos - System.nanoTime());
@@ -813,12 +814,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     /**
      * Re-admits {@code c} after {@code delayMicros} on a Vert.x timer (on the call's context, no thread held); a
-     * client gone by then is not re-admitted.
+     * client gone by then is not re-admitted, unless its call is a cache leader (identical calls wait on it).
      */
     private void retryAfter(Call c, long delayMicros) {
         vertx.setTimer(Math.max(1, (delayMicros + 999) / 1000), id -> {
-            if (c.req.response().closed()) {
-                failSink(c);
+            if (c.req.response().closed() && c.sink == null) {
                 return;
             }
             admit(c);
