@@ -9,7 +9,6 @@ import dev.sluice.testkit.simulator.SimulatorLimits;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.URI;
@@ -43,10 +42,8 @@ class GatewayHttpTest {
                 .latency(Duration.ofMillis(5)).start();
         stub = new StubUpstream();
         warmUp(sim.baseUrl() + "/chat/completions");
-        int closed;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closed = s.getLocalPort();
-        }
+        // nobody listens there: below the ephemeral range, so no client connection takes it or connects to itself
+        int closed = dev.sluice.testkit.LoopbackPorts.pick();
         String yaml = """
                 server: {port: 0, maxBodyBytes: 4096, reloadInterval: 0, bodyTimeout: 500ms}
                 queue: {maxWait: 2s}
