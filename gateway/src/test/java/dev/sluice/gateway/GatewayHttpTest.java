@@ -431,29 +431,15 @@ class GatewayHttpTest {
     @DisplayName("A cache leader whose client leaves while it waits for quota still makes its call for the identical "
             + "call waiting on it, which gets the answer, not a coalesced failure")
     void leaderThatLeavesStillAnswersItsFollowers() throws Exception {
-        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse("""
-                server: {port: 0, reloadInterval: 0}
-                queue: {maxWait: 15s}
-                upstream: {timeout: 30s}
-                providers:
-                  stub:
-                    baseUrl: %s
-                    keys: [{value: sk-stub-5}]
-                    limits: {custom: [{dimension: requests, capacity: 1, period: 6s, algorithm: sliding_log}]}
-                models:
-                  ok-model: {provider: stub}
-                tenants:
-                  shared: {keys: [{value: sk-shared}]}
-                """.formatted(stub.baseUrl())))) {
+        try (Gateway g = stubGateway("queue: {maxWait: 15s}", "sk-stub-5", ONE_PER.formatted("6s"), "ok-model",
+                "shared: {keys: [{value: sk-shared}]}")) {
             assertThat(ReloadWhileWaitingTest.chat(g, "sk-shared", "ok-model", "").get().statusCode())
                     .isEqualTo(200); // the key is spent for 6 s
             String same = chat("ok-model", ",\"temperature\":0");
             Socket leader = rawChat(g.port(), "sk-shared", same);
             await(() -> g.waiting() == 1); // the leader waits for the key
-            CompletableFuture<HttpResponse<String>> follower = http.sendAsync(HttpRequest.newBuilder(
-                    URI.create(g.baseUrl() + "/chat/completions")).timeout(Duration.ofSeconds(30))
-                    .header("authorization", "Bearer sk-shared").header("content-type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString(same)).build(), HttpResponse.BodyHandlers.ofString());
+            CompletableFuture<HttpResponse<String>> follower = ReloadWhileWaitingTest.chat(g, "sk-shared",
+                    "ok-model", ",\"temperature\":0");
             await(() -> g.inFlight() == 2);
             Thread.sleep(300); // the follower joins the leader's flight
             leader.close();
@@ -468,24 +454,9 @@ class GatewayHttpTest {
     @DisplayName("A call retried after an upstream 429 costs its tenant one request, not one per attempt: a tenant "
             + "allowed 1 request a minute still gets its answer")
     void retryAfter429CostsTheTenantOnce() throws Exception {
-        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse("""
-                server: {port: 0, reloadInterval: 0}
-                upstream: {timeout: 30s, maxRetries: 2}
-                providers:
-                  stub:
-                    baseUrl: %s
-                    keys: [{value: sk-stub-3}]
-                    limits: {requestsPerMinute: 1000}
-                models:
-                  once429-100-tenantonce: {provider: stub}
-                tenants:
-                  single: {keys: [{value: sk-single}], limits: {requestsPerMinute: 1}}
-                """.formatted(stub.baseUrl())))) {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/chat/completions"))
-                    .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-single")
-                    .header("content-type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString(chat("once429-100-tenantonce", ""))).build(),
-                    HttpResponse.BodyHandlers.ofString());
+        try (Gateway g = stubGateway("", "sk-stub-3", "{requestsPerMinute: 1000}", "once429-100-tenantonce",
+                "single: {keys: [{value: sk-single}], limits: {requestsPerMinute: 1}}")) {
+            HttpResponse<String> r = ReloadWhileWaitingTest.chat(g, "sk-single", "once429-100-tenantonce", "").get();
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
             assertThat(stub.received.stream().filter(x -> x.model().equals("once429-100-tenantonce")))
                     .as("the 429, then the answer").hasSize(2);
@@ -496,20 +467,8 @@ class GatewayHttpTest {
     @DisplayName("Clients that leave while their calls wait for quota give up their places: with 2 places a tenant, "
             + "a third call still waits and is served, and the calls that left are never sent")
     void waitersThatLeaveGiveUpTheirPlaces() throws Exception {
-        try (Gateway g = Gateway.start(GatewayConfigParser.create().parse("""
-                server: {port: 0, reloadInterval: 0}
-                queue: {maxWait: 10s, maxWaitingPerTenant: 2}
-                upstream: {timeout: 30s}
-                providers:
-                  stub:
-                    baseUrl: %s
-                    keys: [{value: sk-stub-4}]
-                    limits: {custom: [{dimension: requests, capacity: 1, period: 3s, algorithm: sliding_log}]}
-                models:
-                  ok-model: {provider: stub}
-                tenants:
-                  impatient: {keys: [{value: sk-gone}]}
-                """.formatted(stub.baseUrl())))) {
+        try (Gateway g = stubGateway("queue: {maxWait: 10s, maxWaitingPerTenant: 2}", "sk-stub-4",
+                ONE_PER.formatted("3s"), "ok-model", "impatient: {keys: [{value: sk-gone}]}")) {
             long before = stub.received.stream().filter(x -> x.authorization().contains("sk-stub-4")).count();
             assertThat(ReloadWhileWaitingTest.chat(g, "sk-gone", "ok-model", "").get().statusCode()).isEqualTo(200);
             List<Socket> leaving = new ArrayList<>();
@@ -626,6 +585,31 @@ class GatewayHttpTest {
                 assertThat(answer).startsWith("HTTP/1.1 200").contains("chat.completion");
             }
         }
+    }
+
+    /** A provider key's limits of one request per {@code %s}. */
+    private static final String ONE_PER =
+            "{custom: [{dimension: requests, capacity: 1, period: %s, algorithm: sliding_log}]}";
+
+    /**
+     * A gateway of its own on the stub: {@code settings} (top-level YAML lines, or none), one stub key {@code stubKey}
+     * with {@code limits}, one model, one tenant ({@code tenant}: its YAML entry), at most 2 retries after a 429.
+     */
+    private static Gateway stubGateway(String settings, String stubKey, String limits, String model, String tenant) {
+        return Gateway.start(GatewayConfigParser.create().parse("""
+                server: {port: 0, reloadInterval: 0}
+                upstream: {timeout: 30s, maxRetries: 2}
+                %s
+                providers:
+                  stub:
+                    baseUrl: %s
+                    keys: [{value: %s}]
+                    limits: %s
+                models:
+                  %s: {provider: stub}
+                tenants:
+                  %s
+                """.formatted(settings, stub.baseUrl(), stubKey, limits, model, tenant)));
     }
 
     /** A gateway of its own on the stub: one model, one tenant, an upstream timeout no test waits for. */

@@ -108,7 +108,7 @@ public final class Admission {
         final @Nullable Cost tenantCost;
         @Nullable Decision tenantDecision;
         Routes.@Nullable PoolKey key;
-        /** The key's policy when it was charged (a reload may have changed the route's since). */
+        /** The key's policy when it was charged (a reload may have changed the route's since); set with the key. */
         @Nullable Policy keyPolicy;
         @Nullable Cost keyCost;
         @Nullable Decision keyDecision;
@@ -593,7 +593,7 @@ public final class Admission {
         t.key = java.util.Objects.requireNonNull(a.key);
         t.keyCost = java.util.Objects.requireNonNull(a.cost);
         t.keyDecision = java.util.Objects.requireNonNull(a.decision);
-        t.keyPolicy = a.policy;
+        t.keyPolicy = java.util.Objects.requireNonNull(a.policy);
         if (!result.complete(new Outcome(t, null))) {
             settle(t, 0, false);
         }
@@ -651,8 +651,7 @@ public final class Admission {
                 long counted = t.key.chargesMaxTokens() && actualTokens > 0 && t.reservedOutput > 0
                         ? Math.max(actualTokens, t.reservedTokens) : actualTokens;
                 try {
-                    Policy policy = t.keyPolicy != null ? t.keyPolicy : t.key.policy();
-                    if (adjust(t.key.limiterKey(), policy, charged(t.keyCost, t.reservedTokens), counted,
+                    if (adjust(t.key.limiterKey(), t.keyPolicy, charged(t.keyCost, t.reservedTokens), counted,
                             requestCounted)) {
                         wakeWaitingRooms();
                     }

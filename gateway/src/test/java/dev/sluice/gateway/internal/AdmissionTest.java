@@ -18,16 +18,8 @@ class AdmissionTest {
     @Test
     @DisplayName("A call admitted with no tokens reserved is still charged the tokens it reports using")
     void chargesUsageWithoutReservation() throws Exception {
-        Routes routes = new Routes(GatewayConfigParser.create().parse("""
-                providers:
-                  p:
-                    baseUrl: http://127.0.0.1:9/v1
-                    keys: [{id: k, value: sk-p}]
-                    limits: {requestsPerMinute: 100, tokensPerMinute: 1000}
-                models:
-                  m: {}
-                """));
-        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create()).policies(routes::policy).build();
+        Routes routes = routes("{requestsPerMinute: 100, tokensPerMinute: 1000}");
+        SluiceLimiter limiter = limiter(routes);
         Admission admission = new Admission(limiter, Runnable::run, new SharedCooldowns(null));
         Routes.ModelRoute m = Objects.requireNonNull(routes.model("m"));
         Admission.Ticket t = Objects.requireNonNull(admission.admit(Objects.requireNonNull(routes.authenticate(null)),
@@ -44,16 +36,8 @@ class AdmissionTest {
     @DisplayName("A call of no tokens under a policy of tokens only is charged one token to pass the limiter, and "
             + "settled with none used it gets it back")
     void theTokenOfACallOfNoneComesBack() throws Exception {
-        Routes routes = new Routes(GatewayConfigParser.create().parse("""
-                providers:
-                  p:
-                    baseUrl: http://127.0.0.1:9/v1
-                    keys: [{id: k, value: sk-p}]
-                    limits: {tokensPerMinute: 10}
-                models:
-                  m: {}
-                """));
-        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create()).policies(routes::policy).build();
+        Routes routes = routes("{tokensPerMinute: 10}");
+        SluiceLimiter limiter = limiter(routes);
         Admission admission = new Admission(limiter, Runnable::run, new SharedCooldowns(null));
         Routes.ModelRoute m = Objects.requireNonNull(routes.model("m"));
         Admission.Ticket t = Objects.requireNonNull(admission.admit(Objects.requireNonNull(routes.authenticate(null)),
@@ -70,16 +54,8 @@ class AdmissionTest {
     @DisplayName("maxWaitingPerTenant counts calls that wait for quota, not calls still being admitted: with 2 places,"
             + " 5 calls with room all pass, and once the key is spent 2 wait and the next is refused queue_full")
     void placesCountOnlyWaitingCalls() throws Exception {
-        Routes routes = new Routes(GatewayConfigParser.create().parse("""
-                providers:
-                  p:
-                    baseUrl: http://127.0.0.1:9/v1
-                    keys: [{id: k, value: sk-p}]
-                    limits: {requestsPerMinute: 5}
-                models:
-                  m: {}
-                """));
-        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create()).policies(routes::policy).build();
+        Routes routes = routes("{requestsPerMinute: 5}");
+        SluiceLimiter limiter = limiter(routes);
         // admissions queue up on a pool, as on a network backend, before any has run
         java.util.List<Runnable> pool = new java.util.concurrent.CopyOnWriteArrayList<>();
         Admission admission = new Admission(limiter, pool::add, new SharedCooldowns(null));
@@ -114,5 +90,22 @@ class AdmissionTest {
         while (!pool.isEmpty()) {
             pool.remove(0).run();
         }
+    }
+
+    /** One provider of one key with {@code limits} (YAML), serving model {@code m}; open mode. */
+    private static Routes routes(String limits) {
+        return new Routes(GatewayConfigParser.create().parse("""
+                providers:
+                  p:
+                    baseUrl: http://127.0.0.1:9/v1
+                    keys: [{id: k, value: sk-p}]
+                    limits: %s
+                models:
+                  m: {}
+                """.formatted(limits)));
+    }
+
+    private static SluiceLimiter limiter(Routes routes) {
+        return SluiceLimiter.builder(MemoryBackend.create()).policies(routes::policy).build();
     }
 }
