@@ -180,6 +180,35 @@ class ReloadWhileWaitingTest {
     }
 
     @Test
+    @DisplayName("Tokens given back to a tenant's share when its calls settle below their reservation wake the tenant's "
+            + "waiting call: it is served then, not half a minute later when its share would have refilled")
+    void tenantRefundsWakeTheTenantsWaitingCall() throws Exception {
+        try (StubUpstream stub = new StubUpstream()) {
+            GatewayConfigParser parser = GatewayConfigParser.create();
+            String keyLimits = "{dimension: requests, capacity: 100, period: 1m}, "
+                    + "{dimension: tokens, capacity: 100000, period: 1m}";
+            try (Gateway g = Gateway.start(parser.parse(config(stub, "requestsPerMinute: 100, tokensPerMinute: 2000",
+                    keyLimits, "70s")))) {
+                // two calls take about 1,000 of the tenant's 2,000 tokens a minute each, held at the provider; each
+                // will use 6
+                List<CompletableFuture<HttpResponse<String>>> held = List.of(
+                        chat(g, "sk-t", "hold-model", ",\"max_tokens\":980"),
+                        chat(g, "sk-t", "hold-model", ",\"max_tokens\":980"));
+                await(() -> stub.calls("hold-model") == 2);
+                CompletableFuture<HttpResponse<String>> third = chat(g, "sk-t", "ok-model", ",\"max_tokens\":980");
+                await(() -> g.waiting() == 1); // waits for its tenant's share, about 30 s of refill away
+                stub.release();
+                for (CompletableFuture<HttpResponse<String>> h : held) {
+                    assertThat(h.get().statusCode()).isEqualTo(200);
+                }
+                // chat's own timeout is 15 s: half the wait the share would take to refill
+                assertThat(third.get().statusCode()).as("served once the held calls gave their tokens back")
+                        .isEqualTo(200);
+            }
+        }
+    }
+
+    @Test
     @DisplayName("A call settled after a reload took tokens out of its tenant's share (the tenant's settlement "
             + "fails) still gives the provider key back the tokens it did not use")
     void settlementAfterReload() throws Exception {

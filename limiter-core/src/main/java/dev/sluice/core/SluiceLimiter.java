@@ -9,9 +9,13 @@ import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.engine.PolicyEngine;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
@@ -29,6 +33,13 @@ import org.jspecify.annotations.Nullable;
  * that moment on a shared scheduler. Only if another caller took the quota meanwhile does it wait again, each time
  * for the new exact wait, until its deadline.
  *
+ * <p>A {@link #refund} through this limiter wakes the key's oldest waiter in it at once; if that waiter is granted,
+ * it wakes the next, and so on until one does not fit (it then waits for its own predicted moment). So quota given
+ * back, such as the unused part of an LLM call's token estimate, is taken by the calls already waiting, in the order
+ * they began to wait. Waiters in other limiters or other processes sharing the backend are not woken; they retry at
+ * their predicted moment. A blocking acquire is woken this way with the {@linkplain WaitScheduler#system() system
+ * scheduler}; with another scheduler it sleeps through its predicted wait.
+ *
  * <p>An async acquire's first attempt runs on the caller's thread; with the default scheduler, each retry runs on a
  * shared pool of daemon threads, which also runs the future's non-async dependents when a retry completes it. Use the
  * {@code ...Async} forms of {@link CompletableFuture} for long work after a grant.
@@ -44,6 +55,9 @@ public final class SluiceLimiter implements RateLimiter {
     private final LimiterObserver observer;
     /** Racy on purpose: a stale or missing value only costs a re-validation; records publish safely. */
     private @Nullable Validated lastValidated;
+    /** Each key's waiting acquires, oldest first; a key's entry goes with its last waiter. Guarded by the map. */
+    private final ConcurrentHashMap<String, ArrayDeque<Waiter>> waiters = new ConcurrentHashMap<>();
+    private final AtomicInteger waiting = new AtomicInteger();
 
     private SluiceLimiter(Builder b) {
         this.name = b.name;
@@ -88,22 +102,52 @@ public final class SluiceLimiter implements RateLimiter {
         long budget = waitMicros(maxWait);
         Policy policy = resolve(key, cost);
         long start = scheduler.nowMicros();
-        while (true) {
+        BlockingWaiter waiter = new BlockingWaiter();
+        enter(key, waiter);
+        Decision d = null;
+        try {
+            while (true) {
+                if (Thread.interrupted()) {
+                    throw new InterruptedException("interrupted before acquiring; nothing was charged");
+                }
+                int seen = waiter.wakes.get();
+                d = decide(key, policy, cost);
+                long waited = scheduler.nowMicros() - start;
+                if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
+                    observer.onDecision(policy, cost, d, waited);
+                    return d;
+                }
+                if (d.retryAfterMicros() > budget - waited) {
+                    Decision refused = d.asDeadlineExceeded();
+                    observer.onDecision(policy, cost, refused, waited);
+                    return refused;
+                }
+                sleep(waiter, seen, d.retryAfterMicros());
+            }
+        } finally {
+            leave(key, waiter);
+            if (d != null && d.granted() && waiter.wakes.get() > 0) {
+                wakeOldest(key); // woken and granted: there may be room for the next one too
+            }
+        }
+    }
+
+    /** Sleeps {@code micros}, or less if a refund wakes {@code waiter} (system scheduler only). */
+    private void sleep(BlockingWaiter waiter, int seen, long micros) throws InterruptedException {
+        if (scheduler != WaitScheduler.system()) {
+            scheduler.sleepMicros(micros);
+            return;
+        }
+        long deadline = System.nanoTime() + (micros > Long.MAX_VALUE / 2000 ? Long.MAX_VALUE / 2 : micros * 1000);
+        while (waiter.wakes.get() == seen) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return;
+            }
+            LockSupport.parkNanos(this, left);
             if (Thread.interrupted()) {
-                throw new InterruptedException("interrupted before acquiring; nothing was charged");
+                throw new InterruptedException("interrupted while waiting; nothing was charged");
             }
-            Decision d = decide(key, policy, cost);
-            long waited = scheduler.nowMicros() - start;
-            if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
-                observer.onDecision(policy, cost, d, waited);
-                return d;
-            }
-            if (d.retryAfterMicros() > budget - waited) {
-                Decision refused = d.asDeadlineExceeded();
-                observer.onDecision(policy, cost, refused, waited);
-                return refused;
-            }
-            scheduler.sleepMicros(d.retryAfterMicros());
         }
     }
 
@@ -112,21 +156,85 @@ public final class SluiceLimiter implements RateLimiter {
         long budget = waitMicros(maxWait);
         Policy policy = resolve(key, cost);
         AsyncAcquire a = new AsyncAcquire(key, policy, cost, budget, scheduler.nowMicros());
+        enter(key, a);
+        a.future.whenComplete((d, e) -> leave(key, a));
         a.run();
         return a.future;
     }
 
+    /** Gives back {@code cost} and wakes the key's oldest waiter in this limiter (see the class comment). */
     @Override
     public Decision refund(String key, Cost cost) {
         Policy policy = resolve(key, cost);
         Decision d = backend.refund(key, policy, cost);
         observer.onRefund(policy, cost);
+        wakeOldest(key);
         return d;
+    }
+
+    /**
+     * Calls of this limiter now in {@link #acquire}, or in {@link #acquireAsync} and not yet completed, on every key:
+     * those waiting for quota and those being decided.
+     */
+    public int waiting() {
+        return waiting.get();
     }
 
     /** Does nothing: the backend and the scheduler belong to whoever built them. */
     @Override
     public void close() {
+    }
+
+    private void enter(String key, Waiter w) {
+        waiters.compute(key, (k, q) -> {
+            ArrayDeque<Waiter> queue = q == null ? new ArrayDeque<>(2) : q;
+            queue.addLast(w);
+            return queue;
+        });
+        waiting.incrementAndGet();
+    }
+
+    private void leave(String key, Waiter w) {
+        boolean[] left = new boolean[1];
+        waiters.computeIfPresent(key, (k, q) -> {
+            left[0] = q.remove(w);
+            return q.isEmpty() ? null : q;
+        });
+        if (left[0]) {
+            waiting.decrementAndGet();
+        }
+    }
+
+    private void wakeOldest(String key) {
+        if (waiters.get(key) == null) {
+            return;
+        }
+        Waiter[] oldest = new Waiter[1];
+        waiters.computeIfPresent(key, (k, q) -> {
+            oldest[0] = q.peekFirst();
+            return q;
+        });
+        if (oldest[0] != null) {
+            oldest[0].wake();
+        }
+    }
+
+    /** A waiting acquire that a refund can wake. */
+    private abstract static class Waiter {
+        /** How many times it was woken; a waiter compares it before and after a look at the backend. */
+        final AtomicInteger wakes = new AtomicInteger();
+
+        abstract void wake();
+    }
+
+    private static final class BlockingWaiter extends Waiter {
+        private final Thread thread = Thread.currentThread();
+
+        @Override
+        void wake() {
+            wakes.incrementAndGet();
+            LockSupport.unpark(thread);
+        }
     }
 
     private Decision decide(String key, Policy policy, Cost cost) {
@@ -171,15 +279,19 @@ public final class SluiceLimiter implements RateLimiter {
         }
     }
 
-    /** One async acquire: attempts now, then once at each predicted moment, until granted or out of time. */
-    private final class AsyncAcquire implements Runnable {
+    /**
+     * One async acquire: attempts now, then once at each predicted moment, or at once when a refund wakes it, until
+     * granted or out of time.
+     */
+    private final class AsyncAcquire extends Waiter implements Runnable {
         final CompletableFuture<Decision> future = new CompletableFuture<>();
         final String key;
         final Policy policy;
         final Cost cost;
         final long budget;
         final long start;
-        volatile @Nullable Future<?> pending;
+        /** The scheduled retry; set and replaced under this object's lock. */
+        private @Nullable Future<?> pending;
 
         AsyncAcquire(String key, Policy policy, Cost cost, long budget, long start) {
             this.key = key;
@@ -188,52 +300,83 @@ public final class SluiceLimiter implements RateLimiter {
             this.budget = budget;
             this.start = start;
             future.whenComplete((d, e) -> {
-                Future<?> p = pending;
-                if (future.isCancelled() && p != null) {
-                    p.cancel(false);
+                if (future.isCancelled()) {
+                    synchronized (this) {
+                        if (pending != null) {
+                            pending.cancel(false);
+                        }
+                    }
                 }
             });
         }
 
         @Override
         public void run() {
-            if (future.isDone()) {
-                return;
-            }
-            Decision d;
-            try {
-                d = decide(key, policy, cost);
-            } catch (RuntimeException e) {
-                future.completeExceptionally(e);
-                return;
-            }
-            long waited = scheduler.nowMicros() - start;
-            if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
-                if (!future.complete(d) && d.reason() == Decision.Reason.GRANTED) {
-                    backend.refund(key, policy, cost); // cancelled while we were granted: give it back
-                    observer.onRefund(policy, cost);
-                } else {
-                    observer.onDecision(policy, cost, d, waited);
+            while (true) {
+                if (future.isDone()) {
+                    return;
                 }
-                return;
-            }
-            if (d.retryAfterMicros() > budget - waited) {
-                Decision refused = d.asDeadlineExceeded();
-                if (future.complete(refused)) {
-                    observer.onDecision(policy, cost, refused, waited);
+                int seen = wakes.get();
+                Decision d;
+                try {
+                    d = decide(key, policy, cost);
+                } catch (RuntimeException e) {
+                    future.completeExceptionally(e);
+                    return;
                 }
-                return;
+                long waited = scheduler.nowMicros() - start;
+                if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
+                    if (!future.complete(d) && d.reason() == Decision.Reason.GRANTED) {
+                        backend.refund(key, policy, cost); // cancelled while we were granted: give it back
+                        observer.onRefund(policy, cost);
+                        wakeOldest(key);
+                    } else {
+                        observer.onDecision(policy, cost, d, waited);
+                        if (d.granted() && wakes.get() > 0) {
+                            wakeOldest(key); // woken and granted (it has left the queue): the next may fit too
+                        }
+                    }
+                    return;
+                }
+                if (d.retryAfterMicros() > budget - waited) {
+                    Decision refused = d.asDeadlineExceeded();
+                    if (future.complete(refused)) {
+                        observer.onDecision(policy, cost, refused, waited);
+                    }
+                    return;
+                }
+                synchronized (this) {
+                    Future<?> retry;
+                    try {
+                        retry = scheduler.schedule(this, d.retryAfterMicros());
+                    } catch (RuntimeException e) {
+                        future.completeExceptionally(e); // a scheduler that refuses (shut down): fail, never hang
+                        return;
+                    }
+                    pending = retry;
+                    if (future.isCancelled()) {
+                        retry.cancel(false);
+                        return;
+                    }
+                    if (wakes.get() == seen || !retry.cancel(false)) {
+                        return;
+                    }
+                }
+                // woken by a refund while it looked: look again now instead of at the predicted moment
             }
-            try {
-                pending = scheduler.schedule(this, d.retryAfterMicros());
-            } catch (RuntimeException e) {
-                future.completeExceptionally(e); // a scheduler that refuses (shut down): fail, never hang
-                return;
-            }
-            if (future.isCancelled()) {
-                Future<?> p = pending;
-                if (p != null) {
-                    p.cancel(false);
+        }
+
+        @Override
+        void wake() {
+            wakes.incrementAndGet();
+            synchronized (this) {
+                if (pending == null || future.isDone() || !pending.cancel(false)) {
+                    return; // not scheduled yet, or running: it sees the new count before scheduling again
+                }
+                try {
+                    pending = scheduler.schedule(this, 0);
+                } catch (RuntimeException e) {
+                    future.completeExceptionally(e);
                 }
             }
         }

@@ -621,6 +621,59 @@ public abstract class LimiterCompatibilityKit {
     }
 
     @Test
+    @DisplayName("A refund wakes the key's oldest async waiter at once; each woken one granted wakes the next, until"
+            + " one does not fit")
+    void refundWakesWaitersInOrder() {
+        skipUnless(Algorithm.TOKEN_BUCKET);
+        SluiceLimiter l = limiter(Policy.of(limit(Algorithm.TOKEN_BUCKET, "requests", 3, Duration.ofMinutes(1))));
+        grant(l, "k", Cost.request(), 3);
+        CompletableFuture<Decision> a = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
+        CompletableFuture<Decision> b = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
+        CompletableFuture<Decision> c = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
+        assertThat(l.waiting()).isEqualTo(3);
+
+        l.refund("k", Cost.requests(2));
+        scheduler.advanceMicros(0); // runs what the refund scheduled for now; no time passes
+        assertThat(a).as("the oldest waiter").isCompleted();
+        assertThat(a.join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(b).as("woken by the oldest, granted the second unit").isCompleted();
+        assertThat(b.join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(c).as("nothing left for it: it waits for its predicted moment").isNotDone();
+        assertThat(l.waiting()).isEqualTo(1);
+
+        l.refund("other", Cost.request());
+        scheduler.advanceMicros(0);
+        assertThat(c).as("a refund on another key wakes nobody here").isNotDone();
+        scheduler.advance(Duration.ofSeconds(20));
+        assertThat(c.join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(l.waiting()).isZero();
+    }
+
+    @Test
+    @DisplayName("A cancelled async waiter leaves the queue: a refund wakes the next waiter, not the cancelled one")
+    void cancelledWaiterLeavesTheQueue() {
+        skipUnless(Algorithm.TOKEN_BUCKET);
+        SluiceLimiter l = limiter(Policy.of(limit(Algorithm.TOKEN_BUCKET, "requests", 2, Duration.ofMinutes(1))));
+        grant(l, "k", Cost.request(), 2);
+        CompletableFuture<Decision> gone = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
+        CompletableFuture<Decision> next = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
+        CompletableFuture<Decision> last = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
+        assertThat(gone.cancel(true)).isTrue();
+        assertThat(l.waiting()).isEqualTo(2);
+
+        l.refund("k", Cost.request());
+        scheduler.advanceMicros(0);
+        assertThat(next).isCompleted();
+        assertThat(next.join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(last).as("one unit came back: one waiter is served").isNotDone();
+        assertThat(last.cancel(true)).isTrue();
+        assertThat(l.waiting()).isZero();
+        assertThat(l.tryAcquire("k", Cost.request()).granted()).as("the cancelled waiters took nothing").isFalse();
+        ticker.advance(Duration.ofSeconds(30));
+        assertThat(l.tryAcquire("k", Cost.request()).granted()).isTrue();
+    }
+
+    @Test
     @DisplayName("A blocking acquire on an interrupted thread throws InterruptedException and charges nothing")
     void interruptedAcquire() {
         skipUnless(Algorithm.TOKEN_BUCKET);

@@ -1,0 +1,148 @@
+package dev.sluice.memory;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.sluice.api.Algorithm;
+import dev.sluice.api.Cost;
+import dev.sluice.api.Decision;
+import dev.sluice.api.Limit;
+import dev.sluice.api.ManualTicker;
+import dev.sluice.api.Policy;
+import dev.sluice.api.spi.LimiterBackend;
+import dev.sluice.core.SluiceLimiter;
+import dev.sluice.testkit.ForwardingBackend;
+import dev.sluice.testkit.ManualScheduler;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Refunds wake waiters in real time, with the system scheduler. Every limit here refills so slowly (a unit per minute
+ * or per 14 minutes) that a waiter granted within the test's bounds was woken by a refund, not by its predicted moment.
+ */
+class WakeOnRefundTest {
+
+    @Test
+    @DisplayName("A blocking acquire sleeping through a minute's wait is woken by a refund and granted at once")
+    void refundWakesABlockingAcquire() throws Exception {
+        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create())
+                .policy(Policy.of(Limit.of("requests", 1, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET))).build();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+        AtomicReference<Decision> got = new AtomicReference<>();
+        Thread waiter = new Thread(() -> {
+            try {
+                got.set(limiter.acquire("k", Cost.request(), Duration.ofMinutes(2)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        waiter.start();
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (waiter.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        assertThat(waiter.getState()).as("the acquire sleeps its predicted wait").isEqualTo(Thread.State.TIMED_WAITING);
+        assertThat(limiter.waiting()).isEqualTo(1);
+
+        limiter.refund("k", Cost.request());
+        waiter.join(TimeUnit.SECONDS.toMillis(30)); // without the wake it would sleep for about a minute
+        assertThat(waiter.isAlive()).as("still asleep 30 s after the refund").isFalse();
+        assertThat(got.get().reason()).isEqualTo(Decision.Reason.GRANTED);
+        assertThat(limiter.waiting()).isZero();
+    }
+
+    @Test
+    @DisplayName("Refunds from 4 threads to 40 async waiters: one waiter granted per unit given back, none lost")
+    void concurrentRefundsServeWaitersExactly() throws Exception {
+        // 100 a day: the next unit of refill is 14 minutes away
+        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create())
+                .policy(Policy.of(Limit.of("requests", 100, Duration.ofDays(1), Algorithm.TOKEN_BUCKET))).build();
+        for (int i = 0; i < 100; i++) {
+            assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+        }
+        List<CompletableFuture<Decision>> waiters = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            waiters.add(limiter.acquireAsync("k", Cost.request(), Duration.ofHours(1)));
+        }
+        assertThat(waiters).noneMatch(CompletableFuture::isDone);
+
+        int threads = 4;
+        int refundsEach = 6;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        CountDownLatch start = new CountDownLatch(1);
+        try {
+            for (int t = 0; t < threads; t++) {
+                pool.execute(() -> {
+                    try {
+                        start.await();
+                        for (int i = 0; i < refundsEach; i++) {
+                            limiter.refund("k", Cost.request());
+                        }
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                });
+            }
+            start.countDown();
+            pool.shutdown();
+            assertThat(pool.awaitTermination(30, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            pool.shutdownNow();
+        }
+
+        int given = threads * refundsEach;
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (granted(waiters) < given && System.nanoTime() < until) {
+            Thread.sleep(10);
+        }
+        assertThat(granted(waiters)).as("waiters granted by %d refunds", given).isEqualTo(given);
+        assertThat(waiters.stream().filter(CompletableFuture::isDone).count())
+                .as("the others still wait").isEqualTo(given);
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).as("every unit given back was taken").isFalse();
+        assertThat(limiter.waiting()).isEqualTo(40 - given);
+        waiters.forEach(f -> f.cancel(true));
+        assertThat(limiter.waiting()).isZero();
+    }
+
+    @Test
+    @DisplayName("A refund that lands between a waiter's refusal and its scheduling still wakes it at once")
+    void refundWhileTheWaiterLooks() {
+        ManualTicker ticker = new ManualTicker(1_000_000_000L);
+        ManualScheduler scheduler = new ManualScheduler(ticker);
+        AtomicReference<SluiceLimiter> self = new AtomicReference<>();
+        AtomicInteger calls = new AtomicInteger();
+        MemoryBackend memory = MemoryBackend.builder().ticker(ticker).build();
+        LimiterBackend refundingAfterTheSecondLook = new ForwardingBackend(memory) {
+            @Override
+            public Decision acquire(String key, Policy policy, Cost cost) {
+                Decision d = super.acquire(key, policy, cost);
+                if (calls.incrementAndGet() == 2) { // the async acquire's first look, refused
+                    self.get().refund(key, Cost.request());
+                }
+                return d;
+            }
+        };
+        SluiceLimiter limiter = SluiceLimiter.builder(refundingAfterTheSecondLook).scheduler(scheduler)
+                .policy(Policy.of(Limit.of("requests", 1, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET))).build();
+        self.set(limiter);
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+
+        CompletableFuture<Decision> f = limiter.acquireAsync("k", Cost.request(), Duration.ofMinutes(2));
+        assertThat(f).as("looked again at once, on the caller's thread").isCompleted();
+        assertThat(f.join().reason()).isEqualTo(Decision.Reason.GRANTED);
+        assertThat(scheduler.pending()).as("its retry at the predicted moment was cancelled").isZero();
+    }
+
+    private static long granted(List<CompletableFuture<Decision>> futures) {
+        return futures.stream().filter(f -> f.isDone() && !f.isCancelled() && f.join().granted()).count();
+    }
+}
