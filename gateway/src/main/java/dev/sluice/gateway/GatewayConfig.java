@@ -299,9 +299,30 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      * @param upstreamModel the name sent to the provider (default: {@code name})
      * @param maxOutputTokens reserved for the answer when a request names no {@code max_tokens} (default 1024)
      * @param limits limits of this model on each key, replacing the provider's; null to share the provider's
+     * @param imageTokens prompt tokens reserved for each image part of a chat message (default
+     *     {@link #DEFAULT_IMAGE_TOKENS}); the settlement corrects it to what the provider reports
      */
     public record Model(String name, String provider, String upstreamModel, long maxOutputTokens,
-            @Nullable LimitSpec limits) {
+            @Nullable LimitSpec limits, long imageTokens) {
+
+        /**
+         * The most one image costs under OpenAI's tile formula for the gpt-4o class at {@code detail: high} (a
+         * 2048x768 image: 8 tiles of 170 tokens plus 85): an upper bound there whatever the image's size.
+         */
+        public static final long DEFAULT_IMAGE_TOKENS = 1445;
+
+        /** Validates. */
+        public Model {
+            if (imageTokens < 0) {
+                throw new IllegalArgumentException("imageTokens must be 0 or positive, was " + imageTokens);
+            }
+        }
+
+        /** A model whose image parts reserve {@link #DEFAULT_IMAGE_TOKENS} each. */
+        public Model(String name, String provider, String upstreamModel, long maxOutputTokens,
+                @Nullable LimitSpec limits) {
+            this(name, provider, upstreamModel, maxOutputTokens, limits, DEFAULT_IMAGE_TOKENS);
+        }
     }
 
     /**

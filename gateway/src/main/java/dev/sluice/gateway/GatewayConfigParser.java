@@ -290,7 +290,7 @@ public final class GatewayConfigParser {
         if (!MODEL.matcher(name).matches()) {
             throw new GatewayConfigException(o.where + ": a model name is 1-128 characters of [A-Za-z0-9_.:/@-]");
         }
-        o.allow("provider", "upstreamModel", "maxOutputTokens", "limits");
+        o.allow("provider", "upstreamModel", "maxOutputTokens", "limits", "imageTokens");
         String provider = o.has("provider") ? o.required("provider")
                 : providers.size() == 1 ? providers.keySet().iterator().next() : o.required("provider");
         if (!providers.containsKey(provider)) {
@@ -302,7 +302,8 @@ public final class GatewayConfigParser {
             throw new GatewayConfigException(o.path("limits") + ": empty; leave it out to share the provider's");
         }
         return new Model(name, provider, o.str("upstreamModel", name),
-                o.longVal("maxOutputTokens", 1024, 1, 10_000_000), limits);
+                o.longVal("maxOutputTokens", 1024, 1, 10_000_000), limits,
+                o.longVal("imageTokens", Model.DEFAULT_IMAGE_TOKENS, 0, 10_000_000));
     }
 
     private Tenant tenant(String name, Obj o) {

@@ -48,6 +48,9 @@ class GatewayConfigParserTest {
         GatewayConfig.Model m = c.models().get("gpt-4o-mini");
         assertThat(m.provider()).isEqualTo("openai");
         assertThat(m.maxOutputTokens()).isEqualTo(1024);
+        assertThat(m.imageTokens()).isEqualTo(1445);
+        assertThat(parser.parse(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: 85}")).models()
+                .get("gpt-4o-mini").imageTokens()).isEqualTo(85);
         assertThat(c.providers().get("openai").keys().get(0).secret()).isEqualTo("sk-secret-value");
         assertThat(c.providers().get("openai").limits().entries()).extracting(GatewayConfig.LimitSpec.Entry::algorithm)
                 .containsExactly(Algorithm.SLIDING_LOG, Algorithm.SLIDING_WINDOW_COUNTER);
@@ -104,6 +107,8 @@ class GatewayConfigParserTest {
         assertError(MINIMAL + "upstream: {backoffBase: -1s}\n", "upstream.backoffBase");
         assertError(MINIMAL + "upstream: {backoffCap: 2h}\n", "upstream.backoffCap: must be at most 1h");
         assertError(MINIMAL + "upstream: {backofBase: 1s}\n", "upstream.backofBase: unknown field");
+        assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: -1}"),
+                "models.gpt-4o-mini.imageTokens");
         assertError("models: {}", "providers");
         assertError("[not, a, mapping", "not valid YAML");
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sluice.governor.TokenEstimator;
 import dev.sluice.testkit.simulator.ProviderSimulator;
 import dev.sluice.testkit.simulator.SimulatorLimits;
 import java.io.IOException;
@@ -68,6 +69,7 @@ class GatewayHttpTest {
                   slow-model: {provider: stub}
                   drip-model: {provider: stub}
                   limited-model: {provider: stub}
+                  vision-model: {provider: stub, upstreamModel: ok-model, imageTokens: 85}
                   dead-model: {provider: dead}
                 tenants:
                   team-a: {keys: [{value: sk-team-a}]}
@@ -425,6 +427,25 @@ class GatewayHttpTest {
         HttpResponse<String> r = post("/v1/chat/completions", "sk-capped", chat("gpt-4o-mini", tools));
         assertOpenAiError(r, 400);
         assertThat(r.body()).contains("request_too_large");
+    }
+
+    @Test
+    @DisplayName("Each image part of a chat call reserves its model's imageTokens: 1,445 by default, as configured "
+            + "otherwise")
+    void imagesCountTowardTheEstimate() throws Exception {
+        String text = "{\"type\":\"text\",\"text\":\"What is this?\"}";
+        String image = "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://example.invalid/cat.png\"}}";
+        String messages = "[{\"role\":\"user\",\"content\":[" + text + "," + image + "]}]";
+        long prompt = TokenEstimator.chatPromptTokens("o200k_base", JSON.readTree(
+                "[{\"role\":\"user\",\"content\":[" + text + "]}]"));
+        // the capped tenant may use 1,000 tokens a day: one image at the default is over it
+        HttpResponse<String> r = post("/v1/chat/completions", "sk-capped",
+                "{\"model\":\"gpt-4o-mini\",\"max_tokens\":10,\"messages\":" + messages + "}");
+        assertOpenAiError(r, 400);
+        assertThat(r.body()).contains("request_too_large").contains("needs up to " + (prompt + 1445 + 10) + " ");
+        HttpResponse<String> small = post("/v1/chat/completions", "sk-capped",
+                "{\"model\":\"vision-model\",\"max_tokens\":10,\"messages\":" + messages + "}");
+        assertThat(small.statusCode()).as(small.body()).isEqualTo(200);
     }
 
     @Test

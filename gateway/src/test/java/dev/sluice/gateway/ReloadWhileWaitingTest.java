@@ -180,8 +180,8 @@ class ReloadWhileWaitingTest {
     }
 
     @Test
-    @DisplayName("Tokens given back to a tenant's share when its calls settle below their reservation wake the tenant's "
-            + "waiting call: it is served then, not half a minute later when its share would have refilled")
+    @DisplayName("Tokens given back to a tenant's share when its calls settle below their reservation wake the "
+            + "tenant's waiting call: it is served then, not half a minute later when its share would have refilled")
     void tenantRefundsWakeTheTenantsWaitingCall() throws Exception {
         try (StubUpstream stub = new StubUpstream()) {
             GatewayConfigParser parser = GatewayConfigParser.create();

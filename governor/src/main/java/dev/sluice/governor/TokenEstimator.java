@@ -77,6 +77,17 @@ public final class TokenEstimator {
      * the JSON of tool calls counted too.
      */
     public static long chatPromptTokens(@org.jspecify.annotations.Nullable String encoding, JsonNode messages) {
+        return chatPromptTokens(encoding, messages, 0);
+    }
+
+    /**
+     * As {@link #chatPromptTokens(String, JsonNode)}, with {@code imageTokens} for each {@code image_url} part of a
+     * message's content (the text of its URL, or of its base64 data, is not counted).
+     *
+     * @throws ArithmeticException if the count does not fit a {@code long}
+     */
+    public static long chatPromptTokens(@org.jspecify.annotations.Nullable String encoding, JsonNode messages,
+            long imageTokens) {
         Optional<Encoding> enc = encoding(encoding);
         long n = 3;
         for (JsonNode m : messages) {
@@ -86,7 +97,11 @@ public final class TokenEstimator {
                 n += count(enc, content.asText());
             } else if (content.isArray()) {
                 for (JsonNode part : content) {
-                    n += count(enc, part.path("text").asText(""));
+                    if ("image_url".equals(part.path("type").asText())) {
+                        n = Math.addExact(n, imageTokens);
+                    } else {
+                        n += count(enc, part.path("text").asText(""));
+                    }
                 }
             }
             if (m.hasNonNull("name")) {

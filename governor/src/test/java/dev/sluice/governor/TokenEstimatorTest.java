@@ -81,6 +81,29 @@ class TokenEstimatorTest {
     }
 
     @Test
+    @DisplayName("Each image part of a chat message counts as the tokens given for an image; its URL or base64 data "
+            + "is not counted as text")
+    void images() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        String image = "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
+                + "A".repeat(3000) + "\",\"detail\":\"high\"}}";
+        com.fasterxml.jackson.databind.JsonNode textOnly = json.readTree(
+                "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"What is in these?\"}]}]");
+        com.fasterxml.jackson.databind.JsonNode twoImages = json.readTree(
+                "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"What is in these?\"},"
+                        + image + "," + image + "]}]");
+        long text = TokenEstimator.chatPromptTokens("o200k_base", textOnly);
+        assertThat(text).isLessThan(20);
+        assertThat(TokenEstimator.chatPromptTokens("o200k_base", twoImages, 765)).isEqualTo(text + 2 * 765);
+        assertThat(TokenEstimator.chatPromptTokens(null, twoImages, 765))
+                .isEqualTo(TokenEstimator.chatPromptTokens(null, textOnly) + 2 * 765);
+        assertThat(TokenEstimator.chatPromptTokens("o200k_base", twoImages)).as("the old form counts none")
+                .isEqualTo(text);
+        assertThatThrownBy(() -> TokenEstimator.chatPromptTokens("o200k_base", twoImages, Long.MAX_VALUE))
+                .isInstanceOf(ArithmeticException.class);
+    }
+
+    @Test
     @DisplayName("Without an encoding: one token per 3 UTF-8 bytes, above jtokkit's count for English and CJK")
     void conservative() {
         String english = "The quick brown fox jumps over the lazy dog, again and again, until the sun sets.";

@@ -480,7 +480,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         throw new BadRequest("'messages' must be a non-empty array.", "messages");
                     }
                     String encoding = TokenEstimator.openAiEncoding(m);
-                    return Math.addExact(Math.addExact(TokenEstimator.chatPromptTokens(encoding, messages),
+                    return Math.addExact(Math.addExact(
+                            TokenEstimator.chatPromptTokens(encoding, messages, model.imageTokens()),
                             TokenEstimator.toolTokens(encoding, json)), reservedOutput(kind, json, model));
                 }
                 case COMPLETIONS -> {

@@ -60,10 +60,10 @@ public final class Routes {
      * waiting room and round robin, built once here rather than on every call.
      */
     public record ModelRoute(String name, String provider, String baseUrl, String upstreamModel,
-            long maxOutputTokens, List<PoolKey> keys, String poolId) {
+            long maxOutputTokens, long imageTokens, List<PoolKey> keys, String poolId) {
         ModelRoute(String name, String provider, String baseUrl, String upstreamModel, long maxOutputTokens,
-                List<PoolKey> keys) {
-            this(name, provider, baseUrl, upstreamModel, maxOutputTokens, keys, provider + "/" + name);
+                long imageTokens, List<PoolKey> keys) {
+            this(name, provider, baseUrl, upstreamModel, maxOutputTokens, imageTokens, keys, provider + "/" + name);
         }
     }
 
@@ -90,16 +90,17 @@ public final class Routes {
         }
         for (GatewayConfig.Model m : config.models().values()) {
             models.put(m.name(), modelRoute(m.name(), m.provider(), m.upstreamModel(), m.maxOutputTokens(),
-                    m.limits()));
+                    m.imageTokens(), m.limits()));
         }
         for (GatewayConfig.Provider p : config.providers().values()) {
-            passthroughs.put(p.name(), modelRoute("*", p.name(), "*", 0, null));
+            passthroughs.put(p.name(),
+                    modelRoute("*", p.name(), "*", 0, GatewayConfig.Model.DEFAULT_IMAGE_TOKENS, null));
         }
         passthrough = passthroughs.get(config.passthroughProvider());
     }
 
     private ModelRoute modelRoute(String name, String providerName, String upstreamModel, long maxOut,
-            GatewayConfig.@Nullable LimitSpec own) {
+            long imageTokens, GatewayConfig.@Nullable LimitSpec own) {
         GatewayConfig.Provider provider = config.providers().get(providerName);
         Policy policy = (own != null ? own : provider.limits()).policy();
         List<PoolKey> keys = new ArrayList<>();
@@ -108,7 +109,8 @@ public final class Routes {
             policies.put(lk, policy);
             keys.add(new PoolKey(provider.name(), k.id(), k.secret(), lk, policy, provider.chargesMaxTokens()));
         }
-        return new ModelRoute(name, provider.name(), provider.baseUrl(), upstreamModel, maxOut, List.copyOf(keys));
+        return new ModelRoute(name, provider.name(), provider.baseUrl(), upstreamModel, maxOut, imageTokens,
+                List.copyOf(keys));
     }
 
     /** The configuration. */
