@@ -21,9 +21,11 @@ import org.jspecify.annotations.Nullable;
  * @param choices how many answers the request asks for ({@code n}): each may use {@code maxTokens}
  * @param tools the JSON of the request's {@code tools} and {@code functions} definitions, which the provider counts as
  *     prompt tokens, or null if it has none
+ * @param images how many image parts its messages hold, each counted as the profile's
+ *     {@link ModelProfile#imageTokens()}
  */
 public record ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
-        @Nullable String body, int choices, @Nullable String tools) {
+        @Nullable String body, int choices, @Nullable String tools, int images) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -51,12 +53,21 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
         if (choices < 1) {
             throw new IllegalArgumentException("n must be positive, was " + choices);
         }
+        if (images < 0) {
+            throw new IllegalArgumentException("images must be 0 or positive, was " + images);
+        }
+    }
+
+    /** A request without images. */
+    public ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
+            @Nullable String body, int choices, @Nullable String tools) {
+        this(model, messages, maxTokens, stream, body, choices, tools, 0);
     }
 
     /** A request for one answer, without tools. */
     public ChatRequest(String model, List<Message> messages, @Nullable Long maxTokens, boolean stream,
             @Nullable String body) {
-        this(model, messages, maxTokens, stream, body, 1, null);
+        this(model, messages, maxTokens, stream, body, 1, null, 0);
     }
 
     /** A request of these messages, without a body. */
@@ -81,6 +92,7 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
             throw new IllegalArgumentException("a chat request needs a 'model' string and a 'messages' array");
         }
         List<Message> messages = new ArrayList<>();
+        int images = 0;
         for (JsonNode m : root.get("messages")) {
             JsonNode c = m.path("content");
             String content;
@@ -89,7 +101,11 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
             } else if (c.isArray()) {
                 StringBuilder sb = new StringBuilder();
                 for (JsonNode part : c) {
-                    sb.append(part.path("text").asText(""));
+                    if ("image_url".equals(part.path("type").asText())) {
+                        images++;
+                    } else {
+                        sb.append(part.path("text").asText(""));
+                    }
                 }
                 content = sb.toString();
             } else {
@@ -120,6 +136,7 @@ public record ChatRequest(String model, List<Message> messages, @Nullable Long m
             }
         }
         return new ChatRequest(root.get("model").asText(), messages, max > 0 ? max : null,
-                root.path("stream").asBoolean(false), body, choices, tools.length() == 0 ? null : tools.toString());
+                root.path("stream").asBoolean(false), body, choices, tools.length() == 0 ? null : tools.toString(),
+                images);
     }
 }

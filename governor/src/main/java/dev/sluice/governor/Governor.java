@@ -533,7 +533,9 @@ public final class Governor implements AutoCloseable {
             long debt = s.debtTokens.get();
             Cost cost = null;
             cost = add(cost, p, ModelProfile.REQUESTS, 1, 0);
-            cost = add(cost, p, ModelProfile.TOKENS, prompt + maxOut, debt);
+            // saturated: an overflow would read as no tokens at all and leave the dimension uncharged
+            long both = prompt > Long.MAX_VALUE - maxOut ? Long.MAX_VALUE : prompt + maxOut;
+            cost = add(cost, p, ModelProfile.TOKENS, both, debt);
             cost = add(cost, p, ModelProfile.INPUT_TOKENS, prompt, 0);
             cost = add(cost, p, ModelProfile.OUTPUT_TOKENS, maxOut, 0);
             cost = add(cost, p, ModelProfile.CONCURRENT, 1, 0);

@@ -32,6 +32,7 @@ import org.jspecify.annotations.Nullable;
  * @param encoding the jtokkit encoding of the model's tokenizer ({@code o200k_base}, {@code cl100k_base},
  *     {@code p50k_base}, {@code r50k_base}), or null to use the conservative estimate
  * @param defaultMaxTokens the output reserved when a request gives no {@code max_tokens}
+ * @param imageTokens the prompt tokens reserved for each image part of a request (see {@link #DEFAULT_IMAGE_TOKENS})
  * @param leaseTtl how long a concurrency slot stays taken if its caller dies without releasing it
  * @param adaptive whether to find the rate from 429s (additive increase, multiplicative decrease)
  * @param chargesMaxTokens whether the provider counts a call's {@code max_tokens} in full against its token limits,
@@ -45,8 +46,15 @@ import org.jspecify.annotations.Nullable;
 public record ModelProfile(String provider, String model, long requests, long tokens, long inputTokens,
         long outputTokens, long requestsPerDay, long tokensPerDay, long concurrent, Duration window,
         Duration dayWindow, Duration guard, DailyReset dailyReset, HeaderDialect dialect, @Nullable String encoding,
-        long defaultMaxTokens, Duration leaseTtl, boolean adaptive, boolean chargesMaxTokens, int spread,
+        long defaultMaxTokens, long imageTokens, Duration leaseTtl, boolean adaptive, boolean chargesMaxTokens, int spread,
         @Nullable String source, @Nullable String read) {
+
+    /**
+     * The prompt tokens reserved for an image unless a profile says otherwise: the most one image costs under OpenAI's
+     * tile formula for the gpt-4o class at {@code detail: high} (8 tiles of 170 tokens plus 85), whatever its size.
+     * Models that count images higher (gpt-4o-mini: about 33 times) need their own {@code imageTokens}.
+     */
+    public static final long DEFAULT_IMAGE_TOKENS = 1445;
 
     /** The dimension of requests. */
     public static final String REQUESTS = "requests";
@@ -81,6 +89,9 @@ public record ModelProfile(String provider, String model, long requests, long to
         if (defaultMaxTokens < 1) {
             throw new IllegalArgumentException(provider + "/" + model + ": defaultMaxTokens must be positive");
         }
+        if (imageTokens < 0) {
+            throw new IllegalArgumentException(provider + "/" + model + ": imageTokens must be 0 or positive");
+        }
         if (requests + tokens + inputTokens + outputTokens + requestsPerDay + tokensPerDay + concurrent == 0) {
             throw new IllegalArgumentException(provider + "/" + model
                     + ": a profile with no limit at all would be unlimited; give at least one limit");
@@ -91,14 +102,14 @@ public record ModelProfile(String provider, String model, long requests, long to
     public ModelProfile withWindowLimits(long requests, long tokens) {
         return new ModelProfile(provider, model, requests, tokens, inputTokens, outputTokens, requestsPerDay,
                 tokensPerDay, concurrent, window, dayWindow, guard, dailyReset, dialect, encoding, defaultMaxTokens,
-                leaseTtl, adaptive, chargesMaxTokens, spread, source, read);
+                imageTokens, leaseTtl, adaptive, chargesMaxTokens, spread, source, read);
     }
 
     /** This profile with another daily request limit (learned from the provider). */
     public ModelProfile withRequestsPerDay(long requestsPerDay) {
         return new ModelProfile(provider, model, requests, tokens, inputTokens, outputTokens, requestsPerDay,
                 tokensPerDay, concurrent, window, dayWindow, guard, dailyReset, dialect, encoding, defaultMaxTokens,
-                leaseTtl, adaptive, chargesMaxTokens, spread, source, read);
+                imageTokens, leaseTtl, adaptive, chargesMaxTokens, spread, source, read);
     }
 
     /**

@@ -40,7 +40,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Keys of a provider or model: {@code rpm tpm itpm otpm rpd tpd concurrent} (limits; absent or 0 = none),
  * {@code window} (default {@code 1m}), {@code dayWindow} ({@code 1d}), {@code guard} (default 1% of the window),
- * {@code dailyReset}, {@code dialect}, {@code encoding}, {@code defaultMaxTokens} (1024), {@code leaseTtl}
+ * {@code dailyReset}, {@code dialect}, {@code encoding}, {@code defaultMaxTokens} (1024), {@code imageTokens}
+ * (1445, per image part of a request), {@code leaseTtl}
  * ({@code 10m}), {@code adaptive} (default: true when the dialect publishes no limits), {@code chargesMaxTokens}
  * (false: the provider counts the tokens a call used; true: it counts {@code max_tokens} in full, as OpenAI documents),
  * {@code spread} (1), {@code source}, {@code read}. A model inherits what it does not set from its provider.
@@ -129,7 +130,7 @@ public final class ProviderProfiles {
             return new ModelProfile(provider, model, def.requests(), def.tokens(), def.inputTokens(),
                     def.outputTokens(), def.requestsPerDay(), def.tokensPerDay(), def.concurrent(), def.window(),
                     def.dayWindow(), def.guard(), def.dailyReset(), def.dialect(), def.encoding(),
-                    def.defaultMaxTokens(), def.leaseTtl(), def.adaptive(), def.chargesMaxTokens(), def.spread(),
+                    def.defaultMaxTokens(), def.imageTokens(), def.leaseTtl(), def.adaptive(), def.chargesMaxTokens(), def.spread(),
                     def.source(), def.read());
         }
         throw new UnknownModelException(provider, model, known());
@@ -180,6 +181,7 @@ public final class ProviderProfiles {
                 r.count("rpd"), r.count("tpd"), r.count("concurrent"), window,
                 r.duration("dayWindow", Duration.ofDays(1)), r.duration("guard", window.dividedBy(100)),
                 r.dailyReset(), dialect, r.text("encoding"), r.countOr("defaultMaxTokens", 1024),
+                r.countOr("imageTokens", ModelProfile.DEFAULT_IMAGE_TOKENS),
                 r.duration("leaseTtl", Duration.ofMinutes(10)), r.bool("adaptive", !dialect.publishesLimits()),
                 r.bool("chargesMaxTokens", false), (int) Math.max(1, r.countOr("spread", 1)), r.text("source"),
                 r.text("read"));

@@ -29,7 +29,10 @@ public final class TokenEstimator {
     private static final java.util.Map<String, Optional<Encoding>> ENCODINGS =
             new java.util.concurrent.ConcurrentHashMap<>();
 
-    /** The prompt tokens of {@code request} under {@code profile}'s tokenizer. */
+    /**
+     * The prompt tokens of {@code request} under {@code profile}'s tokenizer, each image part counted as the profile's
+     * {@link ModelProfile#imageTokens()}; {@link Long#MAX_VALUE} if that does not fit a long.
+     */
     public long promptTokens(ModelProfile profile, ChatRequest request) {
         Optional<Encoding> enc = encoding(profile.encoding());
         long n = 3;
@@ -43,7 +46,11 @@ public final class TokenEstimator {
         if (tools != null) {
             n += count(enc, tools); // the definitions' JSON: above the provider's own rendering of them
         }
-        return n;
+        try {
+            return Math.addExact(n, Math.multiplyExact(profile.imageTokens(), (long) request.images()));
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     /**

@@ -85,6 +85,22 @@ class GovernorTest {
     }
 
     @Test
+    @DisplayName("A call whose prompt and output together pass what a long holds (n x max_tokens near its top) is "
+            + "refused as too large and never sent; it used to wrap to a negative count and go out uncharged")
+    void tokensPastALongAreTooLarge() throws Exception {
+        Governor g = governor(Governor.builder(MemoryBackend.create()).pool(MODEL, ProviderKey.of("sim", "sk-1")));
+        AtomicInteger sent = new AtomicInteger();
+        ChatRequest huge = ChatRequest.fromOpenAiJson("{\"model\":\"" + MODEL + "\",\"n\":2,\"max_tokens\":"
+                + (Long.MAX_VALUE / 2 + 1) + ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+        assertThatThrownBy(() -> g.call(huge, req -> {
+            sent.incrementAndGet();
+            throw new AssertionError("sent");
+        })).isInstanceOfSatisfying(GovernorException.class,
+                e -> assertThat(e.reason()).isEqualTo(GovernorException.Reason.TOO_LARGE));
+        assertThat(sent).hasValue(0);
+    }
+
+    @Test
     @DisplayName("Reserve prompt + max_tokens, then settle on the reported usage: the difference is refunded")
     void reserveThenSettle() throws Exception {
         ProviderSimulator sim = simulator(ProviderSimulator.builder());

@@ -16,8 +16,10 @@ class TokenEstimatorTest {
                 models:
                   gpt-4o-mini: {rpm: 10, encoding: o200k_base, defaultMaxTokens: 256}
               other:
+                imageTokens: 85
                 models:
                   m: {rpm: 10}
+                  big-vision: {rpm: 10, imageTokens: 48169}
             """);
 
     @Test
@@ -101,6 +103,22 @@ class TokenEstimatorTest {
                 .isEqualTo(text);
         assertThatThrownBy(() -> TokenEstimator.chatPromptTokens("o200k_base", twoImages, Long.MAX_VALUE))
                 .isInstanceOf(ArithmeticException.class);
+
+        // the governor's typed request: image parts counted as the profile says, 1,445 unless it says otherwise
+        String body = "{\"model\":\"m\",\"messages\":" + twoImages + "}";
+        ChatRequest withImages = ChatRequest.fromOpenAiJson(body);
+        ChatRequest without = ChatRequest.fromOpenAiJson("{\"model\":\"m\",\"messages\":" + textOnly + "}");
+        assertThat(withImages.images()).isEqualTo(2);
+        assertThat(withImages.messages()).isEqualTo(without.messages());
+        ModelProfile gpt = profiles.model("openai", "gpt-4o-mini");
+        assertThat(gpt.imageTokens()).isEqualTo(ModelProfile.DEFAULT_IMAGE_TOKENS);
+        assertThat(estimator.promptTokens(gpt, withImages)).isEqualTo(estimator.promptTokens(gpt, without) + 2 * 1445);
+        ModelProfile inherited = profiles.model("other", "m");
+        assertThat(estimator.promptTokens(inherited, withImages))
+                .isEqualTo(estimator.promptTokens(inherited, without) + 2 * 85);
+        ModelProfile own = profiles.model("other", "big-vision");
+        assertThat(estimator.promptTokens(own, withImages))
+                .isEqualTo(estimator.promptTokens(own, without) + 2 * 48169);
     }
 
     @Test
