@@ -1,6 +1,7 @@
 package dev.sluice.memory;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.sluice.api.Algorithm;
 import dev.sluice.api.Cost;
@@ -58,6 +59,71 @@ class WakeOnRefundTest {
         assertThat(waiter.isAlive()).as("still asleep 30 s after the refund").isFalse();
         assertThat(got.get().reason()).isEqualTo(Decision.Reason.GRANTED);
         assertThat(limiter.waiting()).isZero();
+    }
+
+    @Test
+    @DisplayName("A blocking acquire interrupted while it waits throws InterruptedException, charges nothing and "
+            + "leaves the queue")
+    void interruptedWhileWaiting() throws Exception {
+        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create())
+                .policy(Policy.of(Limit.of("requests", 1, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET))).build();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        Thread waiter = new Thread(() -> {
+            try {
+                limiter.acquire("k", Cost.request(), Duration.ofMinutes(2));
+            } catch (Throwable e) {
+                thrown.set(e);
+            }
+        });
+        waiter.start();
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (waiter.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        assertThat(waiter.getState()).isEqualTo(Thread.State.TIMED_WAITING);
+        waiter.interrupt();
+        waiter.join(TimeUnit.SECONDS.toMillis(30));
+        assertThat(waiter.isAlive()).isFalse();
+        assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+        assertThat(limiter.waiting()).isZero();
+        limiter.refund("k", Cost.request());
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).as("the interrupted wait took nothing").isTrue();
+    }
+
+    @Test
+    @DisplayName("A woken async waiter whose look fails with an Error fails its future, leaves the queue and passes "
+            + "the wake on; the Error reaches the thread that ran the look")
+    void errorInAWokenLook() {
+        ManualTicker ticker = new ManualTicker(1_000_000_000L);
+        ManualScheduler scheduler = new ManualScheduler(ticker);
+        AtomicInteger looks = new AtomicInteger();
+        MemoryBackend memory = MemoryBackend.builder().ticker(ticker).build();
+        LimiterBackend failingOnce = new ForwardingBackend(memory) {
+            @Override
+            public Decision acquire(String key, Policy policy, Cost cost) {
+                if (looks.incrementAndGet() == 4) { // the oldest waiter's look after the refund
+                    throw new Broken();
+                }
+                return super.acquire(key, policy, cost);
+            }
+        };
+        SluiceLimiter limiter = SluiceLimiter.builder(failingOnce).scheduler(scheduler)
+                .policy(Policy.of(Limit.of("requests", 1, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET))).build();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+        CompletableFuture<Decision> broken = limiter.acquireAsync("k", Cost.request(), Duration.ofMinutes(2));
+        CompletableFuture<Decision> next = limiter.acquireAsync("k", Cost.request(), Duration.ofMinutes(2));
+
+        limiter.refund("k", Cost.request());
+        assertThatThrownBy(() -> scheduler.advanceMicros(0)).isInstanceOf(Broken.class);
+        assertThat(broken).isCompletedExceptionally();
+        scheduler.advanceMicros(0); // the wake it passed on
+        assertThat(next).isCompleted();
+        assertThat(next.join().reason()).isEqualTo(Decision.Reason.GRANTED);
+        assertThat(limiter.waiting()).isZero();
+    }
+
+    private static final class Broken extends Error {
     }
 
     @Test

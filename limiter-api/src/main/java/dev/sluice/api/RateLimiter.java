@@ -21,7 +21,8 @@ public interface RateLimiter extends AutoCloseable {
     /**
      * Waits up to {@code maxWait} for {@code cost} to be granted. A wait that would exceed {@code maxWait} is refused
      * at once with {@link Decision.Reason#DEADLINE_EXCEEDED} and the predicted wait; otherwise the thread sleeps for the
-     * exact predicted wait (again only if another caller took the quota meanwhile).
+     * exact predicted wait, or less if the implementation wakes it when quota comes back (Sluice's does on a refund),
+     * and again if another caller took the quota meanwhile.
      *
      * @throws IllegalArgumentException as {@link #tryAcquire}, or if {@code maxWait} is negative
      * @throws InterruptedException if the thread is interrupted while waiting; nothing is charged then

@@ -9,7 +9,8 @@ import dev.sluice.api.spi.LimiterBackend;
 import dev.sluice.core.engine.PolicyEngine;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
-import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,19 +31,22 @@ import org.jspecify.annotations.Nullable;
  * }</pre>
  *
  * <p>Waiting never polls: a blocking acquire sleeps for the exact predicted wait, an async one schedules one retry at
- * that moment on a shared scheduler. Only if another caller took the quota meanwhile does it wait again, each time
- * for the new exact wait, until its deadline.
+ * that moment on a shared scheduler, unless a refund wakes it earlier (below). If another caller took the quota
+ * meanwhile, it waits again, each time for the new exact wait, until its deadline.
  *
- * <p>A {@link #refund} through this limiter wakes the key's oldest waiter in it at once; if that waiter is granted,
- * it wakes the next, and so on until one does not fit (it then waits for its own predicted moment). So quota given
- * back, such as the unused part of an LLM call's token estimate, is taken by the calls already waiting, in the order
- * they began to wait. Waiters in other limiters or other processes sharing the backend are not woken; they retry at
- * their predicted moment. A blocking acquire is woken this way with the {@linkplain WaitScheduler#system() system
- * scheduler}; with another scheduler it sleeps through its predicted wait.
+ * <p>A {@link #refund} through this limiter wakes the key's oldest waiter in it at once. A woken waiter that leaves
+ * (granted, out of time, cancelled, interrupted or failed) wakes the next oldest; one that does not fit stops there
+ * and waits for its own predicted moment, and the waiters behind it for theirs. So quota given back, such as the
+ * unused part of an LLM call's token estimate, goes to the calls already waiting, oldest first, rather than waiting
+ * for their predicted moments. It is not reserved for them: a {@code tryAcquire} or a new acquire may take it first.
+ * Waiters in other limiters or other processes sharing the backend are not woken; they retry at their predicted
+ * moment. A blocking acquire is woken this way with the {@linkplain WaitScheduler#system() system scheduler}; with
+ * another scheduler it sleeps through its predicted wait (and holds up the wakes of the waiters behind it meanwhile).
  *
- * <p>An async acquire's first attempt runs on the caller's thread; with the default scheduler, each retry runs on a
- * shared pool of daemon threads, which also runs the future's non-async dependents when a retry completes it. Use the
- * {@code ...Async} forms of {@link CompletableFuture} for long work after a grant.
+ * <p>An async acquire's first look runs on the caller's thread (and looks again there at once if a refund came
+ * while it looked); with the default scheduler, each retry runs on a shared pool of daemon threads, which also runs
+ * the future's non-async dependents when a retry completes it. Use the {@code ...Async} forms of
+ * {@link CompletableFuture} for long work after a grant.
  */
 public final class SluiceLimiter implements RateLimiter {
 
@@ -55,8 +59,11 @@ public final class SluiceLimiter implements RateLimiter {
     private final LimiterObserver observer;
     /** Racy on purpose: a stale or missing value only costs a re-validation; records publish safely. */
     private @Nullable Validated lastValidated;
-    /** Each key's waiting acquires, oldest first; a key's entry goes with its last waiter. Guarded by the map. */
-    private final ConcurrentHashMap<String, ArrayDeque<Waiter>> waiters = new ConcurrentHashMap<>();
+    /**
+     * Each key's acquires in progress, oldest first; a key's entry goes with its last one. Each set is read and changed
+     * only inside the map's {@code compute} methods, under the key's lock.
+     */
+    private final ConcurrentHashMap<String, LinkedHashSet<Waiter>> waiters = new ConcurrentHashMap<>();
     private final AtomicInteger waiting = new AtomicInteger();
 
     private SluiceLimiter(Builder b) {
@@ -104,14 +111,13 @@ public final class SluiceLimiter implements RateLimiter {
         long start = scheduler.nowMicros();
         BlockingWaiter waiter = new BlockingWaiter();
         enter(key, waiter);
-        Decision d = null;
         try {
             while (true) {
                 if (Thread.interrupted()) {
                     throw new InterruptedException("interrupted before acquiring; nothing was charged");
                 }
                 int seen = waiter.wakes.get();
-                d = decide(key, policy, cost);
+                Decision d = decide(key, policy, cost);
                 long waited = scheduler.nowMicros() - start;
                 if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
                     observer.onDecision(policy, cost, d, waited);
@@ -126,9 +132,6 @@ public final class SluiceLimiter implements RateLimiter {
             }
         } finally {
             leave(key, waiter);
-            if (d != null && d.granted() && waiter.wakes.get() > 0) {
-                wakeOldest(key); // woken and granted: there may be room for the next one too
-            }
         }
     }
 
@@ -157,7 +160,7 @@ public final class SluiceLimiter implements RateLimiter {
         Policy policy = resolve(key, cost);
         AsyncAcquire a = new AsyncAcquire(key, policy, cost, budget, scheduler.nowMicros());
         enter(key, a);
-        a.future.whenComplete((d, e) -> leave(key, a));
+        a.future.whenComplete((d, e) -> leave(key, a)); // for a cancellation; every other end leaves first
         a.run();
         return a.future;
     }
@@ -173,8 +176,8 @@ public final class SluiceLimiter implements RateLimiter {
     }
 
     /**
-     * Calls of this limiter now in {@link #acquire}, or in {@link #acquireAsync} and not yet completed, on every key:
-     * those waiting for quota and those being decided.
+     * Calls of this limiter now in {@link #acquire} or {@link #acquireAsync}, on every key: those waiting for quota and
+     * those being decided. A call leaves before its future completes or its {@code acquire} returns.
      */
     public int waiting() {
         return waiting.get();
@@ -187,13 +190,17 @@ public final class SluiceLimiter implements RateLimiter {
 
     private void enter(String key, Waiter w) {
         waiters.compute(key, (k, q) -> {
-            ArrayDeque<Waiter> queue = q == null ? new ArrayDeque<>(2) : q;
-            queue.addLast(w);
+            LinkedHashSet<Waiter> queue = q == null ? new LinkedHashSet<>(4) : q;
+            queue.add(w);
             return queue;
         });
         waiting.incrementAndGet();
     }
 
+    /**
+     * Takes {@code w} out of its key's queue, once; if it was ever woken, wakes the next oldest, so a wake it did not
+     * use to be granted (cancelled, out of time, failed) or that may have left room behind its grant is passed on.
+     */
     private void leave(String key, Waiter w) {
         boolean[] left = new boolean[1];
         waiters.computeIfPresent(key, (k, q) -> {
@@ -202,16 +209,27 @@ public final class SluiceLimiter implements RateLimiter {
         });
         if (left[0]) {
             waiting.decrementAndGet();
+            if (w.wakes.get() > 0) {
+                wakeOldest(key);
+            }
         }
     }
 
+    /**
+     * Wakes the oldest waiter of {@code key}, counting the wake under the key's lock: a waiter leaving at the same
+     * moment then either is no longer the oldest or sees the wake and passes it on.
+     */
     private void wakeOldest(String key) {
         if (waiters.get(key) == null) {
             return;
         }
         Waiter[] oldest = new Waiter[1];
         waiters.computeIfPresent(key, (k, q) -> {
-            oldest[0] = q.peekFirst();
+            Iterator<Waiter> it = q.iterator();
+            if (it.hasNext()) {
+                oldest[0] = it.next();
+                oldest[0].wakes.incrementAndGet();
+            }
             return q;
         });
         if (oldest[0] != null) {
@@ -219,11 +237,12 @@ public final class SluiceLimiter implements RateLimiter {
         }
     }
 
-    /** A waiting acquire that a refund can wake. */
+    /** An acquire in progress, which a refund can wake. */
     private abstract static class Waiter {
         /** How many times it was woken; a waiter compares it before and after a look at the backend. */
         final AtomicInteger wakes = new AtomicInteger();
 
+        /** Acts on a wake already counted in {@link #wakes}. */
         abstract void wake();
     }
 
@@ -232,7 +251,6 @@ public final class SluiceLimiter implements RateLimiter {
 
         @Override
         void wake() {
-            wakes.incrementAndGet();
             LockSupport.unpark(thread);
         }
     }
@@ -320,64 +338,79 @@ public final class SluiceLimiter implements RateLimiter {
                 Decision d;
                 try {
                     d = decide(key, policy, cost);
-                } catch (RuntimeException e) {
-                    future.completeExceptionally(e);
+                } catch (Throwable e) {
+                    fail(e);
+                    if (e instanceof Error error) {
+                        throw error;
+                    }
                     return;
                 }
                 long waited = scheduler.nowMicros() - start;
                 if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
+                    leave(key, this);
                     if (!future.complete(d) && d.reason() == Decision.Reason.GRANTED) {
                         backend.refund(key, policy, cost); // cancelled while we were granted: give it back
                         observer.onRefund(policy, cost);
                         wakeOldest(key);
                     } else {
                         observer.onDecision(policy, cost, d, waited);
-                        if (d.granted() && wakes.get() > 0) {
-                            wakeOldest(key); // woken and granted (it has left the queue): the next may fit too
-                        }
                     }
                     return;
                 }
                 if (d.retryAfterMicros() > budget - waited) {
                     Decision refused = d.asDeadlineExceeded();
+                    leave(key, this);
                     if (future.complete(refused)) {
                         observer.onDecision(policy, cost, refused, waited);
                     }
                     return;
                 }
+                Throwable refusedSchedule = null;
                 synchronized (this) {
-                    Future<?> retry;
                     try {
-                        retry = scheduler.schedule(this, d.retryAfterMicros());
-                    } catch (RuntimeException e) {
-                        future.completeExceptionally(e); // a scheduler that refuses (shut down): fail, never hang
-                        return;
+                        pending = scheduler.schedule(this, d.retryAfterMicros());
+                    } catch (Throwable e) {
+                        refusedSchedule = e; // a scheduler that refuses (shut down): fail, never hang
                     }
-                    pending = retry;
-                    if (future.isCancelled()) {
-                        retry.cancel(false);
-                        return;
+                    if (refusedSchedule == null) {
+                        if (future.isCancelled()) {
+                            pending.cancel(false);
+                            return;
+                        }
+                        if (wakes.get() == seen || !pending.cancel(false)) {
+                            return;
+                        }
                     }
-                    if (wakes.get() == seen || !retry.cancel(false)) {
-                        return;
-                    }
+                }
+                if (refusedSchedule != null) {
+                    fail(refusedSchedule);
+                    return;
                 }
                 // woken by a refund while it looked: look again now instead of at the predicted moment
             }
         }
 
+        /** Leaves the queue, then fails the future (outside any lock: its dependents run now). */
+        private void fail(Throwable e) {
+            leave(key, this);
+            future.completeExceptionally(e);
+        }
+
         @Override
         void wake() {
-            wakes.incrementAndGet();
+            Throwable refusedSchedule = null;
             synchronized (this) {
                 if (pending == null || future.isDone() || !pending.cancel(false)) {
                     return; // not scheduled yet, or running: it sees the new count before scheduling again
                 }
                 try {
                     pending = scheduler.schedule(this, 0);
-                } catch (RuntimeException e) {
-                    future.completeExceptionally(e);
+                } catch (Throwable e) {
+                    refusedSchedule = e;
                 }
+            }
+            if (refusedSchedule != null) {
+                fail(refusedSchedule);
             }
         }
     }

@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -622,30 +623,61 @@ public abstract class LimiterCompatibilityKit {
 
     @Test
     @DisplayName("A refund wakes the key's oldest async waiter at once; each woken one granted wakes the next, until"
-            + " one does not fit")
+            + " one does not fit: the waiters behind it are not even looked at")
     void refundWakesWaitersInOrder() {
         skipUnless(Algorithm.TOKEN_BUCKET);
-        SluiceLimiter l = limiter(Policy.of(limit(Algorithm.TOKEN_BUCKET, "requests", 3, Duration.ofMinutes(1))));
-        grant(l, "k", Cost.request(), 3);
-        CompletableFuture<Decision> a = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
-        CompletableFuture<Decision> b = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
-        CompletableFuture<Decision> c = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1));
-        assertThat(l.waiting()).isEqualTo(3);
+        AtomicInteger looks = new AtomicInteger();
+        LimiterBackend counting = new ForwardingBackend(backend) {
+            @Override
+            public Decision acquire(String key, Policy policy, Cost cost) {
+                looks.incrementAndGet();
+                return super.acquire(key, policy, cost);
+            }
+        };
+        SluiceLimiter l = SluiceLimiter.builder(counting).scheduler(scheduler)
+                .policy(Policy.of(limit(Algorithm.TOKEN_BUCKET, "requests", 4, Duration.ofMinutes(1)))).build();
+        limiters.add(l);
+        grant(l, "k", Cost.request(), 4);
+        List<CompletableFuture<Decision>> w = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            w.add(l.acquireAsync("k", Cost.request(), Duration.ofMinutes(1)));
+        }
+        assertThat(l.waiting()).isEqualTo(4);
 
+        looks.set(0);
         l.refund("k", Cost.requests(2));
         scheduler.advanceMicros(0); // runs what the refund scheduled for now; no time passes
-        assertThat(a).as("the oldest waiter").isCompleted();
-        assertThat(a.join().reason()).isEqualTo(Reason.GRANTED);
-        assertThat(b).as("woken by the oldest, granted the second unit").isCompleted();
-        assertThat(b.join().reason()).isEqualTo(Reason.GRANTED);
-        assertThat(c).as("nothing left for it: it waits for its predicted moment").isNotDone();
-        assertThat(l.waiting()).isEqualTo(1);
+        assertThat(w.get(0)).as("the oldest waiter").isCompleted();
+        assertThat(w.get(0).join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(w.get(1)).as("woken by the oldest, granted the second unit").isCompleted();
+        assertThat(w.get(1).join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(w.get(2)).as("nothing left for it: it waits for its predicted moment").isNotDone();
+        assertThat(w.get(3)).isNotDone();
+        assertThat(looks).as("the two granted and the third, refused; not the fourth").hasValue(3);
+        assertThat(l.waiting()).isEqualTo(2);
 
         l.refund("other", Cost.request());
         scheduler.advanceMicros(0);
-        assertThat(c).as("a refund on another key wakes nobody here").isNotDone();
-        scheduler.advance(Duration.ofSeconds(20));
-        assertThat(c.join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(w.get(2)).as("a refund on another key wakes nobody here").isNotDone();
+        scheduler.advance(Duration.ofSeconds(30)); // a unit every 15 s: one each
+        assertThat(w.get(2).join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(w.get(3).join().reason()).isEqualTo(Reason.GRANTED);
+        assertThat(l.waiting()).isZero();
+    }
+
+    @Test
+    @DisplayName("A woken waiter cancelled before it could look passes the wake on to the next waiter")
+    void cancelledWakePassesOn() {
+        skipUnless(Algorithm.TOKEN_BUCKET);
+        SluiceLimiter l = limiter(Policy.of(limit(Algorithm.TOKEN_BUCKET, "requests", 1, Duration.ofMinutes(1))));
+        grant(l, "k", Cost.request(), 1);
+        CompletableFuture<Decision> woken = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(2));
+        CompletableFuture<Decision> next = l.acquireAsync("k", Cost.request(), Duration.ofMinutes(2));
+        l.refund("k", Cost.request()); // the oldest's look is scheduled for now, not yet run
+        assertThat(woken.cancel(true)).isTrue();
+        scheduler.advanceMicros(0);
+        assertThat(next).as("given the wake the cancelled waiter did not use").isCompleted();
+        assertThat(next.join().reason()).isEqualTo(Reason.GRANTED);
         assertThat(l.waiting()).isZero();
     }
 
