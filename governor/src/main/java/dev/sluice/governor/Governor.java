@@ -169,6 +169,17 @@ public final class Governor implements AutoCloseable {
         return stats.snapshot();
     }
 
+    /** Calls waiting here to be woken by a settlement or a lease's release, on every key (for tests). */
+    int waitingForRelease() {
+        int n = 0;
+        for (List<Slot> pool : pools.values()) {
+            for (Slot s : pool) {
+                n += s.waiters.size();
+            }
+        }
+        return n;
+    }
+
     /**
      * Governs one call: reserves, sends it through {@code upstream}, settles, and retries as the class describes.
      * Completes with the provider's last answer, or exceptionally with a {@link GovernorException} (or
@@ -300,7 +311,10 @@ public final class Governor implements AutoCloseable {
         final java.util.concurrent.ConcurrentLinkedQueue<Runnable> waiters =
                 new java.util.concurrent.ConcurrentLinkedQueue<>();
 
-        /** Wakes the longest waiter for a lease, if any and if the governor is open (close fails the waiters). */
+        /**
+         * Wakes the longest waiter on this slot (for a lease, or for tokens a settled call gave back), if any and if
+         * the governor is open (close fails the waiters).
+         */
         void released() {
             Runnable w = closed ? null : waiters.poll();
             if (w != null) {
@@ -385,6 +399,8 @@ public final class Governor implements AutoCloseable {
         int attempts;
         long waitedNanos;
         @Nullable GovernedResponse last;
+        /** The slot whose settling woke this call to look again; a grant then wakes that slot's next waiter. */
+        volatile @Nullable Slot wokenOn;
 
         Call(ChatRequest request, Upstream upstream, List<Slot> pool) {
             this.request = request;
@@ -461,7 +477,12 @@ public final class Governor implements AutoCloseable {
                         other = d;
                     }
                 }
+                Slot woke = wokenOn;
+                wokenOn = null;
                 if (best != null) {
+                    if (woke != null) {
+                        woke.released(); // woken and granted: what was given back may fit the next waiter too
+                    }
                     return CompletableFuture.completedFuture(granted(best));
                 }
                 if (minWait == Long.MAX_VALUE) {
@@ -479,19 +500,26 @@ public final class Governor implements AutoCloseable {
                     // again soon for releases by other instances.
                     return onRelease(waitOn, Math.min(minWait, LEASE_RECHECK_MICROS));
                 }
-                return later(minWait, this::choose);
+                // Tokens come back when a call here settles below its reservation: wake then, else when predicted.
+                return onRelease(waitOn, minWait);
             }, blocking);
         }
 
-        /** Chooses again when {@code slot} releases a lease here, or after {@code micros}, whichever comes first. */
+        /**
+         * Chooses again when a call on {@code slot} settles or releases its lease here, or after {@code micros},
+         * whichever comes first.
+         */
         CompletableFuture<Reservation> onRelease(Slot slot, long micros) {
             if (micros > budgetMicros()) {
                 return later(micros, this::choose);
             }
             CompletableFuture<Reservation> f = new CompletableFuture<>();
             java.util.concurrent.atomic.AtomicBoolean fired = new java.util.concurrent.atomic.AtomicBoolean();
-            Runnable go = () -> {
+            java.util.function.Consumer<Boolean> look = byRelease -> {
                 if (fired.compareAndSet(false, true)) {
+                    if (byRelease) {
+                        wokenOn = slot;
+                    }
                     choose().whenComplete((v, e) -> {
                         if (e != null) {
                             f.completeExceptionally(unwrap(e));
@@ -501,10 +529,11 @@ public final class Governor implements AutoCloseable {
                     });
                 }
             };
+            Runnable go = () -> look.accept(true);
             slot.waiters.add(go);
             scheduler.schedule(() -> {
                 slot.waiters.remove(go);
-                go.run();
+                look.accept(false);
             }, Math.max(1, micros), TimeUnit.MICROSECONDS);
             return f;
         }

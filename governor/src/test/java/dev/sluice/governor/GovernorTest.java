@@ -101,6 +101,47 @@ class GovernorTest {
     }
 
     @Test
+    @DisplayName("Tokens a settled call gives back wake the calls waiting for them on its key, oldest first, each one "
+            + "sent waking the next: they go out then, not when the window slides a minute later")
+    void settlementWakesWaitingCalls() throws Exception {
+        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    dialect: none
+                    adaptive: false
+                    encoding: o200k_base
+                    window: 1m
+                    guard: 0s
+                    models:
+                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
+                """);
+        Governor g = open(Governor.builder(MemoryBackend.create()).profiles(profiles)
+                .pool(MODEL, ProviderKey.of("sim", "sk-1")).maxWait(Duration.ofSeconds(90)).build());
+        CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
+        CompletableFuture<UpstreamResponse> later = new CompletableFuture<>(); // the woken calls are held too, so
+        AtomicInteger sent = new AtomicInteger();                               // only a wake can send the second
+        Upstream upstream = a -> sent.incrementAndGet() == 1 ? first : later;
+        // reserves about 1,990 of the key's 2,000 tokens a minute; will use 16
+        CompletableFuture<GovernedResponse> big = g.callAsync(chat("big", 1980), upstream);
+        await(() -> sent.get() == 1);
+        CompletableFuture<GovernedResponse> a = g.callAsync(chat("a", 400), upstream);
+        await(() -> g.waitingForRelease() == 1);
+        CompletableFuture<GovernedResponse> b = g.callAsync(chat("b", 400), upstream);
+        await(() -> g.waitingForRelease() == 2);
+
+        first.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
+                + "\"completion_tokens\":6}}"));
+        assertThat(big.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        // far less than the minute the window would take
+        await(() -> sent.get() == 3);
+        assertThat(g.waitingForRelease()).isZero();
+        later.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
+                + "\"completion_tokens\":6}}"));
+        assertThat(a.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        assertThat(b.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+    }
+
+    @Test
     @DisplayName("Reserve prompt + max_tokens, then settle on the reported usage: the difference is refunded")
     void reserveThenSettle() throws Exception {
         ProviderSimulator sim = simulator(ProviderSimulator.builder());
@@ -304,6 +345,15 @@ class GovernorTest {
             shown = !waiterEndedBeforeRefund.get();
         }
         assertThat(shown).as("close() met a call at its upstream before the waiting call in some round").isTrue();
+    }
+
+    /** Waits up to 20 s for {@code condition}, then asserts it. */
+    private static void await(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!condition.getAsBoolean() && System.nanoTime() < end) {
+            Thread.sleep(5);
+        }
+        assertThat(condition.getAsBoolean()).isTrue();
     }
 
     private static void awaitUninterruptibly(CountDownLatch latch) {
