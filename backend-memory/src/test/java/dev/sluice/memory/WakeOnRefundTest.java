@@ -46,12 +46,7 @@ class WakeOnRefundTest {
                 Thread.currentThread().interrupt();
             }
         });
-        waiter.start();
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (waiter.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < until) {
-            Thread.sleep(5);
-        }
-        assertThat(waiter.getState()).as("the acquire sleeps its predicted wait").isEqualTo(Thread.State.TIMED_WAITING);
+        startAndAwaitSleep(waiter);
         assertThat(limiter.waiting()).isEqualTo(1);
 
         limiter.refund("k", Cost.request());
@@ -76,12 +71,7 @@ class WakeOnRefundTest {
                 thrown.set(e);
             }
         });
-        waiter.start();
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (waiter.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < until) {
-            Thread.sleep(5);
-        }
-        assertThat(waiter.getState()).isEqualTo(Thread.State.TIMED_WAITING);
+        startAndAwaitSleep(waiter);
         waiter.interrupt();
         waiter.join(TimeUnit.SECONDS.toMillis(30));
         assertThat(waiter.isAlive()).isFalse();
@@ -206,6 +196,16 @@ class WakeOnRefundTest {
         assertThat(f).as("looked again at once, on the caller's thread").isCompleted();
         assertThat(f.join().reason()).isEqualTo(Decision.Reason.GRANTED);
         assertThat(scheduler.pending()).as("its retry at the predicted moment was cancelled").isZero();
+    }
+
+    /** Starts {@code waiter} and waits (up to 20 s) until it sleeps in its acquire's predicted wait. */
+    private static void startAndAwaitSleep(Thread waiter) throws InterruptedException {
+        waiter.start();
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (waiter.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        assertThat(waiter.getState()).as("the acquire sleeps its predicted wait").isEqualTo(Thread.State.TIMED_WAITING);
     }
 
     private static long granted(List<CompletableFuture<Decision>> futures) {

@@ -61,6 +61,25 @@ class ReloadWhileWaitingTest {
         assertThat(condition.getAsBoolean()).isTrue();
     }
 
+    /**
+     * Two calls of {@code key} reserving about 1,000 of a 2,000-tokens-a-minute limit each are held at the provider;
+     * a third waits for the limit (most of a minute away); once the two are answered (each used 6 tokens), the third
+     * is served well within chat's own 15 s timeout.
+     */
+    static void heldCallsGiveTheirTokensToAWaitingOne(Gateway g, StubUpstream stub, String key) throws Exception {
+        List<CompletableFuture<HttpResponse<String>>> held = List.of(
+                chat(g, key, "hold-model", ",\"max_tokens\":980"),
+                chat(g, key, "hold-model", ",\"max_tokens\":980"));
+        await(() -> stub.calls("hold-model") == 2);
+        CompletableFuture<HttpResponse<String>> third = chat(g, key, "ok-model", ",\"max_tokens\":980");
+        await(() -> g.waiting() == 1);
+        stub.release();
+        for (CompletableFuture<HttpResponse<String>> h : held) {
+            assertThat(h.get().statusCode()).isEqualTo(200);
+        }
+        assertThat(third.get().statusCode()).as("served once the held calls gave their tokens back").isEqualTo(200);
+    }
+
     @Test
     @DisplayName("A waiting call refused after a reload that removed its key and took tokens out of its tenant's share "
             + "(so its tenant's refund fails) is answered, and the waiting room serves later calls of every tenant")
@@ -161,20 +180,7 @@ class ReloadWhileWaitingTest {
             String limits = "{dimension: requests, capacity: 100, period: 1m}, "
                     + "{dimension: tokens, capacity: 2000, period: 1m, algorithm: sliding_log}";
             try (Gateway g = Gateway.start(parser.parse(config(stub, "requestsPerMinute: 100", limits, "70s")))) {
-                // two calls reserve about 1,000 tokens each, held at the provider; each will use 6
-                List<CompletableFuture<HttpResponse<String>>> held = List.of(
-                        chat(g, "sk-u", "hold-model", ",\"max_tokens\":980"),
-                        chat(g, "sk-u", "hold-model", ",\"max_tokens\":980"));
-                await(() -> stub.calls("hold-model") == 2);
-                CompletableFuture<HttpResponse<String>> third = chat(g, "sk-u", "ok-model", ",\"max_tokens\":980");
-                await(() -> g.waiting() == 1); // waits: the window frees in a minute
-                stub.release();
-                for (CompletableFuture<HttpResponse<String>> h : held) {
-                    assertThat(h.get().statusCode()).isEqualTo(200);
-                }
-                // chat's own timeout is 15 s: far less than the minute the window would take
-                assertThat(third.get().statusCode()).as("served once the held calls gave their tokens back")
-                        .isEqualTo(200);
+                heldCallsGiveTheirTokensToAWaitingOne(g, stub, "sk-u");
             }
         }
     }
@@ -191,21 +197,7 @@ class ReloadWhileWaitingTest {
             // wherever the test starts (a window-aligned counter could predict more than maxWait and refuse it)
             try (Gateway g = Gateway.start(parser.parse(config(stub, "requestsPerMinute: 100, tokensPerMinute: 2000, "
                     + "algorithm: sliding_log", keyLimits, "70s")))) {
-                // two calls take about 1,000 of the tenant's 2,000 tokens a minute each, held at the provider; each
-                // will use 6
-                List<CompletableFuture<HttpResponse<String>>> held = List.of(
-                        chat(g, "sk-t", "hold-model", ",\"max_tokens\":980"),
-                        chat(g, "sk-t", "hold-model", ",\"max_tokens\":980"));
-                await(() -> stub.calls("hold-model") == 2);
-                CompletableFuture<HttpResponse<String>> third = chat(g, "sk-t", "ok-model", ",\"max_tokens\":980");
-                await(() -> g.waiting() == 1); // waits for its tenant's share, most of a minute away
-                stub.release();
-                for (CompletableFuture<HttpResponse<String>> h : held) {
-                    assertThat(h.get().statusCode()).isEqualTo(200);
-                }
-                // chat's own timeout is 15 s: far less than the minute the share's log would take
-                assertThat(third.get().statusCode()).as("served once the held calls gave their tokens back")
-                        .isEqualTo(200);
+                heldCallsGiveTheirTokensToAWaitingOne(g, stub, "sk-t");
             }
         }
     }
