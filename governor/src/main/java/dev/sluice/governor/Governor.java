@@ -24,13 +24,17 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.regex.Pattern;
@@ -123,11 +127,13 @@ public final class Governor implements AutoCloseable {
             lb.meterRegistry(b.registry);
         }
         this.limiter = lb.build();
-        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+        ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "sluice-governor-" + name);
             t.setDaemon(true);
             return t;
         });
+        timers.setRemoveOnCancelPolicy(true); // a call woken early does not stay in the timer queue until its moment
+        this.scheduler = timers;
         AtomicInteger n = new AtomicInteger();
         this.blocking = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "sluice-governor-" + name + "-upstream-" + n.incrementAndGet());
@@ -178,6 +184,21 @@ public final class Governor implements AutoCloseable {
             }
         }
         return n;
+    }
+
+    /** Timers waiting on this governor's scheduler (for tests). */
+    int timersPending() {
+        return ((ScheduledThreadPoolExecutor) scheduler).getQueue().size();
+    }
+
+    /** How many releases (settlements, leases given back, wakes passed on) {@code key} has seen here (for tests). */
+    long releases(String model, ProviderKey key) {
+        for (Slot s : pool(model)) {
+            if (s.key.equals(key)) {
+                return s.releases.get();
+            }
+        }
+        throw new IllegalArgumentException(key + " is not in the pool of " + model);
     }
 
     /**
@@ -308,17 +329,27 @@ public final class Governor implements AutoCloseable {
         final AtomicInteger inFlight = new AtomicInteger();
         final java.util.concurrent.atomic.AtomicLong debtTokens = new java.util.concurrent.atomic.AtomicLong();
         volatile double score = 1.0;
-        final java.util.concurrent.ConcurrentLinkedQueue<Runnable> waiters =
-                new java.util.concurrent.ConcurrentLinkedQueue<>();
+        /** Calls waiting for a release here, the longest-waiting (or the one a wake found still short) first. */
+        final ConcurrentLinkedDeque<Waiter> waiters = new ConcurrentLinkedDeque<>();
+        /**
+         * Counts releases here, so a call refused just before one can tell, once queued, that it may have missed
+         * the wake.
+         */
+        final AtomicLong releases = new AtomicLong();
 
         /**
          * Wakes the longest waiter on this slot (for a lease, or for tokens a settled call gave back), if any and if
          * the governor is open (close fails the waiters).
          */
         void released() {
-            Runnable w = closed ? null : waiters.poll();
+            releases.incrementAndGet();
+            Waiter w = closed ? null : waiters.poll();
             if (w != null) {
-                scheduler.execute(w);
+                try {
+                    scheduler.execute(w);
+                } catch (RejectedExecutionException closing) {
+                    // close() is failing every open call, this one included
+                }
             }
         }
 
@@ -399,8 +430,6 @@ public final class Governor implements AutoCloseable {
         int attempts;
         long waitedNanos;
         @Nullable GovernedResponse last;
-        /** The slot whose settling woke this call to look again; a grant then wakes that slot's next waiter. */
-        volatile @Nullable Slot wokenOn;
 
         Call(ChatRequest request, Upstream upstream, List<Slot> pool) {
             this.request = request;
@@ -410,7 +439,7 @@ public final class Governor implements AutoCloseable {
 
         void next() {
             long t0 = System.nanoTime();
-            choose().whenComplete((r, e) -> {
+            choose(null).whenComplete((r, e) -> {
                 waitedNanos += System.nanoTime() - t0;
                 if (e != null) {
                     fail(unwrap(e));
@@ -425,8 +454,12 @@ public final class Governor implements AutoCloseable {
             return Math.max(0, maxWait.toNanos() / 1000 - spent);
         }
 
-        /** Picks a key and reserves on it, waiting as needed. */
-        CompletableFuture<Reservation> choose() {
+        /**
+         * Picks a key and reserves on it, waiting as needed. {@code woke} is the slot whose release woke this look,
+         * if one did: unless the call then queues on that slot again (at its head: the chain of wakes stops there),
+         * the wake passes on to that slot's next waiter, whether this call is granted, waits elsewhere or fails.
+         */
+        CompletableFuture<Reservation> choose(@Nullable Slot woke) {
             List<Slot> candidates = new ArrayList<>();
             for (Slot s : pool) {
                 if (!outForTheDay.contains(s)) {
@@ -442,6 +475,8 @@ public final class Governor implements AutoCloseable {
             }
             // The limiter blocks for a backend round trip: never on the cooldown store's (or anyone's) I/O thread.
             return CompletableFuture.allOf(cds.toArray(CompletableFuture[]::new)).thenComposeAsync(v -> {
+              boolean passOn = woke != null;
+              try {
                 List<Slot> ready = new ArrayList<>();
                 long minCooldown = Long.MAX_VALUE;
                 for (int i = 0; i < candidates.size(); i++) {
@@ -453,15 +488,18 @@ public final class Governor implements AutoCloseable {
                     }
                 }
                 if (ready.isEmpty()) {
-                    return later(minCooldown * 1000, this::choose);
+                    passOn = false; // every key cools down: the next waiter could not use the wake either
+                    return later(minCooldown * 1000, () -> choose(null));
                 }
                 ready.sort(Comparator.comparingDouble((Slot s) -> -s.score));
                 Reservation best = null;
                 Decision other = null;
                 long minWait = Long.MAX_VALUE;
                 Slot waitOn = ready.get(0);
+                long waitOnSeen = 0;
                 boolean leaseBound = false;
                 for (Slot s : ready) {
+                    long seen = s.releases.get(); // before the look: a release after it wakes the call once queued
                     Reservation r = reservation(s);
                     Decision d = limiter.tryAcquire(s.limiterKey, r.cost);
                     if (d.granted()) {
@@ -471,71 +509,71 @@ public final class Governor implements AutoCloseable {
                     if (d.reason() == Decision.Reason.RATE_LIMITED && d.retryAfterMicros() < minWait) {
                         minWait = d.retryAfterMicros();
                         waitOn = s;
+                        waitOnSeen = seen;
                         Limit bound = d.boundBy();
                         leaseBound = bound != null && bound.dimension().equals(ModelProfile.CONCURRENT);
                     } else if (d.reason() != Decision.Reason.RATE_LIMITED) {
                         other = d;
                     }
                 }
-                Slot woke = wokenOn;
-                wokenOn = null;
                 if (best != null) {
-                    if (woke != null) {
-                        woke.released(); // woken and granted: what was given back may fit the next waiter too
-                    }
-                    return CompletableFuture.completedFuture(granted(best));
+                    return CompletableFuture.completedFuture(granted(best)); // the wake passes on: more may fit
                 }
                 if (minWait == Long.MAX_VALUE) {
                     // The backend could not decide (unreachable, out of keys): its failure policy denied; look again
                     // after its suggested wait, within the call's budget.
                     Decision o = Objects.requireNonNull(other);
                     LOG.log(Level.WARNING, "governor " + name + ": limiter denied " + o + "; trying again");
-                    return later(Math.max(BACKEND_RECHECK_MICROS, o.retryAfterMicros()), this::choose);
+                    return later(Math.max(BACKEND_RECHECK_MICROS, o.retryAfterMicros()), () -> choose(null));
                 }
                 if (minCooldown != Long.MAX_VALUE) {
                     minWait = Math.min(minWait, minCooldown * 1000);
                 }
-                if (leaseBound) {
-                    // A lease frees when a call ends, not when a window slides: wake on a local release, and look
-                    // again soon for releases by other instances.
-                    return onRelease(waitOn, Math.min(minWait, LEASE_RECHECK_MICROS));
+                // A lease frees when a call ends, not when a window slides: wake on a local release, and look again
+                // soon for releases by other instances. Tokens come back when a call here settles below its
+                // reservation: wake then, else when predicted.
+                long micros = leaseBound ? Math.min(minWait, LEASE_RECHECK_MICROS) : minWait;
+                if (waitOn == woke && micros <= budgetMicros()) {
+                    passOn = false; // woken and still short: first in line again, and the chain stops here
                 }
-                // Tokens come back when a call here settles below its reservation: wake then, else when predicted.
-                return onRelease(waitOn, minWait);
+                return onRelease(waitOn, micros, waitOnSeen, waitOn == woke);
+              } finally {
+                if (passOn) {
+                    woke.released();
+                }
+              }
             }, blocking);
         }
 
         /**
          * Chooses again when a call on {@code slot} settles or releases its lease here, or after {@code micros},
-         * whichever comes first.
+         * whichever comes first. {@code seen} is the slot's release count read before the look that refused this
+         * call: if it moved since, a release may have passed the queue before this call joined it, so the call looks
+         * again at once. {@code first} queues it at the head (a woken call still short keeps its place).
          */
-        CompletableFuture<Reservation> onRelease(Slot slot, long micros) {
+        CompletableFuture<Reservation> onRelease(Slot slot, long micros, long seen, boolean first) {
             if (micros > budgetMicros()) {
-                return later(micros, this::choose);
+                return later(micros, () -> choose(null));
             }
-            CompletableFuture<Reservation> f = new CompletableFuture<>();
-            java.util.concurrent.atomic.AtomicBoolean fired = new java.util.concurrent.atomic.AtomicBoolean();
-            java.util.function.Consumer<Boolean> look = byRelease -> {
-                if (fired.compareAndSet(false, true)) {
-                    if (byRelease) {
-                        wokenOn = slot;
-                    }
-                    choose().whenComplete((v, e) -> {
-                        if (e != null) {
-                            f.completeExceptionally(unwrap(e));
-                        } else {
-                            f.complete(v);
-                        }
-                    });
+            Waiter w = new Waiter(this, slot);
+            if (first) {
+                slot.waiters.addFirst(w);
+            } else {
+                slot.waiters.addLast(w);
+            }
+            ScheduledFuture<?> timer = scheduler.schedule(() -> {
+                if (slot.waiters.remove(w)) { // else a release took it from the queue and wakes it
+                    w.look(false);
                 }
-            };
-            Runnable go = () -> look.accept(true);
-            slot.waiters.add(go);
-            scheduler.schedule(() -> {
-                slot.waiters.remove(go);
-                look.accept(false);
             }, Math.max(1, micros), TimeUnit.MICROSECONDS);
-            return f;
+            w.timer = timer;
+            if (w.looked.get()) {
+                timer.cancel(false);
+            }
+            if (slot.releases.get() != seen && slot.waiters.remove(w)) {
+                w.look(true);
+            }
+            return w.result;
         }
 
         <T> CompletableFuture<T> later(long micros, java.util.function.Supplier<CompletableFuture<T>> then) {
@@ -680,8 +718,8 @@ public final class Governor implements AutoCloseable {
             if (resp.status() == 429) {
                 // one count per 429, of its kind, so that no reading sees a window 429 that a daily one undoes
                 (signal.retryable() ? stats.windowRateLimited : stats.dailyRefusals).increment();
+                cooldown(s, signal); // first: the release below wakes waiters, who must see the cooldown
                 releaseAll(r);
-                cooldown(s, signal);
                 if (!signal.retryable()) {
                     outForTheDay.add(s);
                     boolean another = false;
@@ -803,10 +841,10 @@ public final class Governor implements AutoCloseable {
                 limiter.refund(s.limiterKey, back);
                 stats.tokensRefunded.add(back.units(ModelProfile.TOKENS));
             }
-            s.released();
             if (more != null) {
-                chargeDebt(s, more);
+                chargeDebt(s, more); // first: a waiter woken below must not take what the provider already counted
             }
+            s.released();
         }
 
         /**
@@ -1161,6 +1199,56 @@ public final class Governor implements AutoCloseable {
          */
         public Governor build() {
             return new Governor(this);
+        }
+    }
+
+    /**
+     * A call queued on a slot: it looks again once, when a release there wakes it or when its timer fires,
+     * whichever is first; a wake cancels the timer, so a call served early holds no timer until its predicted moment.
+     */
+    private final class Waiter implements Runnable {
+        final Call call;
+        final Slot slot;
+        final CompletableFuture<Reservation> result = new CompletableFuture<>();
+        final java.util.concurrent.atomic.AtomicBoolean looked = new java.util.concurrent.atomic.AtomicBoolean();
+        volatile @Nullable ScheduledFuture<?> timer;
+
+        Waiter(Call call, Slot slot) {
+            this.call = call;
+            this.slot = slot;
+        }
+
+        /** Woken by a release. */
+        @Override
+        public void run() {
+            look(true);
+        }
+
+        void look(boolean byRelease) {
+            if (!looked.compareAndSet(false, true)) {
+                return;
+            }
+            ScheduledFuture<?> t = timer;
+            if (t != null) {
+                t.cancel(false);
+            }
+            CompletableFuture<Reservation> next;
+            try {
+                next = call.choose(byRelease ? slot : null);
+            } catch (RuntimeException e) {
+                if (byRelease) {
+                    slot.released();
+                }
+                result.completeExceptionally(e);
+                return;
+            }
+            next.whenComplete((v, e) -> {
+                if (e != null) {
+                    result.completeExceptionally(unwrap(e));
+                } else {
+                    result.complete(v);
+                }
+            });
         }
     }
 }

@@ -25,6 +25,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -135,10 +136,147 @@ class GovernorTest {
         // far less than the minute the window would take
         await(() -> sent.get() == 3);
         assertThat(g.waitingForRelease()).isZero();
+        assertThat(g.timersPending()).as("the woken calls' timers are cancelled, not left to fire in a minute")
+                .isZero();
         later.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
                 + "\"completion_tokens\":6}}"));
         assertThat(a.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
         assertThat(b.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+    }
+
+    @Test
+    @DisplayName("A 429 gives its reservation back only once the key's cooldown is written: the call it wakes waits"
+            + " out the provider's retry-after instead of going out inside it")
+    void a429WakesWaitersIntoItsCooldown() throws Exception {
+        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    dialect: none
+                    adaptive: true     # a 429 also lowers the key's limits, between the release and the cooldown
+                    encoding: o200k_base
+                    window: 1m
+                    guard: 0s
+                    models:
+                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
+                """);
+        Governor g = open(Governor.builder(MemoryBackend.create()).profiles(profiles)
+                .pool(MODEL, ProviderKey.of("sim", "sk-1")).maxAttempts(1).maxWait(Duration.ofSeconds(90)).build());
+        CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
+        List<Long> sentAt = new CopyOnWriteArrayList<>();
+        Upstream upstream = a -> {
+            sentAt.add(System.nanoTime());
+            return sentAt.size() == 1 ? first : CompletableFuture.completedFuture(UpstreamResponse.of(200, Map.of(),
+                    "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}"));
+        };
+        CompletableFuture<GovernedResponse> big = g.callAsync(chat("big", 1980), upstream);
+        await(() -> sentAt.size() == 1);
+        CompletableFuture<GovernedResponse> waiting = g.callAsync(chat("a", 400), upstream);
+        await(() -> g.waitingForRelease() == 1);
+
+        long answered = System.nanoTime();
+        first.complete(UpstreamResponse.of(429, Map.of("retry-after", List.of("2")), "{}"));
+        assertThat(big.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(429);
+        assertThat(waiting.get(20, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        assertThat(sentAt).hasSize(2);
+        assertThat(sentAt.get(1) - answered).as("sent after the 2 s the provider asked for")
+                .isGreaterThanOrEqualTo(TimeUnit.SECONDS.toNanos(2));
+    }
+
+    @Test
+    @DisplayName("A settlement that lands between a call's refused look and its joining the queue still wakes it")
+    void settlementBeforeQueueingWakes() throws Exception {
+        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    dialect: none
+                    adaptive: false
+                    encoding: o200k_base
+                    window: 1m
+                    guard: 0s
+                    models:
+                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
+                """);
+        ProviderKey key = ProviderKey.of("sim", "sk-1");
+        CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
+        AtomicReference<Governor> gov = new AtomicReference<>();
+        AtomicInteger looks = new AtomicInteger();
+        LimiterBackend backend = new ForwardingBackend(MemoryBackend.create()) {
+            @Override
+            public Decision acquire(String k, Policy policy, Cost cost) {
+                Decision d = super.acquire(k, policy, cost);
+                if (looks.incrementAndGet() == 2) { // the waiting call's first look, refused: settle the big call now
+                    assertThat(d.granted()).isFalse();
+                    first.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
+                            + "\"completion_tokens\":6}}"));
+                    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                    while (gov.get().releases(MODEL, key) == 0 && System.nanoTime() < end) {
+                        Thread.onSpinWait();
+                    }
+                }
+                return d;
+            }
+        };
+        Governor g = open(Governor.builder(backend).profiles(profiles).pool(MODEL, key)
+                .maxWait(Duration.ofSeconds(90)).build());
+        gov.set(g);
+        AtomicInteger sent = new AtomicInteger();
+        Upstream upstream = a -> sent.incrementAndGet() == 1 ? first
+                : CompletableFuture.completedFuture(UpstreamResponse.of(200, Map.of(),
+                        "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}"));
+        CompletableFuture<GovernedResponse> big = g.callAsync(chat("big", 1980), upstream);
+        await(() -> sent.get() == 1);
+        CompletableFuture<GovernedResponse> waiting = g.callAsync(chat("a", 400), upstream);
+        assertThat(big.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        // the window would free the tokens only in a minute
+        assertThat(waiting.get(15, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        assertThat(g.waitingForRelease()).isZero();
+    }
+
+    @Test
+    @DisplayName("A woken call that fails instead of being granted passes the wake on to the next waiting call")
+    void wokenCallThatFailsPassesTheWakeOn() throws Exception {
+        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    dialect: none
+                    adaptive: false
+                    encoding: o200k_base
+                    window: 1m
+                    guard: 0s
+                    models:
+                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
+                """);
+        AtomicInteger looks = new AtomicInteger();
+        LimiterBackend backend = new ForwardingBackend(MemoryBackend.create()) {
+            @Override
+            public Decision acquire(String k, Policy policy, Cost cost) {
+                if (looks.incrementAndGet() == 4) { // the big call's, then a's and b's refused, then a's woken look
+                    throw new IllegalStateException("backend down for this look");
+                }
+                return super.acquire(k, policy, cost);
+            }
+        };
+        Governor g = open(Governor.builder(backend).profiles(profiles).pool(MODEL, ProviderKey.of("sim", "sk-1"))
+                .maxWait(Duration.ofSeconds(90)).build());
+        CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
+        AtomicInteger sent = new AtomicInteger();
+        Upstream upstream = a -> sent.incrementAndGet() == 1 ? first
+                : CompletableFuture.completedFuture(UpstreamResponse.of(200, Map.of(),
+                        "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}"));
+        CompletableFuture<GovernedResponse> big = g.callAsync(chat("big", 1980), upstream);
+        await(() -> sent.get() == 1);
+        CompletableFuture<GovernedResponse> a = g.callAsync(chat("a", 400), upstream);
+        await(() -> g.waitingForRelease() == 1);
+        CompletableFuture<GovernedResponse> b = g.callAsync(chat("b", 400), upstream);
+        await(() -> g.waitingForRelease() == 2);
+
+        first.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
+                + "\"completion_tokens\":6}}"));
+        assertThat(a).failsWithin(Duration.ofSeconds(10)).withThrowableThat().havingRootCause()
+                .withMessage("backend down for this look");
+        // the window would free the tokens only in a minute
+        assertThat(b.get(15, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        assertThat(big.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
     }
 
     @Test
