@@ -555,7 +555,19 @@ public final class GatewayConfigParser {
                 throw new GatewayConfigException(path(field) + ": a whole number is expected, was '" + n.asText()
                         + "'");
             }
-            long v = n.isTextual() ? Long.parseLong(n.asText().replace("_", "")) : n.asLong();
+            long v;
+            try {
+                if (n.isTextual()) {
+                    v = Long.parseLong(n.asText().replace("_", ""));
+                } else if (n.canConvertToLong()) {
+                    v = n.asLong();
+                } else { // asLong() would truncate a BigInteger to its low 64 bits
+                    throw new NumberFormatException();
+                }
+            } catch (NumberFormatException e) {
+                throw new GatewayConfigException(path(field) + ": must be between " + min + " and " + max + ", was '"
+                        + n.asText() + "'");
+            }
             if (v < min || v > max) {
                 throw new GatewayConfigException(path(field) + ": must be between " + min + " and " + max + ", was "
                         + v);

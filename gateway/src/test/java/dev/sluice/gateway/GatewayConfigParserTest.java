@@ -109,6 +109,13 @@ class GatewayConfigParserTest {
         assertError(MINIMAL + "upstream: {backofBase: 1s}\n", "upstream.backofBase: unknown field");
         assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: -1}"),
                 "models.gpt-4o-mini.imageTokens");
+        // beyond a long: refused, never truncated to its low 64 bits (2^64 would read as 0, 2^64 + 85 as 85)
+        assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: 18446744073709551701}"),
+                "models.gpt-4o-mini.imageTokens: must be between 0 and 10000000, was '18446744073709551701'");
+        assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: '18446744073709551701'}"),
+                "models.gpt-4o-mini.imageTokens: must be between 0 and 10000000, was '18446744073709551701'");
+        assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: '_'}"),
+                "models.gpt-4o-mini.imageTokens: must be between");
         assertError("models: {}", "providers");
         assertError("[not, a, mapping", "not valid YAML");
     }

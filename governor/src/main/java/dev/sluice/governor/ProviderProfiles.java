@@ -207,7 +207,7 @@ public final class ProviderProfiles {
             if (v == null) {
                 return dflt;
             }
-            if (v.isIntegralNumber() && v.asLong() >= 0) {
+            if (v.isIntegralNumber() && v.canConvertToLong() && v.asLong() >= 0) { // not a truncated BigInteger
                 return v.asLong();
             }
             if (v.isTextual()) {
@@ -217,7 +217,8 @@ public final class ProviderProfiles {
                     // fall through
                 }
             }
-            throw new IllegalArgumentException(where + ": '" + key + "' must be a whole number >= 0, was " + v);
+            throw new IllegalArgumentException(where + ": '" + key + "' must be a whole number from 0 to "
+                    + Long.MAX_VALUE + ", was " + v);
         }
 
         Duration duration(String key, Duration dflt) {
@@ -284,10 +285,15 @@ public final class ProviderProfiles {
         if (mult > 1) {
             t = t.substring(0, t.length() - 1);
         }
-        double v = Double.parseDouble(t) * mult;
-        if (v < 0 || v != Math.rint(v)) {
+        try {
+            // exact: a double would round 9007199254740993 and saturate 1e30 to Long.MAX_VALUE without a word
+            java.math.BigDecimal v = new java.math.BigDecimal(t).multiply(java.math.BigDecimal.valueOf(mult));
+            if (v.signum() < 0) {
+                throw new NumberFormatException(s);
+            }
+            return v.longValueExact();
+        } catch (ArithmeticException e) { // a fraction, or beyond a long
             throw new NumberFormatException(s);
         }
-        return Objects.requireNonNull((long) v);
     }
 }

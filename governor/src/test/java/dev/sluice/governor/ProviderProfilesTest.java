@@ -115,6 +115,26 @@ class ProviderProfilesTest {
     }
 
     @Test
+    @DisplayName("Counts are exact whole numbers within a long: a number beyond one is refused, never truncated or"
+            + " rounded")
+    void countsAreExact() {
+        String yaml = "providers:\n  a:\n    models:\n      m: {rpm: 10, tpm: %s}\n";
+        // 2^64 + 85 would read as 85 through JsonNode.asLong(); 1e30 would saturate through a double
+        for (String big : new String[] {"18446744073709551701", "'18446744073709551701'", "'1e30'", "'2.5'",
+            "-3", "'-3'"}) {
+            assertThatThrownBy(() -> ProviderProfiles.fromYaml(yaml.formatted(big))).as(big)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("a/m").hasMessageContaining("'tpm' must be a whole number from 0 to "
+                            + Long.MAX_VALUE);
+        }
+        assertThat(ProviderProfiles.fromYaml(yaml.formatted("'9007199254740993'")).model("a", "m").tokens())
+                .as("exact past a double's 53 bits").isEqualTo(9_007_199_254_740_993L);
+        assertThat(ProviderProfiles.fromYaml(yaml.formatted("1.5M")).model("a", "m").tokens()).isEqualTo(1_500_000);
+        assertThat(ProviderProfiles.fromYaml(yaml.formatted("'1,000,000'")).model("a", "m").tokens())
+                .isEqualTo(1_000_000);
+    }
+
+    @Test
     @DisplayName("Daily limits: a fixed UTC-midnight window, otherwise a rolling day; big limits use counters")
     void dailyLimits() {
         ProviderProfiles p = ProviderProfiles.fromYaml("""
