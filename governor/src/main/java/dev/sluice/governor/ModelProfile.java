@@ -92,7 +92,7 @@ public record ModelProfile(String provider, String model, long requests, long to
         if (imageTokens < 0) {
             throw new IllegalArgumentException(provider + "/" + model + ": imageTokens must be 0 or positive");
         }
-        if (requests + tokens + inputTokens + outputTokens + requestsPerDay + tokensPerDay + concurrent == 0) {
+        if ((requests | tokens | inputTokens | outputTokens | requestsPerDay | tokensPerDay | concurrent) == 0) {
             throw new IllegalArgumentException(provider + "/" + model
                     + ": a profile with no limit at all would be unlimited; give at least one limit");
         }

@@ -130,6 +130,9 @@ class ProviderProfilesTest {
         assertThat(ProviderProfiles.fromYaml(yaml.formatted("'9007199254740993'")).model("a", "m").tokens())
                 .as("exact past a double's 53 bits").isEqualTo(9_007_199_254_740_993L);
         assertThat(ProviderProfiles.fromYaml(yaml.formatted("1.5M")).model("a", "m").tokens()).isEqualTo(1_500_000);
+        // limits whose sum wraps to exactly 0 are still limits, not "no limit at all"
+        assertThat(ProviderProfiles.fromYaml("providers:\n  a:\n    models:\n      m: {rpm: 9223372036854775807,"
+                + " tpm: 9223372036854775807, itpm: 2}\n").model("a", "m").inputTokens()).isEqualTo(2);
         assertThat(ProviderProfiles.fromYaml(yaml.formatted("'1,000,000'")).model("a", "m").tokens())
                 .isEqualTo(1_000_000);
     }
