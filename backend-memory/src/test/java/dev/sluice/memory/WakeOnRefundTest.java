@@ -170,7 +170,8 @@ class WakeOnRefundTest {
     }
 
     @Test
-    @DisplayName("A refund that lands between a waiter's refusal and its scheduling still wakes it at once")
+    @DisplayName("A refund that lands between an async waiter's first refusal and its joining the key's queue still"
+            + " wakes it at once")
     void refundWhileTheWaiterLooks() {
         ManualTicker ticker = new ManualTicker(1_000_000_000L);
         ManualScheduler scheduler = new ManualScheduler(ticker);
@@ -196,6 +197,48 @@ class WakeOnRefundTest {
         assertThat(f).as("looked again at once, on the caller's thread").isCompleted();
         assertThat(f.join().reason()).isEqualTo(Decision.Reason.GRANTED);
         assertThat(scheduler.pending()).as("its retry at the predicted moment was cancelled").isZero();
+    }
+
+    @Test
+    @DisplayName("A refund that lands after a blocking acquire's first refusal, before it joins the key's queue, still"
+            + " wakes it: it looks again instead of sleeping its predicted wait")
+    void refundBeforeABlockingWaiterJoins() throws Exception {
+        AtomicReference<SluiceLimiter> self = new AtomicReference<>();
+        AtomicInteger calls = new AtomicInteger(-100); // the 100 tryAcquires below, then the acquire's looks
+        LimiterBackend refundingAfterTheSecondLook = new ForwardingBackend(MemoryBackend.create()) {
+            @Override
+            public Decision acquire(String key, Policy policy, Cost cost) {
+                Decision d = super.acquire(key, policy, cost);
+                if (calls.incrementAndGet() == 1) { // the blocking acquire's first look, refused
+                    assertThat(d.granted()).isFalse();
+                    self.get().refund(key, Cost.request());
+                }
+                return d;
+            }
+        };
+        // 100 a day: the next unit of refill is 14 minutes away
+        SluiceLimiter limiter = SluiceLimiter.builder(refundingAfterTheSecondLook)
+                .policy(Policy.of(Limit.of("requests", 100, Duration.ofDays(1), Algorithm.TOKEN_BUCKET))).build();
+        self.set(limiter);
+        for (int i = 0; i < 100; i++) {
+            assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+        }
+        AtomicReference<Decision> got = new AtomicReference<>();
+        Thread waiter = new Thread(() -> {
+            try {
+                got.set(limiter.acquire("k", Cost.request(), Duration.ofHours(1)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        waiter.start();
+        waiter.join(TimeUnit.SECONDS.toMillis(30));
+        boolean asleep = waiter.isAlive();
+        waiter.interrupt();
+        assertThat(asleep).as("still asleep 30 s after the refund").isFalse();
+        assertThat(got.get().reason()).isEqualTo(Decision.Reason.GRANTED);
+        assertThat(calls.get()).as("one look refused, one granted").isEqualTo(2);
+        assertThat(limiter.waiting()).isZero();
     }
 
     /** Starts {@code waiter} and waits (up to 20 s) until it sleeps in its acquire's predicted wait. */

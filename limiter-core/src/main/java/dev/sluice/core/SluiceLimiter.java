@@ -16,6 +16,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -32,7 +33,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Waiting never polls: a blocking acquire sleeps for the exact predicted wait, an async one schedules one retry at
  * that moment on a shared scheduler, unless a refund wakes it earlier (below). If another caller took the quota
- * meanwhile, it waits again, each time for the new exact wait, until its deadline.
+ * meanwhile, it waits again, each time for the new exact wait, until its deadline. {@code maxWait} counts from the
+ * first refusal. A call granted (or refused for good) at its first look reads no clock and joins no queue, so an
+ * acquire that need not wait costs what a {@code tryAcquire} does.
  *
  * <p>A {@link #refund} through this limiter wakes the key's oldest waiter in it at once. A woken waiter that leaves
  * (granted, out of time, cancelled, interrupted or failed) wakes the next oldest; one that does not fit stops there
@@ -64,6 +67,12 @@ public final class SluiceLimiter implements RateLimiter {
      * only inside the map's {@code compute} methods, under the key's lock.
      */
     private final ConcurrentHashMap<String, LinkedHashSet<Waiter>> waiters = new ConcurrentHashMap<>();
+    /**
+     * Refunds through this limiter so far. A call refused at its first look joins its key's queue only then, and
+     * looks again at once if this moved since before that look: the refund's wake may have found the queue without
+     * it.
+     */
+    private final AtomicLong refunds = new AtomicLong();
     private final AtomicInteger waiting = new AtomicInteger();
 
     private SluiceLimiter(Builder b) {
@@ -108,31 +117,54 @@ public final class SluiceLimiter implements RateLimiter {
     public Decision acquire(String key, Cost cost, Duration maxWait) throws InterruptedException {
         long budget = waitMicros(maxWait);
         Policy policy = resolve(key, cost);
-        long start = scheduler.nowMicros();
+        if (Thread.interrupted()) {
+            throw new InterruptedException("interrupted before acquiring; nothing was charged");
+        }
+        long refundsSeen = refunds.get();
+        Decision d = decide(key, policy, cost);
+        Decision done = doneWaiting(policy, cost, d, budget, 0);
+        if (done != null) {
+            return done; // the common case: decided at once, with no clock read and no queue to join
+        }
+        long start = scheduler.nowMicros(); // the wait starts at the first refusal
         BlockingWaiter waiter = new BlockingWaiter();
         enter(key, waiter);
         try {
+            if (refunds.get() == refundsSeen) { // else a refund may have passed before this call joined: look again
+                sleep(waiter, 0, d.retryAfterMicros());
+            }
             while (true) {
                 if (Thread.interrupted()) {
                     throw new InterruptedException("interrupted before acquiring; nothing was charged");
                 }
                 int seen = waiter.wakes.get();
-                Decision d = decide(key, policy, cost);
-                long waited = scheduler.nowMicros() - start;
-                if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
-                    observer.onDecision(policy, cost, d, waited);
-                    return d;
-                }
-                if (d.retryAfterMicros() > budget - waited) {
-                    Decision refused = d.asDeadlineExceeded();
-                    observer.onDecision(policy, cost, refused, waited);
-                    return refused;
+                d = decide(key, policy, cost);
+                done = doneWaiting(policy, cost, d, budget, scheduler.nowMicros() - start);
+                if (done != null) {
+                    return done;
                 }
                 sleep(waiter, seen, d.retryAfterMicros());
             }
         } finally {
             leave(key, waiter);
         }
+    }
+
+    /**
+     * The decision an acquire returns after look {@code d} (observed), having {@code waited} so far, or null if it
+     * must wait and may: refused for now, and the predicted wait fits what is left of {@code budget}.
+     */
+    private @Nullable Decision doneWaiting(Policy policy, Cost cost, Decision d, long budget, long waited) {
+        if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
+            observer.onDecision(policy, cost, d, waited);
+            return d;
+        }
+        if (d.retryAfterMicros() > budget - waited) {
+            Decision refused = d.asDeadlineExceeded();
+            observer.onDecision(policy, cost, refused, waited);
+            return refused;
+        }
+        return null;
     }
 
     /** Sleeps {@code micros}, or less if a refund wakes {@code waiter} (system scheduler only). */
@@ -158,26 +190,45 @@ public final class SluiceLimiter implements RateLimiter {
     public CompletableFuture<Decision> acquireAsync(String key, Cost cost, Duration maxWait) {
         long budget = waitMicros(maxWait);
         Policy policy = resolve(key, cost);
+        long refundsSeen = refunds.get();
+        Decision d;
+        try {
+            d = decide(key, policy, cost);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        Decision done = doneWaiting(policy, cost, d, budget, 0);
+        if (done != null) {
+            return CompletableFuture.completedFuture(done); // the common case: no clock read, no queue to join
+        }
         AsyncAcquire a = new AsyncAcquire(key, policy, cost, budget, scheduler.nowMicros());
         enter(key, a);
-        a.future.whenComplete((d, e) -> leave(key, a)); // for a cancellation; every other end leaves first
-        a.run();
+        a.future.whenComplete((x, e) -> leave(key, a)); // for a cancellation; every other end leaves first
+        // a refund may have passed before it joined, or one may wake it as it schedules: then look again now
+        if (refunds.get() != refundsSeen || !a.schedule(d.retryAfterMicros(), 0)) {
+            a.run();
+        }
         return a.future;
     }
 
     /** Gives back {@code cost} and wakes the key's oldest waiter in this limiter (see the class comment). */
     @Override
     public Decision refund(String key, Cost cost) {
-        Policy policy = resolve(key, cost);
+        return giveBack(key, resolve(key, cost), cost);
+    }
+
+    private Decision giveBack(String key, Policy policy, Cost cost) {
         Decision d = backend.refund(key, policy, cost);
         observer.onRefund(policy, cost);
+        refunds.incrementAndGet(); // after the refund, before the wake: see acquire
         wakeOldest(key);
         return d;
     }
 
     /**
-     * Calls of this limiter now in {@link #acquire} or {@link #acquireAsync}, on every key: those waiting for quota and
-     * those being decided. A call leaves before its future completes or its {@code acquire} returns.
+     * Calls of this limiter now waiting for quota in {@link #acquire} or {@link #acquireAsync}, on every key: those
+     * refused at their first look and not yet done. A call leaves before its future completes or its {@code acquire}
+     * returns.
      */
     public int waiting() {
         return waiting.get();
@@ -349,9 +400,7 @@ public final class SluiceLimiter implements RateLimiter {
                 if (d.granted() || d.reason() != Decision.Reason.RATE_LIMITED) {
                     leave(key, this);
                     if (!future.complete(d) && d.reason() == Decision.Reason.GRANTED) {
-                        backend.refund(key, policy, cost); // cancelled while we were granted: give it back
-                        observer.onRefund(policy, cost);
-                        wakeOldest(key);
+                        giveBack(key, policy, cost); // cancelled while we were granted: give it back
                     } else {
                         observer.onDecision(policy, cost, d, waited);
                     }
@@ -365,29 +414,40 @@ public final class SluiceLimiter implements RateLimiter {
                     }
                     return;
                 }
-                Throwable refusedSchedule = null;
-                synchronized (this) {
-                    try {
-                        pending = scheduler.schedule(this, d.retryAfterMicros());
-                    } catch (Throwable e) {
-                        refusedSchedule = e; // a scheduler that refuses (shut down): fail, never hang
-                    }
-                    if (refusedSchedule == null) {
-                        if (future.isCancelled()) {
-                            pending.cancel(false);
-                            return;
-                        }
-                        if (wakes.get() == seen || !pending.cancel(false)) {
-                            return;
-                        }
-                    }
-                }
-                if (refusedSchedule != null) {
-                    fail(refusedSchedule);
+                if (schedule(d.retryAfterMicros(), seen)) {
                     return;
                 }
                 // woken by a refund while it looked: look again now instead of at the predicted moment
             }
+        }
+
+        /**
+         * Schedules the next look in {@code micros}, or fails the future if the scheduler refuses; false if a wake
+         * came since the wake count was {@code seen}, to look again now instead.
+         */
+        boolean schedule(long micros, int seen) {
+            Throwable refusedSchedule = null;
+            synchronized (this) {
+                try {
+                    pending = scheduler.schedule(this, micros);
+                } catch (Throwable e) {
+                    refusedSchedule = e; // a scheduler that refuses (shut down): fail, never hang
+                }
+                if (refusedSchedule == null) {
+                    if (future.isCancelled()) {
+                        pending.cancel(false);
+                        return true;
+                    }
+                    if (wakes.get() == seen || !pending.cancel(false)) {
+                        return true;
+                    }
+                }
+            }
+            if (refusedSchedule != null) {
+                fail(refusedSchedule);
+                return true;
+            }
+            return false;
         }
 
         /** Leaves the queue, then fails the future (outside any lock: its dependents run now). */
