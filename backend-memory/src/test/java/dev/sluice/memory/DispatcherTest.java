@@ -242,6 +242,30 @@ class DispatcherTest {
     }
 
     @Test
+    @DisplayName("a refund on the limiter key the dispatcher waits for wakes it: the job starts at once instead of at"
+            + " the predicted moment")
+    void refundWakesTheWaitingJob() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofMinutes(5), 3);
+        RateLimiter l = limiter(Policy.of(Limit.of("requests", 1, Duration.ofMinutes(2), Algorithm.GCRA)));
+        Dispatcher<String> d = closing(Dispatcher.builder(q, l, (JobHandler<String>) j -> text(j))
+                .name("refunds").build());
+        assertThat(d.submit(job("a", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("a");
+        CompletableFuture<String> b = d.submit(job("b", "t", Priority.NORMAL));
+        Thread coordinator = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().equals("sluice-dispatcher-refunds")).findFirst().orElseThrow();
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while ((d.pending().isEmpty() || coordinator.getState() != Thread.State.TIMED_WAITING)
+                && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        assertThat(coordinator.getState()).as("the coordinator sleeps the 2 minutes the limiter predicted")
+                .isEqualTo(Thread.State.TIMED_WAITING);
+
+        l.refund("queue", Cost.request()); // the default limiter key
+        assertThat(b.get(20, TimeUnit.SECONDS)).isEqualTo("b");
+    }
+
+    @Test
     @DisplayName("cancelling a waiting job's future removes it from the queue; it never runs")
     void cancelRemoves() throws Exception {
         MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);

@@ -241,6 +241,27 @@ class WakeOnRefundTest {
         assertThat(limiter.waiting()).isZero();
     }
 
+    @Test
+    @DisplayName("onRefund listeners hear each refund's key until closed; one that throws does not fail the refund or"
+            + " silence the others")
+    void refundListeners() throws Exception {
+        SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create())
+                .policy(Policy.of(Limit.of("requests", 1, Duration.ofMinutes(1), Algorithm.TOKEN_BUCKET))).build();
+        List<String> heard = new java.util.concurrent.CopyOnWriteArrayList<>();
+        AutoCloseable failing = limiter.onRefund(k -> {
+            throw new IllegalStateException("listener bug");
+        });
+        AutoCloseable listening = limiter.onRefund(heard::add);
+        assertThat(limiter.tryAcquire("a", Cost.request()).granted()).isTrue();
+        limiter.refund("a", Cost.request());
+        assertThat(limiter.tryAcquire("a", Cost.request()).granted()).as("the refund took effect").isTrue();
+        limiter.refund("b", Cost.request());
+        listening.close();
+        failing.close();
+        limiter.refund("c", Cost.request());
+        assertThat(heard).containsExactly("a", "b");
+    }
+
     /** Starts {@code waiter} and waits (up to 20 s) until it sleeps in its acquire's predicted wait. */
     private static void startAndAwaitSleep(Thread waiter) throws InterruptedException {
         waiter.start();

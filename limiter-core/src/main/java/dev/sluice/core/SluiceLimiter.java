@@ -18,6 +18,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
@@ -66,6 +67,8 @@ public final class SluiceLimiter implements RateLimiter {
      * Each key's acquires in progress, oldest first; a key's entry goes with its last one. Each set is read and changed
      * only inside the map's {@code compute} methods, under the key's lock.
      */
+    private static final System.Logger LOG = System.getLogger(SluiceLimiter.class.getName());
+
     private final ConcurrentHashMap<String, LinkedHashSet<Waiter>> waiters = new ConcurrentHashMap<>();
     /**
      * Refunds through this limiter so far. A call refused at its first look joins its key's queue only then, and
@@ -73,6 +76,8 @@ public final class SluiceLimiter implements RateLimiter {
      * it.
      */
     private final AtomicLong refunds = new AtomicLong();
+    private final java.util.concurrent.CopyOnWriteArrayList<Consumer<String>> refundListeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
     private final AtomicInteger waiting = new AtomicInteger();
 
     private SluiceLimiter(Builder b) {
@@ -222,7 +227,27 @@ public final class SluiceLimiter implements RateLimiter {
         observer.onRefund(policy, cost);
         refunds.incrementAndGet(); // after the refund, before the wake: see acquire
         wakeOldest(key);
+        for (Consumer<String> l : refundListeners) {
+            try {
+                l.accept(key);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "limiter " + name + ": a refund listener failed", e);
+            }
+        }
         return d;
+    }
+
+    /**
+     * Calls {@code listener} with the key of each refund through this limiter, on the refunding thread, after the
+     * refund and its wake: for callers that wait on their own (such as {@link dev.sluice.core.queue.Dispatcher}) to
+     * look again at once. Keep it short; an exception it throws is logged and ignored.
+     *
+     * @return closing it removes the listener
+     */
+    public AutoCloseable onRefund(Consumer<String> listener) {
+        Objects.requireNonNull(listener, "listener");
+        refundListeners.add(listener);
+        return () -> refundListeners.remove(listener);
     }
 
     /**

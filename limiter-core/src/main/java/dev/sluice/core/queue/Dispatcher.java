@@ -54,7 +54,8 @@ import org.jspecify.annotations.Nullable;
  * class, start-time fair queuing between tenants, so each backlogged tenant gets its weight's share of the jobs
  * started however many jobs the others submit. It then asks the limiter for the job's cost with {@code tryAcquire}:
  * granted, a worker runs the job; denied, the coordinator sleeps exactly the {@code retryAfter} the limiter
- * predicted (new jobs, a freed worker, a cancellation or {@link #close()} wake it earlier), never polling. A job whose
+ * predicted (new jobs, a freed worker, a cancellation, {@link #close()} or, with a {@link dev.sluice.core.SluiceLimiter},
+ * a refund on the job's limiter key wake it earlier), never polling. A job whose
  * deadline the predicted wait would miss is rejected at once with {@link DeadlineUnreachableException}.
  *
  * <p>{@link #submit} returns a future of the handler's result. A future completes only for jobs this dispatcher runs:
@@ -128,6 +129,13 @@ public final class Dispatcher<R> implements AutoCloseable {
     private final ThreadPoolExecutor pool;
     private final Thread coordinator;
     private final AutoCloseable subscription;
+    /** Stops the refund calls of a {@link SluiceLimiter}; nothing for another limiter. */
+    private final AutoCloseable refundSubscription;
+    /** The limiter key of the job the coordinator waits for, if it waits. */
+    private volatile @Nullable String waitingKey;
+    /** Refunds on {@link #waitingKey} so far: the coordinator stops waiting when it moves. */
+    private final java.util.concurrent.atomic.AtomicLong refundsOnWaitingKey =
+            new java.util.concurrent.atomic.AtomicLong();
 
     private Dispatcher(Builder<R> b) {
         this.name = b.name;
@@ -160,6 +168,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                     return t;
                 });
         this.subscription = queue.onEnqueue(this::signal);
+        this.refundSubscription = limiter instanceof dev.sluice.core.SluiceLimiter s ? s.onRefund(this::refunded)
+                : () -> { };
         this.coordinator = new Thread(this::coordinate, "sluice-dispatcher-" + name);
         coordinator.setDaemon(true);
         coordinator.start();
@@ -253,6 +263,19 @@ public final class Dispatcher<R> implements AutoCloseable {
         return ids;
     }
 
+    /** A refund through the limiter: wakes the coordinator if it waits for that key. */
+    private void refunded(String key) {
+        if (key.equals(waitingKey)) {
+            refundsOnWaitingKey.incrementAndGet();
+            lock.lock();
+            try {
+                wake.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
     private void signal() {
         lock.lock();
         try {
@@ -311,8 +334,11 @@ public final class Dispatcher<R> implements AutoCloseable {
                     continue;
                 }
                 Decision d;
+                long refundsSeen = refundsOnWaitingKey.get();
                 try {
-                    d = limiter.tryAcquire(limiterKey.apply(job), cost.apply(job));
+                    String key = limiterKey.apply(job);
+                    waitingKey = key; // before the look: a refund after it wakes the wait below
+                    d = limiter.tryAcquire(key, cost.apply(job));
                 } catch (RuntimeException e) {
                     // The cost can never be admitted (or the key is bad): the job can never run.
                     if (ready.remove(h)) {
@@ -345,7 +371,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                     ready.removeIf(l -> !queue.extend(l));
                     extendedAt = now;
                 }
-                sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)), h);
+                sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)), h, refundsSeen);
+                waitingKey = null;
             } catch (RuntimeException e) {
                 // The queue's store failed; try again a little later rather than dying.
                 await(UNAVAILABLE_RETRY_MICROS);
@@ -357,12 +384,15 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
-    /** Sleeps for the limiter's predicted wait; only close() or the waiting job's cancellation cut it short. */
-    private void sleepExactly(long micros, Lease waiting) {
+    /**
+     * Sleeps for the limiter's predicted wait; only close(), the waiting job's cancellation or a refund on its limiter
+     * key since the count was {@code refundsSeen} cut it short.
+     */
+    private void sleepExactly(long micros, Lease waiting, long refundsSeen) {
         lock.lock();
         try {
             long nanos = TimeUnit.MICROSECONDS.toNanos(micros);
-            while (!closing && nanos > 0 && ready.peekFirst() == waiting) {
+            while (!closing && nanos > 0 && ready.peekFirst() == waiting && refundsOnWaitingKey.get() == refundsSeen) {
                 nanos = wake.awaitNanos(nanos);
             }
         } catch (InterruptedException e) {
@@ -600,6 +630,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         closing = true;
         signal();
         try {
+            refundSubscription.close();
             subscription.close();
         } catch (Exception ignored) {
             // best effort
