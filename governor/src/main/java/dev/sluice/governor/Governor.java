@@ -693,7 +693,11 @@ public final class Governor implements AutoCloseable {
 
         void onFailure(Reservation r, Throwable e) {
             r.slot.inFlight.decrementAndGet();
-            releaseSent(r);
+            if (neverSent(e)) {
+                releaseUnsent(r);
+            } else {
+                releaseSent(r);
+            }
             if (attempts < maxAttempts) {
                 retryAfter(r.slot, e.toString());
             } else {
@@ -762,6 +766,17 @@ public final class Governor implements AutoCloseable {
             } else {
                 release(r, r.maxOut, 0, true);
             }
+        }
+
+        /**
+         * Gives back everything the reservation took, its request too: the call never reached the provider (the
+         * connection was refused or the host unknown), which counted none of it.
+         */
+        void releaseUnsent(Reservation r) {
+            if (r.slot.policy.hasDimension(ModelProfile.REQUESTS) && r.cost.units(ModelProfile.REQUESTS) > 0) {
+                limiter.refund(r.slot.limiterKey, Cost.of(ModelProfile.REQUESTS, 1));
+            }
+            releaseAll(r);
         }
 
         /** Gives back everything the reservation took: the provider counted none of it. */
@@ -1052,6 +1067,17 @@ public final class Governor implements AutoCloseable {
             return c;
         }
         return c == null ? Cost.of(dim, units) : c.and(dim, units);
+    }
+
+    /** Whether {@code e} says the call never left: a refused connection or an unknown host. */
+    static boolean neverSent(Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof java.net.ConnectException || c instanceof java.net.UnknownHostException
+                    || c instanceof java.nio.channels.UnresolvedAddressException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static Throwable unwrap(Throwable e) {

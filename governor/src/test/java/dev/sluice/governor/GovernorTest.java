@@ -368,6 +368,38 @@ class GovernorTest {
     }
 
     @Test
+    @DisplayName("A call whose connection is refused never reached the provider: all it reserved is given back, its"
+            + " request too, even where the provider counts max_tokens in full")
+    void refusedConnectionsGiveEverythingBack() throws Exception {
+        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    dialect: none
+                    adaptive: false
+                    encoding: o200k_base
+                    chargesMaxTokens: true
+                    window: 1m
+                    models:
+                      gpt-4o-mini: {rpm: 3, tpm: 100000}
+                """);
+        Governor g = open(Governor.builder(MemoryBackend.create()).profiles(profiles)
+                .pool(MODEL, ProviderKey.of("sim", "sk-1")).backoff(Duration.ofMillis(1), Duration.ofMillis(2))
+                .maxWait(Duration.ofSeconds(5)).build());
+        Upstream refused = attempt -> CompletableFuture.failedFuture(
+                new java.io.IOException(new java.net.ConnectException("Connection refused")));
+        assertThat(g.callAsync(chat("refused", 300), refused)).failsWithin(Duration.ofSeconds(10));
+        GovernorStats s = g.stats();
+        assertThat(s.attempts()).isEqualTo(3);
+        assertThat(s.tokensRefunded()).isEqualTo(s.tokensReserved());
+        // 3 requests a minute: had the 3 refused attempts kept theirs, this call would wait a minute, past maxWait
+        GovernedResponse ok = g.callAsync(chat("works", 300), a -> CompletableFuture.completedFuture(
+                UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}")))
+                .get(10, TimeUnit.SECONDS);
+        assertThat(ok.response().status()).isEqualTo(200);
+        assertThat(ok.attempts()).isEqualTo(1);
+    }
+
+    @Test
     @DisplayName("A streamed answer settles on its final usage chunk")
     void streamingSettles() {
         ProviderSimulator sim = simulator(ProviderSimulator.builder());
