@@ -233,6 +233,64 @@ class GovernorTest {
     }
 
     @Test
+    @DisplayName("A woken call that still does not fit keeps its place at the head of the queue and the wakes stop"
+            + " there: a smaller call behind it that would fit is not served first")
+    void wokenCallStillShortKeepsItsPlace() throws Exception {
+        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    dialect: none
+                    adaptive: false
+                    encoding: o200k_base
+                    window: 1m
+                    guard: 0s
+                    models:
+                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
+                """);
+        AtomicInteger looks = new AtomicInteger();
+        LimiterBackend counting = new ForwardingBackend(MemoryBackend.create()) {
+            @Override
+            public Decision acquire(String k, Policy policy, Cost cost) {
+                looks.incrementAndGet();
+                return super.acquire(k, policy, cost);
+            }
+        };
+        Governor g = open(Governor.builder(counting).profiles(profiles)
+                .pool(MODEL, ProviderKey.of("sim", "sk-1")).maxWait(Duration.ofSeconds(90)).build());
+        Map<String, CompletableFuture<UpstreamResponse>> answers = new java.util.concurrent.ConcurrentHashMap<>();
+        List<String> order = new CopyOnWriteArrayList<>();
+        Upstream upstream = a -> {
+            String prompt = a.request().messages().get(0).content();
+            order.add(prompt);
+            return answers.computeIfAbsent(prompt, p -> new CompletableFuture<>());
+        };
+        String used = "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":5}}";
+        // about 1,000 and 990 of the key's 2,000 tokens a minute
+        CompletableFuture<GovernedResponse> big1 = g.callAsync(chat("big1", 990), upstream);
+        CompletableFuture<GovernedResponse> big2 = g.callAsync(chat("big2", 980), upstream);
+        await(() -> order.size() == 2);
+        CompletableFuture<GovernedResponse> a = g.callAsync(chat("a", 1500), upstream); // about 1,510
+        await(() -> g.waitingForRelease() == 1);
+        CompletableFuture<GovernedResponse> b = g.callAsync(chat("b", 400), upstream); // about 410
+        await(() -> g.waitingForRelease() == 2);
+
+        // about 1,000 free: not enough for a, enough for b, which must not pass a
+        answers.get("big1").complete(UpstreamResponse.of(200, Map.of(), used));
+        assertThat(big1.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        await(() -> looks.get() == 5 && g.waitingForRelease() == 2); // a looked once more and queued again
+        assertThat(order).hasSize(2);
+        // about 1,980 free: a, then the wake it passes on serves b
+        answers.get("big2").complete(UpstreamResponse.of(200, Map.of(), used));
+        assertThat(big2.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        await(() -> order.size() == 4);
+        assertThat(order).containsExactly("big1", "big2", "a", "b");
+        answers.get("a").complete(UpstreamResponse.of(200, Map.of(), used));
+        answers.get("b").complete(UpstreamResponse.of(200, Map.of(), used));
+        assertThat(a.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        assertThat(b.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+    }
+
+    @Test
     @DisplayName("A woken call that fails instead of being granted passes the wake on to the next waiting call")
     void wokenCallThatFailsPassesTheWakeOn() throws Exception {
         ProviderProfiles profiles = ProviderProfiles.fromYaml("""
