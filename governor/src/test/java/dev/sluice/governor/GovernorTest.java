@@ -105,17 +105,7 @@ class GovernorTest {
     @DisplayName("Tokens a settled call gives back wake the calls waiting for them on its key, oldest first, each one "
             + "sent waking the next: they go out then, not when the window slides a minute later")
     void settlementWakesWaitingCalls() throws Exception {
-        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
-                providers:
-                  sim:
-                    dialect: none
-                    adaptive: false
-                    encoding: o200k_base
-                    window: 1m
-                    guard: 0s
-                    models:
-                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
-                """);
+        ProviderProfiles profiles = twoThousandTokensAMinute(false);
         Governor g = open(Governor.builder(MemoryBackend.create()).profiles(profiles)
                 .pool(MODEL, ProviderKey.of("sim", "sk-1")).maxWait(Duration.ofSeconds(90)).build());
         CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
@@ -130,16 +120,14 @@ class GovernorTest {
         CompletableFuture<GovernedResponse> b = g.callAsync(chat("b", 400), upstream);
         await(() -> g.waitingForRelease() == 2);
 
-        first.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
-                + "\"completion_tokens\":6}}"));
+        first.complete(answered());
         assertThat(big.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
         // far less than the minute the window would take
         await(() -> sent.get() == 3);
         assertThat(g.waitingForRelease()).isZero();
         assertThat(g.timersPending()).as("the woken calls' timers are cancelled, not left to fire in a minute")
                 .isZero();
-        later.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
-                + "\"completion_tokens\":6}}"));
+        later.complete(answered());
         assertThat(a.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
         assertThat(b.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
     }
@@ -148,25 +136,15 @@ class GovernorTest {
     @DisplayName("A 429 gives its reservation back only once the key's cooldown is written: the call it wakes waits"
             + " out the provider's retry-after instead of going out inside it")
     void a429WakesWaitersIntoItsCooldown() throws Exception {
-        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
-                providers:
-                  sim:
-                    dialect: none
-                    adaptive: true     # a 429 also lowers the key's limits, between the release and the cooldown
-                    encoding: o200k_base
-                    window: 1m
-                    guard: 0s
-                    models:
-                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
-                """);
+        // adaptive: a 429 also lowers the key's limits, between the release and the cooldown
+        ProviderProfiles profiles = twoThousandTokensAMinute(true);
         Governor g = open(Governor.builder(MemoryBackend.create()).profiles(profiles)
                 .pool(MODEL, ProviderKey.of("sim", "sk-1")).maxAttempts(1).maxWait(Duration.ofSeconds(90)).build());
         CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
         List<Long> sentAt = new CopyOnWriteArrayList<>();
         Upstream upstream = a -> {
             sentAt.add(System.nanoTime());
-            return sentAt.size() == 1 ? first : CompletableFuture.completedFuture(UpstreamResponse.of(200, Map.of(),
-                    "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}"));
+            return sentAt.size() == 1 ? first : CompletableFuture.completedFuture(answered());
         };
         CompletableFuture<GovernedResponse> big = g.callAsync(chat("big", 1980), upstream);
         await(() -> sentAt.size() == 1);
@@ -185,17 +163,7 @@ class GovernorTest {
     @Test
     @DisplayName("A settlement that lands between a call's refused look and its joining the queue still wakes it")
     void settlementBeforeQueueingWakes() throws Exception {
-        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
-                providers:
-                  sim:
-                    dialect: none
-                    adaptive: false
-                    encoding: o200k_base
-                    window: 1m
-                    guard: 0s
-                    models:
-                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
-                """);
+        ProviderProfiles profiles = twoThousandTokensAMinute(false);
         ProviderKey key = ProviderKey.of("sim", "sk-1");
         CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
         AtomicReference<Governor> gov = new AtomicReference<>();
@@ -206,8 +174,7 @@ class GovernorTest {
                 Decision d = super.acquire(k, policy, cost);
                 if (looks.incrementAndGet() == 2) { // the waiting call's first look, refused: settle the big call now
                     assertThat(d.granted()).isFalse();
-                    first.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
-                            + "\"completion_tokens\":6}}"));
+                    first.complete(answered());
                     long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
                     while (gov.get().releases(MODEL, key) == 0 && System.nanoTime() < end) {
                         Thread.onSpinWait();
@@ -221,8 +188,7 @@ class GovernorTest {
         gov.set(g);
         AtomicInteger sent = new AtomicInteger();
         Upstream upstream = a -> sent.incrementAndGet() == 1 ? first
-                : CompletableFuture.completedFuture(UpstreamResponse.of(200, Map.of(),
-                        "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}"));
+                : CompletableFuture.completedFuture(answered());
         CompletableFuture<GovernedResponse> big = g.callAsync(chat("big", 1980), upstream);
         await(() -> sent.get() == 1);
         CompletableFuture<GovernedResponse> waiting = g.callAsync(chat("a", 400), upstream);
@@ -236,17 +202,7 @@ class GovernorTest {
     @DisplayName("A woken call that still does not fit keeps its place at the head of the queue and the wakes stop"
             + " there: a smaller call behind it that would fit is not served first")
     void wokenCallStillShortKeepsItsPlace() throws Exception {
-        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
-                providers:
-                  sim:
-                    dialect: none
-                    adaptive: false
-                    encoding: o200k_base
-                    window: 1m
-                    guard: 0s
-                    models:
-                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
-                """);
+        ProviderProfiles profiles = twoThousandTokensAMinute(false);
         AtomicInteger looks = new AtomicInteger();
         LimiterBackend counting = new ForwardingBackend(MemoryBackend.create()) {
             @Override
@@ -293,17 +249,7 @@ class GovernorTest {
     @Test
     @DisplayName("A woken call that fails instead of being granted passes the wake on to the next waiting call")
     void wokenCallThatFailsPassesTheWakeOn() throws Exception {
-        ProviderProfiles profiles = ProviderProfiles.fromYaml("""
-                providers:
-                  sim:
-                    dialect: none
-                    adaptive: false
-                    encoding: o200k_base
-                    window: 1m
-                    guard: 0s
-                    models:
-                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
-                """);
+        ProviderProfiles profiles = twoThousandTokensAMinute(false);
         AtomicInteger looks = new AtomicInteger();
         LimiterBackend backend = new ForwardingBackend(MemoryBackend.create()) {
             @Override
@@ -319,8 +265,7 @@ class GovernorTest {
         CompletableFuture<UpstreamResponse> first = new CompletableFuture<>();
         AtomicInteger sent = new AtomicInteger();
         Upstream upstream = a -> sent.incrementAndGet() == 1 ? first
-                : CompletableFuture.completedFuture(UpstreamResponse.of(200, Map.of(),
-                        "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}"));
+                : CompletableFuture.completedFuture(answered());
         CompletableFuture<GovernedResponse> big = g.callAsync(chat("big", 1980), upstream);
         await(() -> sent.get() == 1);
         CompletableFuture<GovernedResponse> a = g.callAsync(chat("a", 400), upstream);
@@ -328,8 +273,7 @@ class GovernorTest {
         CompletableFuture<GovernedResponse> b = g.callAsync(chat("b", 400), upstream);
         await(() -> g.waitingForRelease() == 2);
 
-        first.complete(UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,"
-                + "\"completion_tokens\":6}}"));
+        first.complete(answered());
         assertThat(a).failsWithin(Duration.ofSeconds(10)).withThrowableThat().havingRootCause()
                 .withMessage("backend down for this look");
         // the window would free the tokens only in a minute
@@ -451,7 +395,7 @@ class GovernorTest {
         assertThat(s.tokensRefunded()).isEqualTo(s.tokensReserved());
         // 3 requests a minute: had the 3 refused attempts kept theirs, this call would wait a minute, past maxWait
         GovernedResponse ok = g.callAsync(chat("works", 300), a -> CompletableFuture.completedFuture(
-                UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}")))
+                answered()))
                 .get(10, TimeUnit.SECONDS);
         assertThat(ok.response().status()).isEqualTo(200);
         assertThat(ok.attempts()).isEqualTo(1);
@@ -573,6 +517,29 @@ class GovernorTest {
             shown = !waiterEndedBeforeRefund.get();
         }
         assertThat(shown).as("close() met a call at its upstream before the waiting call in some round").isTrue();
+    }
+
+    /**
+     * One key of 2,000 tokens a minute and no header to learn from: only the governor's own accounting decides, and
+     * tokens come back only by a settlement (or in a minute).
+     */
+    private static ProviderProfiles twoThousandTokensAMinute(boolean adaptive) {
+        return ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    dialect: none
+                    adaptive: %s
+                    encoding: o200k_base
+                    window: 1m
+                    guard: 0s
+                    models:
+                      gpt-4o-mini: {rpm: 1000, tpm: 2000}
+                """.formatted(adaptive));
+    }
+
+    /** A 200 reporting 16 tokens used. */
+    private static UpstreamResponse answered() {
+        return UpstreamResponse.of(200, Map.of(), "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":6}}");
     }
 
     /** Waits up to 20 s for {@code condition}, then asserts it. */
