@@ -439,7 +439,7 @@ public final class Governor implements AutoCloseable {
 
         void next() {
             long t0 = System.nanoTime();
-            choose(null).whenComplete((r, e) -> {
+            choose(null, false).whenComplete((r, e) -> {
                 waitedNanos += System.nanoTime() - t0;
                 if (e != null) {
                     fail(unwrap(e));
@@ -456,10 +456,11 @@ public final class Governor implements AutoCloseable {
 
         /**
          * Picks a key and reserves on it, waiting as needed. {@code woke} is the slot whose release woke this look,
-         * if one did: unless the call then queues on that slot again (at its head: the chain of wakes stops there),
-         * the wake passes on to that slot's next waiter, whether this call is granted, waits elsewhere or fails.
+         * if one did: unless the call then queues on that slot again (the chain of wakes stops there), the wake
+         * passes on to that slot's next waiter, whether this call is granted, waits elsewhere or fails. It queues
+         * again at the head if {@code head} (it was the head the release took), else at the tail.
          */
-        CompletableFuture<Reservation> choose(@Nullable Slot woke) {
+        CompletableFuture<Reservation> choose(@Nullable Slot woke, boolean head) {
             List<Slot> candidates = new ArrayList<>();
             for (Slot s : pool) {
                 if (!outForTheDay.contains(s)) {
@@ -489,7 +490,7 @@ public final class Governor implements AutoCloseable {
                 }
                 if (ready.isEmpty()) {
                     passOn = false; // every key cools down: the next waiter could not use the wake either
-                    return later(minCooldown * 1000, () -> choose(null));
+                    return later(minCooldown * 1000, () -> choose(null, false));
                 }
                 ready.sort(Comparator.comparingDouble((Slot s) -> -s.score));
                 Reservation best = null;
@@ -524,7 +525,7 @@ public final class Governor implements AutoCloseable {
                     // after its suggested wait, within the call's budget.
                     Decision o = Objects.requireNonNull(other);
                     LOG.log(Level.WARNING, "governor " + name + ": limiter denied " + o + "; trying again");
-                    return later(Math.max(BACKEND_RECHECK_MICROS, o.retryAfterMicros()), () -> choose(null));
+                    return later(Math.max(BACKEND_RECHECK_MICROS, o.retryAfterMicros()), () -> choose(null, false));
                 }
                 if (minCooldown != Long.MAX_VALUE) {
                     minWait = Math.min(minWait, minCooldown * 1000);
@@ -533,10 +534,11 @@ public final class Governor implements AutoCloseable {
                 // soon for releases by other instances. Tokens come back when a call here settles below its
                 // reservation: wake then, else when predicted.
                 long micros = leaseBound ? Math.min(minWait, LEASE_RECHECK_MICROS) : minWait;
-                if (waitOn == woke && micros <= budgetMicros()) {
-                    passOn = false; // woken and still short: first in line again, and the chain stops here
+                long budget = budgetMicros(); // read once: the decision to pass the wake on and to queue agree
+                if (waitOn == woke && micros <= budget) {
+                    passOn = false; // woken and still short: in line again, and the chain stops here
                 }
-                return onRelease(waitOn, micros, waitOnSeen, waitOn == woke);
+                return onRelease(waitOn, micros, budget, waitOnSeen, waitOn == woke && head);
               } finally {
                 if (passOn) {
                     woke.released();
@@ -549,29 +551,36 @@ public final class Governor implements AutoCloseable {
          * Chooses again when a call on {@code slot} settles or releases its lease here, or after {@code micros},
          * whichever comes first. {@code seen} is the slot's release count read before the look that refused this
          * call: if it moved since, a release may have passed the queue before this call joined it, so the call looks
-         * again at once. {@code first} queues it at the head (a woken call still short keeps its place).
+         * again at once, keeping its place. {@code first} queues it at the head (a woken call still short keeps its
+         * place); {@code budget} is what is left of the call's maximum wait.
          */
-        CompletableFuture<Reservation> onRelease(Slot slot, long micros, long seen, boolean first) {
-            if (micros > budgetMicros()) {
-                return later(micros, () -> choose(null));
+        CompletableFuture<Reservation> onRelease(Slot slot, long micros, long budget, long seen, boolean first) {
+            if (micros > budget) {
+                return later(micros, () -> choose(null, false));
             }
-            Waiter w = new Waiter(this, slot);
+            Waiter w = new Waiter(this, slot, first);
             if (first) {
                 slot.waiters.addFirst(w);
             } else {
                 slot.waiters.addLast(w);
             }
-            ScheduledFuture<?> timer = scheduler.schedule(() -> {
-                if (slot.waiters.remove(w)) { // else a release took it from the queue and wakes it
-                    w.look(false);
-                }
-            }, Math.max(1, micros), TimeUnit.MICROSECONDS);
+            ScheduledFuture<?> timer;
+            try {
+                timer = scheduler.schedule(() -> {
+                    if (slot.waiters.remove(w)) { // else a release took it from the queue and wakes it
+                        w.look(false, false);
+                    }
+                }, Math.max(1, micros), TimeUnit.MICROSECONDS);
+            } catch (RejectedExecutionException closed) {
+                slot.waiters.remove(w); // close() fails the call; nothing is left queued
+                throw closed;
+            }
             w.timer = timer;
             if (w.looked.get()) {
                 timer.cancel(false);
             }
             if (slot.releases.get() != seen && slot.waiters.remove(w)) {
-                w.look(true);
+                w.look(true, first);
             }
             return w.result;
         }
@@ -1235,22 +1244,26 @@ public final class Governor implements AutoCloseable {
     private final class Waiter implements Runnable {
         final Call call;
         final Slot slot;
+        /** Queued at the head: it keeps that place if it looks again and is still short. */
+        final boolean first;
         final CompletableFuture<Reservation> result = new CompletableFuture<>();
         final java.util.concurrent.atomic.AtomicBoolean looked = new java.util.concurrent.atomic.AtomicBoolean();
         volatile @Nullable ScheduledFuture<?> timer;
 
-        Waiter(Call call, Slot slot) {
+        Waiter(Call call, Slot slot, boolean first) {
             this.call = call;
             this.slot = slot;
+            this.first = first;
         }
 
-        /** Woken by a release. */
+        /** Woken by a release, which took it from the head of the queue. */
         @Override
         public void run() {
-            look(true);
+            look(true, true);
         }
 
-        void look(boolean byRelease) {
+        /** Looks again once, for a release ({@code byRelease}) or its timer; {@code head}: see {@link Call#choose}. */
+        void look(boolean byRelease, boolean head) {
             if (!looked.compareAndSet(false, true)) {
                 return;
             }
@@ -1260,7 +1273,7 @@ public final class Governor implements AutoCloseable {
             }
             CompletableFuture<Reservation> next;
             try {
-                next = call.choose(byRelease ? slot : null);
+                next = call.choose(byRelease ? slot : null, head);
             } catch (RuntimeException e) {
                 if (byRelease) {
                     slot.released();

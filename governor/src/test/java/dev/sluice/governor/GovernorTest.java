@@ -136,7 +136,7 @@ class GovernorTest {
     @DisplayName("A 429 gives its reservation back only once the key's cooldown is written: the call it wakes waits"
             + " out the provider's retry-after instead of going out inside it")
     void a429WakesWaitersIntoItsCooldown() throws Exception {
-        // adaptive: a 429 also lowers the key's limits, between the release and the cooldown
+        // adaptive: a 429 also lowers the key's limits, which widened the gap when the release came before the cooldown
         ProviderProfiles profiles = twoThousandTokensAMinute(true);
         Governor g = open(Governor.builder(MemoryBackend.create()).profiles(profiles)
                 .pool(MODEL, ProviderKey.of("sim", "sk-1")).maxAttempts(1).maxWait(Duration.ofSeconds(90)).build());
@@ -244,6 +244,63 @@ class GovernorTest {
         answers.get("b").complete(UpstreamResponse.of(200, Map.of(), used));
         assertThat(a.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
         assertThat(b.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+    }
+
+    @Test
+    @DisplayName("A call that looks again because a settlement passed while it queued joins the tail: it does not jump"
+            + " ahead of an older waiting call")
+    void aRecheckDoesNotJumpTheQueue() throws Exception {
+        ProviderProfiles profiles = twoThousandTokensAMinute(false);
+        ProviderKey key = ProviderKey.of("sim", "sk-1");
+        Map<String, CompletableFuture<UpstreamResponse>> answers = new java.util.concurrent.ConcurrentHashMap<>();
+        AtomicReference<Governor> gov = new AtomicReference<>();
+        AtomicInteger looks = new AtomicInteger();
+        LimiterBackend backend = new ForwardingBackend(MemoryBackend.create()) {
+            @Override
+            public Decision acquire(String k, Policy policy, Cost cost) {
+                Decision d = super.acquire(k, policy, cost);
+                if (looks.incrementAndGet() == 4) { // x's first look, refused: big1 settles before x queues
+                    assertThat(d.granted()).isFalse();
+                    answers.get("big1").complete(answered());
+                    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                    // and w1, woken by it, looked and queued again (first in line) before x queues
+                    while (!(gov.get().releases(MODEL, key) > 0 && looks.get() == 5
+                            && gov.get().waitingForRelease() == 1) && System.nanoTime() < end) {
+                        Thread.onSpinWait();
+                    }
+                }
+                return d;
+            }
+        };
+        Governor g = open(Governor.builder(backend).profiles(profiles).pool(MODEL, key)
+                .maxWait(Duration.ofSeconds(90)).build());
+        gov.set(g);
+        List<String> order = new CopyOnWriteArrayList<>();
+        Upstream upstream = a -> {
+            String prompt = a.request().messages().get(0).content();
+            order.add(prompt);
+            return answers.computeIfAbsent(prompt, p -> new CompletableFuture<>());
+        };
+        answers.put("big1", new CompletableFuture<>());
+        // about 1,000 and 990 of the key's 2,000 tokens a minute
+        CompletableFuture<GovernedResponse> big1 = g.callAsync(chat("big1", 990), upstream);
+        CompletableFuture<GovernedResponse> big2 = g.callAsync(chat("big2", 980), upstream);
+        await(() -> order.size() == 2);
+        CompletableFuture<GovernedResponse> w1 = g.callAsync(chat("w1", 1500), upstream); // about 1,510
+        await(() -> g.waitingForRelease() == 1);
+        CompletableFuture<GovernedResponse> x = g.callAsync(chat("x", 1400), upstream); // about 1,410
+        // big1's settlement (about 1,000 free: neither fits) woke w1, and x looked again: both queued once more
+        await(() -> looks.get() == 6 && g.waitingForRelease() == 2);
+        assertThat(big1.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        assertThat(order).hasSize(2);
+
+        // about 1,980 free: one of the two fits, and it must be the older, w1
+        answers.get("big2").complete(answered());
+        assertThat(big2.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
+        await(() -> order.size() == 3);
+        assertThat(order.get(2)).isEqualTo("w1");
+        answers.get("w1").complete(answered());
+        assertThat(w1.get(10, TimeUnit.SECONDS).response().status()).isEqualTo(200);
     }
 
     @Test

@@ -19,10 +19,11 @@ public interface RateLimiter extends AutoCloseable {
     Decision tryAcquire(String key, Cost cost);
 
     /**
-     * Waits up to {@code maxWait} for {@code cost} to be granted. A wait that would exceed {@code maxWait} is refused
-     * at once with {@link Decision.Reason#DEADLINE_EXCEEDED} and the predicted wait; otherwise the thread sleeps for the
-     * exact predicted wait, or less if the implementation wakes it when quota comes back (Sluice's does on a refund),
-     * and again if another caller took the quota meanwhile.
+     * Waits up to {@code maxWait} for {@code cost} to be granted (Sluice's counts it from the first refusal: a look
+     * at the backend is not waiting, so a remote backend's round trips come on top). A wait that would exceed
+     * {@code maxWait} is refused at once with {@link Decision.Reason#DEADLINE_EXCEEDED} and the predicted wait;
+     * otherwise the thread sleeps for the exact predicted wait, or less if the implementation wakes it when quota
+     * comes back (Sluice's does on a refund), and again if another caller took the quota meanwhile.
      *
      * @throws IllegalArgumentException as {@link #tryAcquire}, or if {@code maxWait} is negative
      * @throws InterruptedException if the thread is interrupted while waiting; nothing is charged then

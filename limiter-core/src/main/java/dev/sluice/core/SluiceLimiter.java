@@ -16,7 +16,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -68,14 +68,16 @@ public final class SluiceLimiter implements RateLimiter {
      * only inside the map's {@code compute} methods, under the key's lock.
      */
     private static final System.Logger LOG = System.getLogger(SluiceLimiter.class.getName());
+    /** Stripes of the refund count: a refund makes only acquires of keys on its stripe look twice. */
+    private static final int REFUND_STRIPES = 64;
 
     private final ConcurrentHashMap<String, LinkedHashSet<Waiter>> waiters = new ConcurrentHashMap<>();
     /**
-     * Refunds through this limiter so far. A call refused at its first look joins its key's queue only then, and
-     * looks again at once if this moved since before that look: the refund's wake may have found the queue without
-     * it.
+     * Refunds through this limiter so far, by {@link #stripe} of their key. A call refused at its first look joins its
+     * key's queue only then, and looks again at once if its key's stripe moved since before that look: the refund's
+     * wake may have found the queue without it.
      */
-    private final AtomicLong refunds = new AtomicLong();
+    private final AtomicLongArray refunds = new AtomicLongArray(REFUND_STRIPES);
     private final java.util.concurrent.CopyOnWriteArrayList<Consumer<String>> refundListeners =
             new java.util.concurrent.CopyOnWriteArrayList<>();
     private final AtomicInteger waiting = new AtomicInteger();
@@ -125,7 +127,7 @@ public final class SluiceLimiter implements RateLimiter {
         if (Thread.interrupted()) {
             throw new InterruptedException("interrupted before acquiring; nothing was charged");
         }
-        long refundsSeen = refunds.get();
+        long refundsSeen = refunds.get(stripe(key));
         Decision d = decide(key, policy, cost);
         Decision done = doneWaiting(policy, cost, d, budget, 0);
         if (done != null) {
@@ -135,7 +137,7 @@ public final class SluiceLimiter implements RateLimiter {
         BlockingWaiter waiter = new BlockingWaiter();
         enter(key, waiter);
         try {
-            if (refunds.get() == refundsSeen) { // else a refund may have passed before this call joined: look again
+            if (refunds.get(stripe(key)) == refundsSeen) { // else a refund may have passed before this call joined: look again
                 sleep(waiter, 0, d.retryAfterMicros());
             }
             while (true) {
@@ -195,7 +197,7 @@ public final class SluiceLimiter implements RateLimiter {
     public CompletableFuture<Decision> acquireAsync(String key, Cost cost, Duration maxWait) {
         long budget = waitMicros(maxWait);
         Policy policy = resolve(key, cost);
-        long refundsSeen = refunds.get();
+        long refundsSeen = refunds.get(stripe(key));
         Decision d;
         try {
             d = decide(key, policy, cost);
@@ -210,7 +212,7 @@ public final class SluiceLimiter implements RateLimiter {
         enter(key, a);
         a.future.whenComplete((x, e) -> leave(key, a)); // for a cancellation; every other end leaves first
         // a refund may have passed before it joined, or one may wake it as it schedules: then look again now
-        if (refunds.get() != refundsSeen || !a.schedule(d.retryAfterMicros(), 0)) {
+        if (refunds.get(stripe(key)) != refundsSeen || !a.schedule(d.retryAfterMicros(), 0)) {
             a.run();
         }
         return a.future;
@@ -225,7 +227,7 @@ public final class SluiceLimiter implements RateLimiter {
     private Decision giveBack(String key, Policy policy, Cost cost) {
         Decision d = backend.refund(key, policy, cost);
         observer.onRefund(policy, cost);
-        refunds.incrementAndGet(); // after the refund, before the wake: see acquire
+        refunds.incrementAndGet(stripe(key)); // after the refund, before the wake: see acquire
         wakeOldest(key);
         for (Consumer<String> l : refundListeners) {
             try {
@@ -360,6 +362,12 @@ public final class SluiceLimiter implements RateLimiter {
 
     /** The last (policy, cost) pair that passed validation: most callers repeat the same constant pair. */
     private record Validated(Policy policy, Cost cost) {
+    }
+
+    /** The stripe of {@link #refunds} that counts {@code key}'s refunds (and those of the keys sharing it). */
+    private static int stripe(String key) {
+        int h = key.hashCode();
+        return (h ^ (h >>> 16)) & (REFUND_STRIPES - 1);
     }
 
     private static long waitMicros(Duration maxWait) {
