@@ -170,6 +170,102 @@ class WakeOnRefundTest {
     }
 
     @Test
+    @DisplayName("New acquires racing refunds, 100 rounds: every unit given back is taken by a waiter, none sits"
+            + " unclaimed while one waits, and the queue empties once they leave")
+    void acquiresRacingRefunds() throws Exception {
+        for (int round = 0; round < 100; round++) {
+            // 100 a day, all taken: the next unit of refill is 14 minutes away, so only refunds serve the waiters
+            SluiceLimiter limiter = SluiceLimiter.builder(MemoryBackend.create())
+                    .policy(Policy.of(Limit.of("requests", 100, Duration.ofDays(1), Algorithm.TOKEN_BUCKET))).build();
+            for (int i = 0; i < 100; i++) {
+                assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+            }
+            // 4 threads x 10 async acquires, every fifth cancelled at once (at least 32 stay), 2 blocking, 3 x 8
+            // refunds
+            List<CompletableFuture<Decision>> async = new java.util.concurrent.CopyOnWriteArrayList<>();
+            AtomicInteger blockingGranted = new AtomicInteger();
+            List<Thread> blocking = new ArrayList<>();
+            CountDownLatch go = new CountDownLatch(1);
+            ExecutorService pool = Executors.newFixedThreadPool(7);
+            try {
+                for (int t = 0; t < 4; t++) {
+                    pool.execute(() -> {
+                        awaitQuietly(go);
+                        for (int i = 0; i < 10; i++) {
+                            CompletableFuture<Decision> f = limiter.acquireAsync("k", Cost.request(),
+                                    Duration.ofHours(1));
+                            if (i % 5 != 0 || !f.cancel(true)) { // a cancel too late (granted at once) keeps it
+                                async.add(f);
+                            }
+                        }
+                    });
+                }
+                for (int t = 0; t < 2; t++) {
+                    Thread b = new Thread(() -> {
+                        awaitQuietly(go);
+                        try {
+                            if (limiter.acquire("k", Cost.request(), Duration.ofHours(1)).granted()) {
+                                blockingGranted.incrementAndGet();
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    });
+                    b.start();
+                    blocking.add(b);
+                }
+                for (int t = 0; t < 3; t++) {
+                    pool.execute(() -> {
+                        awaitQuietly(go);
+                        for (int i = 0; i < 8; i++) {
+                            limiter.refund("k", Cost.request());
+                            Thread.yield();
+                        }
+                    });
+                }
+                go.countDown();
+                pool.shutdown();
+                assertThat(pool.awaitTermination(30, TimeUnit.SECONDS)).isTrue();
+            } finally {
+                pool.shutdownNow();
+            }
+
+            int r = round;
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while ((granted(async) + blockingGranted.get() < 24 || limiter.waiting() != pending(async, blocking))
+                    && System.nanoTime() < until) {
+                Thread.sleep(2);
+            }
+            assertThat(granted(async) + blockingGranted.get()).as("round %d: waiters granted by 24 refunds", r)
+                    .isEqualTo(24);
+            long pending = pending(async, blocking);
+            assertThat(pending).as("round %d: calls still waiting", r).isPositive();
+            assertThat(limiter.tryAcquire("k", Cost.request()).granted())
+                    .as("round %d: a unit given back sits unclaimed while %d calls wait", r, pending).isFalse();
+            assertThat(limiter.waiting()).as("round %d", r).isEqualTo(pending);
+            async.forEach(f -> f.cancel(true));
+            for (Thread b : blocking) {
+                b.interrupt();
+                b.join(TimeUnit.SECONDS.toMillis(10));
+                assertThat(b.isAlive()).isFalse();
+            }
+            assertThat(limiter.waiting()).as("round %d: the queue is empty once all left", r).isZero();
+        }
+    }
+
+    private static long pending(List<CompletableFuture<Decision>> async, List<Thread> blocking) {
+        return async.stream().filter(f -> !f.isDone()).count() + blocking.stream().filter(Thread::isAlive).count();
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
     @DisplayName("A refund that lands between an async waiter's first refusal and its joining the key's queue still"
             + " wakes it at once")
     void refundWhileTheWaiterLooks() {
