@@ -223,6 +223,7 @@ class GovernorTest {
         String used = "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":5}}";
         // about 1,000 and 990 of the key's 2,000 tokens a minute
         CompletableFuture<GovernedResponse> big1 = g.callAsync(chat("big1", 990), upstream);
+        await(() -> order.size() == 1); // calls go out on worker threads: one at a time, for a known order
         CompletableFuture<GovernedResponse> big2 = g.callAsync(chat("big2", 980), upstream);
         await(() -> order.size() == 2);
         CompletableFuture<GovernedResponse> a = g.callAsync(chat("a", 1500), upstream); // about 1,510
