@@ -63,14 +63,14 @@ public final class SluiceLimiter implements RateLimiter {
     private final LimiterObserver observer;
     /** Racy on purpose: a stale or missing value only costs a re-validation; records publish safely. */
     private @Nullable Validated lastValidated;
-    /**
-     * Each key's acquires in progress, oldest first; a key's entry goes with its last one. Each set is read and changed
-     * only inside the map's {@code compute} methods, under the key's lock.
-     */
     private static final System.Logger LOG = System.getLogger(SluiceLimiter.class.getName());
     /** Stripes of the refund count: a refund makes only acquires of keys on its stripe look twice. */
     private static final int REFUND_STRIPES = 64;
 
+    /**
+     * Each key's acquires in progress, oldest first; a key's entry goes with its last one. Each set is read and changed
+     * only inside the map's {@code compute} methods, under the key's lock.
+     */
     private final ConcurrentHashMap<String, LinkedHashSet<Waiter>> waiters = new ConcurrentHashMap<>();
     /**
      * Refunds through this limiter so far, by {@link #stripe} of their key. A call refused at its first look joins its

@@ -11,6 +11,7 @@ import dev.sluice.api.queue.JobQueue;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
+import dev.sluice.core.SluiceLimiter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -31,6 +32,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
@@ -54,7 +56,7 @@ import org.jspecify.annotations.Nullable;
  * class, start-time fair queuing between tenants, so each backlogged tenant gets its weight's share of the jobs
  * started however many jobs the others submit. It then asks the limiter for the job's cost with {@code tryAcquire}:
  * granted, a worker runs the job; denied, the coordinator sleeps exactly the {@code retryAfter} the limiter
- * predicted (new jobs, a freed worker, a cancellation, {@link #close()} or, with a {@link dev.sluice.core.SluiceLimiter},
+ * predicted (new jobs, a freed worker, a cancellation, {@link #close()} or, with a {@link SluiceLimiter},
  * a refund on the job's limiter key wake it earlier), never polling. A job whose
  * deadline the predicted wait would miss is rejected at once with {@link DeadlineUnreachableException}.
  *
@@ -131,11 +133,10 @@ public final class Dispatcher<R> implements AutoCloseable {
     private final AutoCloseable subscription;
     /** Stops the refund calls of a {@link SluiceLimiter}; nothing for another limiter. */
     private final AutoCloseable refundSubscription;
-    /** The limiter key of the job the coordinator waits for, if it waits. */
+    /** The limiter key of the coordinator's last look, which it may be waiting for. */
     private volatile @Nullable String waitingKey;
     /** Refunds on {@link #waitingKey} so far: the coordinator stops waiting when it moves. */
-    private final java.util.concurrent.atomic.AtomicLong refundsOnWaitingKey =
-            new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong refundsOnWaitingKey = new AtomicLong();
 
     private Dispatcher(Builder<R> b) {
         this.name = b.name;
@@ -168,7 +169,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                     return t;
                 });
         this.subscription = queue.onEnqueue(this::signal);
-        this.refundSubscription = limiter instanceof dev.sluice.core.SluiceLimiter s ? s.onRefund(this::refunded)
+        this.refundSubscription = limiter instanceof SluiceLimiter s ? s.onRefund(this::refunded)
                 : () -> { };
         this.coordinator = new Thread(this::coordinate, "sluice-dispatcher-" + name);
         coordinator.setDaemon(true);
@@ -372,7 +373,6 @@ public final class Dispatcher<R> implements AutoCloseable {
                     extendedAt = now;
                 }
                 sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)), h, refundsSeen);
-                waitingKey = null;
             } catch (RuntimeException e) {
                 // The queue's store failed; try again a little later rather than dying.
                 await(UNAVAILABLE_RETRY_MICROS);
