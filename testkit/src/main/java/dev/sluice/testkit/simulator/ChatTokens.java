@@ -29,29 +29,58 @@ final class ChatTokens {
         return o200k ? O200K : CL100K;
     }
 
-    /** Prompt tokens of a chat request's {@code messages} array. */
     /** Loads the encodings (seconds), so that the first request is not slow. */
     static void load() {
         // the static initializer did it
     }
 
+    /** Prompt tokens of a chat request's {@code messages} array. */
     static long promptTokens(String model, JsonNode messages) {
         Encoding enc = encodingFor(model);
         long n = 3;
         for (JsonNode m : messages) {
-            n += 3;
-            n += enc.countTokensOrdinary(m.path("role").asText(""));
-            JsonNode content = m.path("content");
-            if (content.isTextual()) {
-                n += enc.countTokensOrdinary(content.asText());
-            } else if (content.isArray()) {
-                for (JsonNode part : content) {
-                    n += enc.countTokensOrdinary(part.path("text").asText(""));
-                }
+            n += message(enc, m);
+        }
+        return n;
+    }
+
+    /**
+     * Input tokens of a Responses API request, by the same formula: {@code instructions} as a system message, a
+     * string {@code input} as a user message, each message item of an {@code input} array as a message, and any
+     * other item (a function call, its output, ...) as the tokens of its JSON text.
+     */
+    static long responsesInputTokens(String model, JsonNode request) {
+        Encoding enc = encodingFor(model);
+        long n = 3;
+        JsonNode instructions = request.path("instructions");
+        if (instructions.isTextual()) {
+            n += 3 + enc.countTokensOrdinary("system") + enc.countTokensOrdinary(instructions.asText());
+        }
+        JsonNode input = request.path("input");
+        if (input.isTextual()) {
+            n += 3 + enc.countTokensOrdinary("user") + enc.countTokensOrdinary(input.asText());
+        } else if (input.isArray()) {
+            for (JsonNode item : input) {
+                boolean message = item.has("role") || "message".equals(item.path("type").asText());
+                n += message ? message(enc, item) : enc.countTokensOrdinary(item.toString());
             }
-            if (m.hasNonNull("name")) {
-                n += 1 + enc.countTokensOrdinary(m.get("name").asText());
+        }
+        return n;
+    }
+
+    /** One message: 3, plus the tokens of its role, of the text of its content, and of its name (plus 1). */
+    private static long message(Encoding enc, JsonNode m) {
+        long n = 3 + enc.countTokensOrdinary(m.path("role").asText(""));
+        JsonNode content = m.path("content");
+        if (content.isTextual()) {
+            n += enc.countTokensOrdinary(content.asText());
+        } else if (content.isArray()) {
+            for (JsonNode part : content) {
+                n += enc.countTokensOrdinary(part.path("text").asText(""));
             }
+        }
+        if (m.hasNonNull("name")) {
+            n += 1 + enc.countTokensOrdinary(m.get("name").asText());
         }
         return n;
     }

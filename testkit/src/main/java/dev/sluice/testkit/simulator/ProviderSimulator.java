@@ -31,9 +31,10 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A strict LLM provider on a loopback port: an OpenAI-compatible {@code POST /v1/chat/completions} (any path ending in
- * {@code /chat/completions} is accepted) that answers deterministically and enforces {@link SimulatorLimits} per API
- * key over exact sliding windows, answering 429 in the chosen {@link Dialect}.
+ * A strict LLM provider on a loopback port: an OpenAI-compatible {@code POST /v1/chat/completions} and {@code POST
+ * /v1/responses} (any path ending in {@code /chat/completions} or {@code /responses} is accepted) that answer
+ * deterministically and enforce {@link SimulatorLimits} per API key over exact sliding windows, answering 429 in the
+ * chosen {@link Dialect}.
  *
  * <pre>{@code
  * try (ProviderSimulator sim = ProviderSimulator.builder()
@@ -51,6 +52,13 @@ import org.jspecify.annotations.Nullable;
  * its prompt and all of its {@code max_tokens} (the completion bound when it names none), as OpenAI documents.
  * Streaming ({@code "stream": true}) sends SSE chunks and, when {@code stream_options.include_usage} is true, a final
  * chunk with empty choices and the usage, as OpenAI does, then {@code data: [DONE]}.
+ *
+ * <p>The Responses API: {@code input} (a string or an array of items) and {@code instructions} are counted by the
+ * chat formula ({@link ChatTokens}), {@code max_output_tokens} bounds the answer, and the usage reads {@code
+ * input_tokens}, {@code output_tokens} and {@code total_tokens}. A stream is a series of typed events ending in
+ * {@code response.completed} (or {@code response.incomplete} when cut) with the whole response and its usage; {@code
+ * stream_options.include_usage} is refused with a 400, as OpenAI refuses it there. It keeps no responses:
+ * {@code previous_response_id} is not followed and an {@code input} is required.
  *
  * <p>Errors: 400 for a body that is not a chat request, 401 for an API key starting with {@code sk-invalid}, 404 for
  * other paths. Thread-safe; the limits may be changed while running.
@@ -178,7 +186,8 @@ public final class ProviderSimulator implements AutoCloseable {
     }
 
     private void handle(HttpServerRequest req) {
-        if (req.method() != HttpMethod.POST || !req.path().endsWith("/chat/completions")) {
+        boolean responses = req.path().endsWith("/responses");
+        if (req.method() != HttpMethod.POST || !(responses || req.path().endsWith("/chat/completions"))) {
             otherErrors.incrementAndGet();
             sendError(req.response(), 404, "Unknown request URL: " + req.method() + " " + req.path(),
                     "invalid_request_error", "unknown_url");
@@ -186,10 +195,11 @@ public final class ProviderSimulator implements AutoCloseable {
         }
         // The request is stamped when it arrives, before its body is read and its tokens counted.
         long arrived = ticker.nowMicros();
-        req.body().onSuccess(body -> chat(req, body, arrived)).onFailure(e -> req.response().reset());
+        req.body().onSuccess(body -> call(req, body, arrived, responses)).onFailure(e -> req.response().reset());
     }
 
-    private void chat(HttpServerRequest req, Buffer body, long arrived) {
+    /** A chat call, or with {@code responses} a Responses API call: admitted on the key's windows, then answered. */
+    private void call(HttpServerRequest req, Buffer body, long arrived, boolean responses) {
         requests.incrementAndGet();
         HttpServerResponse resp = req.response();
         JsonNode json;
@@ -200,11 +210,10 @@ public final class ProviderSimulator implements AutoCloseable {
             sendError(resp, 400, "We could not parse the JSON body of your request.", "invalid_request_error", null);
             return;
         }
-        if (json == null || !json.path("model").isTextual() || !json.path("messages").isArray()
-                || json.path("messages").isEmpty()) {
+        String invalid = responses ? invalidResponsesCall(json) : invalidChatCall(json);
+        if (invalid != null) {
             otherErrors.incrementAndGet();
-            sendError(resp, 400, "A chat request needs a 'model' and a non-empty 'messages' array.",
-                    "invalid_request_error", null);
+            sendError(resp, 400, invalid, "invalid_request_error", null);
             return;
         }
         String key = apiKey(req);
@@ -214,10 +223,12 @@ public final class ProviderSimulator implements AutoCloseable {
             return;
         }
         String model = json.get("model").asText();
-        long prompt = ChatTokens.promptTokens(model, json.get("messages"));
-        long maxTokens = json.has("max_completion_tokens") ? json.get("max_completion_tokens").asLong()
+        long prompt = responses ? ChatTokens.responsesInputTokens(model, json)
+                : ChatTokens.promptTokens(model, json.get("messages"));
+        long maxTokens = responses ? json.path("max_output_tokens").asLong(0)
+                : json.has("max_completion_tokens") ? json.get("max_completion_tokens").asLong()
                 : json.path("max_tokens").asLong(0);
-        long seed = seed(json);
+        long seed = seed(json, responses ? new String[] {"instructions", "input"} : new String[] {"messages"});
         long span = config.maxCompletion - config.minCompletion + 1;
         long natural = config.minCompletion + Math.floorMod(seed, span);
         long completion = maxTokens > 0 ? Math.min(maxTokens, natural) : natural;
@@ -281,6 +292,13 @@ public final class ProviderSimulator implements AutoCloseable {
             release.run();
             if (stream) {
                 streamed.incrementAndGet();
+            }
+            if (responses && stream) {
+                streamResponse(resp, model, seed, prompt, completion, cut);
+            } else if (responses) {
+                resp.putHeader("content-type", "application/json")
+                        .end(response(model, seed, prompt, completion, cut).toString());
+            } else if (stream) {
                 stream(resp, model, seed, prompt, completion, cut, includeUsage);
             } else {
                 complete(resp, model, seed, prompt, completion, cut);
@@ -307,11 +325,40 @@ public final class ProviderSimulator implements AutoCloseable {
         return apiKey != null ? apiKey.trim() : "anonymous";
     }
 
-    private static long seed(JsonNode json) {
+    /** Why a body is not a chat call, or null. */
+    private static @Nullable String invalidChatCall(@Nullable JsonNode json) {
+        return json == null || !json.path("model").isTextual() || !json.path("messages").isArray()
+                || json.path("messages").isEmpty() ? "A chat request needs a 'model' and a non-empty 'messages' array."
+                : null;
+    }
+
+    /**
+     * Why a body is not a Responses API call this simulator answers, or null: it keeps no responses, so an
+     * {@code input} is required; and, as OpenAI's Responses API, it refuses {@code stream_options.include_usage},
+     * a chat-only parameter (its streams always end in a {@code response.completed} event with the usage).
+     */
+    private static @Nullable String invalidResponsesCall(@Nullable JsonNode json) {
+        if (json == null || !json.path("model").isTextual()) {
+            return "A responses request needs a 'model'.";
+        }
+        JsonNode input = json.path("input");
+        if (!input.isTextual() && !(input.isArray() && !input.isEmpty())) {
+            return "A responses request needs an 'input': a string or a non-empty array (this simulator keeps no "
+                    + "previous responses).";
+        }
+        if (json.path("stream_options").has("include_usage")) {
+            return "Unknown parameter: 'stream_options.include_usage'.";
+        }
+        return null;
+    }
+
+    private static long seed(JsonNode json, String[] fields) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             md.update(json.get("model").asText().getBytes(StandardCharsets.UTF_8));
-            md.update(JSON.writeValueAsBytes(json.get("messages")));
+            for (String f : fields) {
+                md.update(JSON.writeValueAsBytes(json.path(f)));
+            }
             byte[] h = md.digest();
             long s = 0;
             for (int i = 0; i < 8; i++) {
@@ -393,6 +440,89 @@ public final class ProviderSimulator implements AutoCloseable {
         out.append("data: [DONE]\n\n");
         resp.write(out.toString());
         resp.end();
+    }
+
+    /** A Responses API response object: one assistant message, {@code incomplete} when cut at the output limit. */
+    private ObjectNode response(String model, long seed, long prompt, long completion, boolean cut) {
+        long n = ids.incrementAndGet();
+        ObjectNode r = JSON.createObjectNode();
+        r.put("id", "resp_sim_" + n);
+        r.put("object", "response");
+        r.put("created_at", System.currentTimeMillis() / 1000);
+        r.put("status", cut ? "incomplete" : "completed");
+        if (cut) {
+            r.putObject("incomplete_details").put("reason", "max_output_tokens");
+        } else {
+            r.putNull("incomplete_details");
+        }
+        r.put("model", model);
+        ObjectNode message = r.putArray("output").addObject();
+        message.put("type", "message");
+        message.put("id", "msg_sim_" + n);
+        message.put("status", cut ? "incomplete" : "completed");
+        message.put("role", "assistant");
+        ObjectNode part = message.putArray("content").addObject();
+        part.put("type", "output_text");
+        part.put("text", text(seed, completion));
+        part.putArray("annotations");
+        ObjectNode u = r.putObject("usage");
+        u.put("input_tokens", prompt);
+        u.putObject("input_tokens_details").put("cached_tokens", 0);
+        u.put("output_tokens", completion);
+        u.putObject("output_tokens_details").put("reasoning_tokens", 0);
+        u.put("total_tokens", prompt + completion);
+        return r;
+    }
+
+    /**
+     * A streamed Responses API answer, as OpenAI sends it: {@code response.created} (no usage yet), the text in up to
+     * four {@code response.output_text.delta} events, then {@code response.completed} (or {@code
+     * response.incomplete}) carrying the whole response with its usage; no {@code [DONE]}.
+     */
+    private void streamResponse(HttpServerResponse resp, String model, long seed, long prompt, long completion,
+            boolean cut) {
+        ObjectNode done = response(model, seed, prompt, completion, cut);
+        ObjectNode created = done.deepCopy();
+        created.put("status", "in_progress");
+        created.putArray("output");
+        created.putNull("incomplete_details");
+        created.putNull("usage");
+        resp.setChunked(true).putHeader("content-type", "text/event-stream").putHeader("cache-control", "no-cache");
+        StringBuilder out = new StringBuilder();
+        int seq = 0;
+        ObjectNode first = JSON.createObjectNode();
+        first.put("type", "response.created");
+        first.put("sequence_number", seq++);
+        first.set("response", created);
+        event(out, first);
+        String[] words = text(seed, completion).split(" ");
+        int pieces = Math.min(4, words.length);
+        String itemId = done.path("output").path(0).path("id").asText();
+        for (int p = 0; p < pieces; p++) {
+            StringBuilder piece = new StringBuilder();
+            for (int i = p * words.length / pieces; i < (p + 1) * words.length / pieces; i++) {
+                piece.append(i == 0 ? "" : " ").append(words[i]);
+            }
+            ObjectNode d = JSON.createObjectNode();
+            d.put("type", "response.output_text.delta");
+            d.put("sequence_number", seq++);
+            d.put("item_id", itemId);
+            d.put("output_index", 0);
+            d.put("content_index", 0);
+            d.put("delta", piece.toString());
+            event(out, d);
+        }
+        ObjectNode last = JSON.createObjectNode();
+        last.put("type", cut ? "response.incomplete" : "response.completed");
+        last.put("sequence_number", seq);
+        last.set("response", done);
+        event(out, last);
+        resp.write(out.toString());
+        resp.end();
+    }
+
+    private static void event(StringBuilder out, ObjectNode data) {
+        out.append("event: ").append(data.get("type").asText()).append("\ndata: ").append(data).append("\n\n");
     }
 
     private static ObjectNode chunk(String id, long created, String model) {

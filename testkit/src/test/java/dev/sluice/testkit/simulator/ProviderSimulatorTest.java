@@ -50,6 +50,12 @@ class ProviderSimulatorTest {
         return http.sendAsync(req, HttpResponse.BodyHandlers.ofString());
     }
 
+    private HttpResponse<String> postResponses(ProviderSimulator sim, String key, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(sim.baseUrl() + "/responses"))
+                .header("authorization", "Bearer " + key).header("content-type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
     private static String chat(String prompt, int maxTokens) {
         return String.format(CHAT, maxTokens, prompt, "");
     }
@@ -235,6 +241,72 @@ class ProviderSimulatorTest {
                 .build(), HttpResponse.BodyHandlers.ofString());
         assertThat(notFound.statusCode()).isEqualTo(404);
         assertThat(sim.stats().otherErrors()).isEqualTo(4);
+    }
+
+    @Test
+    @DisplayName("The Responses API: instructions and input counted as the chat's system and user messages, the "
+            + "answer bounded by max_output_tokens, usage as input/output/total tokens; a stream of typed events ends "
+            + "in response.completed with the usage; include_usage is refused; calls share the key's windows with chat")
+    void responsesApi() throws Exception {
+        ProviderSimulator sim = start(ProviderSimulator.builder());
+        String asChat = chat("Say hello", 1000);
+        String asResponse = "{\"model\":\"gpt-4o-mini\",\"instructions\":\"You are terse.\","
+                + "\"input\":\"Say hello\",\"max_output_tokens\":%d%s}";
+        JsonNode c = JSON.readTree(post(sim, "sk-a", asChat).body());
+        HttpResponse<String> r = postResponses(sim, "sk-a", String.format(asResponse, 1000, ""));
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        JsonNode j = JSON.readTree(r.body());
+        assertThat(j.path("object").asText()).isEqualTo("response");
+        assertThat(j.path("status").asText()).isEqualTo("completed");
+        assertThat(j.at("/usage/input_tokens").asLong()).isEqualTo(c.at("/usage/prompt_tokens").asLong());
+        long out = j.at("/usage/output_tokens").asLong();
+        assertThat(out).isBetween(16L, 128L);
+        assertThat(j.at("/usage/total_tokens").asLong()).isEqualTo(j.at("/usage/input_tokens").asLong() + out);
+        assertThat(j.at("/output/0/content/0/text").asText().split(" ")).hasSize((int) out);
+        // the same input as an array of message items, and a function call's output counted as its JSON text
+        String items = "{\"model\":\"gpt-4o-mini\",\"input\":[{\"role\":\"system\",\"content\":\"You are "
+                + "terse.\"},{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+                + "\"text\":\"Say hello\"}]}%s]}";
+        JsonNode k = JSON.readTree(postResponses(sim, "sk-a", String.format(items, "")).body());
+        assertThat(k.at("/usage/input_tokens").asLong()).isEqualTo(c.at("/usage/prompt_tokens").asLong());
+        String call = ",{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"42\"}";
+        JsonNode f = JSON.readTree(postResponses(sim, "sk-a", String.format(items, call)).body());
+        assertThat(f.at("/usage/input_tokens").asLong()).isGreaterThan(k.at("/usage/input_tokens").asLong() + 5);
+
+        JsonNode cut = JSON.readTree(postResponses(sim, "sk-a", String.format(asResponse, 5, "")).body());
+        assertThat(cut.path("status").asText()).isEqualTo("incomplete");
+        assertThat(cut.at("/incomplete_details/reason").asText()).isEqualTo("max_output_tokens");
+        assertThat(cut.at("/usage/output_tokens").asLong()).isEqualTo(5);
+
+        HttpResponse<String> s = postResponses(sim, "sk-a", String.format(asResponse, 1000, ",\"stream\":true"));
+        List<String> data = s.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
+        List<String> types = new ArrayList<>();
+        StringBuilder text = new StringBuilder();
+        for (String d : data) {
+            JsonNode e = JSON.readTree(d);
+            types.add(e.path("type").asText());
+            text.append(e.path("delta").asText(""));
+        }
+        assertThat(types.get(0)).isEqualTo("response.created");
+        assertThat(JSON.readTree(data.get(0)).at("/response/usage").isNull()).isTrue();
+        assertThat(types.subList(1, types.size() - 1)).isNotEmpty().containsOnly("response.output_text.delta");
+        assertThat(types.get(types.size() - 1)).isEqualTo("response.completed");
+        JsonNode last = JSON.readTree(data.get(data.size() - 1)).path("response");
+        assertThat(last.get("usage")).isEqualTo(j.get("usage"));
+        assertThat(text.toString()).isEqualTo(j.at("/output/0/content/0/text").asText());
+        assertThat(s.body()).doesNotContain("[DONE]");
+
+        HttpResponse<String> refused = postResponses(sim, "sk-a", String.format(asResponse, 10,
+                ",\"stream\":true,\"stream_options\":{\"include_usage\":true}"));
+        assertThat(refused.statusCode()).isEqualTo(400);
+        assertThat(refused.body()).contains("stream_options.include_usage");
+        assertThat(postResponses(sim, "sk-a", "{\"model\":\"gpt-4o-mini\"}").statusCode()).isEqualTo(400);
+
+        // one window for both APIs: two requests a minute, one chat then one response, and the third call is refused
+        ProviderSimulator two = start(ProviderSimulator.builder().limits(SimulatorLimits.perMinute(2, 0)));
+        assertThat(post(two, "sk-b", asChat).statusCode()).isEqualTo(200);
+        assertThat(postResponses(two, "sk-b", String.format(asResponse, 10, "")).statusCode()).isEqualTo(200);
+        assertThat(postResponses(two, "sk-b", String.format(asResponse, 10, "")).statusCode()).isEqualTo(429);
     }
 
     @Test
