@@ -78,6 +78,7 @@ class GatewayHttpTest {
                   streamer: {keys: [{value: sk-streamer}], limits: {tokensPerMinute: 100000}}
                   leaver: {keys: [{value: sk-leaver}], limits: {tokensPerDay: 3000}}
                   capped: {keys: [{value: sk-capped}], limits: {tokensPerDay: 1000}}
+                  responder: {keys: [{value: sk-responder}], limits: {tokensPerDay: 3000}}
                 """.formatted(stub.baseUrl(), sim.baseUrl(), closed);
         gateway = Gateway.start(GatewayConfigParser.create().parse(yaml));
         http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -415,6 +416,66 @@ class GatewayHttpTest {
         HttpResponse<String> ids = post("/v1/completions", "sk-capped",
                 "{\"model\":\"gpt-3.5-turbo-instruct\",\"max_tokens\":400,\"prompt\":[1,2,3]}");
         assertThat(ids.statusCode()).as("one prompt of token ids: %s", ids.body()).isEqualTo(200);
+    }
+
+    @Test
+    @DisplayName("A Responses API call is governed on tokens: reserved from its instructions, input and "
+            + "max_output_tokens, settled on the usage its answer reports (the last event of a stream), never cached")
+    void responsesApi() throws Exception {
+        // the tenant may use 3,000 tokens a day; each call reserves its 17 prompt tokens plus 2,500 for the answer
+        String body = "{\"model\":\"gpt-4o-mini\",\"instructions\":\"You are terse.\",\"input\":\"Say hello\","
+                + "\"temperature\":0,\"max_output_tokens\":%d%s}";
+        long prompt = TokenEstimator.responsesInputTokens("o200k_base", JSON.readTree(body.formatted(1, "")), 0);
+        assertThat(prompt).isEqualTo(3 + (3 + 1 + 4) + (3 + 1 + 2));
+        long upstream = sim.stats().requests();
+        HttpResponse<String> tooLarge = post("/v1/responses", "sk-responder", body.formatted(4000, ""));
+        assertOpenAiError(tooLarge, 400);
+        assertThat(tooLarge.body()).contains("request_too_large").contains("needs up to " + (prompt + 4000) + " ");
+        assertThat(sim.stats().requests()).isEqualTo(upstream);
+
+        double tokensBefore = tokensCounted("responder");
+        HttpResponse<String> first = post("/v1/responses", "sk-responder", body.formatted(2500, ""));
+        assertThat(first.statusCode()).as(first.body()).isEqualTo(200);
+        JsonNode answer = JSON.readTree(first.body());
+        assertThat(answer.path("object").asText()).isEqualTo("response");
+        long used = answer.at("/usage/total_tokens").asLong();
+        assertThat(used).isEqualTo(prompt + answer.at("/usage/output_tokens").asLong());
+        assertThat(first.headers().firstValue("x-ratelimit-limit-tokens")).hasValue("3000");
+        assertThat(first.headers().firstValue("x-sluice-cache")).isEmpty();
+        assertThat(tokensCounted("responder") - tokensBefore).isEqualTo(used);
+        // settled on its usage, so a second call of 2,517 fits; the same call again goes upstream, not to the cache
+        HttpResponse<String> second = post("/v1/responses", "sk-responder", body.formatted(2500, ""));
+        assertThat(second.statusCode()).as(second.body()).isEqualTo(200);
+        assertThat(sim.stats().requests()).isEqualTo(upstream + 2);
+
+        // streamed: relayed event by event, settled on the usage of response.completed (the upstream refuses the
+        // include_usage a chat stream is given, so this call would fail if the gateway added it)
+        double beforeStream = tokensCounted("responder");
+        HttpResponse<String> streamed = post("/v1/responses", "sk-responder", body.formatted(200, ",\"stream\":true"));
+        assertThat(streamed.statusCode()).as(streamed.body()).isEqualTo(200);
+        List<String> events = streamed.body().lines().filter(l -> l.startsWith("data: ")).toList();
+        JsonNode completed = JSON.readTree(events.get(events.size() - 1).substring(6));
+        assertThat(completed.path("type").asText()).isEqualTo("response.completed");
+        assertThat(streamed.body()).contains("event: response.output_text.delta");
+        long streamedUsage = completed.at("/response/usage/total_tokens").asLong();
+        assertThat(streamedUsage).isGreaterThan(prompt + events.size()); // not what the chunks would have made it
+        await(() -> tokensCounted("responder") - beforeStream == streamedUsage);
+
+        HttpResponse<String> bad = post("/v1/responses", "sk-responder", "{\"model\":\"gpt-4o-mini\",\"input\":7}");
+        assertOpenAiError(bad, 400);
+        assertThat(bad.body()).contains("'input' must be a string or an array.");
+        assertThat(sim.stats().requests()).isEqualTo(upstream + 3);
+    }
+
+    /** The tokens the gateway's metrics say {@code tenant} was charged. */
+    private static double tokensCounted(String tenant) {
+        try {
+            return get("/metrics", null).body().lines().filter(l -> l.startsWith("sluice_gateway_tokens_total{")
+                    && l.contains("tenant=\"" + tenant + "\"")).mapToDouble(l -> Double.parseDouble(
+                            l.substring(l.lastIndexOf(' ') + 1))).sum();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     @Test

@@ -99,24 +99,71 @@ public final class TokenEstimator {
         long n = 3;
         for (JsonNode m : messages) {
             n += 3 + count(enc, m.path("role").asText(""));
-            JsonNode content = m.path("content");
-            if (content.isTextual()) {
-                n += count(enc, content.asText());
-            } else if (content.isArray()) {
-                for (JsonNode part : content) {
-                    if ("image_url".equals(part.path("type").asText())) {
-                        n = Math.addExact(n, imageTokens);
-                    } else {
-                        n += count(enc, part.path("text").asText(""));
-                    }
-                }
-            }
+            n = Math.addExact(n, contentTokens(enc, m.path("content"), imageTokens));
             if (m.hasNonNull("name")) {
                 n += 1 + count(enc, m.get("name").asText());
             }
             JsonNode calls = m.path("tool_calls");
             if (calls.isArray()) {
                 n += count(enc, calls.toString());
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Input tokens of a raw OpenAI Responses API request ({@code POST /v1/responses}) by the chat formula:
+     * {@code instructions} as a system message; a string {@code input} as a user message; each message item of an
+     * {@code input} array (one with a {@code role}) as a message, its {@code input_image} parts as
+     * {@code imageTokens} each; any other item (a function call, its output, a reasoning item, ...) as the tokens of
+     * its JSON text, above what the provider counts for it. Not counted, as the request does not hold them: the
+     * context a {@code previous_response_id} or {@code conversation} brings, a stored {@code prompt} template, and
+     * {@code input_file} parts; the settlement on the provider's reported usage charges them afterwards. The
+     * request's {@code tools} are counted by {@link #toolTokens}.
+     *
+     * @throws ArithmeticException if the count does not fit a {@code long}
+     */
+    public static long responsesInputTokens(@org.jspecify.annotations.Nullable String encoding, JsonNode request,
+            long imageTokens) {
+        Optional<Encoding> enc = encoding(encoding);
+        long n = 3;
+        JsonNode instructions = request.path("instructions");
+        if (instructions.isTextual()) {
+            n += 3 + count(enc, "system") + count(enc, instructions.asText());
+        }
+        JsonNode input = request.path("input");
+        if (input.isTextual()) {
+            n += 3 + count(enc, "user") + count(enc, input.asText());
+        } else if (input.isArray()) {
+            for (JsonNode item : input) {
+                if (item.has("role") || "message".equals(item.path("type").asText())) {
+                    n += 3 + count(enc, item.path("role").asText(""));
+                    n = Math.addExact(n, contentTokens(enc, item.path("content"), imageTokens));
+                } else {
+                    n += count(enc, item.toString());
+                }
+            }
+        }
+        return n;
+    }
+
+    /**
+     * A message's content: a string, or parts whose {@code text} (and a refusal's {@code refusal}) is counted and
+     * whose images ({@code image_url} in chat, {@code input_image} in the Responses API) are {@code imageTokens} each.
+     */
+    private static long contentTokens(Optional<Encoding> enc, JsonNode content, long imageTokens) {
+        if (content.isTextual()) {
+            return count(enc, content.asText());
+        }
+        long n = 0;
+        if (content.isArray()) {
+            for (JsonNode part : content) {
+                String type = part.path("type").asText();
+                if (type.equals("image_url") || type.equals("input_image")) {
+                    n = Math.addExact(n, imageTokens);
+                } else {
+                    n += count(enc, part.path("text").asText("")) + count(enc, part.path("refusal").asText(""));
+                }
             }
         }
         return n;

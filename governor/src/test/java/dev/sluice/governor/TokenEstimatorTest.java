@@ -155,4 +155,35 @@ class TokenEstimatorTest {
         assertThat(TokenEstimator.textTokens("o200k_base", json.readTree("[\"Say hello\", [1, 2, 3], 7]"))).isEqualTo(6);
         assertThat(TokenEstimator.textTokens(null, json.readTree("\"abcd\""))).isEqualTo(2);
     }
+
+    @Test
+    @DisplayName("A Responses API request by the chat formula: instructions as a system message, a string input as a "
+            + "user message, message items as messages with input_image parts as imageTokens, other items as their "
+            + "JSON text")
+    void responsesApi() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        long chat = TokenEstimator.chatPromptTokens("o200k_base", json.readTree("[{\"role\":\"system\","
+                + "\"content\":\"You are terse.\"},{\"role\":\"user\",\"content\":\"Say hello\"}]"));
+        assertThat(chat).isEqualTo(3 + (3 + 1 + 4) + (3 + 1 + 2));
+        assertThat(TokenEstimator.responsesInputTokens("o200k_base", json.readTree("{\"model\":\"gpt-4o\","
+                + "\"instructions\":\"You are terse.\",\"input\":\"Say hello\"}"), 0)).isEqualTo(chat);
+        String items = "{\"input\":[{\"role\":\"system\",\"content\":\"You are terse.\"},{\"type\":\"message\","
+                + "\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"Say hello\"}%s]}%s]}";
+        assertThat(TokenEstimator.responsesInputTokens("o200k_base", json.readTree(items.formatted("", "")), 0))
+                .isEqualTo(chat);
+        String image = ",{\"type\":\"input_image\",\"image_url\":\"data:image/png;base64," + "A".repeat(3000)
+                + "\"}";
+        assertThat(TokenEstimator.responsesInputTokens("o200k_base", json.readTree(items.formatted(image + image,
+                "")), 765)).isEqualTo(chat + 2 * 765);
+        String output = ",{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"" + "word "
+                .repeat(50) + "\"}";
+        assertThat(TokenEstimator.responsesInputTokens("o200k_base", json.readTree(items.formatted("", output)), 0))
+                .isGreaterThan(chat + 50);
+        assertThat(TokenEstimator.responsesInputTokens(null, json.readTree("{\"input\":\"abcd\"}"), 0))
+                .as("without an encoding, 3 bytes a token").isEqualTo(3 + 3 + 2 + 2);
+        assertThat(TokenEstimator.responsesInputTokens("o200k_base", json.readTree("{\"previous_response_id\":"
+                + "\"resp_1\"}"), 0)).as("nothing in the request to count").isEqualTo(3);
+        assertThatThrownBy(() -> TokenEstimator.responsesInputTokens("o200k_base", json.readTree(
+                items.formatted(image + image, "")), Long.MAX_VALUE)).isInstanceOf(ArithmeticException.class);
+    }
 }

@@ -303,6 +303,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             case "/v1/chat/completions" -> Kind.CHAT;
             case "/v1/completions" -> Kind.COMPLETIONS;
             case "/v1/embeddings" -> Kind.EMBEDDINGS;
+            case "/v1/responses" -> Kind.RESPONSES;
             default -> null;
         };
         if (kind == null || req.method() != HttpMethod.POST) {
@@ -365,8 +366,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         c.estimate = estimate;
         c.output = output;
         c.stream = kind != Kind.EMBEDDINGS && json.path("stream").asBoolean(false);
-        CacheRequest cr = cache.request(tenant.name(), model.baseUrl(), path.substring("/v1".length()), json,
-                kind == Kind.EMBEDDINGS);
+        // the Responses API keeps state (a stored response, its id chained by later calls): never replayed
+        CacheRequest cr = kind == Kind.RESPONSES ? null : cache.request(tenant.name(), model.baseUrl(),
+                path.substring("/v1".length()), json, kind == Kind.EMBEDDINGS);
         if (cr == null) {
             admit(c);
             return;
@@ -499,6 +501,18 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     }
                     return Math.max(1, TokenEstimator.textTokens(TokenEstimator.openAiEncoding(m), input));
                 }
+                case RESPONSES -> {
+                    // no input: the context comes from previous_response_id, conversation or prompt, which the
+                    // request does not hold; the settlement charges it
+                    JsonNode input = json.get("input");
+                    if (input != null && !input.isNull() && !(input.isTextual() || input.isArray())) {
+                        throw new BadRequest("'input' must be a string or an array.", "input");
+                    }
+                    String encoding = TokenEstimator.openAiEncoding(m);
+                    return Math.addExact(Math.addExact(
+                            TokenEstimator.responsesInputTokens(encoding, json, model.imageTokens()),
+                            TokenEstimator.toolTokens(encoding, json)), reservedOutput(kind, json, model));
+                }
                 default -> {
                     return 0;
                 }
@@ -512,7 +526,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      * The answer's share of a call's estimate: {@code n} × the most output tokens it may produce (the larger of
      * {@code max_tokens} and {@code max_completion_tokens}, as providers differ in which one they honour, else the
      * model's default, for chat; for completions, {@code max_tokens}, else 16, for each of the larger of {@code n}
-     * and {@code best_of} answers generated for each prompt of a batch); none for other kinds.
+     * and {@code best_of} answers generated for each prompt of a batch; for the Responses API,
+     * {@code max_output_tokens}, else the model's default); none for other kinds.
      *
      * @throws ArithmeticException if it does not fit a long
      */
@@ -525,6 +540,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             }
             case COMPLETIONS -> Math.multiplyExact(Math.multiplyExact(prompts(json.get("prompt")),
                     Math.max(n, answers(json, "best_of"))), maxOut(json, "max_tokens", 16));
+            case RESPONSES -> maxOut(json, "max_output_tokens", model.maxOutputTokens());
             default -> 0;
         };
     }
@@ -978,6 +994,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     /** Whether to pass the event on; reads usage from it. */
     private static boolean forward(Call c, SseState s, Buffer event) {
         String text = event.toString(StandardCharsets.UTF_8);
+        if (c.kind == Kind.RESPONSES) {
+            responsesEvent(s, text);
+            return true;
+        }
         if (text.contains("\"usage\":{") || text.contains("\"usage\": {")) {
             int i = text.indexOf("data:");
             if (i >= 0) {
@@ -998,6 +1018,29 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             s.chunks++;
         }
         return true;
+    }
+
+    /**
+     * Reads a Responses API stream event: the usage of the response a terminal event carries
+     * ({@code response.completed}, {@code response.incomplete}, {@code response.failed}: {@code response.usage}),
+     * and one chunk for each {@code ...delta} event (text, refusal, function arguments, reasoning summary).
+     */
+    private static void responsesEvent(SseState s, String text) {
+        if (text.contains("\"usage\":{") || text.contains("\"usage\": {")) {
+            int i = text.indexOf("data:");
+            if (i >= 0) {
+                try {
+                    long u = usageOf(JSON.readTree(text.substring(i + 5).trim()).path("response").path("usage"));
+                    if (u > 0) {
+                        s.usage = u;
+                    }
+                } catch (Exception e) {
+                    // not JSON: relayed as it is, counted by its chunks
+                }
+            }
+        } else if (text.contains(".delta\"")) {
+            s.chunks++;
+        }
     }
 
     /** The end (exclusive) of the first complete SSE event at or after {@code from}, or -1. */
@@ -1061,8 +1104,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         long total = 0;
         long prompt = 0;
         long completion = 0;
+        long input = 0;
+        long output = 0;
         boolean hasTotal = false;
         boolean hasPrompt = false;
+        boolean hasInput = false;
         while (p.nextToken() == JsonToken.FIELD_NAME) {
             String field = p.currentName();
             JsonToken v = p.nextToken();
@@ -1081,6 +1127,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     hasPrompt = present;
                 }
                 case "completion_tokens" -> completion = n;
+                case "input_tokens" -> {
+                    input = n;
+                    hasInput = present;
+                }
+                case "output_tokens" -> output = n;
                 default -> {
                 }
             }
@@ -1088,15 +1139,22 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         if (p.currentToken() != JsonToken.END_OBJECT) {
             return -1;
         }
-        return hasTotal ? total : hasPrompt ? prompt + completion : -1;
+        return hasTotal ? total : hasPrompt ? prompt + completion : hasInput ? input + output : -1;
     }
 
+    /**
+     * The tokens a usage object reports: {@code total_tokens}; else {@code prompt_tokens + completion_tokens} (chat,
+     * completions, embeddings); else {@code input_tokens + output_tokens} (the Responses API); else -1.
+     */
     static long usageOf(JsonNode u) {
         if (u.hasNonNull("total_tokens")) {
             return u.get("total_tokens").asLong();
         }
         if (u.hasNonNull("prompt_tokens")) {
             return u.get("prompt_tokens").asLong() + u.path("completion_tokens").asLong(0);
+        }
+        if (u.hasNonNull("input_tokens")) { // the Responses API's names
+            return u.get("input_tokens").asLong() + u.path("output_tokens").asLong(0);
         }
         return -1;
     }
@@ -1273,13 +1331,14 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             case "/v1/chat/completions" -> Kind.CHAT.tag;
             case "/v1/completions" -> Kind.COMPLETIONS.tag;
             case "/v1/embeddings" -> Kind.EMBEDDINGS.tag;
+            case "/v1/responses" -> Kind.RESPONSES.tag;
             default -> Kind.OTHER.tag;
         };
     }
 
     /** The endpoints the gateway governs on tokens, and the rest. */
     enum Kind {
-        CHAT("chat"), COMPLETIONS("completions"), EMBEDDINGS("embeddings"), OTHER("other");
+        CHAT("chat"), COMPLETIONS("completions"), EMBEDDINGS("embeddings"), RESPONSES("responses"), OTHER("other");
 
         final String tag;
 
@@ -1377,7 +1436,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 copy.put("model", model.upstreamModel());
                 changed = true;
             }
-            if (stream) {
+            if (stream && kind != Kind.RESPONSES) { // a Responses stream always ends with its usage
                 clientAskedUsage = j.path("stream_options").path("include_usage").asBoolean(false);
                 if (!clientAskedUsage) {
                     if (!changed) {

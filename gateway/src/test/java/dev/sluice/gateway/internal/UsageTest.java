@@ -15,12 +15,16 @@ class UsageTest {
     }
 
     @Test
-    @DisplayName("A whole answer is settled on its top-level usage: total_tokens, else prompt + completion tokens")
+    @DisplayName("A whole answer is settled on its top-level usage: total_tokens, else prompt + completion tokens, "
+            + "else input + output tokens")
     void topLevelUsage() {
         assertThat(usage("{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
                 + "\"usage\":{\"prompt_tokens\":14,\"completion_tokens\":4,\"total_tokens\":18}}")).isEqualTo(18);
         assertThat(usage("{\"usage\":{\"prompt_tokens\":14,\"completion_tokens\":4}}")).isEqualTo(18);
         assertThat(usage("{\"usage\":{\"prompt_tokens\":9}}")).isEqualTo(9);
+        assertThat(usage("{\"object\":\"response\",\"usage\":{\"input_tokens\":14,\"input_tokens_details\":"
+                + "{\"cached_tokens\":0},\"output_tokens\":4,\"output_tokens_details\":{\"reasoning_tokens\":2}}}"))
+                .as("the Responses API's names").isEqualTo(18);
         assertThat(usage("{\"choices\":[{\"usage\":{\"total_tokens\":99}}],\"usage\":{\"total_tokens\":7}}"))
                 .as("a usage nested elsewhere is not the answer's").isEqualTo(7);
     }
@@ -29,7 +33,8 @@ class UsageTest {
     @DisplayName("The streaming read of a whole answer's usage agrees with the tree read of streamed chunks on 3,000 "
             + "seeded random usage objects (values of every JSON type, duplicates, nested details)")
     void streamingMatchesTree() throws Exception {
-        String[] fields = {"total_tokens", "prompt_tokens", "completion_tokens", "prompt_tokens_details", "other"};
+        String[] fields = {"total_tokens", "prompt_tokens", "completion_tokens", "prompt_tokens_details", "other",
+            "input_tokens", "output_tokens"};
         String[] values = {"0", "7", "-3", "123456789012", "null", "\"12\"", "\"x\"", "3.7", "true", "false",
             "{\"cached_tokens\":5,\"total_tokens\":1}", "[1,2]", "{}", "1e3"};
         ObjectMapper json = new ObjectMapper();
