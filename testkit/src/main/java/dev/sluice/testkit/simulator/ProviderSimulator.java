@@ -57,8 +57,11 @@ import org.jspecify.annotations.Nullable;
  * chat formula ({@link ChatTokens}), {@code max_output_tokens} bounds the answer, and the usage reads {@code
  * input_tokens}, {@code output_tokens} and {@code total_tokens}. A stream is a series of typed events ending in
  * {@code response.completed} (or {@code response.incomplete} when cut) with the whole response and its usage; {@code
- * stream_options.include_usage} is refused with a 400, as OpenAI refuses it there. It keeps no responses:
- * {@code previous_response_id} is not followed and an {@code input} is required.
+ * stream_options.include_usage} is refused with a 400, as OpenAI refuses it there. Responses are stored per API key
+ * (unless {@code "store": false}; the latest 10,000): {@code GET /v1/responses/{id}} answers the key that made one,
+ * and a {@code previous_response_id} another key did not make is a 404 {@code previous_response_not_found}, as a
+ * provider's other project or organization answers; the previous response's context is not counted, and an
+ * {@code input} is required.
  *
  * <p>Errors: 400 for a body that is not a chat request, 401 for an API key starting with {@code sk-invalid}, 404 for
  * other paths. Thread-safe; the limits may be changed while running.
@@ -77,6 +80,19 @@ public final class ProviderSimulator implements AutoCloseable {
     private volatile SimulatorLimits limits;
     private volatile Duration latency;
     private final AtomicLong ids = new AtomicLong();
+    /** Stored responses by id, with the API key that made them: the most recent {@value #STORED} only. */
+    private final Map<String, Stored> stored = new java.util.LinkedHashMap<>() {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Stored> eldest) {
+            return size() > STORED;
+        }
+    };
+    private static final int STORED = 10_000;
+
+    private record Stored(String apiKey, String json) {
+    }
     private @Nullable HttpServer server;
 
     private final AtomicLong requests = new AtomicLong();
@@ -186,6 +202,11 @@ public final class ProviderSimulator implements AutoCloseable {
     }
 
     private void handle(HttpServerRequest req) {
+        int r = req.path().lastIndexOf("/responses/");
+        if (req.method() == HttpMethod.GET && r >= 0 && req.path().indexOf('/', r + 11) < 0) {
+            storedResponse(req, req.path().substring(r + 11));
+            return;
+        }
         boolean responses = req.path().endsWith("/responses");
         if (req.method() != HttpMethod.POST || !(responses || req.path().endsWith("/chat/completions"))) {
             otherErrors.incrementAndGet();
@@ -220,6 +241,13 @@ public final class ProviderSimulator implements AutoCloseable {
         if (key.startsWith("sk-invalid")) {
             otherErrors.incrementAndGet();
             sendError(resp, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key");
+            return;
+        }
+        JsonNode previous = json.path("previous_response_id");
+        if (responses && previous.isTextual() && storedFor(key, previous.asText()) == null) {
+            otherErrors.incrementAndGet();
+            sendError(resp, 404, "Previous response with id '" + previous.asText() + "' not found.",
+                    "invalid_request_error", "previous_response_not_found");
             return;
         }
         String model = json.get("model").asText();
@@ -293,11 +321,18 @@ public final class ProviderSimulator implements AutoCloseable {
             if (stream) {
                 streamed.incrementAndGet();
             }
-            if (responses && stream) {
-                streamResponse(resp, model, seed, prompt, completion, cut);
-            } else if (responses) {
-                resp.putHeader("content-type", "application/json")
-                        .end(response(model, seed, prompt, completion, cut).toString());
+            if (responses) {
+                ObjectNode done = response(model, seed, prompt, completion, cut);
+                if (json.path("store").asBoolean(true)) {
+                    synchronized (stored) {
+                        stored.put(done.get("id").asText(), new Stored(key, done.toString()));
+                    }
+                }
+                if (stream) {
+                    streamResponse(resp, done, seed, completion);
+                } else {
+                    resp.putHeader("content-type", "application/json").end(done.toString());
+                }
             } else if (stream) {
                 stream(resp, model, seed, prompt, completion, cut, includeUsage);
             } else {
@@ -325,6 +360,26 @@ public final class ProviderSimulator implements AutoCloseable {
         return apiKey != null ? apiKey.trim() : "anonymous";
     }
 
+    /** The JSON of the response {@code id} if {@code apiKey} made it and it is still kept, else null. */
+    private @Nullable String storedFor(String apiKey, String id) {
+        synchronized (stored) {
+            Stored s = stored.get(id);
+            return s != null && s.apiKey().equals(apiKey) ? s.json() : null;
+        }
+    }
+
+    /** {@code GET .../responses/{id}}: the stored response, to the key that made it; 404 to any other. */
+    private void storedResponse(HttpServerRequest req, String id) {
+        String json = storedFor(apiKey(req), id);
+        if (json == null) {
+            otherErrors.incrementAndGet();
+            sendError(req.response(), 404, "Response with id '" + id + "' not found.", "invalid_request_error",
+                    null);
+            return;
+        }
+        req.response().putHeader("content-type", "application/json").end(json);
+    }
+
     /** Why a body is not a chat call, or null. */
     private static @Nullable String invalidChatCall(@Nullable JsonNode json) {
         return json == null || !json.path("model").isTextual() || !json.path("messages").isArray()
@@ -333,8 +388,8 @@ public final class ProviderSimulator implements AutoCloseable {
     }
 
     /**
-     * Why a body is not a Responses API call this simulator answers, or null: it keeps no responses, so an
-     * {@code input} is required; and, as OpenAI's Responses API, it refuses {@code stream_options.include_usage},
+     * Why a body is not a Responses API call this simulator answers, or null: an {@code input} is required (a
+     * previous response's context is not counted); and, as OpenAI's Responses API, it refuses {@code stream_options.include_usage},
      * a chat-only parameter (its streams always end in a {@code response.completed} event with the usage).
      */
     private static @Nullable String invalidResponsesCall(@Nullable JsonNode json) {
@@ -343,8 +398,7 @@ public final class ProviderSimulator implements AutoCloseable {
         }
         JsonNode input = json.path("input");
         if (!input.isTextual() && !(input.isArray() && !input.isEmpty())) {
-            return "A responses request needs an 'input': a string or a non-empty array (this simulator keeps no "
-                    + "previous responses).";
+            return "A responses request needs an 'input': a string or a non-empty array.";
         }
         if (json.path("stream_options").has("include_usage")) {
             return "Unknown parameter: 'stream_options.include_usage'.";
@@ -479,9 +533,8 @@ public final class ProviderSimulator implements AutoCloseable {
      * four {@code response.output_text.delta} events, then {@code response.completed} (or {@code
      * response.incomplete}) carrying the whole response with its usage; no {@code [DONE]}.
      */
-    private void streamResponse(HttpServerResponse resp, String model, long seed, long prompt, long completion,
-            boolean cut) {
-        ObjectNode done = response(model, seed, prompt, completion, cut);
+    private void streamResponse(HttpServerResponse resp, ObjectNode done, long seed, long completion) {
+        boolean cut = done.path("status").asText().equals("incomplete");
         ObjectNode created = done.deepCopy();
         created.put("status", "in_progress");
         created.putArray("output");

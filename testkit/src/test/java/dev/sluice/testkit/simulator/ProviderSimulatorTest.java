@@ -310,6 +310,31 @@ class ProviderSimulatorTest {
     }
 
     @Test
+    @DisplayName("Stored responses belong to the API key that made them: only it may read one or chain to it "
+            + "(previous_response_id); another key gets a 404, as another project would; store:false keeps nothing")
+    void storedResponsesPerKey() throws Exception {
+        ProviderSimulator sim = start(ProviderSimulator.builder());
+        String id = JSON.readTree(postResponses(sim, "sk-a", "{\"model\":\"m\",\"input\":\"hi\"}").body())
+                .path("id").asText();
+        assertThat(id).startsWith("resp_");
+        HttpResponse<String> own = http.send(HttpRequest.newBuilder(URI.create(sim.baseUrl() + "/responses/" + id))
+                .header("authorization", "Bearer sk-a").build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(own.statusCode()).isEqualTo(200);
+        assertThat(JSON.readTree(own.body()).path("id").asText()).isEqualTo(id);
+        HttpResponse<String> other = http.send(HttpRequest.newBuilder(URI.create(sim.baseUrl() + "/responses/" + id))
+                .header("authorization", "Bearer sk-b").build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(other.statusCode()).isEqualTo(404);
+        String chained = "{\"model\":\"m\",\"input\":\"and?\",\"previous_response_id\":\"" + id + "\"}";
+        HttpResponse<String> wrongKey = postResponses(sim, "sk-b", chained);
+        assertThat(wrongKey.statusCode()).isEqualTo(404);
+        assertThat(wrongKey.body()).contains("previous_response_not_found");
+        assertThat(postResponses(sim, "sk-a", chained).statusCode()).isEqualTo(200);
+        String unstored = JSON.readTree(postResponses(sim, "sk-a", "{\"model\":\"m\",\"input\":\"x\","
+                + "\"store\":false}").body()).path("id").asText();
+        assertThat(postResponses(sim, "sk-a", chained.replace(id, unstored)).statusCode()).isEqualTo(404);
+    }
+
+    @Test
     @DisplayName("Durations are written as OpenAI and Gemini write them")
     void durationFormats() {
         assertThat(ProviderSimulator.openAiDuration(20_000)).isEqualTo("20ms");
