@@ -8,6 +8,7 @@ import dev.sluice.gateway.GatewayConfig.IoTransport;
 import dev.sluice.gateway.internal.Admission;
 import dev.sluice.gateway.internal.Backends;
 import dev.sluice.gateway.internal.ProxyHandler;
+import dev.sluice.gateway.internal.ResponseAffinity;
 import dev.sluice.gateway.internal.ResponseCache;
 import dev.sluice.gateway.internal.Routes;
 import dev.sluice.governor.SharedCooldowns;
@@ -151,7 +152,7 @@ public final class Gateway implements AutoCloseable {
         // filled below before any call can arrive, and read only after
         List<HttpClient> clients = new ArrayList<>();
         ProxyHandler handler = new ProxyHandler(vertx, () -> loopClient(clients), routes::get, admission, cooldowns,
-                cache, registry, registry::scrape,
+                cache, new ResponseAffinity(backends.cache()), registry, registry::scrape,
                 () -> Future.fromCompletionStage(backends.probe().get()),
                 config.backend().type().name().toLowerCase(java.util.Locale.ROOT));
         GatewayConfig.Server s = config.server();

@@ -203,9 +203,12 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      *     {@code min(backoffCap, backoffBase × 2^(retry-1))}, so that instances and calls that saw the same 429 do not
      *     retry together; zero for none (default 250 ms)
      * @param backoffCap the most that random wait can be (default 5 s)
+     * @param responseAffinity how long the gateway remembers which pool key made a stored response (the Responses
+     *     API), so that calls chaining to it ({@code previous_response_id}) and reads of it ({@code /v1/responses/{id}})
+     *     go out with that key, whose project holds it; zero forgets at once (default 1 day)
      */
     public record Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown,
-            Duration backoffBase, Duration backoffCap) {
+            Duration backoffBase, Duration backoffCap, Duration responseAffinity) {
         /**
          * Checks the backoff.
          *
@@ -220,7 +223,7 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
         /** The defaults. */
         public static Upstream defaults() {
             return new Upstream(Duration.ofSeconds(5), Duration.ofSeconds(120), 2, Duration.ofSeconds(1),
-                    Duration.ofMillis(250), Duration.ofSeconds(5));
+                    Duration.ofMillis(250), Duration.ofSeconds(5), Duration.ofDays(1));
         }
     }
 

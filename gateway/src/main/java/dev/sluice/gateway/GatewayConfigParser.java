@@ -203,7 +203,8 @@ public final class GatewayConfigParser {
     }
 
     private static Upstream upstream(Obj o) {
-        o.allow("connectTimeout", "timeout", "maxRetries", "defaultCooldown", "backoffBase", "backoffCap");
+        o.allow("connectTimeout", "timeout", "maxRetries", "defaultCooldown", "backoffBase", "backoffCap",
+                "responseAffinity");
         Upstream d = Upstream.defaults();
         Duration base = o.duration("backoffBase", d.backoffBase(), true);
         Duration cap = o.duration("backoffCap", d.backoffCap(), true);
@@ -225,7 +226,8 @@ public final class GatewayConfigParser {
         }
         return new Upstream(o.duration("connectTimeout", d.connectTimeout(), false),
                 o.duration("timeout", d.timeout(), false), (int) o.longVal("maxRetries", d.maxRetries(), 0, 10),
-                o.duration("defaultCooldown", d.defaultCooldown(), false), base, cap);
+                o.duration("defaultCooldown", d.defaultCooldown(), false), base, cap,
+                o.duration("responseAffinity", d.responseAffinity(), true));
     }
 
     private static Cache cache(Obj o) {

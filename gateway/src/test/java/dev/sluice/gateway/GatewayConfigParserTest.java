@@ -41,6 +41,8 @@ class GatewayConfigParserTest {
         assertThat(c.upstream().timeout()).isEqualTo(Duration.ofSeconds(120));
         assertThat(c.upstream().backoffBase()).isEqualTo(Duration.ofMillis(250));
         assertThat(c.upstream().backoffCap()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(c.upstream().responseAffinity()).isEqualTo(Duration.ofDays(1));
+        assertThat(parser.parse(MINIMAL + "upstream: {responseAffinity: 0}\n").upstream().responseAffinity()).isZero();
         assertThat(parser.parse(MINIMAL + "upstream: {backoffBase: 0, backoffCap: 0}\n").upstream().backoffCap())
                 .isZero();
         assertThat(c.cache().enabled()).isTrue();
@@ -107,6 +109,9 @@ class GatewayConfigParserTest {
         assertError(MINIMAL + "upstream: {backoffBase: -1s}\n", "upstream.backoffBase");
         assertError(MINIMAL + "upstream: {backoffCap: 2h}\n", "upstream.backoffCap: must be at most 1h");
         assertError(MINIMAL + "upstream: {backofBase: 1s}\n", "upstream.backofBase: unknown field");
+        assertError(MINIMAL + "upstream: {responseAffinity: -1h}\n", "upstream.responseAffinity: a duration");
+        assertError(MINIMAL + "upstream: {responseAffinity: PT-1H}\n", "upstream.responseAffinity: must be zero or "
+                + "positive");
         assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: -1}"),
                 "models.gpt-4o-mini.imageTokens");
         // beyond a long: refused, never truncated to its low 64 bits (2^64 would read as 0, 2^64 + 85 as 85)

@@ -71,6 +71,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private final Admission admission;
     private final SharedCooldowns cooldowns;
     private final ResponseCache cache;
+    private final ResponseAffinity affinity;
     private final MeterRegistry registry;
     private final Map<List<String>, Counter> counters = new ConcurrentHashMap<>();
     /** Upstream base URLs parsed once (a URL parse per request showed in profiles); bounded by the configuration. */
@@ -85,18 +86,19 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private volatile @Nullable Runnable onIdle;
 
     /**
-     * A handler; {@code client} gives the upstream client for the calling event loop, {@code scrape} renders
-     * {@code /metrics}, {@code backendUp} answers readiness.
+     * A handler; {@code client} gives the upstream client for the calling event loop, {@code affinity} remembers
+     * which key made a stored response, {@code scrape} renders {@code /metrics}, {@code backendUp} answers readiness.
      */
     public ProxyHandler(Vertx vertx, Supplier<HttpClient> client, Supplier<Routes> routes, Admission admission,
-            SharedCooldowns cooldowns, ResponseCache cache, MeterRegistry registry, Supplier<String> scrape,
-            Supplier<Future<Boolean>> backendUp, String backendName) {
+            SharedCooldowns cooldowns, ResponseCache cache, ResponseAffinity affinity, MeterRegistry registry,
+            Supplier<String> scrape, Supplier<Future<Boolean>> backendUp, String backendName) {
         this.vertx = vertx;
         this.client = client;
         this.routes = routes;
         this.admission = admission;
         this.cooldowns = cooldowns;
         this.cache = cache;
+        this.affinity = affinity;
         this.registry = registry;
         this.scrape = scrape;
         this.backendUp = backendUp;
@@ -316,11 +318,19 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 count(Kind.OTHER.tag, 400, tenant.name(), "none");
                 return;
             }
-            // no JSON handed on: a pass-through body goes upstream byte for byte
-            Call c = new Call(req, r, tenant, Kind.OTHER, route, body, null);
-            c.finish = finish;
-            c.estimate = 0;
-            admit(c);
+            String stored = storedResponseId(path);
+            if (stored == null) {
+                passThrough(req, r, tenant, route, body, finish);
+                return;
+            }
+            // a stored response is read, cancelled or deleted with the key whose project holds it
+            Context ctx = vertx.getOrCreateContext();
+            affinity.maker(tenant.name(), stored, r.config().upstream().responseAffinity()).whenComplete((m, e) ->
+                    ctx.runOnContext(v -> {
+                        Routes.ModelRoute provider = m == null ? null : r.passthrough(m.provider());
+                        Routes.ModelRoute pinned = provider == null ? null : provider.pinned(m.keyId());
+                        passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
+                    }));
             return;
         }
         JsonNode parsed;
@@ -361,6 +371,55 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             count(kind.tag, 400, tenant.name(), "none");
             return;
         }
+        JsonNode previous = kind == Kind.RESPONSES ? json.get("previous_response_id") : null;
+        if (previous == null || !previous.isTextual()) {
+            governed(req, r, tenant, kind, model, body, json, estimate, output, finish);
+            return;
+        }
+        // a call that chains to a stored response goes out with the key whose project holds it
+        Context ctx = vertx.getOrCreateContext();
+        affinity.maker(tenant.name(), previous.asText(), r.config().upstream().responseAffinity()).whenComplete(
+                (m, e) -> ctx.runOnContext(v -> {
+                    Routes.ModelRoute pinned = m == null || !m.provider().equals(model.provider()) ? null
+                            : model.pinned(m.keyId());
+                    governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, estimate, output,
+                            finish);
+                }));
+    }
+
+    /**
+     * The id of the stored response a pass-through path names ({@code /v1/responses/{id}}, and below it), or null.
+     */
+    static @Nullable String storedResponseId(String path) {
+        String prefix = "/v1/responses/";
+        if (!path.startsWith(prefix)) {
+            return null;
+        }
+        int end = path.indexOf('/', prefix.length());
+        String id = path.substring(prefix.length(), end < 0 ? path.length() : end);
+        return id.isEmpty() ? null : id;
+    }
+
+    /** A pass-through call on {@code route}: no JSON handed on, the body goes upstream byte for byte. */
+    private void passThrough(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Routes.ModelRoute route,
+            Buffer body, Runnable finish) {
+        if (req.response().closed()) { // the client left while the route was looked up
+            finish.run();
+            return;
+        }
+        Call c = new Call(req, r, tenant, Kind.OTHER, route, body, null);
+        c.finish = finish;
+        c.estimate = 0;
+        admit(c);
+    }
+
+    /** A governed call, its body read and checked and its tokens estimated: from the cache, or admitted. */
+    private void governed(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Kind kind,
+            Routes.ModelRoute model, Buffer body, ObjectNode json, long estimate, long output, Runnable finish) {
+        if (req.response().closed()) { // the client left while the route was looked up
+            finish.run();
+            return;
+        }
         Call c = new Call(req, r, tenant, kind, model, body, json);
         c.finish = finish;
         c.estimate = estimate;
@@ -368,7 +427,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         c.stream = kind != Kind.EMBEDDINGS && json.path("stream").asBoolean(false);
         // the Responses API keeps state (a stored response, its id chained by later calls): never replayed
         CacheRequest cr = kind == Kind.RESPONSES ? null : cache.request(tenant.name(), model.baseUrl(),
-                path.substring("/v1".length()), json, kind == Kind.EMBEDDINGS);
+                req.path().substring("/v1".length()), json, kind == Kind.EMBEDDINGS);
         if (cr == null) {
             admit(c);
             return;
@@ -403,6 +462,14 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      * not an object, no textual model). Streams over the body without building a tree.
      */
     static @Nullable String bodyModel(Buffer body) {
+        return topLevelText(body, "model");
+    }
+
+    /**
+     * The top-level string {@code field} of a body that is one well-formed JSON object, or null (empty, not JSON,
+     * not an object, no such string). Streams over the body without building a tree.
+     */
+    static @Nullable String topLevelText(Buffer body, String field) {
         int n = body.length();
         int i = 0;
         while (i < n && Character.isWhitespace(body.getByte(i))) {
@@ -413,17 +480,17 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
         try (JsonParser p = JSON.getFactory().createParser(body.getBytes())) {
             p.nextToken();
-            String model = null;
+            String value = null;
             JsonToken t;
             while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
-                String field = p.currentName();
+                String name = p.currentName();
                 JsonToken v = p.nextToken();
-                if (field.equals("model")) {
-                    model = v == JsonToken.VALUE_STRING ? p.getText() : null;
+                if (name.equals(field)) {
+                    value = v == JsonToken.VALUE_STRING ? p.getText() : null;
                 }
                 p.skipChildren();
             }
-            return t == JsonToken.END_OBJECT && p.nextToken() == null ? model : null;
+            return t == JsonToken.END_OBJECT && p.nextToken() == null ? value : null;
         } catch (java.io.IOException | RuntimeException e) {
             return null;
         }
@@ -859,6 +926,12 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             }
             long used = status / 100 == 2 ? usage(b) : 0;
             admission.settle(t, used >= 0 ? used : t.reservedTokens(), true);
+            if (c.kind == Kind.RESPONSES && status == 200) {
+                String id = topLevelText(b, "id");
+                if (id != null) {
+                    remember(c, t, id);
+                }
+            }
             if (used > 0) {
                 counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
             }
@@ -960,7 +1033,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 }
                 Buffer event = s.pending.getBuffer(from, end);
                 from = end;
-                if (forward(c, s, event)) {
+                if (c.kind == Kind.RESPONSES) {
+                    responsesEvent(c, t, s, event.toString(StandardCharsets.UTF_8));
+                    resp.write(event);
+                } else if (forward(c, s, event)) {
                     resp.write(event);
                 }
             }
@@ -994,10 +1070,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     /** Whether to pass the event on; reads usage from it. */
     private static boolean forward(Call c, SseState s, Buffer event) {
         String text = event.toString(StandardCharsets.UTF_8);
-        if (c.kind == Kind.RESPONSES) {
-            responsesEvent(s, text);
-            return true;
-        }
         if (text.contains("\"usage\":{") || text.contains("\"usage\": {")) {
             int i = text.indexOf("data:");
             if (i >= 0) {
@@ -1021,12 +1093,23 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * Reads a Responses API stream event: the usage of the response a terminal event carries
-     * ({@code response.completed}, {@code response.incomplete}, {@code response.failed}: {@code response.usage}),
-     * and one chunk for each {@code ...delta} event (text, refusal, function arguments, reasoning summary).
+     * Reads a Responses API stream event: the id of the response {@code response.created} announces (remembered
+     * with the call's key), the usage of the response a terminal event carries ({@code response.completed},
+     * {@code response.incomplete}, {@code response.failed}: {@code response.usage}), and one chunk for each
+     * {@code ...delta} event (text, refusal, function arguments, reasoning summary).
      */
-    private static void responsesEvent(SseState s, String text) {
-        if (text.contains("\"usage\":{") || text.contains("\"usage\": {")) {
+    private void responsesEvent(Call c, Admission.Ticket t, SseState s, String text) {
+        if (text.contains("\"response.created\"")) {
+            int i = text.indexOf("data:");
+            try {
+                JsonNode id = i < 0 ? null : JSON.readTree(text.substring(i + 5).trim()).path("response").get("id");
+                if (id != null && id.isTextual()) {
+                    remember(c, t, id.asText());
+                }
+            } catch (Exception e) {
+                // not JSON: relayed as it is
+            }
+        } else if (text.contains("\"usage\":{") || text.contains("\"usage\": {")) {
             int i = text.indexOf("data:");
             if (i >= 0) {
                 try {
@@ -1040,6 +1123,14 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             }
         } else if (text.contains(".delta\"")) {
             s.chunks++;
+        }
+    }
+
+    /** Remembers that the call's key made stored response {@code id}, unless the call asked not to store it. */
+    private void remember(Call c, Admission.Ticket t, String id) {
+        ObjectNode j = c.json;
+        if (j != null && j.path("store").asBoolean(true)) {
+            affinity.remember(c.tenant.name(), id, t.key(), c.routes.config().upstream().responseAffinity());
         }
     }
 

@@ -65,6 +65,20 @@ public final class Routes {
                 long imageTokens, List<PoolKey> keys) {
             this(name, provider, baseUrl, upstreamModel, maxOutputTokens, imageTokens, keys, provider + "/" + name);
         }
+
+        /**
+         * This route with only the pool key {@code keyId}, waiting in a waiting room of its own; null if the pool has
+         * no such key (a reload removed it).
+         */
+        public @Nullable ModelRoute pinned(String keyId) {
+            for (PoolKey k : keys) {
+                if (k.id().equals(keyId)) {
+                    return keys.size() == 1 ? this : new ModelRoute(name, provider, baseUrl, upstreamModel,
+                            maxOutputTokens, imageTokens, List.of(k), poolId + "#" + keyId);
+                }
+            }
+            return null;
+        }
     }
 
     private record KeyHash(byte[] hash, TenantRoute tenant) {

@@ -1,0 +1,81 @@
+package dev.sluice.gateway.internal;
+
+import dev.sluice.api.cache.CacheStore;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Which pool key made a stored response of the Responses API. A provider keeps a response in the project of the key
+ * that made it: a call chaining to it ({@code previous_response_id}) or reading it ({@code /v1/responses/{id}}) made
+ * with another key of the pool, from another project, gets a 404. Remembered in the backend's cache store, so every
+ * instance on a shared store sees it, per tenant (a tenant's lookups never find another tenant's responses; this is
+ * routing, not access control), for {@code upstream.responseAffinity}. Never fails: a store error reads as not remembered, and the
+ * call goes to any key of its pool, as it would without this.
+ */
+public final class ResponseAffinity {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ResponseAffinity.class);
+    /** Longer ids are not remembered: no provider's are; a client's could be anything. */
+    static final int MAX_ID_LENGTH = 256;
+
+    private final CacheStore store;
+
+    /** Remembers in {@code store}. */
+    public ResponseAffinity(CacheStore store) {
+        this.store = store;
+    }
+
+    /** The key that made response {@code id} of {@code tenant}, if remembered: its provider and id. */
+    record Maker(String provider, String keyId) {
+    }
+
+    /** Remembers for {@code ttl} (zero: not at all) that {@code key} made response {@code id} of {@code tenant}. */
+    void remember(String tenant, String id, Routes.PoolKey key, Duration ttl) {
+        if (ttl.isZero() || id.isEmpty() || id.length() > MAX_ID_LENGTH) {
+            return;
+        }
+        byte[] value = (key.provider() + "\n" + key.id()).getBytes(StandardCharsets.UTF_8);
+        try {
+            store.putAsync(storeKey(tenant, id), value, ttl).exceptionally(e -> {
+                LOG.warn("could not remember which key made a response: {}", e.getClass().getSimpleName());
+                return null;
+            });
+        } catch (RuntimeException e) {
+            LOG.warn("could not remember which key made a response: {}", e.getClass().getSimpleName());
+        }
+    }
+
+    /**
+     * The key that made response {@code id} of {@code tenant}, or null (not remembered, or the store failed);
+     * {@code ttl} zero: null at once.
+     */
+    CompletableFuture<@Nullable Maker> maker(String tenant, String id, Duration ttl) {
+        if (ttl.isZero() || id.isEmpty() || id.length() > MAX_ID_LENGTH) {
+            return CompletableFuture.completedFuture(null);
+        }
+        try {
+            return store.getAsync(storeKey(tenant, id)).handle((v, e) -> e != null ? null : maker(v))
+                    .toCompletableFuture();
+        } catch (RuntimeException e) {
+            return CompletableFuture.completedFuture(null);
+        }
+    }
+
+    private static @Nullable Maker maker(byte @Nullable [] v) {
+        if (v == null) {
+            return null;
+        }
+        String s = new String(v, StandardCharsets.UTF_8);
+        int nl = s.indexOf('\n');
+        return nl < 0 ? null : new Maker(s.substring(0, nl), s.substring(nl + 1));
+    }
+
+    /** The tenant's name is length-prefixed: no tenant and id can make another pair's key. */
+    private static String storeKey(String tenant, String id) {
+        return "ra:" + tenant.length() + ":" + tenant + ":" + id;
+    }
+}

@@ -1,0 +1,141 @@
+package dev.sluice.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sluice.testkit.redis.RedisEndpoint;
+import dev.sluice.testkit.redis.RedisExtension;
+import dev.sluice.testkit.simulator.ProviderSimulator;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Stored responses of the Responses API are kept by the provider in the project of the key that made them; the
+ * simulator answers 404 to any other key, as another project would. The gateway's pool has two such keys.
+ */
+class ResponseAffinityTest {
+
+    @RegisterExtension
+    static final RedisExtension REDIS = new RedisExtension();
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    private static String yaml(ProviderSimulator sim, String backend, String affinity) {
+        return """
+                server: {port: 0, reloadInterval: 0}
+                backend: %s
+                upstream: {responseAffinity: %s}
+                providers:
+                  sim:
+                    baseUrl: %s
+                    keys: [{id: one, value: sk-project-one}, {id: two, value: sk-project-two}]
+                    limits: {requestsPerMinute: 10000, tokensPerMinute: 10000000}
+                models:
+                  gpt-4o-mini: {provider: sim}
+                tenants:
+                  t: {keys: [{value: sk-t}]}
+                """.formatted(backend, affinity, sim.baseUrl());
+    }
+
+    private HttpResponse<String> create(Gateway g, @Nullable String previous, boolean stream) throws Exception {
+        String body = "{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\",\"max_output_tokens\":20"
+                + (previous == null ? "" : ",\"previous_response_id\":\"" + previous + "\"")
+                + (stream ? ",\"stream\":true" : "") + "}";
+        return http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses"))
+                .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-t")
+                .header("content-type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> read(Gateway g, String id) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses/" + id))
+                .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-t").GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** The id of a whole answer, or of the response a stream's first event announces. */
+    private static String id(HttpResponse<String> r) throws Exception {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        String body = r.body();
+        if (body.startsWith("event:")) {
+            String data = body.lines().filter(l -> l.startsWith("data: ")).findFirst().orElseThrow();
+            return JSON.readTree(data.substring(6)).path("response").path("id").asText();
+        }
+        JsonNode j = JSON.readTree(body);
+        return j.path("id").asText();
+    }
+
+    @Test
+    @DisplayName("A call chaining to a stored response (previous_response_id) and a read of one (/v1/responses/{id}) "
+            + "go out with the pool key that made it, whatever the round robin would pick; a stream's response is "
+            + "remembered from its first event")
+    void chainedCallsKeepTheirKey() throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")))) {
+            String last = id(create(g, null, false));
+            for (int i = 0; i < 6; i++) {
+                last = id(create(g, last, i % 2 == 1));
+            }
+            for (int i = 0; i < 4; i++) {
+                HttpResponse<String> r = read(g, last);
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                assertThat(JSON.readTree(r.body()).path("id").asText()).isEqualTo(last);
+            }
+            // calls that chain to nothing still go round the pool
+            List<String> firsts = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                firsts.add(id(create(g, null, false)));
+            }
+            for (String first : firsts) {
+                assertThat(create(g, first, false).statusCode()).isEqualTo(200);
+            }
+            assertThat(sim.stats().otherErrors()).as("404s from the wrong project").isZero();
+        }
+    }
+
+    @Test
+    @DisplayName("With responseAffinity 0 nothing is remembered: the round robin sends the chained call to the "
+            + "other key, whose project does not hold the response (the failure the affinity prevents)")
+    void withoutAffinity() throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "0")))) {
+            String first = id(create(g, null, false));
+            HttpResponse<String> chained = create(g, first, false);
+            assertThat(chained.statusCode()).isEqualTo(404);
+            assertThat(chained.body()).contains("previous_response_not_found");
+        }
+    }
+
+    @Test
+    @DisplayName("Two gateways on one Redis share what they remember: responses made through one are chained to "
+            + "and read through the other with the key that made them")
+    void sharedThroughRedis(RedisEndpoint redis) throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start()) {
+            GatewayConfig config = GatewayConfigParser.create().parse(yaml(sim,
+                    "{type: redis, namespace: gw-affinity-%d, timeout: 3s, redis: {address: \"%s\"}}"
+                            .formatted(System.nanoTime(), redis.uri()), "1h"));
+            try (Gateway one = Gateway.start(config); Gateway two = Gateway.start(config)) {
+                // two responses through the first gateway: one made with each key of the pool
+                String byOne = id(create(one, null, false));
+                String byTwo = id(create(one, null, true));
+                // the second gateway's round robins start at the first key: the second key's response first
+                for (String id : List.of(byTwo, byOne)) {
+                    assertThat(read(two, id).statusCode()).isEqualTo(200);
+                    assertThat(create(two, id, false).statusCode()).isEqualTo(200);
+                }
+                assertThat(sim.stats().otherErrors()).as("404s from the wrong project").isZero();
+            }
+        }
+    }
+}
