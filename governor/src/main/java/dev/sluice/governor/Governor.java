@@ -670,7 +670,7 @@ public final class Governor implements AutoCloseable {
             if (attempts > 1) {
                 stats.retries.increment();
             }
-            stats.tokensReserved.add(r.prompt + r.maxOut);
+            stats.tokensReserved.accumulate(saturatedAdd(r.prompt, r.maxOut));
             CompletionStage<UpstreamResponse> stage;
             try {
                 stage = upstream.send(new Attempt(request, r.slot.key, attempts));
@@ -1106,7 +1106,9 @@ public final class Governor implements AutoCloseable {
         /** 429s that are not daily refusals; with {@link #dailyRefusals}, every 429. */
         final LongAdder windowRateLimited = new LongAdder();
         final LongAdder dailyRefusals = new LongAdder();
-        final LongAdder tokensReserved = new LongAdder();
+        /** Saturates at {@link Long#MAX_VALUE}: a profile without a token limit sends calls whose reservation does. */
+        final java.util.concurrent.atomic.LongAccumulator tokensReserved =
+                new java.util.concurrent.atomic.LongAccumulator(Governor::saturatedAdd, 0);
         final LongAdder tokensActual = new LongAdder();
         final LongAdder tokensRefunded = new LongAdder();
         final LongAdder tokensDebt = new LongAdder();
@@ -1121,11 +1123,17 @@ public final class Governor implements AutoCloseable {
         GovernorStats snapshot() {
             long daily = dailyRefusals.sum();
             return new GovernorStats(calls.sum(), succeeded.sum(), failed.sum(), attempts.sum(), retries.sum(),
-                    windowRateLimited.sum() + daily, daily, tokensReserved.sum(), tokensActual.sum(),
+                    windowRateLimited.sum() + daily, daily, tokensReserved.get(), tokensActual.sum(),
                     tokensRefunded.sum(), tokensDebt.sum(), unsettled.sum(), promptEstimateError.sum(),
                     Duration.ofNanos(waitedNanos.sum()), cooldowns.sum(), Duration.ofNanos(cooldownNanos.sum()),
                     reconciled.sum(), limitChanges.sum());
         }
+    }
+
+    /** {@code a + b} of two counts (not negative), {@link Long#MAX_VALUE} if that does not fit. */
+    private static long saturatedAdd(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
     /** Builds a {@link Governor}. */

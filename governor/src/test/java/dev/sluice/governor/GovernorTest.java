@@ -102,6 +102,26 @@ class GovernorTest {
     }
 
     @Test
+    @DisplayName("Under a profile with no token limit a call reserving more than a long holds is sent, and the "
+            + "tokensReserved statistic stops at Long.MAX_VALUE instead of wrapping to a negative count")
+    void reservedTokensSaturate() throws Exception {
+        ProviderProfiles requestsOnly = ProviderProfiles.fromYaml("""
+                providers:
+                  sim:
+                    models:
+                      gpt-4o-mini: {rpm: 10}
+                """);
+        Governor g = open(Governor.builder(MemoryBackend.create()).profiles(requestsOnly)
+                .pool(MODEL, ProviderKey.of("sim", "sk-1")).build());
+        ChatRequest huge = ChatRequest.fromOpenAiJson("{\"model\":\"" + MODEL + "\",\"n\":2,\"max_tokens\":"
+                + (Long.MAX_VALUE / 2 + 1) + ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+        assertThat(g.call(huge, req -> answered()).response().status()).isEqualTo(200);
+        assertThat(g.stats().tokensReserved()).isEqualTo(Long.MAX_VALUE);
+        assertThat(g.call(chat("again", 10), req -> answered()).response().status()).isEqualTo(200);
+        assertThat(g.stats().tokensReserved()).isEqualTo(Long.MAX_VALUE);
+    }
+
+    @Test
     @DisplayName("Tokens a settled call gives back wake the calls waiting for them on its key, oldest first, each one "
             + "sent waking the next: they go out then, not when the window slides a minute later")
     void settlementWakesWaitingCalls() throws Exception {
