@@ -327,6 +327,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             Context ctx = vertx.getOrCreateContext();
             affinity.maker(tenant.name(), stored, r.config().upstream().responseAffinity()).whenComplete((m, e) ->
                     ctx.runOnContext(v -> {
+                        if (req.response().closed()) { // the client left while the key was looked up
+                            finish.run();
+                            return;
+                        }
                         Routes.ModelRoute provider = m == null ? null : r.passthrough(m.provider());
                         Routes.ModelRoute pinned = provider == null ? null : provider.pinned(m.keyId());
                         passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
@@ -380,6 +384,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         Context ctx = vertx.getOrCreateContext();
         affinity.maker(tenant.name(), previous.asText(), r.config().upstream().responseAffinity()).whenComplete(
                 (m, e) -> ctx.runOnContext(v -> {
+                    if (req.response().closed()) { // the client left while the key was looked up
+                        finish.run();
+                        return;
+                    }
                     Routes.ModelRoute pinned = m == null || !m.provider().equals(model.provider()) ? null
                             : model.pinned(m.keyId());
                     governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, estimate, output,
@@ -403,10 +411,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     /** A pass-through call on {@code route}: no JSON handed on, the body goes upstream byte for byte. */
     private void passThrough(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Routes.ModelRoute route,
             Buffer body, Runnable finish) {
-        if (req.response().closed()) { // the client left while the route was looked up
-            finish.run();
-            return;
-        }
         Call c = new Call(req, r, tenant, Kind.OTHER, route, body, null);
         c.finish = finish;
         c.estimate = 0;
@@ -416,10 +420,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     /** A governed call, its body read and checked and its tokens estimated: from the cache, or admitted. */
     private void governed(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Kind kind,
             Routes.ModelRoute model, Buffer body, ObjectNode json, long estimate, long output, Runnable finish) {
-        if (req.response().closed()) { // the client left while the route was looked up
-            finish.run();
-            return;
-        }
         Call c = new Call(req, r, tenant, kind, model, body, json);
         c.finish = finish;
         c.estimate = estimate;
