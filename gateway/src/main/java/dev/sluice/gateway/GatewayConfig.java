@@ -204,8 +204,9 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      *     retry together; zero for none (default 250 ms)
      * @param backoffCap the most that random wait can be (default 5 s)
      * @param responseAffinity how long the gateway remembers which pool key made a stored response (the Responses
-     *     API), so that calls chaining to it ({@code previous_response_id}) and reads of it ({@code /v1/responses/{id}})
-     *     go out with that key, whose project holds it; zero forgets at once (default 1 day)
+     *     API), so that calls chaining to it ({@code previous_response_id}) and reads of it
+     *     ({@code /v1/responses/{id}}) go out with that key, whose project holds it; zero forgets at once (default
+     *     1 day; OpenAI keeps a stored response 30 days)
      */
     public record Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown,
             Duration backoffBase, Duration backoffCap, Duration responseAffinity) {
@@ -243,8 +244,9 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
     }
 
     /**
-     * Pass-through calls: {@code /v1/*} other than chat completions, completions and embeddings (and the models list
-     * the gateway answers itself). Such a call goes to the provider of the model its JSON body names, if that model is
+     * Pass-through calls: {@code /v1/*} other than {@code POST} chat completions, completions, embeddings and
+     * responses (and the models list the gateway answers itself). Such a call goes to the key that made the stored
+     * response it names, if remembered; else to the provider of the model its JSON body names, if that model is
      * configured; else to the provider its {@code x-sluice-provider} header names; else to {@link #provider}.
      *
      * @param provider the provider of calls that name none; null for the first provider in the file (the default)

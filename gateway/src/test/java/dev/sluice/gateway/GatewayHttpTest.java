@@ -449,9 +449,11 @@ class GatewayHttpTest {
         assertThat(sim.stats().requests()).isEqualTo(upstream + 2);
 
         // streamed: relayed event by event, settled on the usage of response.completed (the upstream refuses the
-        // include_usage a chat stream is given, so this call would fail if the gateway added it)
+        // include_usage a chat stream is given, so this call would fail if the gateway added it); every event that
+        // carries the response repeats the client's metadata, which names another event's type here
         double beforeStream = tokensCounted("responder");
-        HttpResponse<String> streamed = post("/v1/responses", "sk-responder", body.formatted(200, ",\"stream\":true"));
+        HttpResponse<String> streamed = post("/v1/responses", "sk-responder", body.formatted(200,
+                ",\"stream\":true,\"metadata\":{\"note\":\"response.created\"}"));
         assertThat(streamed.statusCode()).as(streamed.body()).isEqualTo(200);
         List<String> events = streamed.body().lines().filter(l -> l.startsWith("data: ")).toList();
         JsonNode completed = JSON.readTree(events.get(events.size() - 1).substring(6));

@@ -318,14 +318,15 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 count(Kind.OTHER.tag, 400, tenant.name(), "none");
                 return;
             }
-            String stored = storedResponseId(path);
+            String stored = storedResponseId(path, body);
             if (stored == null) {
                 passThrough(req, r, tenant, route, body, finish);
                 return;
             }
             // a stored response is read, cancelled or deleted with the key whose project holds it
             Context ctx = vertx.getOrCreateContext();
-            affinity.maker(tenant.name(), stored, r.config().upstream().responseAffinity()).whenComplete((m, e) ->
+            affinity.maker(tenant.name(), stored, r.config().upstream().responseAffinity(),
+                    r.config().backend().timeout()).whenComplete((m, e) ->
                     ctx.runOnContext(v -> {
                         if (req.response().closed()) { // the client left while the key was looked up
                             finish.run();
@@ -382,8 +383,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
         // a call that chains to a stored response goes out with the key whose project holds it
         Context ctx = vertx.getOrCreateContext();
-        affinity.maker(tenant.name(), previous.asText(), r.config().upstream().responseAffinity()).whenComplete(
-                (m, e) -> ctx.runOnContext(v -> {
+        affinity.maker(tenant.name(), previous.asText(), r.config().upstream().responseAffinity(),
+                r.config().backend().timeout()).whenComplete((m, e) -> ctx.runOnContext(v -> {
                     if (req.response().closed()) { // the client left while the key was looked up
                         finish.run();
                         return;
@@ -396,15 +397,21 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * The id of the stored response a pass-through path names ({@code /v1/responses/{id}}, and below it), or null.
+     * The id of the stored response a pass-through call is about, or null: the one its path names
+     * ({@code /v1/responses/{id}}, and below it); for OpenAI's calls on no stored response
+     * ({@code /v1/responses/input_tokens}, {@code /v1/responses/compact}), the {@code previous_response_id} of
+     * their body.
      */
-    static @Nullable String storedResponseId(String path) {
+    static @Nullable String storedResponseId(String path, Buffer body) {
         String prefix = "/v1/responses/";
         if (!path.startsWith(prefix)) {
             return null;
         }
         int end = path.indexOf('/', prefix.length());
         String id = path.substring(prefix.length(), end < 0 ? path.length() : end);
+        if (end < 0 && (id.equals("input_tokens") || id.equals("compact"))) {
+            return topLevelText(body, "previous_response_id");
+        }
         return id.isEmpty() ? null : id;
     }
 
@@ -425,6 +432,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         c.estimate = estimate;
         c.output = output;
         c.stream = kind != Kind.EMBEDDINGS && json.path("stream").asBoolean(false);
+        c.background = kind == Kind.RESPONSES && json.path("background").asBoolean(false);
         // the Responses API keeps state (a stored response, its id chained by later calls): never replayed
         CacheRequest cr = kind == Kind.RESPONSES ? null : cache.request(tenant.name(), model.baseUrl(),
                 req.path().substring("/v1".length()), json, kind == Kind.EMBEDDINGS);
@@ -766,7 +774,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 // replaces this handler with its own.
                 resp.closeHandler(v -> {
                     if (!resp.ended() && !c.clientGone && c.sink == null) {
-                        clientLeft(c, t, c.stream ? c.promptOnly() : t.reservedTokens());
+                        clientLeft(c, t, c.stream && !c.background ? c.promptOnly() : t.reservedTokens());
                     }
                     c.finish.run();
                 });
@@ -1002,8 +1010,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     /**
      * An SSE answer, event by event as it arrives, pausing the upstream while the client's write queue is full. The
      * final usage chunk (asked for with {@code stream_options.include_usage}) settles the call; it is passed on only
-     * if the client asked for it too. A client that leaves cancels the upstream call; the call is then settled with
-     * the prompt estimate plus one token per content chunk relayed.
+     * if the client asked for it too. A Responses stream is passed on whole and settles on its terminal event's
+     * usage. A client that leaves cancels the upstream call; the call is then settled with the prompt estimate plus
+     * one token per content chunk relayed (a background response: all it reserved).
      */
     private void relayStream(Call c, HttpClientResponse cresp) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
@@ -1018,7 +1027,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         SseState s = new SseState();
         resp.closeHandler(v -> {
             if (!s.ended) { // the usage, if its chunk came before the client left; else what it was sent
-                clientLeft(c, t, s.usage > 0 ? s.usage : c.promptOnly() + s.chunks);
+                clientLeft(c, t, s.usage > 0 ? s.usage : c.partial(t, s));
             }
             c.finish.run();
         });
@@ -1048,7 +1057,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         cresp.exceptionHandler(e -> {
             if (!s.ended && !c.clientGone) {
                 s.ended = true;
-                admission.settle(t, s.usage > 0 ? s.usage : c.promptOnly() + s.chunks, true);
+                admission.settle(t, s.usage > 0 ? s.usage : c.partial(t, s), true);
                 resp.reset();
             }
         });
@@ -1061,7 +1070,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 resp.write(s.pending);
             }
             resp.end();
-            long used = s.usage > 0 ? s.usage : c.promptOnly() + s.chunks;
+            long used = s.usage > 0 ? s.usage : c.partial(t, s);
             admission.settle(t, used, true);
             counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
         });
@@ -1093,36 +1102,43 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * Reads a Responses API stream event: the id of the response {@code response.created} announces (remembered
-     * with the call's key), the usage of the response a terminal event carries ({@code response.completed},
-     * {@code response.incomplete}, {@code response.failed}: {@code response.usage}), and one chunk for each
-     * {@code ...delta} event (text, refusal, function arguments, reasoning summary).
+     * Reads a Responses API stream event by its {@code type}: the id of the response {@code response.created}
+     * announces (remembered with the call's key); the usage of the response a terminal event carries
+     * ({@code response.completed}, {@code response.incomplete}, {@code response.failed}); one chunk for each
+     * {@code ...delta} event (text, refusal, function arguments, reasoning summary). Only the event's own type
+     * decides: every event that carries the response repeats the client's fields ({@code metadata},
+     * {@code instructions}), which may hold any text.
      */
     private void responsesEvent(Call c, Admission.Ticket t, SseState s, String text) {
-        if (text.contains("\"response.created\"")) {
-            int i = text.indexOf("data:");
-            try {
-                JsonNode id = i < 0 ? null : JSON.readTree(text.substring(i + 5).trim()).path("response").get("id");
+        int i = text.indexOf("data:");
+        if (i < 0) {
+            return;
+        }
+        JsonNode data;
+        try {
+            data = JSON.readTree(text.substring(i + 5).trim());
+        } catch (Exception e) {
+            return; // not JSON: relayed as it is
+        }
+        String type = data == null ? "" : data.path("type").asText();
+        switch (type) {
+            case "response.created" -> {
+                JsonNode id = data.path("response").get("id");
                 if (id != null && id.isTextual()) {
                     remember(c, t, id.asText());
                 }
-            } catch (Exception e) {
-                // not JSON: relayed as it is
             }
-        } else if (text.contains("\"usage\":{") || text.contains("\"usage\": {")) {
-            int i = text.indexOf("data:");
-            if (i >= 0) {
-                try {
-                    long u = usageOf(JSON.readTree(text.substring(i + 5).trim()).path("response").path("usage"));
-                    if (u > 0) {
-                        s.usage = u;
-                    }
-                } catch (Exception e) {
-                    // not JSON: relayed as it is, counted by its chunks
+            case "response.completed", "response.incomplete", "response.failed" -> {
+                long u = usageOf(data.path("response").path("usage"));
+                if (u > 0) {
+                    s.usage = u;
                 }
             }
-        } else if (text.contains(".delta\"")) {
-            s.chunks++;
+            default -> {
+                if (type.endsWith(".delta")) {
+                    s.chunks++;
+                }
+            }
         }
     }
 
@@ -1469,6 +1485,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         /** The answer's share of {@link #estimate}. */
         long output;
         boolean stream;
+        /** A Responses call the provider runs in the background: a client that leaves does not stop it. */
+        boolean background;
         boolean clientAskedUsage;
         boolean cached;
         volatile @Nullable CompletableFuture<LlmResponse> sink;
@@ -1493,6 +1511,14 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
         String cacheTag() {
             return cached ? "miss" : "none";
+        }
+
+        /**
+         * What a stream that ended without its usage is settled with: the prompt estimate plus one token per chunk
+         * relayed; for a background response (which the provider finishes whoever listens) all it reserved.
+         */
+        long partial(Admission.Ticket t, SseState s) {
+            return background ? t.reservedTokens() : promptOnly() + s.chunks;
         }
 
         /**

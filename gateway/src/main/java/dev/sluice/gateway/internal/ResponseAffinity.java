@@ -4,6 +4,7 @@ import dev.sluice.api.cache.CacheStore;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -12,9 +13,10 @@ import org.slf4j.LoggerFactory;
  * Which pool key made a stored response of the Responses API. A provider keeps a response in the project of the key
  * that made it: a call chaining to it ({@code previous_response_id}) or reading it ({@code /v1/responses/{id}}) made
  * with another key of the pool, from another project, gets a 404. Remembered in the backend's cache store, so every
- * instance on a shared store sees it, per tenant (a tenant's lookups never find another tenant's responses; this is
- * routing, not access control), for {@code upstream.responseAffinity}. Never fails: a store error reads as not remembered, and the
- * call goes to any key of its pool, as it would without this.
+ * instance on a shared store sees it, per tenant (a tenant's lookups never find another tenant's responses; this
+ * is routing, not access control), for {@code upstream.responseAffinity}. Never fails: a store error, or no answer
+ * within the backend's timeout, reads as not remembered, and the call goes to any key of its pool, as it would
+ * without this.
  */
 public final class ResponseAffinity {
 
@@ -50,16 +52,17 @@ public final class ResponseAffinity {
     }
 
     /**
-     * The key that made response {@code id} of {@code tenant}, or null (not remembered, or the store failed);
-     * {@code ttl} zero: null at once.
+     * The key that made response {@code id} of {@code tenant}, or null (not remembered, or the store failed or did
+     * not answer within {@code wait}); {@code ttl} zero: null at once.
      */
-    CompletableFuture<@Nullable Maker> maker(String tenant, String id, Duration ttl) {
+    CompletableFuture<@Nullable Maker> maker(String tenant, String id, Duration ttl, Duration wait) {
         if (ttl.isZero() || id.isEmpty() || id.length() > MAX_ID_LENGTH) {
             return CompletableFuture.completedFuture(null);
         }
         try {
-            return store.getAsync(storeKey(tenant, id)).handle((v, e) -> e != null ? null : maker(v))
-                    .toCompletableFuture();
+            CompletableFuture<@Nullable Maker> m = store.getAsync(storeKey(tenant, id))
+                    .handle((v, e) -> e != null ? null : maker(v)).toCompletableFuture();
+            return m.completeOnTimeout(null, Math.max(1, wait.toMillis()), TimeUnit.MILLISECONDS);
         } catch (RuntimeException e) {
             return CompletableFuture.completedFuture(null);
         }

@@ -67,8 +67,8 @@ public final class Routes {
         }
 
         /**
-         * This route with only the pool key {@code keyId}, waiting in a waiting room of its own; null if the pool has
-         * no such key (a reload removed it).
+         * This route with only the pool key {@code keyId}, waiting in a waiting room of its own (this route itself
+         * for a pool of that one key); null if the pool has no such key (a reload removed it).
          */
         public @Nullable ModelRoute pinned(String keyId) {
             for (PoolKey k : keys) {

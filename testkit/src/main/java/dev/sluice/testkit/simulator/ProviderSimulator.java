@@ -247,7 +247,7 @@ public final class ProviderSimulator implements AutoCloseable {
         if (responses && previous.isTextual() && storedFor(key, previous.asText()) == null) {
             otherErrors.incrementAndGet();
             sendError(resp, 404, "Previous response with id '" + previous.asText() + "' not found.",
-                    "invalid_request_error", "previous_response_not_found");
+                    "invalid_request_error", "previous_response_id", "previous_response_not_found");
             return;
         }
         String model = json.get("model").asText();
@@ -323,6 +323,12 @@ public final class ProviderSimulator implements AutoCloseable {
             }
             if (responses) {
                 ObjectNode done = response(model, seed, prompt, completion, cut);
+                // as OpenAI, the response repeats the request's own fields, whatever text they hold
+                for (String field : new String[] {"instructions", "metadata", "user"}) {
+                    if (json.has(field)) {
+                        done.set(field, json.get(field));
+                    }
+                }
                 if (json.path("store").asBoolean(true)) {
                     synchronized (stored) {
                         stored.put(done.get("id").asText(), new Stored(key, done.toString()));
@@ -389,8 +395,9 @@ public final class ProviderSimulator implements AutoCloseable {
 
     /**
      * Why a body is not a Responses API call this simulator answers, or null: an {@code input} is required (a
-     * previous response's context is not counted); and, as OpenAI's Responses API, it refuses {@code stream_options.include_usage},
-     * a chat-only parameter (its streams always end in a {@code response.completed} event with the usage).
+     * previous response's context is not counted); and, as OpenAI's Responses API, it refuses
+     * {@code stream_options.include_usage}, a chat-only parameter (its streams always end in a
+     * {@code response.completed} event with the usage).
      */
     private static @Nullable String invalidResponsesCall(@Nullable JsonNode json) {
         if (json == null || !json.path("model").isTextual()) {
@@ -529,9 +536,10 @@ public final class ProviderSimulator implements AutoCloseable {
     }
 
     /**
-     * A streamed Responses API answer, as OpenAI sends it: {@code response.created} (no usage yet), the text in up to
-     * four {@code response.output_text.delta} events, then {@code response.completed} (or {@code
-     * response.incomplete}) carrying the whole response with its usage; no {@code [DONE]}.
+     * A streamed Responses API answer, as OpenAI sends it: {@code response.created} and
+     * {@code response.in_progress} (no usage yet), the text in up to four {@code response.output_text.delta} events,
+     * then {@code response.completed} (or {@code response.incomplete}) carrying the whole response with its usage;
+     * no {@code [DONE]}.
      */
     private void streamResponse(HttpServerResponse resp, ObjectNode done, long seed, long completion) {
         boolean cut = done.path("status").asText().equals("incomplete");
@@ -548,6 +556,11 @@ public final class ProviderSimulator implements AutoCloseable {
         first.put("sequence_number", seq++);
         first.set("response", created);
         event(out, first);
+        ObjectNode progress = JSON.createObjectNode();
+        progress.put("type", "response.in_progress");
+        progress.put("sequence_number", seq++);
+        progress.set("response", created);
+        event(out, progress);
         String[] words = text(seed, completion).split(" ");
         int pieces = Math.min(4, words.length);
         String itemId = done.path("output").path(0).path("id").asText();
@@ -697,11 +710,20 @@ public final class ProviderSimulator implements AutoCloseable {
 
     private static void sendError(HttpServerResponse resp, int status, String message, String type,
             @Nullable String code) {
+        sendError(resp, status, message, type, null, code);
+    }
+
+    private static void sendError(HttpServerResponse resp, int status, String message, String type,
+            @Nullable String param, @Nullable String code) {
         ObjectNode root = JSON.createObjectNode();
         ObjectNode error = root.putObject("error");
         error.put("message", message);
         error.put("type", type);
-        error.putNull("param");
+        if (param == null) {
+            error.putNull("param");
+        } else {
+            error.put("param", param);
+        }
         if (code == null) {
             error.putNull("code");
         } else {

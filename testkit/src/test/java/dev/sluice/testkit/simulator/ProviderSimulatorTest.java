@@ -289,7 +289,8 @@ class ProviderSimulatorTest {
         }
         assertThat(types.get(0)).isEqualTo("response.created");
         assertThat(JSON.readTree(data.get(0)).at("/response/usage").isNull()).isTrue();
-        assertThat(types.subList(1, types.size() - 1)).isNotEmpty().containsOnly("response.output_text.delta");
+        assertThat(types.get(1)).isEqualTo("response.in_progress");
+        assertThat(types.subList(2, types.size() - 1)).isNotEmpty().containsOnly("response.output_text.delta");
         assertThat(types.get(types.size() - 1)).isEqualTo("response.completed");
         JsonNode last = JSON.readTree(data.get(data.size() - 1)).path("response");
         assertThat(last.get("usage")).isEqualTo(j.get("usage"));
