@@ -45,6 +45,7 @@ class ResponseAffinityTest {
                   gpt-4o-mini: {provider: sim}
                 tenants:
                   t: {keys: [{value: sk-t}]}
+                  small: {keys: [{value: sk-small}], limits: {tokensPerDay: 400}}
                 """.formatted(backend, affinity, sim.baseUrl());
     }
 
@@ -102,6 +103,43 @@ class ResponseAffinityTest {
             }
             assertThat(sim.stats().otherErrors()).as("404s from the wrong project").isZero();
         }
+    }
+
+    @Test
+    @DisplayName("A call chaining to a stored response reserves the tokens that response used, as the provider "
+            + "counts its context as input: with them a call that fits a tenant's 400 tokens a day on its own is too "
+            + "large; remembered from a whole answer and from a stream's last event")
+    void chainedCallsReserveTheirContext() throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")))) {
+            for (boolean stream : new boolean[] {false, true}) {
+                String first = "{\"model\":\"gpt-4o-mini\",\"input\":\"" + "word ".repeat(100)
+                        + "\",\"max_output_tokens\":20" + (stream ? ",\"stream\":true" : "") + "}";
+                HttpResponse<String> r = post(g, "sk-small", first);
+                String id = id(r);
+                String last = r.body().lines().filter(l -> l.startsWith("data: ")).reduce((a, b) -> b)
+                        .map(l -> l.substring(6)).orElse(r.body());
+                JsonNode usage = stream ? JSON.readTree(last).path("response").path("usage")
+                        : JSON.readTree(r.body()).path("usage");
+                long used = usage.path("total_tokens").asLong();
+                assertThat(used).isGreaterThan(100);
+                String next = "{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\",\"max_output_tokens\":300,"
+                        + "\"previous_response_id\":\"" + id + "\"}";
+                long own = dev.sluice.governor.TokenEstimator.responsesInputTokens("o200k_base", JSON.readTree(next),
+                        0) + 300;
+                assertThat(own).isLessThan(400);
+                HttpResponse<String> chained = post(g, "sk-small", next);
+                assertThat(chained.statusCode()).as(chained.body()).isEqualTo(400);
+                assertThat(chained.body()).contains("request_too_large").contains("needs up to " + (own + used) + " ");
+            }
+        }
+    }
+
+    private HttpResponse<String> post(Gateway g, String key, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses"))
+                .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer " + key)
+                .header("content-type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     @Test

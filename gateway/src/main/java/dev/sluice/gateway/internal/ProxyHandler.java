@@ -391,7 +391,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     }
                     Routes.ModelRoute pinned = m == null || !m.provider().equals(model.provider()) ? null
                             : model.pinned(m.keyId());
-                    governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, estimate, output,
+                    // the provider counts the context the previous response carries as this call's input
+                    long carried = m == null ? 0 : m.tokens();
+                    long withContext = estimate + carried < 0 ? Long.MAX_VALUE : estimate + carried;
+                    governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, withContext, output,
                             finish);
                 }));
     }
@@ -937,7 +940,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             if (c.kind == Kind.RESPONSES && status == 200) {
                 String id = topLevelText(b, "id");
                 if (id != null) {
-                    remember(c, t, id);
+                    remember(c, t, id, Math.max(0, used));
                 }
             }
             if (used > 0) {
@@ -1125,13 +1128,17 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             case "response.created" -> {
                 JsonNode id = data.path("response").get("id");
                 if (id != null && id.isTextual()) {
-                    remember(c, t, id.asText());
+                    remember(c, t, id.asText(), 0);
                 }
             }
             case "response.completed", "response.incomplete", "response.failed" -> {
                 long u = usageOf(data.path("response").path("usage"));
                 if (u > 0) {
                     s.usage = u;
+                    JsonNode id = data.path("response").get("id");
+                    if (id != null && id.isTextual()) {
+                        remember(c, t, id.asText(), u); // now with what it used
+                    }
                 }
             }
             default -> {
@@ -1142,11 +1149,14 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
     }
 
-    /** Remembers that the call's key made stored response {@code id}, unless the call asked not to store it. */
-    private void remember(Call c, Admission.Ticket t, String id) {
+    /**
+     * Remembers that the call's key made stored response {@code id}, which used {@code tokens} (0: not known yet),
+     * unless the call asked not to store it.
+     */
+    private void remember(Call c, Admission.Ticket t, String id, long tokens) {
         ObjectNode j = c.json;
         if (j != null && j.path("store").asBoolean(true)) {
-            affinity.remember(c.tenant.name(), id, t.key(), c.routes.config().upstream().responseAffinity());
+            affinity.remember(c.tenant.name(), id, t.key(), tokens, c.routes.config().upstream().responseAffinity());
         }
     }
 

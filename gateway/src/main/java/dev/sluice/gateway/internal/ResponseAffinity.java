@@ -31,16 +31,24 @@ public final class ResponseAffinity {
         this.store = store;
     }
 
-    /** The key that made response {@code id} of {@code tenant}, if remembered: its provider and id. */
-    record Maker(String provider, String keyId) {
+    /**
+     * The key that made a response, if remembered: its provider and id; and the tokens the response used (its
+     * input, which held the context before it, and its output), 0 if not known yet: the context a call that chains
+     * to it carries.
+     */
+    record Maker(String provider, String keyId, long tokens) {
     }
 
-    /** Remembers for {@code ttl} (zero: not at all) that {@code key} made response {@code id} of {@code tenant}. */
-    void remember(String tenant, String id, Routes.PoolKey key, Duration ttl) {
+    /**
+     * Remembers for {@code ttl} (zero: not at all) that {@code key} made response {@code id} of {@code tenant}, and
+     * used {@code tokens} (0: not known yet).
+     */
+    void remember(String tenant, String id, Routes.PoolKey key, long tokens, Duration ttl) {
         if (ttl.isZero() || id.isEmpty() || id.length() > MAX_ID_LENGTH) {
             return;
         }
-        byte[] value = (key.provider() + "\n" + key.id()).getBytes(StandardCharsets.UTF_8);
+        byte[] value = (key.provider() + "\n" + key.id() + "\n" + Math.max(0, tokens))
+                .getBytes(StandardCharsets.UTF_8);
         try {
             store.putAsync(storeKey(tenant, id), value, ttl).exceptionally(e -> {
                 LOG.warn("could not remember which key made a response: {}", e.getClass().getSimpleName());
@@ -72,9 +80,19 @@ public final class ResponseAffinity {
         if (v == null) {
             return null;
         }
-        String s = new String(v, StandardCharsets.UTF_8);
-        int nl = s.indexOf('\n');
-        return nl < 0 ? null : new Maker(s.substring(0, nl), s.substring(nl + 1));
+        String[] parts = new String(v, StandardCharsets.UTF_8).split("\n", -1);
+        if (parts.length < 2) {
+            return null;
+        }
+        long tokens = 0;
+        if (parts.length > 2) {
+            try {
+                tokens = Math.max(0, Long.parseLong(parts[2]));
+            } catch (NumberFormatException e) {
+                tokens = 0;
+            }
+        }
+        return new Maker(parts[0], parts[1], tokens);
     }
 
     /** The tenant's name is length-prefixed: no tenant and id can make another pair's key. */
