@@ -53,10 +53,7 @@ class ResponseAffinityTest {
         String body = "{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\",\"max_output_tokens\":20"
                 + (previous == null ? "" : ",\"previous_response_id\":\"" + previous + "\"")
                 + (stream ? ",\"stream\":true" : "") + "}";
-        return http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses"))
-                .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-t")
-                .header("content-type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return post(g, "sk-t", body);
     }
 
     private HttpResponse<String> read(Gateway g, String id) throws Exception {
