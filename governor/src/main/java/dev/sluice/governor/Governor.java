@@ -36,6 +36,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAccumulator;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -1107,8 +1108,7 @@ public final class Governor implements AutoCloseable {
         final LongAdder windowRateLimited = new LongAdder();
         final LongAdder dailyRefusals = new LongAdder();
         /** Saturates at {@link Long#MAX_VALUE}: a profile without a token limit sends calls whose reservation does. */
-        final java.util.concurrent.atomic.LongAccumulator tokensReserved =
-                new java.util.concurrent.atomic.LongAccumulator(Governor::saturatedAdd, 0);
+        final LongAccumulator tokensReserved = new LongAccumulator(Governor::saturatedAdd, 0);
         final LongAdder tokensActual = new LongAdder();
         final LongAdder tokensRefunded = new LongAdder();
         final LongAdder tokensDebt = new LongAdder();

@@ -324,18 +324,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 return;
             }
             // a stored response is read, cancelled or deleted with the key whose project holds it
-            Context ctx = vertx.getOrCreateContext();
-            affinity.maker(tenant.name(), stored, r.config().upstream().responseAffinity(),
-                    r.config().backend().timeout()).whenComplete((m, e) ->
-                    ctx.runOnContext(v -> {
-                        if (req.response().closed()) { // the client left while the key was looked up
-                            finish.run();
-                            return;
-                        }
-                        Routes.ModelRoute provider = m == null ? null : r.passthrough(m.provider());
-                        Routes.ModelRoute pinned = provider == null ? null : provider.pinned(m.keyId());
-                        passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
-                    }));
+            withMaker(req, r, tenant, stored, finish, m -> {
+                Routes.ModelRoute provider = m == null ? null : r.passthrough(m.provider());
+                Routes.ModelRoute pinned = provider == null ? null : provider.pinned(m.keyId());
+                passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
+            });
             return;
         }
         JsonNode parsed;
@@ -382,20 +375,30 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             return;
         }
         // a call that chains to a stored response goes out with the key whose project holds it
+        withMaker(req, r, tenant, previous.asText(), finish, m -> {
+            Routes.ModelRoute pinned = m == null || !m.provider().equals(model.provider()) ? null
+                    : model.pinned(m.keyId());
+            // the provider counts the context the previous response carries as this call's input
+            long carried = m == null ? 0 : m.tokens();
+            long withContext = estimate + carried < 0 ? Long.MAX_VALUE : estimate + carried;
+            governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, withContext, output, finish);
+        });
+    }
+
+    /**
+     * Looks up which key made stored response {@code id} of {@code tenant} and runs {@code then} with it (null if
+     * not remembered) on the call's context, unless the client left meanwhile: then the call ends there.
+     */
+    private void withMaker(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, String id, Runnable finish,
+            java.util.function.Consumer<ResponseAffinity.@Nullable Maker> then) {
         Context ctx = vertx.getOrCreateContext();
-        affinity.maker(tenant.name(), previous.asText(), r.config().upstream().responseAffinity(),
-                r.config().backend().timeout()).whenComplete((m, e) -> ctx.runOnContext(v -> {
-                    if (req.response().closed()) { // the client left while the key was looked up
+        affinity.maker(tenant.name(), id, r.config().upstream().responseAffinity(), r.config().backend().timeout())
+                .whenComplete((m, e) -> ctx.runOnContext(v -> {
+                    if (req.response().closed()) {
                         finish.run();
                         return;
                     }
-                    Routes.ModelRoute pinned = m == null || !m.provider().equals(model.provider()) ? null
-                            : model.pinned(m.keyId());
-                    // the provider counts the context the previous response carries as this call's input
-                    long carried = m == null ? 0 : m.tokens();
-                    long withContext = estimate + carried < 0 ? Long.MAX_VALUE : estimate + carried;
-                    governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, withContext, output,
-                            finish);
+                    then.accept(m);
                 }));
     }
 
@@ -1030,7 +1033,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         SseState s = new SseState();
         resp.closeHandler(v -> {
             if (!s.ended) { // the usage, if its chunk came before the client left; else what it was sent
-                clientLeft(c, t, s.usage > 0 ? s.usage : c.partial(t, s));
+                clientLeft(c, t, c.streamed(t, s));
             }
             c.finish.run();
         });
@@ -1060,7 +1063,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         cresp.exceptionHandler(e -> {
             if (!s.ended && !c.clientGone) {
                 s.ended = true;
-                admission.settle(t, s.usage > 0 ? s.usage : c.partial(t, s), true);
+                admission.settle(t, c.streamed(t, s), true);
                 resp.reset();
             }
         });
@@ -1073,7 +1076,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 resp.write(s.pending);
             }
             resp.end();
-            long used = s.usage > 0 ? s.usage : c.partial(t, s);
+            long used = c.streamed(t, s);
             admission.settle(t, used, true);
             counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
         });
@@ -1524,11 +1527,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
 
         /**
-         * What a stream that ended without its usage is settled with: the prompt estimate plus one token per chunk
-         * relayed; for a background response (which the provider finishes whoever listens) all it reserved.
+         * What a stream is settled with: the usage it reported; else the prompt estimate plus one token per chunk
+         * relayed, or for a background response (which the provider finishes whoever listens) all it reserved.
          */
-        long partial(Admission.Ticket t, SseState s) {
-            return background ? t.reservedTokens() : promptOnly() + s.chunks;
+        long streamed(Admission.Ticket t, SseState s) {
+            return s.usage > 0 ? s.usage : background ? t.reservedTokens() : promptOnly() + s.chunks;
         }
 
         /**

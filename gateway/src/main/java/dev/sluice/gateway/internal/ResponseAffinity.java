@@ -89,7 +89,7 @@ public final class ResponseAffinity {
             try {
                 tokens = Math.max(0, Long.parseLong(parts[2]));
             } catch (NumberFormatException e) {
-                tokens = 0;
+                // not a count: not known
             }
         }
         return new Maker(parts[0], parts[1], tokens);
