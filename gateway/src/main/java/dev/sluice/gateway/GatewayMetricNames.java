@@ -18,6 +18,11 @@ public final class GatewayMetricNames {
     public static final String REFUSED = "sluice.gateway.refused";
     /** Calls sent upstream, by provider and status. */
     public static final String UPSTREAM = "sluice.gateway.upstream.requests";
+    /**
+     * Calls about a stored response (Responses API) sent again with another key of their pool after a 404, since
+     * no record named the key that made the response, by provider.
+     */
+    public static final String AFFINITY_PROBES = "sluice.gateway.affinity.probes";
     /** Tokens settled from the upstream's reported usage, by tenant. */
     public static final String TOKENS = "sluice.gateway.tokens";
     /** Calls in progress. */

@@ -395,6 +395,9 @@ class GatewayHttpTest {
             HttpResponse<String> r = post("/v1/chat/completions", "sk-capped", chat("gpt-4o-mini", "," + fields));
             assertOpenAiError(r, 400);
             assertThat(r.body()).as(fields).contains("request_too_large").contains("needs up to 50");
+            String larger = fields.endsWith("5000") ? "max_completion_tokens" : "max_tokens";
+            assertThat(JSON.readTree(r.body()).path("error").path("param").asText()).as(fields).isEqualTo(larger);
+            assertThat(r.body()).as(fields).contains("Lower " + larger + " ");
         }
         HttpResponse<String> small = post("/v1/chat/completions", "sk-capped",
                 chat("gpt-4o-mini", ",\"max_tokens\":10,\"max_completion_tokens\":20"));

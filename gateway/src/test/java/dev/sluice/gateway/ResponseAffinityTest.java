@@ -128,6 +128,8 @@ class ResponseAffinityTest {
                 HttpResponse<String> chained = post(g, "sk-small", next);
                 assertThat(chained.statusCode()).as(chained.body()).isEqualTo(400);
                 assertThat(chained.body()).contains("request_too_large").contains("needs up to " + (own + used) + " ");
+                assertThat(JSON.readTree(chained.body()).path("error").path("param").asText())
+                        .isEqualTo("max_output_tokens");
             }
         }
     }
@@ -149,7 +151,79 @@ class ResponseAffinityTest {
             HttpResponse<String> chained = create(g, first, false);
             assertThat(chained.statusCode()).isEqualTo(404);
             assertThat(chained.body()).contains("previous_response_not_found");
+            assertThat(sim.stats().otherErrors()).as("no other key tried").isEqualTo(1);
         }
+    }
+
+    @Test
+    @DisplayName("A response no record names the maker of (made through another gateway, or its record expired) is "
+            + "found by trying the pool's other keys in turn on the provider's 404, once: the key that answers is "
+            + "remembered, later calls about it go straight there; each retry counted in "
+            + "sluice.gateway.affinity.probes")
+    void probesForAResponseNotRemembered() throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway maker = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")));
+                Gateway other = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")))) {
+            // one response made with each key of the pool, through a gateway whose records the other cannot see
+            String byOne = id(create(maker, null, false));
+            String byTwo = id(create(maker, null, false));
+            // the other gateway's round robin starts at the first key: the second key's response is probed for
+            for (String id : List.of(byTwo, byOne)) {
+                HttpResponse<String> r = read(other, id);
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                assertThat(JSON.readTree(r.body()).path("id").asText()).isEqualTo(id);
+            }
+            long wrong = sim.stats().otherErrors();
+            assertThat(wrong).as("404s from the wrong project").isBetween(1L, 2L);
+            assertThat(probes(other)).isEqualTo(wrong);
+            // the same call twice in a row: a round robin would send one of the two to the wrong key
+            for (String id : List.of(byOne, byTwo)) {
+                for (int i = 0; i < 4; i++) {
+                    assertThat(read(other, id).statusCode()).isEqualTo(200);
+                }
+                for (int i = 0; i < 4; i++) {
+                    assertThat(create(other, id, i % 2 == 1).statusCode()).isEqualTo(200);
+                }
+            }
+            assertThat(sim.stats().otherErrors()).as("no 404 once found").isEqualTo(wrong);
+
+            // a chained call probes as a read does
+            for (String made : List.of(id(create(maker, null, false)), id(create(maker, null, false)))) {
+                HttpResponse<String> chained = create(other, made, false);
+                assertThat(chained.statusCode()).as(chained.body()).isEqualTo(200);
+            }
+            assertThat(probes(other)).isEqualTo(sim.stats().otherErrors());
+        }
+    }
+
+    @Test
+    @DisplayName("A response no key of the pool holds is tried on each key once, and the client gets the provider's "
+            + "404: previous_response_not_found for a chained call")
+    void unknownResponseTriesEachKeyOnce() throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")))) {
+            HttpResponse<String> r = read(g, "resp_nowhere");
+            assertThat(r.statusCode()).isEqualTo(404);
+            assertThat(r.body()).contains("resp_nowhere");
+            assertThat(sim.stats().otherErrors()).isEqualTo(2);
+            HttpResponse<String> chained = create(g, "resp_nowhere", false);
+            assertThat(chained.statusCode()).isEqualTo(404);
+            assertThat(JSON.readTree(chained.body()).path("error").path("code").asText())
+                    .isEqualTo("previous_response_not_found");
+            assertThat(sim.stats().otherErrors()).isEqualTo(4);
+            assertThat(probes(g)).isEqualTo(2);
+            // nothing was remembered: the same read tries both keys again
+            assertThat(read(g, "resp_nowhere").statusCode()).isEqualTo(404);
+            assertThat(sim.stats().otherErrors()).isEqualTo(6);
+        }
+    }
+
+    /** {@code sluice.gateway.affinity.probes}, summed over providers, from the gateway's {@code /metrics}. */
+    private long probes(Gateway g) throws Exception {
+        String text = http.send(HttpRequest.newBuilder(URI.create(g.baseUrl().replace("/v1", "") + "/metrics"))
+                .GET().build(), HttpResponse.BodyHandlers.ofString()).body();
+        return (long) text.lines().filter(l -> l.startsWith("sluice_gateway_affinity_probes_total{"))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 
     @Test

@@ -744,9 +744,9 @@ public final class Admission {
         }
         long max = maxTokens(p);
         if (tokens > max) {
-            return new Refusal(Scope.TOO_LARGE, 0, null, "This request needs up to " + tokens + " tokens (prompt "
-                    + "plus max_tokens), more than the " + whose + " limit admits in one call (" + max + "). "
-                    + "Lower max_tokens or shorten the prompt.");
+            return new Refusal(Scope.TOO_LARGE, 0, null, "This request needs up to " + tokens + " tokens (its input "
+                    + "plus the most it may answer), more than the " + whose + " limit admits in one call (" + max
+                    + ").");
         }
         return null;
     }

@@ -17,6 +17,7 @@ import dev.sluice.governor.TokenEstimator;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -39,6 +40,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -320,14 +322,18 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             }
             String stored = storedResponseId(path, body);
             if (stored == null) {
-                passThrough(req, r, tenant, route, body, finish);
+                admit(passThrough(req, r, tenant, route, body, finish));
                 return;
             }
             // a stored response is read, cancelled or deleted with the key whose project holds it
             withMaker(req, r, tenant, stored, finish, m -> {
                 Routes.ModelRoute provider = m == null ? null : r.passthrough(m.provider());
                 Routes.ModelRoute pinned = provider == null ? null : provider.pinned(m.keyId());
-                passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
+                Call c = passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
+                if (m == null) {
+                    probe(c, stored);
+                }
+                admit(c);
             });
             return;
         }
@@ -371,7 +377,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
         JsonNode previous = kind == Kind.RESPONSES ? json.get("previous_response_id") : null;
         if (previous == null || !previous.isTextual()) {
-            governed(req, r, tenant, kind, model, body, json, estimate, output, finish);
+            governed(req, r, tenant, kind, model, body, json, estimate, output, finish, null);
             return;
         }
         // a call that chains to a stored response goes out with the key whose project holds it
@@ -381,7 +387,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             // the provider counts the context the previous response carries as this call's input
             long carried = m == null ? 0 : m.tokens();
             long withContext = estimate + carried < 0 ? Long.MAX_VALUE : estimate + carried;
-            governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, withContext, output, finish);
+            governed(req, r, tenant, kind, pinned != null ? pinned : model, body, json, withContext, output, finish,
+                    m == null ? previous.asText() : null);
         });
     }
 
@@ -421,20 +428,36 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         return id.isEmpty() ? null : id;
     }
 
-    /** A pass-through call on {@code route}: no JSON handed on, the body goes upstream byte for byte. */
-    private void passThrough(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Routes.ModelRoute route,
-            Buffer body, Runnable finish) {
+    /** A pass-through call on {@code route}, to admit: no JSON handed on, the body goes upstream byte for byte. */
+    private static Call passThrough(HttpServerRequest req, Routes r, Routes.TenantRoute tenant,
+            Routes.ModelRoute route, Buffer body, Runnable finish) {
         Call c = new Call(req, r, tenant, Kind.OTHER, route, body, null);
         c.finish = finish;
         c.estimate = 0;
-        admit(c);
+        return c;
+    }
+
+    /**
+     * Lets {@code c}, about stored response {@code id} that no record names the maker of, try the other keys of its
+     * pool in turn while the provider answers that the response is not found (with remembering on and more than one
+     * key: the record may have expired, or the response been made around the gateway).
+     */
+    private static void probe(Call c, String id) {
+        if (!c.routes.config().upstream().responseAffinity().isZero() && c.model.keys().size() > 1) {
+            c.probeId = id;
+            c.pool = c.model;
+        }
     }
 
     /** A governed call, its body read and checked and its tokens estimated: from the cache, or admitted. */
     private void governed(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, Kind kind,
-            Routes.ModelRoute model, Buffer body, ObjectNode json, long estimate, long output, Runnable finish) {
+            Routes.ModelRoute model, Buffer body, ObjectNode json, long estimate, long output, Runnable finish,
+            @Nullable String probeId) {
         Call c = new Call(req, r, tenant, kind, model, body, json);
         c.finish = finish;
+        if (probeId != null) {
+            probe(c, probeId);
+        }
         c.estimate = estimate;
         c.output = output;
         c.stream = kind != Kind.EMBEDDINGS && json.path("stream").asBoolean(false);
@@ -670,7 +693,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     private void admit(Call c) {
         GatewayConfig.Queue q = c.routes.config().queue();
         Duration wait = Duration.ofNanos(Math.max(0, c.deadlineNanos - System.nanoTime()));
-        if (c.attempt == 0) {
+        if (!c.waited) {
+            c.waited = true;
             c.deadlineNanos = System.nanoTime() + q.maxWait().toNanos();
             wait = q.maxWait();
         }
@@ -721,7 +745,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         counter(GatewayMetricNames.REFUSED, "tenant", c.tenant.name(), "scope",
                 f.scope().name().toLowerCase(Locale.ROOT)).increment();
         if (f.scope() == Admission.Scope.TOO_LARGE) {
-            Errors.send(resp, 400, f.message(), "invalid_request_error", "max_tokens", "request_too_large");
+            String param = outputParam(c);
+            Errors.send(resp, 400, f.message() + (param == null ? " Shorten the input." : " Lower " + param
+                    + " or shorten the input."), "invalid_request_error", param, "request_too_large");
             count(c.kind.tag, 400, c.tenant.name(), c.cacheTag());
             return;
         }
@@ -745,6 +771,25 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         Errors.send(resp, status, f.message(), status == 429 ? "requests" : "server_error", null,
                 status == 429 ? "rate_limit_exceeded" : "limiter_unavailable");
         count(c.kind.tag, status, c.tenant.name(), c.cacheTag());
+    }
+
+    /**
+     * The field that bounds a call's answer: the one the client set (for chat, the larger of the two it may set),
+     * else its kind's usual one; null for a call that answers no text (embeddings).
+     */
+    static @Nullable String outputParam(Kind kind, @Nullable JsonNode json) {
+        return switch (kind) {
+            case RESPONSES -> "max_output_tokens";
+            case CHAT -> json != null && json.path("max_completion_tokens").isNumber()
+                    && json.path("max_completion_tokens").asLong() >= json.path("max_tokens").asLong(0)
+                    ? "max_completion_tokens" : "max_tokens";
+            case COMPLETIONS -> "max_tokens";
+            default -> null;
+        };
+    }
+
+    private static @Nullable String outputParam(Call c) {
+        return outputParam(c.kind, c.json);
     }
 
     private void send(Call c) {
@@ -796,14 +841,93 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     Integer.toString(cresp.statusCode())).increment();
             if (cresp.statusCode() == 429) {
                 upstream429(c, cresp);
+            } else if (cresp.statusCode() == 404 && c.probeId != null) {
+                notFound(c, cresp);
             } else if (c.stream && cresp.statusCode() == 200) {
                 relayStream(c, cresp);
             } else if (c.kind == Kind.OTHER) {
                 relayOther(c, cresp);
             } else {
-                relayWhole(c, cresp);
+                cresp.body().onComplete(body -> relayWhole(c, cresp, body));
+            }
+            if (c.probeId != null && cresp.statusCode() / 100 == 2) {
+                // found by probing: the next call about it goes straight to its key
+                affinity.remember(c.tenant.name(), c.probeId, key, 0, u.responseAffinity());
             }
         });
+    }
+
+    /**
+     * A 404 to a call about a stored response whose maker is not remembered: if the provider says it does not know
+     * the response (any 404 on its path; {@code previous_response_not_found} to a chained call), the call goes out
+     * again with the next key of its pool not tried yet, once admitted for it (the provider counted the request on
+     * the key, and no tokens; the tenant pays once, on the next try). The last key's 404 is the client's.
+     */
+    private void notFound(Call c, HttpClientResponse cresp) {
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        // a client leaving while the body is read is settled below, not by the sending close handler
+        c.req.response().closeHandler(v -> c.finish.run());
+        cresp.body().onComplete(ar -> {
+            Routes.PoolKey next = null;
+            if (ar.succeeded() && (c.kind == Kind.OTHER
+                    || "previous_response_not_found".equals(errorCode(ar.result())))) {
+                c.probed.add(t.key().id());
+                for (Routes.PoolKey k : java.util.Objects.requireNonNull(c.pool).keys()) {
+                    if (!c.probed.contains(k.id())) {
+                        next = k;
+                        break;
+                    }
+                }
+            }
+            Routes.ModelRoute pinned = next == null ? null : c.pool.pinned(next.id());
+            if (pinned == null) {
+                if (c.kind == Kind.OTHER) {
+                    relayBuffered(c, cresp, ar);
+                } else {
+                    relayWhole(c, cresp, ar);
+                }
+                return;
+            }
+            if (c.req.response().closed()) {
+                admission.settle(t, 0, true);
+                return;
+            }
+            admission.settle(t, 0, true, false);
+            counter(GatewayMetricNames.AFFINITY_PROBES, "provider", t.key().provider()).increment();
+            c.model = pinned;
+            c.ticket = null;
+            admit(c);
+        });
+    }
+
+    /** The {@code error.code} of an OpenAI error body, or null. */
+    static @Nullable String errorCode(Buffer body) {
+        try {
+            JsonNode code = JSON.readTree(body.getBytes()).path("error").path("code");
+            return code.isTextual() ? code.asText() : null;
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    /** A pass-through answer, read: its status, type and body (as {@link #relayOther} pipes them). */
+    private void relayBuffered(Call c, HttpClientResponse cresp, AsyncResult<Buffer> body) {
+        if (body.failed()) {
+            upstreamFailed(c, body.cause());
+            return;
+        }
+        Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
+        admission.settle(t, 0, true);
+        HttpServerResponse resp = c.req.response();
+        if (resp.closed()) {
+            return;
+        }
+        resp.setStatusCode(cresp.statusCode());
+        copyHeader(cresp, resp, "content-type");
+        rateHeaders(resp.headers(), t.tenantDecision(), t.keyDecision());
+        resp.end(body.result());
+        count(c.kind.tag, cresp.statusCode(), c.tenant.name(), "none");
+        latency(c);
     }
 
     /** The client left before its answer ended: the upstream call is cancelled and settled with {@code used}. */
@@ -923,56 +1047,54 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         });
     }
 
-    /** A whole (non-streamed) answer: settle from its usage, cache it if 200, pass it on. */
-    private void relayWhole(Call c, HttpClientResponse cresp) {
+    /** A whole (non-streamed) answer, read: settle from its usage, cache it if 200, pass it on. */
+    private void relayWhole(Call c, HttpClientResponse cresp, AsyncResult<Buffer> ar) {
         Admission.Ticket t = java.util.Objects.requireNonNull(c.ticket);
-        cresp.body().onComplete(ar -> {
-            if (ar.failed()) {
-                upstreamFailed(c, ar.cause());
-                return;
+        if (ar.failed()) {
+            upstreamFailed(c, ar.cause());
+            return;
+        }
+        Buffer b = ar.result();
+        int status = cresp.statusCode();
+        HttpServerResponse resp = c.req.response();
+        if (status == 401 || status == 403) {
+            upstreamAuth(c, status);
+            return;
+        }
+        long used = status / 100 == 2 ? usage(b) : 0;
+        admission.settle(t, used >= 0 ? used : t.reservedTokens(), true);
+        if (c.kind == Kind.RESPONSES && status == 200) {
+            String id = topLevelText(b, "id");
+            if (id != null) {
+                remember(c, t, id, Math.max(0, used));
             }
-            Buffer b = ar.result();
-            int status = cresp.statusCode();
-            HttpServerResponse resp = c.req.response();
-            if (status == 401 || status == 403) {
-                upstreamAuth(c, status);
-                return;
+        }
+        if (used > 0) {
+            counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
+        }
+        CompletableFuture<LlmResponse> sink = c.sink;
+        if (sink != null) {
+            MultiMap own = MultiMap.caseInsensitiveMultiMap();
+            rateHeaders(own, t.tenantDecision(), t.keyDecision());
+            String rid = cresp.getHeader("x-request-id");
+            if (rid != null) {
+                own.set("x-request-id", rid);
             }
-            long used = status / 100 == 2 ? usage(b) : 0;
-            admission.settle(t, used >= 0 ? used : t.reservedTokens(), true);
-            if (c.kind == Kind.RESPONSES && status == 200) {
-                String id = topLevelText(b, "id");
-                if (id != null) {
-                    remember(c, t, id, Math.max(0, used));
-                }
-            }
-            if (used > 0) {
-                counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
-            }
-            CompletableFuture<LlmResponse> sink = c.sink;
-            if (sink != null) {
-                MultiMap own = MultiMap.caseInsensitiveMultiMap();
-                rateHeaders(own, t.tenantDecision(), t.keyDecision());
-                String rid = cresp.getHeader("x-request-id");
-                if (rid != null) {
-                    own.set("x-request-id", rid);
-                }
-                c.leaderHeaders = own;
-                String ct = cresp.getHeader("content-type");
-                sink.complete(new LlmResponse(status, ct == null ? LlmResponse.JSON : ct, b.getBytes()));
-                return;
-            }
-            if (resp.closed()) {
-                return;
-            }
-            resp.setStatusCode(status);
-            copyHeader(cresp, resp, "content-type");
-            copyHeader(cresp, resp, "x-request-id");
-            rateHeaders(resp.headers(), t.tenantDecision(), t.keyDecision());
-            resp.end(b);
-            count(c.kind.tag, status, c.tenant.name(), c.cacheTag());
-            latency(c);
-        });
+            c.leaderHeaders = own;
+            String ct = cresp.getHeader("content-type");
+            sink.complete(new LlmResponse(status, ct == null ? LlmResponse.JSON : ct, b.getBytes()));
+            return;
+        }
+        if (resp.closed()) {
+            return;
+        }
+        resp.setStatusCode(status);
+        copyHeader(cresp, resp, "content-type");
+        copyHeader(cresp, resp, "x-request-id");
+        rateHeaders(resp.headers(), t.tenantDecision(), t.keyDecision());
+        resp.end(b);
+        count(c.kind.tag, status, c.tenant.name(), c.cacheTag());
+        latency(c);
     }
 
     /**
@@ -1039,15 +1161,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         });
         resp.drainHandler(v -> cresp.resume());
         cresp.handler(buf -> {
-            s.pending.appendBuffer(buf);
-            int from = 0;
-            while (true) {
-                int end = eventEnd(s.pending, from);
-                if (end < 0) {
-                    break;
-                }
-                Buffer event = s.pending.getBuffer(from, end);
-                from = end;
+            for (Buffer event : s.events.feed(buf)) {
                 if (c.kind == Kind.RESPONSES) {
                     responsesEvent(c, t, s, event.toString(StandardCharsets.UTF_8));
                     resp.write(event);
@@ -1055,7 +1169,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     resp.write(event);
                 }
             }
-            s.pending = from == 0 ? s.pending : s.pending.getBuffer(from, s.pending.length());
             if (resp.writeQueueFull()) {
                 cresp.pause();
             }
@@ -1072,8 +1185,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 return;
             }
             s.ended = true;
-            if (s.pending.length() > 0) {
-                resp.write(s.pending);
+            if (s.events.rest().length() > 0) {
+                resp.write(s.events.rest());
             }
             resp.end();
             long used = c.streamed(t, s);
@@ -1163,22 +1276,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
     }
 
-    /** The end (exclusive) of the first complete SSE event at or after {@code from}, or -1. */
-    private static int eventEnd(Buffer b, int from) {
-        int n = b.length();
-        for (int i = from; i + 1 < n; i++) {
-            if (b.getByte(i) == '\n') {
-                if (b.getByte(i + 1) == '\n') {
-                    return i + 2;
-                }
-                if (b.getByte(i + 1) == '\r' && i + 2 < n && b.getByte(i + 2) == '\n') {
-                    return i + 3;
-                }
-            }
-        }
-        return -1;
-    }
-
     /** An upstream base URL, parsed: where requests go, and the path their {@code /v1/...} suffix is appended to. */
     private record Base(String host, int port, boolean ssl, String path) {
         static Base of(String baseUrl) {
@@ -1191,7 +1288,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     private static final class SseState {
-        Buffer pending = Buffer.buffer();
+        final SseSplitter events = new SseSplitter();
         long chunks;
         long usage;
         boolean ended;
@@ -1489,7 +1586,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         final Routes routes;
         final Routes.TenantRoute tenant;
         final Kind kind;
-        final Routes.ModelRoute model;
+        /** The route admitted on: the model's pool, or one key of it. */
+        Routes.ModelRoute model;
         final Buffer body;
         final @Nullable ObjectNode json;
         final long startNanos = System.nanoTime();
@@ -1504,8 +1602,17 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         boolean cached;
         volatile @Nullable CompletableFuture<LlmResponse> sink;
         @Nullable MultiMap leaderHeaders;
+        /** Whether {@link #deadlineNanos} is set: on the first admission. */
+        boolean waited;
         long deadlineNanos;
+        /** Upstream 429s retried. */
         int attempt;
+        /** The stored response this call is about, while its maker is being probed for; else null. */
+        @Nullable String probeId;
+        /** The pool probed, when {@link #probeId} is set. */
+        Routes.@Nullable ModelRoute pool;
+        /** The ids of the keys that answered 404 while probing. */
+        final Set<String> probed = new java.util.HashSet<>(2);
         Admission.@Nullable Ticket ticket;
         volatile @Nullable HttpClientRequest upstreamRequest;
         volatile boolean clientGone;
