@@ -207,24 +207,32 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
      *     API), so that calls chaining to it ({@code previous_response_id}) and reads of it
      *     ({@code /v1/responses/{id}}) go out with that key, whose project holds it; zero forgets at once (default
      *     1 day; OpenAI keeps a stored response 30 days)
+     * @param responseIsolation whether a tenant reaches only the stored responses made for it through the gateway
+     *     (remembered for {@code responseAffinity}): a call about any other is answered 404 by the gateway, without
+     *     going upstream (default false: any tenant that knows a response's id reaches it, as any user of the
+     *     provider project can)
      */
     public record Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown,
-            Duration backoffBase, Duration backoffCap, Duration responseAffinity) {
+            Duration backoffBase, Duration backoffCap, Duration responseAffinity, boolean responseIsolation) {
         /**
-         * Checks the backoff.
+         * Checks the backoff and the isolation.
          *
-         * @throws IllegalArgumentException unless {@code 0 <= backoffBase <= backoffCap}
+         * @throws IllegalArgumentException unless {@code 0 <= backoffBase <= backoffCap}, and unless
+         *     {@code responseAffinity} is above zero when {@code responseIsolation} is on
          */
         public Upstream {
             if (backoffBase.isNegative() || backoffCap.compareTo(backoffBase) < 0) {
                 throw new IllegalArgumentException("need 0 <= backoffBase <= backoffCap");
+            }
+            if (responseIsolation && responseAffinity.isZero()) {
+                throw new IllegalArgumentException("responseIsolation needs responseAffinity above zero");
             }
         }
 
         /** The defaults. */
         public static Upstream defaults() {
             return new Upstream(Duration.ofSeconds(5), Duration.ofSeconds(120), 2, Duration.ofSeconds(1),
-                    Duration.ofMillis(250), Duration.ofSeconds(5), Duration.ofDays(1));
+                    Duration.ofMillis(250), Duration.ofSeconds(5), Duration.ofDays(1), false);
         }
     }
 

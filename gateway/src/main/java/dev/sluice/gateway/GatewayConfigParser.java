@@ -204,7 +204,7 @@ public final class GatewayConfigParser {
 
     private static Upstream upstream(Obj o) {
         o.allow("connectTimeout", "timeout", "maxRetries", "defaultCooldown", "backoffBase", "backoffCap",
-                "responseAffinity");
+                "responseAffinity", "responseIsolation");
         Upstream d = Upstream.defaults();
         Duration base = o.duration("backoffBase", d.backoffBase(), true);
         Duration cap = o.duration("backoffCap", d.backoffCap(), true);
@@ -224,10 +224,15 @@ public final class GatewayConfigParser {
             throw new GatewayConfigException(o.path("backoffCap") + ": must be at least backoffBase (" + b + "), was "
                     + c);
         }
+        Duration affinity = o.duration("responseAffinity", d.responseAffinity(), true);
+        boolean isolation = o.bool("responseIsolation", d.responseIsolation());
+        if (isolation && affinity.isZero()) {
+            throw new GatewayConfigException(o.path("responseIsolation") + ": needs responseAffinity above zero (a "
+                    + "tenant's responses are known by what is remembered), was 0");
+        }
         return new Upstream(o.duration("connectTimeout", d.connectTimeout(), false),
                 o.duration("timeout", d.timeout(), false), (int) o.longVal("maxRetries", d.maxRetries(), 0, 10),
-                o.duration("defaultCooldown", d.defaultCooldown(), false), base, cap,
-                o.duration("responseAffinity", d.responseAffinity(), true));
+                o.duration("defaultCooldown", d.defaultCooldown(), false), base, cap, affinity, isolation);
     }
 
     private static Cache cache(Obj o) {

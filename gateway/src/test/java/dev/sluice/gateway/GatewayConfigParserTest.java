@@ -43,6 +43,9 @@ class GatewayConfigParserTest {
         assertThat(c.upstream().backoffCap()).isEqualTo(Duration.ofSeconds(5));
         assertThat(c.upstream().responseAffinity()).isEqualTo(Duration.ofDays(1));
         assertThat(parser.parse(MINIMAL + "upstream: {responseAffinity: 0}\n").upstream().responseAffinity()).isZero();
+        assertThat(c.upstream().responseIsolation()).isFalse();
+        assertThat(parser.parse(MINIMAL + "upstream: {responseIsolation: true}\n").upstream().responseIsolation())
+                .isTrue();
         assertThat(parser.parse(MINIMAL + "upstream: {backoffBase: 0, backoffCap: 0}\n").upstream().backoffCap())
                 .isZero();
         assertThat(c.cache().enabled()).isTrue();
@@ -110,6 +113,8 @@ class GatewayConfigParserTest {
         assertError(MINIMAL + "upstream: {backoffCap: 2h}\n", "upstream.backoffCap: must be at most 1h");
         assertError(MINIMAL + "upstream: {backofBase: 1s}\n", "upstream.backofBase: unknown field");
         assertError(MINIMAL + "upstream: {responseAffinity: -1h}\n", "upstream.responseAffinity: a duration");
+        assertError(MINIMAL + "upstream: {responseAffinity: 0, responseIsolation: true}\n",
+                "upstream.responseIsolation: needs responseAffinity above zero");
         assertError(MINIMAL + "upstream: {responseAffinity: PT-1H}\n", "upstream.responseAffinity: must be zero or "
                 + "positive");
         assertError(MINIMAL.replace("gpt-4o-mini: {}", "gpt-4o-mini: {imageTokens: -1}"),

@@ -45,6 +45,7 @@ class ResponseAffinityTest {
                   gpt-4o-mini: {provider: sim}
                 tenants:
                   t: {keys: [{value: sk-t}]}
+                  u: {keys: [{value: sk-u}]}
                   small: {keys: [{value: sk-small}], limits: {tokensPerDay: 400}}
                 """.formatted(backend, affinity, sim.baseUrl());
     }
@@ -57,8 +58,12 @@ class ResponseAffinityTest {
     }
 
     private HttpResponse<String> read(Gateway g, String id) throws Exception {
+        return read(g, "sk-t", id);
+    }
+
+    private HttpResponse<String> read(Gateway g, String key, String id) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses/" + id))
-                .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-t").GET().build(),
+                .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer " + key).GET().build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
@@ -218,11 +223,62 @@ class ResponseAffinityTest {
         }
     }
 
+    @Test
+    @DisplayName("By default a tenant reaches another tenant's stored response by its id (routing, not access "
+            + "control); with responseIsolation it reaches only its own: a read of another's is a 404 and a call "
+            + "chaining to one a 404 previous_response_not_found, from the gateway, without an upstream call; "
+            + "store:false responses are not remembered, so not reachable either")
+    void responseIsolation() throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway shared = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}",
+                        "1h")));
+                Gateway isolated = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}",
+                        "1h, responseIsolation: true")))) {
+            String made = id(create(shared, null, false));
+            assertThat(read(shared, "sk-u", made).statusCode()).isEqualTo(200);
+
+            String own = id(create(isolated, null, false));
+            String streamed = id(create(isolated, null, true));
+            String unstored = id(post(isolated, "sk-t", "{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\","
+                    + "\"store\":false}"));
+            long upstream = upstreamCalls(isolated);
+            for (String id : List.of(own, streamed, made)) {
+                HttpResponse<String> r = read(isolated, "sk-u", id);
+                assertThat(r.statusCode()).as(id).isEqualTo(404);
+                assertThat(JSON.readTree(r.body()).path("error").path("code").asText()).isEqualTo("not_found");
+                HttpResponse<String> c = post(isolated, "sk-u", "{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\","
+                        + "\"previous_response_id\":\"" + id + "\"}");
+                assertThat(c.statusCode()).as(id).isEqualTo(404);
+                assertThat(JSON.readTree(c.body()).path("error").path("code").asText())
+                        .isEqualTo("previous_response_not_found");
+                assertThat(JSON.readTree(c.body()).path("error").path("param").asText())
+                        .isEqualTo("previous_response_id");
+            }
+            assertThat(read(isolated, "sk-t", unstored).statusCode()).isEqualTo(404);
+            assertThat(upstreamCalls(isolated)).as("nothing went upstream").isEqualTo(upstream);
+            // the tenant that made them reaches its own
+            for (String id : List.of(own, streamed)) {
+                assertThat(read(isolated, "sk-t", id).statusCode()).as(id).isEqualTo(200);
+                assertThat(create(isolated, id, false).statusCode()).as(id).isEqualTo(200);
+            }
+            assertThat(upstreamCalls(isolated)).isEqualTo(upstream + 4);
+        }
+    }
+
     /** {@code sluice.gateway.affinity.probes}, summed over providers, from the gateway's {@code /metrics}. */
     private long probes(Gateway g) throws Exception {
+        return metric(g, "sluice_gateway_affinity_probes_total{");
+    }
+
+    /** {@code sluice.gateway.upstream.requests}, summed over providers and statuses. */
+    private long upstreamCalls(Gateway g) throws Exception {
+        return metric(g, "sluice_gateway_upstream_requests_total{");
+    }
+
+    private long metric(Gateway g, String prefix) throws Exception {
         String text = http.send(HttpRequest.newBuilder(URI.create(g.baseUrl().replace("/v1", "") + "/metrics"))
                 .GET().build(), HttpResponse.BodyHandlers.ofString()).body();
-        return (long) text.lines().filter(l -> l.startsWith("sluice_gateway_affinity_probes_total{"))
+        return (long) text.lines().filter(l -> l.startsWith(prefix))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 

@@ -326,7 +326,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 return;
             }
             // a stored response is read, cancelled or deleted with the key whose project holds it
-            withMaker(req, r, tenant, stored, finish, m -> {
+            boolean fromBody = !path.startsWith("/v1/responses/" + stored);
+            withMaker(req, r, tenant, stored, fromBody, Kind.OTHER, finish, m -> {
                 Routes.ModelRoute provider = m == null ? null : r.passthrough(m.provider());
                 Routes.ModelRoute pinned = provider == null ? null : provider.pinned(m.keyId());
                 Call c = passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
@@ -381,7 +382,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             return;
         }
         // a call that chains to a stored response goes out with the key whose project holds it
-        withMaker(req, r, tenant, previous.asText(), finish, m -> {
+        withMaker(req, r, tenant, previous.asText(), true, kind, finish, m -> {
             Routes.ModelRoute pinned = m == null || !m.provider().equals(model.provider()) ? null
                     : model.pinned(m.keyId());
             // the provider counts the context the previous response carries as this call's input
@@ -394,10 +395,12 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     /**
      * Looks up which key made stored response {@code id} of {@code tenant} and runs {@code then} with it (null if
-     * not remembered) on the call's context, unless the client left meanwhile: then the call ends there.
+     * not known) on the call's context, unless the client left meanwhile: then the call ends there. With {@code upstream.responseIsolation}, a response not remembered for the tenant is a 404 (as the
+     * provider's: {@code previous_response_not_found} for an id named by {@code previous_response_id},
+     * {@code chained}), and a store that did not answer a 503: neither goes upstream.
      */
-    private void withMaker(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, String id, Runnable finish,
-            java.util.function.Consumer<ResponseAffinity.@Nullable Maker> then) {
+    private void withMaker(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, String id, boolean chained,
+            Kind kind, Runnable finish, java.util.function.Consumer<ResponseAffinity.@Nullable Maker> then) {
         Context ctx = vertx.getOrCreateContext();
         affinity.maker(tenant.name(), id, r.config().upstream().responseAffinity(), r.config().backend().timeout())
                 .whenComplete((m, e) -> ctx.runOnContext(v -> {
@@ -405,8 +408,34 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         finish.run();
                         return;
                     }
-                    then.accept(m);
+                    boolean unanswered = e != null || m == ResponseAffinity.UNANSWERED;
+                    ResponseAffinity.Maker found = unanswered ? null : m;
+                    if (found == null && r.config().upstream().responseIsolation()) {
+                        notTheTenants(req, tenant, id, chained, kind, unanswered);
+                        return;
+                    }
+                    then.accept(found);
                 }));
+    }
+
+    /** The answer to a call about a stored response the tenant is not known to have made (responseIsolation). */
+    private void notTheTenants(HttpServerRequest req, Routes.TenantRoute tenant, String id, boolean chained,
+            Kind kind, boolean unanswered) {
+        int status;
+        if (unanswered) {
+            status = 503;
+            Errors.send(req.response(), status, "The gateway could not check which tenant made response '" + safe(id)
+                    + "'; retry later.", "server_error", null, "backend_unavailable");
+        } else if (chained) {
+            status = 404;
+            Errors.send(req.response(), status, "Previous response with id '" + safe(id) + "' not found.",
+                    "invalid_request_error", "previous_response_id", "previous_response_not_found");
+        } else {
+            status = 404;
+            Errors.send(req.response(), status, "Response with id '" + safe(id) + "' not found.",
+                    "invalid_request_error", null, "not_found");
+        }
+        count(kind.tag, status, tenant.name(), "none");
     }
 
     /**

@@ -13,10 +13,9 @@ import org.slf4j.LoggerFactory;
  * Which pool key made a stored response of the Responses API. A provider keeps a response in the project of the key
  * that made it: a call chaining to it ({@code previous_response_id}) or reading it ({@code /v1/responses/{id}}) made
  * with another key of the pool, from another project, gets a 404. Remembered in the backend's cache store, so every
- * instance on a shared store sees it, per tenant (a tenant's lookups never find another tenant's responses; this
- * is routing, not access control), for {@code upstream.responseAffinity}. Never fails: a store error, or no answer
- * within the backend's timeout, reads as not remembered, and the call goes to any key of its pool, as it would
- * without this.
+ * instance on a shared store sees it, per tenant (a tenant's lookups never find another tenant's responses; access
+ * control only with {@code upstream.responseIsolation}), for {@code upstream.responseAffinity}. Never fails: a store
+ * error, or no answer within the backend's timeout, reads as not known.
  */
 public final class ResponseAffinity {
 
@@ -39,6 +38,9 @@ public final class ResponseAffinity {
     record Maker(String provider, String keyId, long tokens) {
     }
 
+    /** What {@link #maker} gives when the store failed or did not answer in time: not known either way. */
+    static final Maker UNANSWERED = new Maker("", "", 0);
+
     /**
      * Remembers for {@code ttl} (zero: not at all) that {@code key} made response {@code id} of {@code tenant}, and
      * used {@code tokens} (0: not known yet).
@@ -60,8 +62,8 @@ public final class ResponseAffinity {
     }
 
     /**
-     * The key that made response {@code id} of {@code tenant}, or null (not remembered, or the store failed or did
-     * not answer within {@code wait}); {@code ttl} zero: null at once.
+     * The key that made response {@code id} of {@code tenant}; null if not remembered ({@code ttl} zero: at once);
+     * {@link #UNANSWERED} if the store failed or did not answer within {@code wait}.
      */
     CompletableFuture<@Nullable Maker> maker(String tenant, String id, Duration ttl, Duration wait) {
         if (ttl.isZero() || id.isEmpty() || id.length() > MAX_ID_LENGTH) {
@@ -69,10 +71,10 @@ public final class ResponseAffinity {
         }
         try {
             CompletableFuture<@Nullable Maker> m = store.getAsync(storeKey(tenant, id))
-                    .handle((v, e) -> e != null ? null : maker(v)).toCompletableFuture();
-            return m.completeOnTimeout(null, Math.max(1, wait.toMillis()), TimeUnit.MILLISECONDS);
+                    .handle((v, e) -> e != null ? UNANSWERED : maker(v)).toCompletableFuture();
+            return m.completeOnTimeout(UNANSWERED, Math.max(1, wait.toMillis()), TimeUnit.MILLISECONDS);
         } catch (RuntimeException e) {
-            return CompletableFuture.completedFuture(null);
+            return CompletableFuture.completedFuture(UNANSWERED);
         }
     }
 
