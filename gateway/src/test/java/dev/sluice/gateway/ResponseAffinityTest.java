@@ -1,6 +1,7 @@
 package dev.sluice.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,6 +15,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -262,6 +264,29 @@ class ResponseAffinityTest {
                 assertThat(create(isolated, id, false).statusCode()).as(id).isEqualTo(200);
             }
             assertThat(upstreamCalls(isolated)).isEqualTo(upstream + 4);
+        }
+    }
+
+    @Test
+    @DisplayName("With responseIsolation, a store that does not answer within backend.timeout makes a call about a "
+            + "stored response a 503 backend_unavailable (closed), without an upstream call; once the store answers, "
+            + "the tenant reaches its response again")
+    void isolationFailsClosed(RedisEndpoint redis) throws Exception {
+        assumeTrue(redis.canKill(), "needs a private redis-server to stall");
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim,
+                        "{type: redis, namespace: gw-isolated-%d, timeout: 300ms, redis: {address: \"%s\"}}"
+                                .formatted(System.nanoTime(), redis.uri()), "1h, responseIsolation: true")))) {
+            String id = id(create(g, null, false));
+            long upstream = upstreamCalls(g);
+            long stalled = System.nanoTime();
+            redis.stall(Duration.ofMillis(2000));
+            HttpResponse<String> r = read(g, "sk-t", id);
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(503);
+            assertThat(JSON.readTree(r.body()).path("error").path("code").asText()).isEqualTo("backend_unavailable");
+            assertThat(upstreamCalls(g)).isEqualTo(upstream);
+            TimeUnit.NANOSECONDS.sleep(Math.max(0, stalled + TimeUnit.MILLISECONDS.toNanos(2500) - System.nanoTime()));
+            assertThat(read(g, "sk-t", id).statusCode()).isEqualTo(200);
         }
     }
 
