@@ -77,6 +77,8 @@ class GatewayHttpTest {
                   waiter: {keys: [{value: sk-waiter}], limits: {requestsPerSecond: 1}}
                   streamer: {keys: [{value: sk-streamer}], limits: {tokensPerMinute: 100000}}
                   leaver: {keys: [{value: sk-leaver}], limits: {tokensPerDay: 3000}}
+                  bg-leaver: {keys: [{value: sk-bg-leaver}], limits: {tokensPerDay: 3000}}
+                  fg-leaver: {keys: [{value: sk-fg-leaver}], limits: {tokensPerDay: 3000}}
                   capped: {keys: [{value: sk-capped}], limits: {tokensPerDay: 1000}}
                   responder: {keys: [{value: sk-responder}], limits: {tokensPerDay: 3000}}
                 """.formatted(stub.baseUrl(), sim.baseUrl(), closed);
@@ -592,6 +594,30 @@ class GatewayHttpTest {
     }
 
     @Test
+    @DisplayName("A client that leaves a Responses stream is charged its prompt and what it got; one that leaves a "
+            + "background Responses stream is charged all it reserved, since the provider finishes a background "
+            + "response whoever listens")
+    void backgroundLeaverKeepsItsReservation() throws Exception {
+        // 2,000 reserved for the answer, a few for the input, out of 3,000 a day each
+        for (String key : List.of("sk-fg-leaver", "sk-bg-leaver")) {
+            String body = "{\"model\":\"drip-model\",\"input\":\"Go on\",\"stream\":true,"
+                    + "\"max_output_tokens\":2000" + (key.contains("bg") ? ",\"background\":true" : "") + "}";
+            try (Socket s = rawPost(gateway.port(), "/v1/responses", key, body)) {
+                readAtLeast(s, 600);
+            }
+            await(() -> gateway.inFlight() == 0);
+        }
+        // Charged what it got, about 2,900 remain: 2,500 more fit. Charged the 2,000 reserved, they would not, today
+        // or within the wait.
+        String next = chat("gpt-4o-mini", ",\"max_tokens\":2500");
+        HttpResponse<String> foreground = post("/v1/chat/completions", "sk-fg-leaver", next);
+        assertThat(foreground.statusCode()).as(foreground.body()).isEqualTo(200);
+        HttpResponse<String> background = post("/v1/chat/completions", "sk-bg-leaver", next);
+        assertThat(background.statusCode()).as(background.body()).isEqualTo(429);
+        assertThat(background.headers().firstValue("x-sluice-limited-by")).hasValue("tenant");
+    }
+
+    @Test
     @DisplayName("A client that leaves before the upstream's answer begins cancels the upstream call at once, not when"
             + " the upstream timeout fires")
     void clientLeavesBeforeTheAnswer() throws Exception {
@@ -723,8 +749,12 @@ class GatewayHttpTest {
 
     /** A socket that has sent a chat call with {@code key}: closing it is the client leaving. */
     private static Socket rawChat(int port, String key, String body) throws Exception {
+        return rawPost(port, "/v1/chat/completions", key, body);
+    }
+
+    private static Socket rawPost(int port, String path, String key, String body) throws Exception {
         Socket s = new Socket("127.0.0.1", port);
-        s.getOutputStream().write(("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
+        s.getOutputStream().write(("POST " + path + " HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
                 + key + "\r\nContent-Type: application/json\r\nContent-Length: "
                 + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
         s.getOutputStream().flush();

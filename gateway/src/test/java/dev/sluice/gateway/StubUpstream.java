@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A real HTTP upstream for what the provider simulator does not serve: completions, embeddings, pass-through paths
  * ({@code /v1/files}, {@code /v1/moderations}), and faults chosen by model name ({@code slow-model} never answers,
  * nor does {@code silent-model}, which counts the callers that hang up in {@link #silentClosed},
- * {@code drip-model} streams slowly until the caller leaves, {@code limited-model} answers 429 once, then 200;
+ * {@code drip-model} streams slowly until the caller leaves (chat, and the Responses API), {@code limited-model} answers 429 once, then 200;
  * {@code once429-<ms>-<tag>} answers its first call 429 with {@code retry-after-ms: <ms>}, then 200; {@code ok-model}
  * always answers 200; {@code hold-model} answers as {@code ok-model} once {@link #release()} is called; {@code
  * usage-model} answers 200 reporting {@code max_tokens} completion tokens used). With {@link #denyFiles} set,
@@ -96,6 +96,7 @@ final class StubUpstream implements AutoCloseable {
                 case "/v1/moderations" -> resp.putHeader("content-type", "application/json")
                         .end("{\"id\":\"modr-1\",\"results\":[]}");
                 case "/v1/chat/completions" -> chat(json, resp);
+                case "/v1/responses" -> responses(json, resp);
                 default -> resp.setStatusCode(404).end();
             }
         })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -157,6 +158,38 @@ final class StubUpstream implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * The Responses API: {@code drip-model} streams OpenAI's events slowly ({@code response.created}, then one
+     * {@code response.output_text.delta} every 20 ms) until the caller leaves or {@code max_output_tokens} deltas
+     * are sent; any other model is a 404.
+     */
+    private void responses(JsonObject json, HttpServerResponse resp) {
+        if (!json.getString("model", "").equals("drip-model") || !json.getBoolean("stream", false)) {
+            resp.setStatusCode(404).end();
+            return;
+        }
+        int limit = json.getInteger("max_output_tokens", 1500);
+        AtomicInteger sent = new AtomicInteger();
+        resp.setChunked(true).putHeader("content-type", "text/event-stream");
+        resp.write("event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":"
+                + "\"resp_drip\",\"object\":\"response\",\"status\":\"in_progress\"}}\n\n");
+        vertx.setPeriodic(20, id -> {
+            if (resp.closed() || sent.get() >= limit) {
+                vertx.cancelTimer(id);
+                if (!resp.closed()) {
+                    resp.end("event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{"
+                            + "\"id\":\"resp_drip\",\"status\":\"completed\",\"usage\":{\"input_tokens\":5,"
+                            + "\"output_tokens\":" + sent.get() + ",\"total_tokens\":" + (5 + sent.get()) + "}}}\n\n");
+                }
+                return;
+            }
+            dripChunks.incrementAndGet();
+            sent.incrementAndGet();
+            resp.write("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+                    + "\"delta\":\"x\"}\n\n");
+        });
     }
 
     /** The first call of this model gets a 429 asking to wait the milliseconds its name gives; later calls a 200. */
