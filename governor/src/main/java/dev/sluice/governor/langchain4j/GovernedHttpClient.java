@@ -12,7 +12,11 @@ import dev.sluice.governor.ChatRequest;
 import dev.sluice.governor.GovernedResponse;
 import dev.sluice.governor.Governor;
 import dev.sluice.governor.UpstreamResponse;
-import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -23,8 +27,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -34,8 +39,11 @@ import org.jspecify.annotations.Nullable;
  * the governor's pool decides which key serves each call.
  *
  * <p>A non-2xx final answer surfaces as langchain4j's {@link HttpException} (status and body), after the governor
- * has read its headers. A streamed answer is read to its end (its final usage chunk settles the call) and then
- * replayed to langchain4j's parser and listener: the events arrive together rather than as they are generated.
+ * has read its headers. A streamed answer is streamed through: langchain4j's parser reads it as it arrives, and its
+ * listener gets each event as the provider sends it; the call settles on the stream's final usage chunk once it ends,
+ * and the listener's {@code onClose} follows the settlement. Only an answer that failed before its first byte (a
+ * non-2xx status, a refused connection) is retried; a stream that breaks after it began is reported to the listener
+ * ({@code onError}) and settled as reserved, never sent again.
  */
 public final class GovernedHttpClient implements HttpClient {
 
@@ -66,56 +74,204 @@ public final class GovernedHttpClient implements HttpClient {
 
     @Override
     public void execute(HttpRequest request, ServerSentEventParser parser, ServerSentEventListener listener) {
-        executeAsync(request).whenComplete((r, e) -> {
-            if (e != null) {
-                Throwable c = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-                listener.onError(c);
-                return;
+        Stream stream = new Stream(parser, listener);
+        ChatRequest chat = governedChat(request);
+        CompletableFuture<UpstreamResponse> done = chat == null ? stream(request, request.url(), null, stream)
+                : governor.callAsync(chat, attempt -> stream(request, url(request, attempt), attempt.key().secret(),
+                        stream)).thenApply(GovernedResponse::response);
+        done.whenComplete((r, e) -> {
+            if (stream.failed) {
+                return; // the listener has heard of it
             }
-            try {
-                listener.onOpen(r);
-                parser.parse(new ByteArrayInputStream(r.body().getBytes(StandardCharsets.UTF_8)), listener);
+            Throwable error = e;
+            if (error == null && !r.successful()) {
+                error = new HttpException(r.status(), r.body() == null ? "" : r.body());
+            }
+            if (error != null) {
+                listener.onError(error instanceof CompletionException && error.getCause() != null
+                        ? error.getCause() : error);
+            } else {
                 listener.onClose();
-            } catch (RuntimeException ex) {
-                listener.onError(ex);
             }
         });
     }
 
     private CompletableFuture<SuccessfulHttpResponse> executeAsync(HttpRequest request) {
-        boolean chat = request.method() == HttpMethod.POST && request.url().contains("/chat/completions")
-                && request.body() != null;
-        if (!chat) {
+        ChatRequest chat = governedChat(request);
+        if (chat == null) {
             return send(request, request.url(), null).thenApply(GovernedHttpClient::successOrThrow);
         }
-        ChatRequest chatRequest;
-        try {
-            chatRequest = ChatRequest.fromOpenAiJson(request.body());
-        } catch (IllegalArgumentException e) {
-            return send(request, request.url(), null).thenApply(GovernedHttpClient::successOrThrow);
-        }
-        return governor.callAsync(chatRequest, attempt -> sendAttempt(request, attempt))
+        return governor.callAsync(chat, attempt -> send(request, url(request, attempt), attempt.key().secret()))
                 .thenApply(GovernedResponse::response)
                 .thenApply(GovernedHttpClient::successOrThrow);
     }
 
-    private CompletionStage<UpstreamResponse> sendAttempt(HttpRequest request, Attempt attempt) {
+    /** The chat call {@code request} makes, if the governor governs it; else null (sent as it is). */
+    private static @Nullable ChatRequest governedChat(HttpRequest request) {
+        boolean chat = request.method() == HttpMethod.POST && request.url().contains("/chat/completions")
+                && request.body() != null;
+        if (!chat) {
+            return null;
+        }
+        try {
+            return ChatRequest.fromOpenAiJson(request.body());
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** The URL an attempt goes to: the request's, with the attempt key's base URL if it has one. */
+    private static String url(HttpRequest request, Attempt attempt) {
         String url = request.url();
         String base = attempt.key().baseUrl();
         if (base != null) {
             int at = url.indexOf("/chat/completions");
             url = base.replaceAll("/+$", "") + url.substring(at);
         }
-        return send(request, url, attempt.key().secret());
+        return url;
     }
 
     private CompletableFuture<UpstreamResponse> send(HttpRequest request, String url, @Nullable String apiKey) {
-        java.net.http.HttpRequest.Builder b;
+        java.net.http.HttpRequest b;
         try {
-            b = java.net.http.HttpRequest.newBuilder(URI.create(url)).timeout(readTimeout);
+            b = httpRequest(request, url, apiKey);
         } catch (IllegalArgumentException e) {
             return CompletableFuture.failedFuture(e);
         }
+        return http.sendAsync(b, HttpResponse.BodyHandlers.ofString())
+                .thenApply(r -> UpstreamResponse.of(r.statusCode(), r.headers().map(), r.body()));
+    }
+
+    /**
+     * One attempt of a streamed call: a 2xx answer is handed to the parser as it arrives (the listener opened first)
+     * and becomes an answer of the last usage chunk once it ends; any other is read whole, for the governor to retry
+     * or return. Cancelling the attempt (the governor closing) closes the stream.
+     */
+    private CompletableFuture<UpstreamResponse> stream(HttpRequest request, String url, @Nullable String apiKey,
+            Stream stream) {
+        java.net.http.HttpRequest b;
+        try {
+            b = httpRequest(request, url, apiKey);
+        } catch (IllegalArgumentException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        AtomicReference<@Nullable InputStream> body = new AtomicReference<>();
+        CompletableFuture<UpstreamResponse> attempt = http.sendAsync(b, HttpResponse.BodyHandlers.ofInputStream())
+                .thenApply(r -> {
+                    body.set(r.body());
+                    return stream.read(r);
+                });
+        attempt.whenComplete((r, e) -> {
+            if (attempt.isCancelled()) {
+                closeQuietly(body.get());
+            }
+        });
+        return attempt;
+    }
+
+    private static void closeQuietly(@Nullable InputStream in) {
+        if (in != null) {
+            try {
+                in.close();
+            } catch (IOException e) {
+                // closing anyway
+            }
+        }
+    }
+
+    /** A streamed call's parser and listener, and whether the listener was told it failed. */
+    private static final class Stream {
+        private static final Pattern USAGE = Pattern.compile("\"usage\"\\s*:\\s*\\{");
+        final ServerSentEventParser parser;
+        final ServerSentEventListener listener;
+        volatile boolean failed;
+
+        Stream(ServerSentEventParser parser, ServerSentEventListener listener) {
+            this.parser = parser;
+            this.listener = listener;
+        }
+
+        /** Reads one attempt's answer (on the HTTP client's thread, which the reading blocks). */
+        UpstreamResponse read(HttpResponse<InputStream> r) {
+            Map<String, List<String>> headers = r.headers().map();
+            if (r.statusCode() < 200 || r.statusCode() >= 300) {
+                try (InputStream in = r.body()) {
+                    return UpstreamResponse.of(r.statusCode(), headers,
+                            new String(in.readAllBytes(), StandardCharsets.UTF_8));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+            UsageLine usage = new UsageLine(r.body());
+            try (usage) {
+                listener.onOpen(SuccessfulHttpResponse.builder().statusCode(r.statusCode()).headers(headers)
+                        .build());
+                parser.parse(usage, listener);
+            } catch (IOException | RuntimeException e) {
+                // after the answer began: told to the listener, settled as reserved, never retried
+                failed = true;
+                listener.onError(e);
+            }
+            return UpstreamResponse.of(r.statusCode(), headers, usage.last());
+        }
+
+        /**
+         * The stream as it is read, keeping the last {@code data:} line that carries a usage object: all the
+         * governor needs to settle, however long the stream.
+         */
+        private static final class UsageLine extends FilterInputStream {
+            private final ByteArrayOutputStream line = new ByteArrayOutputStream();
+            private @Nullable String last;
+
+            UsageLine(InputStream in) {
+                super(in);
+            }
+
+            @Override
+            public int read() throws IOException {
+                int b = super.read();
+                if (b >= 0) {
+                    take((byte) b);
+                }
+                return b;
+            }
+
+            @Override
+            public int read(byte[] buf, int off, int len) throws IOException {
+                int n = super.read(buf, off, len);
+                for (int i = 0; i < n; i++) {
+                    take(buf[off + i]);
+                }
+                return n;
+            }
+
+            private void take(byte b) {
+                if (b != '\n') {
+                    line.write(b);
+                    return;
+                }
+                String l = line.toString(StandardCharsets.UTF_8);
+                line.reset();
+                if (l.startsWith("data:") && USAGE.matcher(l).find()) {
+                    last = l;
+                }
+            }
+
+            /** The last usage line read, with the line not ended yet if it has one; null if none. */
+            @Nullable String last() {
+                String pending = line.toString(StandardCharsets.UTF_8);
+                if (pending.startsWith("data:") && USAGE.matcher(pending).find()) {
+                    return pending;
+                }
+                return last;
+            }
+        }
+    }
+
+    /** The JDK request for {@code request}, to {@code url}, with {@code apiKey} (null: the request's own). */
+    private java.net.http.HttpRequest httpRequest(HttpRequest request, String url, @Nullable String apiKey) {
+        java.net.http.HttpRequest.Builder b = java.net.http.HttpRequest.newBuilder(URI.create(url))
+                .timeout(readTimeout);
         for (Map.Entry<String, List<String>> h : request.headers().entrySet()) {
             if (h.getKey() == null || RESTRICTED.contains(h.getKey().toLowerCase(Locale.ROOT))) {
                 continue;
@@ -139,8 +295,7 @@ public final class GovernedHttpClient implements HttpClient {
             case DELETE -> b.DELETE();
             default -> b.POST(java.net.http.HttpRequest.BodyPublishers.ofString(body));
         }
-        return http.sendAsync(b.build(), HttpResponse.BodyHandlers.ofString())
-                .thenApply(r -> UpstreamResponse.of(r.statusCode(), r.headers().map(), r.body()));
+        return b.build();
     }
 
     private static SuccessfulHttpResponse successOrThrow(UpstreamResponse r) {

@@ -39,10 +39,15 @@ class GovernedHttpClientTest {
     private Governor governor;
 
     @BeforeEach
-    void start() {
+    void start() throws Exception {
         sim = ProviderSimulator.builder()
                 .limits(SimulatorLimits.perMinute(3, 100_000).withWindow(Duration.ofSeconds(2)))
                 .start();
+        // Loads the JDK's HTTP client (a second or more on a cold, busy machine) before the governed calls: the
+        // governor's guard covers a call's usual way to the provider, not a class loading on the first one.
+        java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create(sim.baseUrl() + "/warm-up")).GET().build(),
+                java.net.http.HttpResponse.BodyHandlers.discarding());
         governor = Governor.builder(MemoryBackend.create()).profiles(PROFILES)
                 .pool("gpt-4o-mini", ProviderKey.of("sim", "sk-pool", sim.baseUrl()))
                 .build();
@@ -77,7 +82,8 @@ class GovernedHttpClientTest {
     }
 
     @Test
-    @DisplayName("OpenAiStreamingChatModel through the adapter: the stream is replayed and settles on its usage")
+    @DisplayName("OpenAiStreamingChatModel through the adapter: the stream goes through as it arrives (its first "
+            + "piece reaches the handler before the call settles) and settles on its usage before it completes")
     void streamingModel() throws Exception {
         OpenAiStreamingChatModel model = OpenAiStreamingChatModel.builder()
                 .baseUrl(sim.baseUrl())
@@ -88,14 +94,18 @@ class GovernedHttpClientTest {
                 .build();
         CompletableFuture<ChatResponse> done = new CompletableFuture<>();
         StringBuilder text = new StringBuilder();
+        java.util.List<Long> settledAtPartials = new java.util.concurrent.CopyOnWriteArrayList<>();
+        long[] settledAtEnd = {-1};
         model.chat("Stream me", new StreamingChatResponseHandler() {
             @Override
             public void onPartialResponse(String partial) {
+                settledAtPartials.add(governor.stats().tokensActual());
                 text.append(partial);
             }
 
             @Override
             public void onCompleteResponse(ChatResponse response) {
+                settledAtEnd[0] = governor.stats().tokensActual();
                 done.complete(response);
             }
 
@@ -106,8 +116,57 @@ class GovernedHttpClientTest {
         });
         ChatResponse r = done.get(30, TimeUnit.SECONDS);
         assertThat(text.toString()).isNotBlank().isEqualTo(r.aiMessage().text());
+        assertThat(settledAtPartials).as("nothing settled while the stream was read").isNotEmpty().containsOnly(0L);
+        assertThat(settledAtEnd[0]).as("settled on the stream's usage").isEqualTo(sim.stats().totalTokens())
+                .isPositive();
+        assertThat(r.tokenUsage().totalTokenCount()).isEqualTo((int) sim.stats().totalTokens());
         assertThat(governor.stats().calls()).isEqualTo(1);
         assertThat(sim.stats().streamed()).isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("A streamed call whose final answer is not 2xx reaches the streaming handler's onError as "
+            + "HttpException with the provider's status, once, and nothing streams")
+    void streamingError() throws Exception {
+        Governor bad = Governor.builder(MemoryBackend.create()).profiles(PROFILES).name("bad-stream")
+                .pool("gpt-4o-mini", ProviderKey.of("sim", "sk-invalid-key", sim.baseUrl())).build();
+        try {
+            OpenAiStreamingChatModel model = OpenAiStreamingChatModel.builder().baseUrl(sim.baseUrl()).apiKey("k")
+                    .modelName("gpt-4o-mini").httpClientBuilder(new GovernedHttpClientBuilder(bad)).build();
+            CompletableFuture<Throwable> failed = new CompletableFuture<>();
+            java.util.concurrent.atomic.AtomicInteger partials = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger();
+            model.chat("hi", new StreamingChatResponseHandler() {
+                @Override
+                public void onPartialResponse(String partial) {
+                    partials.incrementAndGet();
+                }
+
+                @Override
+                public void onCompleteResponse(ChatResponse response) {
+                    failed.completeExceptionally(new AssertionError("completed: " + response));
+                }
+
+                @Override
+                public void onError(Throwable error) {
+                    errors.incrementAndGet();
+                    failed.complete(error);
+                }
+            });
+            Throwable e = failed.get(30, TimeUnit.SECONDS);
+            assertThat(e).hasMessageContaining("Incorrect API key");
+            Throwable http = e;
+            while (http != null && !(http instanceof HttpException)) {
+                http = http.getCause();
+            }
+            assertThat(http).isInstanceOf(HttpException.class);
+            assertThat(((HttpException) http).statusCode()).isEqualTo(401);
+            TimeUnit.MILLISECONDS.sleep(200); // a second onError, were there one, would come now
+            assertThat(errors.get()).isEqualTo(1);
+            assertThat(partials.get()).isZero();
+        } finally {
+            bad.close();
+        }
     }
 
     @Test
