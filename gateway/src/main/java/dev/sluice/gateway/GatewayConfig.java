@@ -229,6 +229,13 @@ public record GatewayConfig(Server server, Backend backend, Queue queue, Upstrea
             }
         }
 
+        /** Without response isolation, as before {@code responseIsolation} was a setting. */
+        public Upstream(Duration connectTimeout, Duration timeout, int maxRetries, Duration defaultCooldown,
+                Duration backoffBase, Duration backoffCap, Duration responseAffinity) {
+            this(connectTimeout, timeout, maxRetries, defaultCooldown, backoffBase, backoffCap, responseAffinity,
+                    false);
+        }
+
         /** The defaults. */
         public static Upstream defaults() {
             return new Upstream(Duration.ofSeconds(5), Duration.ofSeconds(120), 2, Duration.ofSeconds(1),

@@ -257,7 +257,19 @@ class GatewayHttpTest {
             JsonNode e = JSON.readTree(c.body()).path("error");
             assertThat(e.path("code").asText()).as(extra).isEqualTo("request_too_large");
             assertThat(e.path("type").asText()).isEqualTo("invalid_request_error");
-            assertOpenAiError(post("/v1/chat/completions", "sk-streamer", chat("gpt-4o-mini", "," + extra)), 400);
+            HttpResponse<String> chat = post("/v1/chat/completions", "sk-streamer", chat("gpt-4o-mini", "," + extra));
+            assertOpenAiError(chat, 400);
+            assertThat(JSON.readTree(chat.body()).path("error").path("param").asText()).as(extra)
+                    .isEqualTo("max_tokens");
+        }
+        for (String max : List.of("9223372036854775807", "18446744073709551617")) {
+            HttpResponse<String> r = post("/v1/responses", "sk-streamer",
+                    "{\"model\":\"gpt-4o-mini\",\"input\":\"Say ok\",\"max_output_tokens\":" + max + "}");
+            assertOpenAiError(r, 400);
+            JsonNode e = JSON.readTree(r.body()).path("error");
+            assertThat(e.path("code").asText()).as(max).isEqualTo("request_too_large");
+            assertThat(e.path("param").asText()).as(max).isEqualTo("max_output_tokens");
+            assertThat(e.path("message").asText()).as(max).endsWith("Lower max_output_tokens.");
         }
         assertThat(stub.completions.get()).isEqualTo(completions);
         assertThat(sim.stats().requests()).isEqualTo(upstream);

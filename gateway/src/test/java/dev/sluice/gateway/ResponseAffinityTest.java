@@ -257,6 +257,25 @@ class ResponseAffinityTest {
                         .isEqualTo("previous_response_id");
             }
             assertThat(read(isolated, "sk-t", unstored).statusCode()).isEqualTo(404);
+            // the other calls about a stored response: its input items, deleting it, counting a chained input
+            assertThat(send(isolated, "sk-u", "GET", "/responses/" + own + "/input_items", null).statusCode())
+                    .isEqualTo(404);
+            assertThat(send(isolated, "sk-u", "DELETE", "/responses/" + own, null).statusCode()).isEqualTo(404);
+            HttpResponse<String> count = send(isolated, "sk-u", "POST", "/responses/input_tokens",
+                    "{\"model\":\"gpt-4o-mini\",\"previous_response_id\":\"" + own + "\"}");
+            assertThat(count.statusCode()).isEqualTo(404);
+            assertThat(count.body()).contains("previous_response_not_found");
+            // a body the gateway cannot read might name one to a provider that can
+            HttpResponse<String> unreadable = send(isolated, "sk-u", "POST", "/responses/input_tokens",
+                    "{\"model\":\"gpt-4o-mini\",\"previous_response_id\":\"" + own + "\"} trailing");
+            assertThat(unreadable.statusCode()).isEqualTo(400);
+            // paths a server or proxy might normalise to another tenant's response
+            for (String path : List.of("/responses/" + own + "/../" + own, "/responses//" + own,
+                    "//responses/" + own, "/responses/%2e%2e/responses/" + own, "/responses/")) {
+                HttpResponse<String> odd = send(isolated, "sk-u", "GET", path, null);
+                assertThat(odd.statusCode()).as(path).isEqualTo(400);
+                assertThat(odd.body()).as(path).contains("invalid_path");
+            }
             assertThat(upstreamCalls(isolated)).as("nothing went upstream").isEqualTo(upstream);
             // the tenant that made them reaches its own
             for (String id : List.of(own, streamed)) {
@@ -288,6 +307,35 @@ class ResponseAffinityTest {
             TimeUnit.NANOSECONDS.sleep(Math.max(0, stalled + TimeUnit.MILLISECONDS.toNanos(2500) - System.nanoTime()));
             assertThat(read(g, "sk-t", id).statusCode()).isEqualTo(200);
         }
+    }
+
+    @Test
+    @DisplayName("With responseIsolation, a record a tenant got by probing for another's response (before isolation "
+            + "was on) does not make that response its own")
+    void probedRecordsAreNotOwnership(RedisEndpoint redis) throws Exception {
+        try (ProviderSimulator sim = ProviderSimulator.builder().start()) {
+            String backend = "{type: redis, namespace: gw-probed-%d, timeout: 3s, redis: {address: \"%s\"}}"
+                    .formatted(System.nanoTime(), redis.uri());
+            try (Gateway open = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, backend, "1h")));
+                    Gateway isolated = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, backend,
+                            "1h, responseIsolation: true")))) {
+                String made = id(create(open, null, false));
+                for (int i = 0; i < 2; i++) { // twice: one of the two reads probes, whatever the round robin
+                    assertThat(read(open, "sk-u", made).statusCode()).isEqualTo(200);
+                }
+                assertThat(read(isolated, "sk-t", made).statusCode()).as("the maker's own").isEqualTo(200);
+                HttpResponse<String> r = read(isolated, "sk-u", made);
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(404);
+            }
+        }
+    }
+
+    private HttpResponse<String> send(Gateway g, String key, String method, String path, @Nullable String body)
+            throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(g.baseUrl() + path)).timeout(Duration.ofSeconds(20))
+                .header("authorization", "Bearer " + key).header("content-type", "application/json")
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     /** {@code sluice.gateway.affinity.probes}, summed over providers, from the gateway's {@code /metrics}. */

@@ -14,7 +14,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A real HTTP upstream for what the provider simulator does not serve: completions, embeddings, pass-through paths
  * ({@code /v1/files}, {@code /v1/moderations}), and faults chosen by model name ({@code slow-model} never answers,
  * nor does {@code silent-model}, which counts the callers that hang up in {@link #silentClosed},
- * {@code drip-model} streams slowly until the caller leaves (chat, and the Responses API), {@code limited-model} answers 429 once, then 200;
+ * {@code drip-model} streams slowly until the caller leaves (chat, and the Responses API), {@code limited-model}
+ * answers 429 once, then 200;
  * {@code once429-<ms>-<tag>} answers its first call 429 with {@code retry-after-ms: <ms>}, then 200; {@code ok-model}
  * always answers 200; {@code hold-model} answers as {@code ok-model} once {@link #release()} is called; {@code
  * usage-model} answers 200 reporting {@code max_tokens} completion tokens used). With {@link #denyFiles} set,

@@ -179,6 +179,13 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         + "/health and /metrics.", "invalid_request_error", null, "not_found");
                 return;
             }
+            if (!plainPath(path)) {
+                // what the gateway routes and checks by must be what the provider, or a proxy before it, reads
+                Errors.send(req.response(), 400, "Invalid path " + safe(path) + ": empty, '.' or '..' segments, "
+                        + "backslashes and encoded separators are refused.", "invalid_request_error", null,
+                        "invalid_path");
+                return;
+            }
             Routes r = routes.get();
             Routes.TenantRoute tenant = r.authenticate(bearer(req));
             if (tenant == null) {
@@ -320,19 +327,26 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 count(Kind.OTHER.tag, 400, tenant.name(), "none");
                 return;
             }
-            String stored = storedResponseId(path, body);
+            StoredId stored = storedResponseId(path, body);
             if (stored == null) {
+                if (r.config().upstream().responseIsolation() && bodyNamesTheResponse(path) && body.length() > 0
+                        && !jsonObject(body)) {
+                    // a body the gateway cannot read may name another tenant's response to a provider that can
+                    Errors.send(req.response(), 400, "We could not parse the JSON body of your request.",
+                            "invalid_request_error", null, null);
+                    count(Kind.OTHER.tag, 400, tenant.name(), "none");
+                    return;
+                }
                 admit(passThrough(req, r, tenant, route, body, finish));
                 return;
             }
             // a stored response is read, cancelled or deleted with the key whose project holds it
-            boolean fromBody = !path.startsWith("/v1/responses/" + stored);
-            withMaker(req, r, tenant, stored, fromBody, Kind.OTHER, finish, m -> {
+            withMaker(req, r, tenant, stored.id(), stored.fromBody(), Kind.OTHER, finish, m -> {
                 Routes.ModelRoute provider = m == null ? null : r.passthrough(m.provider());
                 Routes.ModelRoute pinned = provider == null ? null : provider.pinned(m.keyId());
                 Call c = passThrough(req, r, tenant, pinned != null ? pinned : route, body, finish);
                 if (m == null) {
-                    probe(c, stored);
+                    probe(c, stored.id());
                 }
                 admit(c);
             });
@@ -395,8 +409,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     /**
      * Looks up which key made stored response {@code id} of {@code tenant} and runs {@code then} with it (null if
-     * not known) on the call's context, unless the client left meanwhile: then the call ends there. With {@code upstream.responseIsolation}, a response not remembered for the tenant is a 404 (as the
-     * provider's: {@code previous_response_not_found} for an id named by {@code previous_response_id},
+     * not known) on the call's context, unless the client left meanwhile: then the call ends there. With
+     * {@code upstream.responseIsolation}, a response not remembered for the tenant (or found by probing) is a 404
+     * (as the provider's: {@code previous_response_not_found} for an id named by {@code previous_response_id},
      * {@code chained}), and a store that did not answer a 503: neither goes upstream.
      */
     private void withMaker(HttpServerRequest req, Routes r, Routes.TenantRoute tenant, String id, boolean chained,
@@ -410,7 +425,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     }
                     boolean unanswered = e != null || m == ResponseAffinity.UNANSWERED;
                     ResponseAffinity.Maker found = unanswered ? null : m;
-                    if (found == null && r.config().upstream().responseIsolation()) {
+                    // a key found by probing (before isolation was on) is not the tenant's making
+                    if ((found == null || found.probed()) && r.config().upstream().responseIsolation()) {
                         notTheTenants(req, tenant, id, chained, kind, unanswered);
                         return;
                     }
@@ -439,22 +455,57 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * The id of the stored response a pass-through call is about, or null: the one its path names
+     * Whether {@code path} (as sent, not decoded) names its resource one way only: no empty segment (no {@code //},
+     * no trailing {@code /}), no {@code .} or {@code ..} segment, no backslash, no percent-encoded {@code .},
+     * {@code /} or {@code \}. A server or proxy that normalises such a path would reach another resource than the
+     * one the gateway routed, governed and checked by.
+     */
+    static boolean plainPath(String path) {
+        if (path.indexOf('\\') >= 0) {
+            return false;
+        }
+        String lower = path.toLowerCase(Locale.ROOT);
+        if (lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c")) {
+            return false;
+        }
+        for (String segment : path.substring(1).split("/", -1)) {
+            if (segment.isEmpty() || segment.equals(".") || segment.equals("..")) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The stored response a pass-through call is about: {@code id}, named by the call's path, or by the
+     * {@code previous_response_id} of its body ({@code fromBody}).
+     */
+    record StoredId(String id, boolean fromBody) {
+    }
+
+    /**
+     * The stored response a pass-through call is about, or null: the one its path names
      * ({@code /v1/responses/{id}}, and below it); for OpenAI's calls on no stored response
      * ({@code /v1/responses/input_tokens}, {@code /v1/responses/compact}), the {@code previous_response_id} of
-     * their body.
+     * their body (null if the body is not one well-formed JSON object, or names none).
      */
-    static @Nullable String storedResponseId(String path, Buffer body) {
+    static @Nullable StoredId storedResponseId(String path, Buffer body) {
         String prefix = "/v1/responses/";
         if (!path.startsWith(prefix)) {
             return null;
         }
         int end = path.indexOf('/', prefix.length());
         String id = path.substring(prefix.length(), end < 0 ? path.length() : end);
-        if (end < 0 && (id.equals("input_tokens") || id.equals("compact"))) {
-            return topLevelText(body, "previous_response_id");
+        if (end < 0 && bodyNamesTheResponse(path)) {
+            String previous = topLevelText(body, "previous_response_id");
+            return previous == null || previous.isEmpty() ? null : new StoredId(previous, true);
         }
-        return id.isEmpty() ? null : id;
+        return id.isEmpty() ? null : new StoredId(id, false);
+    }
+
+    /** Whether a pass-through call on {@code path} names the stored response it is about in its body. */
+    static boolean bodyNamesTheResponse(String path) {
+        return path.equals("/v1/responses/input_tokens") || path.equals("/v1/responses/compact");
     }
 
     /** A pass-through call on {@code route}, to admit: no JSON handed on, the body goes upstream byte for byte. */
@@ -536,6 +587,18 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      * not an object, no such string). Streams over the body without building a tree.
      */
     static @Nullable String topLevelText(Buffer body, String field) {
+        return topLevel(body, field, null);
+    }
+
+    /** Whether {@code body} is one well-formed JSON object. */
+    static boolean jsonObject(Buffer body) {
+        boolean[] object = {false};
+        topLevel(body, "", object);
+        return object[0];
+    }
+
+    /** {@link #topLevelText}, setting {@code object[0]} if the body is one well-formed JSON object. */
+    private static @Nullable String topLevel(Buffer body, String field, boolean @Nullable [] object) {
         int n = body.length();
         int i = 0;
         while (i < n && Character.isWhitespace(body.getByte(i))) {
@@ -556,7 +619,11 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 }
                 p.skipChildren();
             }
-            return t == JsonToken.END_OBJECT && p.nextToken() == null ? value : null;
+            boolean whole = t == JsonToken.END_OBJECT && p.nextToken() == null;
+            if (object != null) {
+                object[0] = whole;
+            }
+            return whole ? value : null;
         } catch (java.io.IOException | RuntimeException e) {
             return null;
         }
@@ -651,7 +718,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 }
             }
         } catch (ArithmeticException e) {
-            throw tooManyTokens();
+            throw tooManyTokens(outputParam(kind, json), kind == Kind.CHAT || kind == Kind.COMPLETIONS);
         }
     }
 
@@ -709,19 +776,23 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             throw new BadRequest("'" + field + "' must be a positive integer.", field);
         }
         if (!v.canConvertToLong()) {
-            throw tooManyTokens();
+            throw tooManyTokens(field, !field.equals("max_output_tokens"));
         }
         return v.asLong();
     }
 
-    private static BadRequest tooManyTokens() {
-        return new BadRequest("This request asks for more tokens (prompt plus n times max_tokens) than any limit "
-                + "admits in one call. Lower max_tokens or n.", "max_tokens", "request_too_large");
+    /** A call whose tokens overflow a long; {@code param} bounds its answer, {@code n} if it may ask for several. */
+    private static BadRequest tooManyTokens(@Nullable String param, boolean n) {
+        String lower = param == null ? "Shorten the input." : "Lower " + param + (n ? " or n." : ".");
+        return new BadRequest("This request asks for more tokens (its input plus the most it may answer) than any "
+                + "limit admits in one call. " + lower, param, "request_too_large");
     }
 
     private void admit(Call c) {
         GatewayConfig.Queue q = c.routes.config().queue();
         Duration wait = Duration.ofNanos(Math.max(0, c.deadlineNanos - System.nanoTime()));
+        // the first admission waits from the call's arrival; one after an upstream 429 or 404, from its own start
+        long waitFrom = c.waited ? System.nanoTime() : c.startNanos;
         if (!c.waited) {
             c.waited = true;
             c.deadlineNanos = System.nanoTime() + q.maxWait().toNanos();
@@ -758,8 +829,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         return;
                     }
                     c.ticket = o.ticket();
-                    timer(GatewayMetricNames.QUEUE_WAIT)
-                            .record(System.nanoTime() - c.startNanos, TimeUnit.NANOSECONDS);
+                    timer(GatewayMetricNames.QUEUE_WAIT).record(System.nanoTime() - waitFrom, TimeUnit.NANOSECONDS);
                     if (c.req.response().closed() && c.sink == null) {
                         admission.settle(c.ticket, 0, false); // the client left while waiting
                         return;
@@ -879,9 +949,9 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             } else {
                 cresp.body().onComplete(body -> relayWhole(c, cresp, body));
             }
-            if (c.probeId != null && cresp.statusCode() / 100 == 2) {
-                // found by probing: the next call about it goes straight to its key
-                affinity.remember(c.tenant.name(), c.probeId, key, 0, u.responseAffinity());
+            if (c.probeId != null && cresp.statusCode() / 100 == 2 && c.req.method() != HttpMethod.DELETE) {
+                // found by probing: the next call about it goes straight to its key (a deleted one is gone)
+                affinity.remember(c.tenant.name(), c.probeId, key, 0, true, u.responseAffinity());
             }
         });
     }
@@ -1085,22 +1155,35 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         }
         Buffer b = ar.result();
         int status = cresp.statusCode();
-        HttpServerResponse resp = c.req.response();
         if (status == 401 || status == 403) {
             upstreamAuth(c, status);
             return;
         }
         long used = status / 100 == 2 ? usage(b) : 0;
         admission.settle(t, used >= 0 ? used : t.reservedTokens(), true);
-        if (c.kind == Kind.RESPONSES && status == 200) {
-            String id = topLevelText(b, "id");
-            if (id != null) {
-                remember(c, t, id, Math.max(0, used));
-            }
-        }
         if (used > 0) {
             counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
         }
+        if (c.kind == Kind.RESPONSES && status == 200) {
+            String id = topLevelText(b, "id");
+            if (id != null) {
+                CompletableFuture<Void> stored = remember(c, t, id, Math.max(0, used));
+                if (c.routes.config().upstream().responseIsolation() && !stored.isDone()) {
+                    // the tenant's own response is reachable only once remembered: a call about it sent as soon as
+                    // the answer arrives, through any instance, must find the record
+                    Context ctx = vertx.getOrCreateContext();
+                    stored.whenComplete((v, e) -> ctx.runOnContext(x -> answerWhole(c, cresp, t, b)));
+                    return;
+                }
+            }
+        }
+        answerWhole(c, cresp, t, b);
+    }
+
+    /** Passes on a whole answer, settled: to the identical calls waiting on it, or to its client. */
+    private void answerWhole(Call c, HttpClientResponse cresp, Admission.Ticket t, Buffer b) {
+        int status = cresp.statusCode();
+        HttpServerResponse resp = c.req.response();
         CompletableFuture<LlmResponse> sink = c.sink;
         if (sink != null) {
             MultiMap own = MultiMap.caseInsensitiveMultiMap();
@@ -1298,11 +1381,15 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      * Remembers that the call's key made stored response {@code id}, which used {@code tokens} (0: not known yet),
      * unless the call asked not to store it.
      */
-    private void remember(Call c, Admission.Ticket t, String id, long tokens) {
+    private CompletableFuture<Void> remember(Call c, Admission.Ticket t, String id, long tokens) {
         ObjectNode j = c.json;
         if (j != null && j.path("store").asBoolean(true)) {
-            affinity.remember(c.tenant.name(), id, t.key(), tokens, c.routes.config().upstream().responseAffinity());
+            GatewayConfig.Upstream u = c.routes.config().upstream();
+            return affinity.remember(c.tenant.name(), id, t.key(), tokens, false, u.responseAffinity())
+                    .completeOnTimeout(null, Math.max(1, c.routes.config().backend().timeout().toMillis()),
+                            TimeUnit.MILLISECONDS);
         }
+        return CompletableFuture.completedFuture(null);
     }
 
     /** An upstream base URL, parsed: where requests go, and the path their {@code /v1/...} suffix is appended to. */
@@ -1595,14 +1682,14 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
 
     private static final class BadRequest extends Exception {
         private static final long serialVersionUID = 1L;
-        final String param;
+        final @Nullable String param;
         final @Nullable String code;
 
         BadRequest(String message, String param) {
             this(message, param, null);
         }
 
-        BadRequest(String message, String param, @Nullable String code) {
+        BadRequest(String message, @Nullable String param, @Nullable String code) {
             super(message, null, false, false);
             this.param = param;
             this.code = code;
@@ -1636,7 +1723,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         long deadlineNanos;
         /** Upstream 429s retried. */
         int attempt;
-        /** The stored response this call is about, while its maker is being probed for; else null. */
+        /** The stored response this call is about, if its maker was not known and is probed for; else null. */
         @Nullable String probeId;
         /** The pool probed, when {@link #probeId} is set. */
         Routes.@Nullable ModelRoute pool;

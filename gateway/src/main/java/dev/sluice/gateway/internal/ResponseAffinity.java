@@ -31,33 +31,40 @@ public final class ResponseAffinity {
     }
 
     /**
-     * The key that made a response, if remembered: its provider and id; and the tokens the response used (its
-     * input, which held the context before it, and its output), 0 if not known yet: the context a call that chains
-     * to it carries.
+     * The key that made a response, if remembered: its provider and id; the tokens the response used (its input,
+     * which held the context before it, and its output), 0 if not known yet: the context a call that chains to it
+     * carries; and whether the key was found by probing the pool rather than seen making it for this tenant.
      */
-    record Maker(String provider, String keyId, long tokens) {
+    record Maker(String provider, String keyId, long tokens, boolean probed) {
     }
 
     /** What {@link #maker} gives when the store failed or did not answer in time: not known either way. */
-    static final Maker UNANSWERED = new Maker("", "", 0);
+    static final Maker UNANSWERED = new Maker("", "", 0, false);
 
     /**
-     * Remembers for {@code ttl} (zero: not at all) that {@code key} made response {@code id} of {@code tenant}, and
-     * used {@code tokens} (0: not known yet).
+     * Remembers for {@code ttl} (zero: not at all) that {@code key} made response {@code id} of {@code tenant}
+     * (found by probing the pool: {@code probed}), and used {@code tokens} (0: not known yet). The future completes
+     * once the store has it, or failed to take it (never exceptionally).
      */
-    void remember(String tenant, String id, Routes.PoolKey key, long tokens, Duration ttl) {
+    CompletableFuture<Void> remember(String tenant, String id, Routes.PoolKey key, long tokens, boolean probed,
+            Duration ttl) {
         if (ttl.isZero() || id.isEmpty() || id.length() > MAX_ID_LENGTH) {
-            return;
+            return CompletableFuture.completedFuture(null);
         }
-        byte[] value = (key.provider() + "\n" + key.id() + "\n" + Math.max(0, tokens))
+        byte[] value = (key.provider() + "\n" + key.id() + "\n" + Math.max(0, tokens) + (probed ? "\nprobed" : ""))
                 .getBytes(StandardCharsets.UTF_8);
         try {
-            store.putAsync(storeKey(tenant, id), value, ttl).exceptionally(e -> {
-                LOG.warn("could not remember which key made a response: {}", e.getClass().getSimpleName());
-                return null;
-            });
+            return store.putAsync(storeKey(tenant, id), value, ttl).toCompletableFuture()
+                    .handle((v, e) -> {
+                        if (e != null) {
+                            LOG.warn("could not remember which key made a response: {}",
+                                    e.getClass().getSimpleName());
+                        }
+                        return (Void) null;
+                    });
         } catch (RuntimeException e) {
             LOG.warn("could not remember which key made a response: {}", e.getClass().getSimpleName());
+            return CompletableFuture.completedFuture(null);
         }
     }
 
@@ -94,7 +101,7 @@ public final class ResponseAffinity {
                 // not a count: not known
             }
         }
-        return new Maker(parts[0], parts[1], tokens);
+        return new Maker(parts[0], parts[1], tokens, parts.length > 3 && parts[3].equals("probed"));
     }
 
     /** The tenant's name is length-prefixed: no tenant and id can make another pair's key. */
