@@ -291,6 +291,43 @@ class DispatcherTest {
     }
 
     @Test
+    @DisplayName("a job cancelled while held for the limiter whose ack finds its lease lost comes back and is still "
+            + "skipped: it never runs")
+    void cancelledJobWhoseAckFailsNeverRuns() throws Exception {
+        MemoryJobQueue memory = queue(Duration.ofMillis(300), 5);
+        java.util.concurrent.atomic.AtomicBoolean lost = new java.util.concurrent.atomic.AtomicBoolean();
+        JobQueue q = new ForwardingQueue(memory) {
+            @Override
+            public boolean ack(Lease lease) {
+                if (text(lease.job()).equals("b") && lost.compareAndSet(false, true)) {
+                    return false; // as if the lease had expired: the queue delivers it again
+                }
+                return super.ack(lease);
+            }
+        };
+        RateLimiter l = limiter(Policy.of(Limit.of("requests", 1, Duration.ofSeconds(1), Algorithm.GCRA)));
+        Set<String> ran = ConcurrentHashMap.newKeySet();
+        Dispatcher<String> d = closing(Dispatcher.builder(q, l, j -> {
+            ran.add(text(j));
+            return text(j);
+        }).name("cancel-lost").build());
+        assertThat(d.submit(job("a", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("a");
+        CompletableFuture<String> b = d.submit(job("b", "t", Priority.NORMAL)); // held for the limiter, 1 s away
+        for (int i = 0; i < 500 && d.pending().isEmpty(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(b.cancel(false)).isTrue();
+        assertThat(lost.get()).as("the first ack of b was refused").isTrue();
+        // b comes back once its lease (300 ms) runs out, long before the limiter would admit it, and is acked then
+        for (int i = 0; i < 1000 && memory.depth(Priority.NORMAL) > 0; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(memory.depth(Priority.NORMAL)).isZero();
+        assertThat(d.submit(job("c", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("c");
+        assertThat(ran).containsExactlyInAnyOrder("a", "c");
+    }
+
+    @Test
     @DisplayName("a job whose lease expires while it runs and that this dispatcher runs again frees both workers once"
             + " both runs end")
     void redeliveryToTheSameDispatcherFreesItsWorker() throws Exception {
@@ -419,6 +456,48 @@ class DispatcherTest {
         assertThat(second.get(10, TimeUnit.SECONDS)).isEqualTo("second");
         assertThat(runs).containsExactly("first@1", "second@2");
         assertThat(counting.charged()).as("units charged for jobs that ran").isEqualTo(runs.size());
+    }
+
+    @Test
+    @DisplayName("a limiter that throws (its store unreachable) holds the jobs, which run once it answers again; a "
+            + "cost the limiter refuses as invalid fails that job alone, at once")
+    void limiterFailureIsNotTheJobs() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        java.util.concurrent.atomic.AtomicBoolean down = new java.util.concurrent.atomic.AtomicBoolean(true);
+        AtomicInteger refused = new AtomicInteger();
+        RateLimiter failing = new ForwardingLimiter(limiter(UNBOUNDED)) {
+            @Override
+            public Decision tryAcquire(String key, Cost cost) {
+                if (down.get()) {
+                    refused.incrementAndGet();
+                    throw new IllegalStateException("limiter store unreachable");
+                }
+                return super.tryAcquire(key, cost);
+            }
+        };
+        List<String> runs = Collections.synchronizedList(new ArrayList<>());
+        Dispatcher<String> d = closing(Dispatcher.builder(q, failing, (JobHandler<String>) j -> {
+            runs.add(text(j));
+            return text(j);
+        }).cost(j -> text(j).equals("huge") ? Cost.of("tokens", 1) : Cost.request()).build());
+        CompletableFuture<String> first = d.submit(job("first", "t", Priority.NORMAL));
+        CompletableFuture<String> second = d.submit(job("second", "t", Priority.NORMAL));
+        for (int i = 0; i < 500 && refused.get() < 3; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(refused.get()).as("looked at while down").isGreaterThanOrEqualTo(3);
+        assertThat(first).isNotDone();
+        assertThat(second).isNotDone();
+        assertThat(runs).isEmpty();
+        down.set(false);
+        assertThat(first.get(10, TimeUnit.SECONDS)).isEqualTo("first");
+        assertThat(second.get(10, TimeUnit.SECONDS)).isEqualTo("second");
+        // a dimension the policy has not: the limiter refuses it as invalid, and the job can never run
+        CompletableFuture<String> huge = d.submit(job("huge", "t", Priority.NORMAL));
+        assertThat(huge).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(IllegalArgumentException.class);
+        assertThat(d.submit(job("after", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("after");
+        assertThat(runs).containsExactly("first", "second", "after");
     }
 
     @Test

@@ -303,6 +303,15 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
+    /** Removes a job that can never run: acked, counted as failed, its future failed with {@code e}. */
+    private void failForGood(Lease h, RuntimeException e) {
+        if (ready.remove(h)) {
+            queue.ack(h);
+        }
+        observer.onOutcome(h.job().priority(), QueueObserver.Outcome.FAILED);
+        fail(h.job().id(), e);
+    }
+
     private void coordinate() {
         while (!closing && !Thread.currentThread().isInterrupted()) {
             try {
@@ -336,17 +345,31 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 Decision d;
                 long refundsSeen = refundsOnWaitingKey.get();
+                String key;
+                Cost units;
                 try {
-                    String key = limiterKey.apply(job);
-                    waitingKey = key; // before the look: a refund after it wakes the wait below
-                    d = limiter.tryAcquire(key, cost.apply(job));
+                    key = limiterKey.apply(job);
+                    units = cost.apply(job);
                 } catch (RuntimeException e) {
-                    // The cost can never be admitted (or the key is bad): the job can never run.
-                    if (ready.remove(h)) {
-                        queue.ack(h);
+                    // The job's own key or cost cannot be had: it can never run.
+                    failForGood(h, e);
+                    continue;
+                }
+                waitingKey = key; // before the look: a refund after it wakes the wait below
+                try {
+                    d = limiter.tryAcquire(key, units);
+                } catch (IllegalArgumentException e) {
+                    // The cost can never be admitted (more than a limit holds, a dimension it has not): never runs.
+                    failForGood(h, e);
+                    continue;
+                } catch (RuntimeException e) {
+                    // The limiter failed (a store it runs on is unreachable): the job waits, its lease kept, and
+                    // is looked at again; its deadline still applies.
+                    if (now - extendedAt > leaseMicros / 3) {
+                        ready.removeIf(l -> !queue.extend(l));
+                        extendedAt = now;
                     }
-                    observer.onOutcome(job.priority(), QueueObserver.Outcome.FAILED);
-                    fail(job.id(), e);
+                    await(UNAVAILABLE_RETRY_MICROS);
                     continue;
                 }
                 if (d.granted()) {
@@ -568,13 +591,15 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** Finishes a taken job whose future was cancelled before it started, and forgets the future. */
     private void cancelled(Lease lease) {
         Job job = lease.job();
-        cancelledIds.invalidate(job.id());
         CompletableFuture<R> f = claimFuture(job.id());
         if (f != null) {
             // a resubmission raced with this cancellation's settling: it ends as the job did
             f.completeExceptionally(new CancellationException("job " + job.id() + " was cancelled"));
         }
+        // Forgotten once gone from the queue: a lease lost (or an ack that failed) brings the job back, and it must
+        // still be skipped then.
         if (queue.ack(lease)) {
+            cancelledIds.invalidate(job.id());
             observer.onOutcome(job.priority(), QueueObserver.Outcome.CANCELLED);
         }
     }
