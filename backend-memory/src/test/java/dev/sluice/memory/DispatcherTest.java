@@ -501,6 +501,45 @@ class DispatcherTest {
     }
 
     @Test
+    @DisplayName("two dispatchers on one queue: the futures a dispatcher holds for jobs the other ran fail at their "
+            + "deadline (DeadlineUnreachableException) or after the future timeout (TimeoutException) instead of "
+            + "pending forever; those of jobs it runs itself complete")
+    void futuresOfJobsRunElsewhereGiveUp() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        CountDownLatch release = new CountDownLatch(1);
+        Set<String> ranOnOther = ConcurrentHashMap.newKeySet();
+        // one worker, kept busy: it takes no further job, so the other dispatcher runs them
+        Dispatcher<String> busy = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            release.await();
+            return text(j);
+        }).name("busy").workers(1).futureTimeout(Duration.ofSeconds(2)).build());
+        CompletableFuture<String> blocker = busy.submit(job("blocker", "t", Priority.NORMAL));
+        for (int i = 0; i < 500 && busy.pending().isEmpty(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(busy.pending()).hasSize(1);
+        Dispatcher<String> other = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            ranOnOther.add(text(j));
+            return text(j);
+        }).name("other").build());
+        long deadline = Ticker.system().nowMicros() + 1_500_000;
+        CompletableFuture<String> timed = busy.submit(JobRequest.builder("timed".getBytes(StandardCharsets.UTF_8))
+                .tenant("t").deadlineMicros(deadline).build());
+        CompletableFuture<String> untimed = busy.submit(job("untimed", "t", Priority.NORMAL));
+        assertThat(timed).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(DeadlineUnreachableException.class);
+        assertThat(untimed).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(java.util.concurrent.TimeoutException.class)
+                .withMessageContaining("another instance");
+        assertThat(ranOnOther).contains("untimed"); // and "timed", unless a slow machine let its deadline pass
+        assertThat(other.submit(job("own", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("own");
+        Thread.sleep(2_500); // past the busy one's future timeout: a running job's future does not give up
+        assertThat(blocker).isNotDone();
+        release.countDown();
+        assertThat(blocker.get(10, TimeUnit.SECONDS)).isEqualTo("blocker");
+    }
+
+    @Test
     @DisplayName("a failing job is given back and retried; after the last delivery it is dead-lettered and its future"
             + " fails")
     void failuresRetryThenDeadLetter() throws Exception {

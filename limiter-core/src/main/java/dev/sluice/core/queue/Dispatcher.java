@@ -15,12 +15,14 @@ import dev.sluice.core.SluiceLimiter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,6 +32,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -60,8 +63,10 @@ import org.jspecify.annotations.Nullable;
  * a refund on the job's limiter key wake it earlier), never polling. A job whose
  * deadline the predicted wait would miss is rejected at once with {@link DeadlineUnreachableException}.
  *
- * <p>{@link #submit} returns a future of the handler's result. A future completes only for jobs this dispatcher runs:
- * on a shared queue another instance may run a job submitted here. Cancelling the future removes a waiting job, or
+ * <p>{@link #submit} returns a future of the handler's result. A future completes with a result only for jobs this
+ * dispatcher runs: on a shared queue another instance may run a job submitted here, so a future whose job has not
+ * come to run here fails at the job's deadline ({@link DeadlineUnreachableException}) or after
+ * {@link Builder#futureTimeout} ({@link java.util.concurrent.TimeoutException}), and is forgotten. Cancelling the future removes a waiting job, or
  * one taken and not yet started here (refunding the limiter if it was admitted); a running job finishes, its result
  * dropped. A handler that throws gives the job back for
  * another delivery; after the queue's last delivery it is dead-lettered and its future fails with the handler's
@@ -107,6 +112,17 @@ public final class Dispatcher<R> implements AutoCloseable {
     private boolean swept;
 
     private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
+    /**
+     * When each pending future gives up on its job coming to run here, soonest first, and by job id; guarded by
+     * {@code futures}, and left with the future: as many entries as pending futures.
+     */
+    private final TreeSet<Expiry> expiries = new TreeSet<>(Comparator.comparingLong(Expiry::atMicros)
+            .thenComparing(Expiry::id));
+    /** Each pending future's entry in {@link #expiries}; guarded by {@code futures}. */
+    private final Map<String, Expiry> expiryOf = new HashMap<>();
+    private final long futureTimeoutMicros;
+    /** Coordinator only: when {@link #expiries} was last looked at. */
+    private long sweptAt;
     /** Ids of jobs whose futures this dispatcher settled, so a resubmitted idempotency key gets an answer. */
     private final Cache<String, Boolean> settled =
             Caffeine.newBuilder().maximumSize(SETTLED_IDS).expireAfterWrite(Duration.ofDays(1)).build();
@@ -151,6 +167,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         this.idlePollMicros = b.idlePoll.toNanos() / 1000;
         this.graceMicros = b.gracePeriod.toNanos() / 1000;
         this.leaseMicros = queue.leaseDuration().toNanos() / 1000;
+        this.futureTimeoutMicros = saturatedMicros(b.futureTimeout);
         QueueObserver o = b.observer;
         if (b.registry != null) {
             QueueMetrics metrics = new QueueMetrics(name, queue);
@@ -221,8 +238,15 @@ public final class Dispatcher<R> implements AutoCloseable {
             }
             f = new CompletableFuture<>();
             futures.put(id, f);
+            long now = ticker.nowMicros();
+            long timeout = now + futureTimeoutMicros < now ? Long.MAX_VALUE : now + futureTimeoutMicros;
+            Expiry x = new Expiry(Math.min(request.deadlineMicros(), timeout), id,
+                    request.deadlineMicros() <= timeout);
+            expiries.add(x);
+            expiryOf.put(id, x);
             cancelledIds.invalidate(id); // submitted again after a cancellation: it runs for this submission
         }
+        Priority priority = request.priority(); // not the request: a pending future must not keep its payload
         f.whenComplete((r, e) -> {
             if (f.isCancelled()) {
                 boolean removed;
@@ -233,13 +257,15 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 if (removed) {
                     claimFuture(id);
-                    observer.onOutcome(request.priority(), QueueObserver.Outcome.CANCELLED);
+                    observer.onOutcome(priority, QueueObserver.Outcome.CANCELLED);
                 } else {
                     // Leased: taken and not yet among the ready jobs, admitted and not yet started, or held
                     // elsewhere. The coordinator and the workers skip it if it is (or comes back) here.
                     cancelledIds.put(id, Boolean.TRUE);
                     synchronized (futures) {
-                        futures.remove(id, f);
+                        if (futures.remove(id, f)) {
+                            forgetExpiry(id);
+                        }
                     }
                 }
                 // Taken but not started: drop it from the ready jobs and finish it.
@@ -315,6 +341,7 @@ public final class Dispatcher<R> implements AutoCloseable {
     private void coordinate() {
         while (!closing && !Thread.currentThread().isInterrupted()) {
             try {
+                giveUpOnFutures();
                 Lease h = ready.peekFirst();
                 if (h == null) {
                     int free = workers - busy.get();
@@ -630,8 +657,81 @@ public final class Dispatcher<R> implements AutoCloseable {
             CompletableFuture<R> f = futures.remove(jobId);
             if (f != null) {
                 settled.put(jobId, Boolean.TRUE);
+                forgetExpiry(jobId);
             }
             return f;
+        }
+    }
+
+    /** When the pending future of job {@code id} gives up, and whether that is the job's deadline. */
+    private record Expiry(long atMicros, String id, boolean deadline) {
+    }
+
+    /** Drops a future's expiry; under the {@code futures} lock. */
+    private void forgetExpiry(String id) {
+        Expiry x = expiryOf.remove(id);
+        if (x != null) {
+            expiries.remove(x);
+        }
+    }
+
+    /**
+     * Fails the pending futures whose time has come (looked at once a second at most): their job's deadline passed,
+     * or the future timeout, and the job is neither running nor held here. On a shared queue such a job ran, or will
+     * run, on another instance, or expired there: its future would never complete, and would be kept forever.
+     */
+    private void giveUpOnFutures() {
+        long now = ticker.nowMicros();
+        if (now - sweptAt < 1_000_000) {
+            return;
+        }
+        sweptAt = now;
+        List<Expiry> due = new ArrayList<>();
+        synchronized (futures) {
+            while (!expiries.isEmpty() && expiries.first().atMicros() <= now) {
+                due.add(expiries.pollFirst());
+            }
+        }
+        for (Expiry x : due) {
+            CompletableFuture<R> f;
+            synchronized (futures) {
+                if (expiryOf.get(x.id()) != x) {
+                    continue; // settled since
+                }
+                if (running.containsKey(x.id()) || holds(x.id())) {
+                    // here: it settles on its own; looked at again after a lease, should it be given back
+                    Expiry later = new Expiry(now + Math.max(1_000_000, leaseMicros), x.id(), x.deadline());
+                    expiries.add(later);
+                    expiryOf.put(x.id(), later);
+                    continue;
+                }
+                expiryOf.remove(x.id());
+                f = futures.remove(x.id());
+            }
+            if (f != null) {
+                f.completeExceptionally(x.deadline() ? new DeadlineUnreachableException(x.id(), 0)
+                        : new TimeoutException("job " + x.id() + " did not run on dispatcher " + name + " within "
+                                + "the future timeout; on a shared queue another instance may have run it, and its "
+                                + "result does not come back here"));
+            }
+        }
+    }
+
+    /** Whether this dispatcher holds the job, taken and not yet started. */
+    private boolean holds(String jobId) {
+        for (Lease l : ready) {
+            if (l.job().id().equals(jobId)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static long saturatedMicros(Duration d) {
+        try {
+            return Math.multiplyExact(d.getSeconds(), 1_000_000L) + d.getNano() / 1000;
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
         }
     }
 
@@ -716,6 +816,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         private Ticker ticker = Ticker.system();
         private Duration gracePeriod = Duration.ofSeconds(30);
         private Duration idlePoll = Duration.ofSeconds(1);
+        private Duration futureTimeout = Duration.ofDays(1);
         private @Nullable MeterRegistry registry;
         private QueueObserver observer = QueueObserver.NONE;
 
@@ -777,6 +878,19 @@ public final class Dispatcher<R> implements AutoCloseable {
                 throw new IllegalArgumentException("grace period must not be negative, was " + gracePeriod);
             }
             this.gracePeriod = gracePeriod;
+            return this;
+        }
+
+        /**
+         * How long a future waits for its job to run here (at most until the job's deadline): then it fails with a
+         * {@link TimeoutException} and is forgotten. On a shared queue a job submitted here may run on another
+         * instance, whose result does not come back here; default 1 day.
+         */
+        public Builder<R> futureTimeout(Duration futureTimeout) {
+            if (futureTimeout.isNegative() || futureTimeout.isZero()) {
+                throw new IllegalArgumentException("future timeout must be positive, was " + futureTimeout);
+            }
+            this.futureTimeout = futureTimeout;
             return this;
         }
 
