@@ -39,7 +39,8 @@ import org.redisson.client.codec.StringCodec;
  *   <li><b>Lanes</b>: one stream per priority class and tenant, {@code <ns>:{<queue>}:s:<priority>:<tenant>}, read
  *       by the consumer group {@code workers}; each handle is one consumer. A set per class names the tenants with
  *       work, a hash counts unfinished jobs per class. Every key of a queue carries the hash tag {@code {<queue>}}, so
- *       a queue lives in one Redis Cluster slot.</li>
+ *       a queue lives in one Redis Cluster slot. A take that finds a lane holding nothing (none waiting, none leased)
+ *       deletes its stream, with the group and its consumers: an idle tenant costs no key.</li>
  *   <li><b>Take</b>: {@code XAUTOCLAIM} first (entries whose lease, the entry's idle time in the group, exceeds the
  *       lease duration: their worker died or gave them back), then {@code XREADGROUP >} for new entries. The
  *       consumer group's delivery counter is the job's delivery count; a claimed entry past

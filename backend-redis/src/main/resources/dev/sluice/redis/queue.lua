@@ -116,14 +116,18 @@ elseif op == 'take' then
     end
   end
   if taken == 0 and tonumber(redis.call('XPENDING', stream, group)[1]) == 0 then
-    -- Nothing undelivered, nothing leased: the lane is idle until the next enqueue adds it again.
+    -- Nothing undelivered, nothing leased: the lane is idle until the next enqueue adds it again. Holding nothing
+    -- either, its stream goes too, with its group and the consumers that read it: an idle tenant costs no key (the
+    -- next enqueue makes them again).
     redis.call('SREM', lanes, ARGV[3])
+    if redis.call('XLEN', stream) == 0 then redis.call('DEL', stream) end
   end
   return out
 
 elseif op == 'ack' or op == 'release' or op == 'extend' then
   -- KEYS: stream, depth, notify channel; ARGV: op, priority, id, consumer, deliveries, leaseMs
   local stream, depth = KEYS[1], KEYS[2]
+  if redis.call('EXISTS', stream) == 0 then return {'0'} end -- a lane gone idle holds no lease
   local h = holder(stream, ARGV[3])
   if not h or h[2] ~= ARGV[4] or tostring(h[4]) ~= ARGV[5] then return {'0'} end
   if op == 'ack' then

@@ -113,6 +113,27 @@ class RedisJobQueueTest {
     }
 
     @Test
+    @DisplayName("a lane that holds nothing leaves no key once looked at: its stream, group and consumers go, and the "
+            + "next enqueue makes them again; a stale lease's ack on it is refused, not an error")
+    void idleLanesLeaveNoKey() {
+        RedisJobQueue q = RedisJobQueue.builder(client, "idle").namespace("rq").build();
+        q.enqueue(job("a"));
+        List<Lease> taken = q.take(Priority.NORMAL, "t", 1);
+        assertThat(taken).hasSize(1);
+        assertThat(q.ack(taken.get(0))).isTrue();
+        assertThat(stream(q).isExists()).as("an entry was leased until the ack").isTrue();
+        assertThat(q.take(Priority.NORMAL, "t", 1)).isEmpty();
+        assertThat(stream(q).isExists()).as("idle: gone").isFalse();
+        assertThat(q.ack(taken.get(0))).as("a stale ack").isFalse();
+        assertThat(q.release(taken.get(0))).isFalse();
+        assertThat(q.extend(taken.get(0))).isFalse();
+        assertThat(q.cancel(taken.get(0).job().id())).isFalse();
+        q.enqueue(job("b"));
+        assertThat(q.take(Priority.NORMAL, "t", 5)).extracting(RedisJobQueueTest::text).containsExactly("b");
+        assertThat(q.depth(Priority.NORMAL)).isEqualTo(1);
+    }
+
+    @Test
     @DisplayName("a dispatcher drains a Redis queue under a Redis limiter, woken by the enqueue channel")
     void dispatcherOnRedis() throws Exception {
         RedisJobQueue q = RedisJobQueue.builder(client, "dispatch").namespace("rq").build();
