@@ -81,28 +81,34 @@ elseif op == 'take' then
   local consumer, max, lease, max_deliveries = ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
   local out = {}
   local taken = 0
-  -- Expired (and given back) leases first: they are older than anything undelivered.
-  local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, lease, '0-0', 'COUNT', max)
-  for _, e in ipairs(claimed[2]) do
-    if e then
-      local id, f = e[1], e[2]
-      local h = holder(stream, id)
-      local n = h and tonumber(h[4]) or 1
-      local fields = fields_of(f)
-      if n > max_deliveries then
-        redis.call('XADD', dlq, 'MAXLEN', '~', ARGV[8], '*', 'j', ARGV[2] .. ':' .. id .. ':' .. ARGV[3],
-          'n', tostring(n - 1), 'd', fields['d'], 'dl', fields['dl'], 'k', fields['k'], 'e', fields['e'])
-        redis.call('XACK', stream, group, id)
-        redis.call('XDEL', stream, id)
-        redis.call('HINCRBY', depth, ARGV[2], -1)
-      else
-        for _, v in ipairs({id, tostring(n), fields['d'], fields['dl'], fields['k'], fields['e']}) do
-          out[#out + 1] = v
+  -- Expired (and given back) leases first: they are older than anything undelivered. One XAUTOCLAIM looks at no
+  -- more than 10 x COUNT pending entries: it goes on from its cursor past live leases (a bounded number of rounds,
+  -- to keep the script short), so an expired lease behind many live ones is not left for later.
+  local cursor, rounds = '0-0', 0
+  repeat
+    local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, lease, cursor, 'COUNT', max - taken)
+    cursor, rounds = claimed[1], rounds + 1
+    for _, e in ipairs(claimed[2]) do
+      if e then
+        local id, f = e[1], e[2]
+        local h = holder(stream, id)
+        local n = h and tonumber(h[4]) or 1
+        local fields = fields_of(f)
+        if n > max_deliveries then
+          redis.call('XADD', dlq, 'MAXLEN', '~', ARGV[8], '*', 'j', ARGV[2] .. ':' .. id .. ':' .. ARGV[3],
+            'n', tostring(n - 1), 'd', fields['d'], 'dl', fields['dl'], 'k', fields['k'], 'e', fields['e'])
+          redis.call('XACK', stream, group, id)
+          redis.call('XDEL', stream, id)
+          redis.call('HINCRBY', depth, ARGV[2], -1)
+        else
+          for _, v in ipairs({id, tostring(n), fields['d'], fields['dl'], fields['k'], fields['e']}) do
+            out[#out + 1] = v
+          end
+          taken = taken + 1
         end
-        taken = taken + 1
       end
     end
-  end
+  until cursor == '0-0' or taken >= max or rounds >= 32
   if taken < max then
     local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - taken, 'STREAMS', stream, '>')
     if r then

@@ -113,6 +113,29 @@ class RedisJobQueueTest {
     }
 
     @Test
+    @DisplayName("an expired lease behind many live ones (more than one XAUTOCLAIM looks at) is taken back by the "
+            + "next take")
+    void expiredLeaseBehindLiveOnes() throws Exception {
+        RedisJobQueue q = RedisJobQueue.builder(client, "behind").namespace("rq").leaseDuration(Duration.ofSeconds(3))
+                .build();
+        for (int i = 0; i < 30; i++) {
+            q.enqueue(job("live" + i));
+        }
+        q.enqueue(job("late"));
+        List<Lease> live = q.take(Priority.NORMAL, "t", 30);
+        assertThat(live).hasSize(30);
+        assertThat(q.take(Priority.NORMAL, "t", 1)).extracting(RedisJobQueueTest::text).containsExactly("late");
+        Thread.sleep(2_000);
+        for (Lease l : live) {
+            assertThat(q.extend(l)).isTrue(); // idle again from now: live for 3 s more
+        }
+        Thread.sleep(1_500); // "late" idle 3.5 s: expired; the others 1.5 s
+        List<Lease> again = q.take(Priority.NORMAL, "t", 1);
+        assertThat(again).extracting(RedisJobQueueTest::text).containsExactly("late");
+        assertThat(again.get(0).job().deliveries()).isEqualTo(2);
+    }
+
+    @Test
     @DisplayName("a lane that holds nothing leaves no key once looked at: its stream, group and consumers go, and the "
             + "next enqueue makes them again; a stale lease's ack on it is refused, not an error")
     void idleLanesLeaveNoKey() {
