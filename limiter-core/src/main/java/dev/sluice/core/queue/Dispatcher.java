@@ -535,8 +535,8 @@ public final class Dispatcher<R> implements AutoCloseable {
             try {
                 result = handler.handle(job);
             } catch (Exception | Error e) {
-                if (r.abandoned) {
-                    return;
+                if (!r.settling.compareAndSet(false, true)) {
+                    return; // close() gave the job back meanwhile
                 }
                 boolean last = job.deliveries() >= queue.maxDeliveries();
                 // Counted before the release: once released, another worker may run, fail and settle the job first.
@@ -549,8 +549,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 return;
             }
-            if (r.abandoned) {
-                return;
+            if (!r.settling.compareAndSet(false, true)) {
+                return; // close() gave the job back meanwhile: it runs again elsewhere, not acked here
             }
             queue.ack(lease);
             observer.onOutcome(job.priority(), QueueObserver.Outcome.DONE);
@@ -765,9 +765,10 @@ public final class Dispatcher<R> implements AutoCloseable {
             pool.shutdown();
             if (!pool.awaitTermination(graceMicros, TimeUnit.MICROSECONDS)) {
                 for (Running r : running.values()) {
-                    r.abandoned = true;
-                    leave(r);
-                    giveBack(r.lease);
+                    if (r.settling.compareAndSet(false, true)) { // else its worker is settling it already
+                        leave(r);
+                        giveBack(r.lease);
+                    }
                 }
                 pool.shutdownNow();
                 pool.awaitTermination(1, TimeUnit.SECONDS);
@@ -791,7 +792,8 @@ public final class Dispatcher<R> implements AutoCloseable {
         final Lease lease;
         final boolean renew;
         volatile @Nullable Thread thread;
-        volatile boolean abandoned;
+        /** Set once by whoever settles the job: its worker (ack or release) or close() (giving it back). */
+        final AtomicBoolean settling = new AtomicBoolean();
         final AtomicBoolean left = new AtomicBoolean();
 
         Running(Lease lease, boolean renew) {
