@@ -18,6 +18,7 @@ import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
 import dev.sluice.api.queue.Priority;
 import dev.sluice.api.queue.QueueArguments;
+import dev.sluice.api.queue.QueueFullException;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -68,6 +69,7 @@ public final class HazelcastJobQueue implements JobQueue {
     private final long idempotencyMillis;
     private final long hiddenMillis;
     private final int deadLetterLength;
+    private final long maxJobs;
     private final String handle = UUID.randomUUID().toString();
 
     private HazelcastJobQueue(Builder b) {
@@ -82,6 +84,7 @@ public final class HazelcastJobQueue implements JobQueue {
         this.hiddenMillis = b.hiddenTtl != null ? b.hiddenTtl.toMillis()
                 : Math.max(idempotencyMillis, TimeUnit.MINUTES.toMillis(10)) + TimeUnit.MINUTES.toMillis(10);
         this.deadLetterLength = b.deadLetterLength;
+        this.maxJobs = b.maxJobs;
         jobs.addIndex(IndexType.HASH, "lane");
         jobs.addIndex(IndexType.SORTED, "visibleAt");
     }
@@ -104,6 +107,12 @@ public final class HazelcastJobQueue implements JobQueue {
     @Override
     public String enqueue(JobRequest r) {
         Objects.requireNonNull(r, "request");
+        // Counted across the cluster on every enqueue (dead letters, kept in the map, are not unfinished):
+        // producers racing past it at once may each add one more.
+        if (jobs.aggregate(Aggregators.count(), Predicates.notEqual("state", QueuedJob.DEAD)) >= maxJobs) {
+            throw new QueueFullException("queue " + jobs.getName() + " holds its maximum of " + maxJobs
+                    + " unfinished jobs");
+        }
         long now = ticker.nowMicros();
         String id = String.format("%019d-%019d", now, ids.newId());
         String key = r.idempotencyKey();
@@ -302,8 +311,8 @@ public final class HazelcastJobQueue implements JobQueue {
     }
 
     /**
-     * Builds a {@link HazelcastJobQueue}: leases of 30 s, 5 deliveries, 10,000 dead letters, a 24 h idempotency
-     * window, the system ticker.
+     * Builds a {@link HazelcastJobQueue}: leases of 30 s, 5 deliveries, at most 1,000,000 unfinished jobs, 10,000
+     * dead letters, a 24 h idempotency window, the system ticker.
      */
     public static final class Builder {
         private final HazelcastInstance instance;
@@ -313,6 +322,7 @@ public final class HazelcastJobQueue implements JobQueue {
         private int maxDeliveries = 5;
         private Duration idempotencyWindow = Duration.ofHours(24);
         private int deadLetterLength = 10_000;
+        private long maxJobs = 1_000_000;
         private @Nullable Duration hiddenTtl;
 
         private Builder(HazelcastInstance instance, String name) {
@@ -349,6 +359,18 @@ public final class HazelcastJobQueue implements JobQueue {
          */
         public Builder deadLetterLength(int deadLetterLength) {
             this.deadLetterLength = (int) QueueArguments.positive("deadLetterLength", deadLetterLength);
+            return this;
+        }
+
+        /**
+         * The most unfinished jobs the queue holds (waiting, leased, or written and not yet published); enqueue
+         * beyond it throws {@link QueueFullException}. Counted on each enqueue (an indexed count on every member);
+         * approximate when producers race. Every handle of a queue should use the same.
+         *
+         * @throws IllegalArgumentException if not positive
+         */
+        public Builder maxJobs(long maxJobs) {
+            this.maxJobs = QueueArguments.positive("maxJobs", maxJobs);
             return this;
         }
 

@@ -34,4 +34,10 @@ class HazelcastQueueCompatibilityTest extends QueueCompatibilityKit {
         return HazelcastJobQueue.builder(members.get(HANDLES.getAndIncrement() % 3), name).ticker(ticker)
                 .leaseDuration(lease).maxDeliveries(maxDeliveries).build();
     }
+
+    @Override
+    protected JobQueue openBoundedQueue(String name, long maxJobs, ManualTicker ticker) {
+        return HazelcastJobQueue.builder(members.get(HANDLES.getAndIncrement() % 3), name).ticker(ticker)
+                .leaseDuration(lease()).maxDeliveries(MAX_DELIVERIES).maxJobs(maxJobs).build();
+    }
 }
