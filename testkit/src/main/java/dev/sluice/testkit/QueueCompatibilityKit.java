@@ -399,10 +399,24 @@ public abstract class QueueCompatibilityKit {
     void announcesNewJobs() throws Exception {
         assumeTrue(announcesEnqueue(), "queue does not announce new jobs");
         CountDownLatch heard = new CountDownLatch(1);
-        AutoCloseable sub = queue.onEnqueue(heard::countDown);
+        AtomicInteger calls = new AtomicInteger();
+        AutoCloseable sub = queue.onEnqueue(() -> {
+            calls.incrementAndGet();
+            heard.countDown();
+        });
         open().enqueue(job("x", "t", Priority.NORMAL));
         assertThat(heard.await(10, TimeUnit.SECONDS)).isTrue();
+        Thread.sleep(200); // any late announcement of x arrives before the close
         sub.close();
+        int before = calls.get();
+        // a second listener hears the next job: by then the closed one would have heard it too
+        CountDownLatch probe = new CountDownLatch(1);
+        AutoCloseable probing = queue.onEnqueue(probe::countDown);
+        open().enqueue(job("y", "t", Priority.NORMAL));
+        assertThat(probe.await(10, TimeUnit.SECONDS)).isTrue();
+        Thread.sleep(200);
+        probing.close();
+        assertThat(calls.get()).as("calls after the subscription closed").isEqualTo(before);
     }
 
     @Test

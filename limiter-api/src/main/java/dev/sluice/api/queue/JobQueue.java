@@ -76,7 +76,9 @@ public interface JobQueue extends AutoCloseable {
     /**
      * Marks the job done and forgets it (its idempotency key stays remembered for the idempotency window).
      *
-     * @return false if the lease was no longer held (it expired and the job was taken again, or it was finished)
+     * @return false if the lease was no longer held: the job was finished, or the lease expired (Redis refuses only
+     *     once the job was taken again, so a late ack still finishes a job nobody took; the in-memory and Hazelcast
+     *     queues refuse at the lease's end)
      */
     boolean ack(Lease lease);
 
