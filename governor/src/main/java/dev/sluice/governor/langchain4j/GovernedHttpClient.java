@@ -28,7 +28,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
@@ -49,6 +48,17 @@ public final class GovernedHttpClient implements HttpClient {
 
     private static final Set<String> RESTRICTED = Set.of("host", "content-length", "connection", "expect",
             "upgrade", "authorization");
+
+    /**
+     * Reads streamed answers: each stream blocks one of these daemon threads for its length (idle ones end after a
+     * minute), not a thread of the common pool, where {@code sendAsync}'s stages run.
+     */
+    private static final java.util.concurrent.ExecutorService READERS = java.util.concurrent.Executors
+            .newCachedThreadPool(r -> {
+                Thread t = new Thread(r, "sluice-langchain4j-stream");
+                t.setDaemon(true);
+                return t;
+            });
 
     private final Governor governor;
     private final java.net.http.HttpClient http;
@@ -80,18 +90,15 @@ public final class GovernedHttpClient implements HttpClient {
                 : governor.callAsync(chat, attempt -> stream(request, url(request, attempt), attempt.key().secret(),
                         stream)).thenApply(GovernedResponse::response);
         done.whenComplete((r, e) -> {
-            if (stream.failed) {
-                return; // the listener has heard of it
-            }
             Throwable error = e;
             if (error == null && !r.successful()) {
                 error = new HttpException(r.status(), r.body() == null ? "" : r.body());
             }
             if (error != null) {
-                listener.onError(error instanceof CompletionException && error.getCause() != null
+                stream.error(error instanceof CompletionException && error.getCause() != null
                         ? error.getCause() : error);
             } else {
-                listener.onClose();
+                stream.close();
             }
         });
     }
@@ -155,15 +162,14 @@ public final class GovernedHttpClient implements HttpClient {
         } catch (IllegalArgumentException e) {
             return CompletableFuture.failedFuture(e);
         }
-        AtomicReference<@Nullable InputStream> body = new AtomicReference<>();
-        CompletableFuture<UpstreamResponse> attempt = http.sendAsync(b, HttpResponse.BodyHandlers.ofInputStream())
-                .thenApply(r -> {
-                    body.set(r.body());
-                    return stream.read(r);
-                });
+        CompletableFuture<HttpResponse<InputStream>> sent = http.sendAsync(b,
+                HttpResponse.BodyHandlers.ofInputStream());
+        CompletableFuture<UpstreamResponse> attempt = sent.thenApplyAsync(stream::read, READERS);
         attempt.whenComplete((r, e) -> {
             if (attempt.isCancelled()) {
-                closeQuietly(body.get());
+                // before the answer: the exchange is cancelled; after it began: its stream is closed
+                sent.cancel(true);
+                sent.thenAccept(answer -> closeQuietly(answer.body()));
             }
         });
         return attempt;
@@ -179,19 +185,74 @@ public final class GovernedHttpClient implements HttpClient {
         }
     }
 
-    /** A streamed call's parser and listener, and whether the listener was told it failed. */
+    /**
+     * A streamed call's parser and listener. The listener hears of the call's end once ({@code onError} or
+     * {@code onClose}, whether the parser or the call's end tells it), and its exceptions stay its own.
+     */
     private static final class Stream {
         private static final Pattern USAGE = Pattern.compile("\"usage\"\\s*:\\s*\\{");
         final ServerSentEventParser parser;
         final ServerSentEventListener listener;
-        volatile boolean failed;
+        private final java.util.concurrent.atomic.AtomicBoolean ended =
+                new java.util.concurrent.atomic.AtomicBoolean();
+        /** What the parser calls: the listener, its end told once. */
+        private final ServerSentEventListener guarded;
 
         Stream(ServerSentEventParser parser, ServerSentEventListener listener) {
             this.parser = parser;
             this.listener = listener;
+            this.guarded = new ServerSentEventListener() {
+                @Override
+                public void onOpen(SuccessfulHttpResponse response) {
+                    quietly(() -> listener.onOpen(response));
+                }
+
+                @Override
+                public void onEvent(dev.langchain4j.http.client.sse.ServerSentEvent event,
+                        dev.langchain4j.http.client.sse.ServerSentEventContext context) {
+                    listener.onEvent(event, context);
+                }
+
+                @Override
+                public void onEvent(dev.langchain4j.http.client.sse.ServerSentEvent event) {
+                    listener.onEvent(event);
+                }
+
+                @Override
+                public void onError(Throwable error) {
+                    error(error);
+                }
+
+                @Override
+                public void onClose() {
+                    // the call's end closes, once settled
+                }
+            };
         }
 
-        /** Reads one attempt's answer (on the HTTP client's thread, which the reading blocks). */
+        /** Tells the listener the call failed, unless it was told of its end already. */
+        void error(Throwable e) {
+            if (ended.compareAndSet(false, true)) {
+                quietly(() -> listener.onError(e));
+            }
+        }
+
+        /** Tells the listener the call ended, unless it was told already (of a failure). */
+        void close() {
+            if (ended.compareAndSet(false, true)) {
+                quietly(listener::onClose);
+            }
+        }
+
+        private static void quietly(Runnable call) {
+            try {
+                call.run();
+            } catch (RuntimeException e) {
+                // the listener's own failure: nothing the call can do about it
+            }
+        }
+
+        /** Reads one attempt's answer (on a reader thread, which the reading blocks). */
         UpstreamResponse read(HttpResponse<InputStream> r) {
             Map<String, List<String>> headers = r.headers().map();
             if (r.statusCode() < 200 || r.statusCode() >= 300) {
@@ -204,13 +265,12 @@ public final class GovernedHttpClient implements HttpClient {
             }
             UsageLine usage = new UsageLine(r.body());
             try (usage) {
-                listener.onOpen(SuccessfulHttpResponse.builder().statusCode(r.statusCode()).headers(headers)
+                guarded.onOpen(SuccessfulHttpResponse.builder().statusCode(r.statusCode()).headers(headers)
                         .build());
-                parser.parse(usage, listener);
+                parser.parse(usage, guarded);
             } catch (IOException | RuntimeException e) {
                 // after the answer began: told to the listener, settled as reserved, never retried
-                failed = true;
-                listener.onError(e);
+                error(e);
             }
             return UpstreamResponse.of(r.statusCode(), headers, usage.last());
         }

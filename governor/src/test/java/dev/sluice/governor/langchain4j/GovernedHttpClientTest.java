@@ -96,10 +96,12 @@ class GovernedHttpClientTest {
         StringBuilder text = new StringBuilder();
         java.util.List<Long> settledAtPartials = new java.util.concurrent.CopyOnWriteArrayList<>();
         long[] settledAtEnd = {-1};
+        java.util.Set<String> readers = java.util.concurrent.ConcurrentHashMap.newKeySet();
         model.chat("Stream me", new StreamingChatResponseHandler() {
             @Override
             public void onPartialResponse(String partial) {
                 settledAtPartials.add(governor.stats().tokensActual());
+                readers.add(Thread.currentThread().getName());
                 text.append(partial);
             }
 
@@ -117,6 +119,8 @@ class GovernedHttpClientTest {
         ChatResponse r = done.get(30, TimeUnit.SECONDS);
         assertThat(text.toString()).isNotBlank().isEqualTo(r.aiMessage().text());
         assertThat(settledAtPartials).as("nothing settled while the stream was read").isNotEmpty().containsOnly(0L);
+        assertThat(readers).as("read on the adapter's own threads, not the common pool")
+                .allMatch(n -> n.startsWith("sluice-langchain4j-stream"));
         assertThat(settledAtEnd[0]).as("settled on the stream's usage").isEqualTo(sim.stats().totalTokens())
                 .isPositive();
         assertThat(r.tokenUsage().totalTokenCount()).isEqualTo((int) sim.stats().totalTokens());
