@@ -40,7 +40,9 @@ import org.redisson.client.codec.StringCodec;
  *       by the consumer group {@code workers}; each handle is one consumer. A set per class names the tenants with
  *       work, a hash counts unfinished jobs per class. Every key of a queue carries the hash tag {@code {<queue>}}, so
  *       a queue lives in one Redis Cluster slot. A take that finds a lane holding nothing (none waiting, none leased)
- *       deletes its stream, with the group and its consumers: an idle tenant costs no key.</li>
+ *       deletes its stream, with the group and its consumers: an idle tenant costs no key. The queue's one
+ *       {@code floor} key keeps the greatest entry id a deleted stream had issued, and a stream made again starts
+ *       after it ({@code XSETID}), so no job id is ever issued twice.</li>
  *   <li><b>Take</b>: {@code XAUTOCLAIM} first (entries whose lease, the entry's idle time in the group, exceeds the
  *       lease duration: their worker died or gave them back), then {@code XREADGROUP >} for new entries. The
  *       consumer group's delivery counter is the job's delivery count; a claimed entry past
@@ -151,7 +153,7 @@ public final class RedisJobQueue implements JobQueue {
         Objects.requireNonNull(r, "request");
         String idem = r.idempotencyKey();
         List<Object> keys = List.of(stream(r.priority(), r.tenant()), lanes(r.priority()), depthKey(),
-                idem == null ? prefix + ":idem:" : prefix + ":idem:" + idem, channel());
+                idem == null ? prefix + ":idem:" : prefix + ":idem:" + idem, channel(), prefix + ":floor");
         List<Object> out = call(keys, "enqueue", Integer.toString(r.priority().ordinal()), r.tenant(),
                 Base64.getEncoder().encodeToString(r.payload()), Long.toString(r.deadlineMicros()),
                 idem == null ? "" : idem, Long.toString(ticker.nowMicros()), Long.toString(maxLength),
@@ -168,8 +170,8 @@ public final class RedisJobQueue implements JobQueue {
         if (max < 1) {
             throw new IllegalArgumentException("max must be positive, was " + max);
         }
-        List<Object> out = call(List.of(stream(priority, tenant), lanes(priority), depthKey(), prefix + ":dlq"),
-                "take", Integer.toString(priority.ordinal()), tenant, consumer, Integer.toString(max),
+        List<Object> out = call(List.of(stream(priority, tenant), lanes(priority), depthKey(), prefix + ":dlq",
+                prefix + ":floor"), "take", Integer.toString(priority.ordinal()), tenant, consumer, Integer.toString(max),
                 Long.toString(leaseMillis), Integer.toString(maxDeliveries), Long.toString(deadLetterLength));
         List<Lease> leases = new ArrayList<>(out.size() / 6);
         for (int i = 0; i + 5 < out.size(); i += 6) {

@@ -45,7 +45,7 @@ local function holder(stream, id)
 end
 
 if op == 'enqueue' then
-  -- KEYS: stream, lanes, depth, idem ('' key when none), notify channel
+  -- KEYS: stream, lanes, depth, idem ('' key when none), notify channel, floor
   -- ARGV: op, priority, tenant, payload, deadline, idemKey, enqueuedAt, maxLen, idemWindowMs
   local stream, lanes, depth, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
   local has_idem = ARGV[6] ~= ''
@@ -55,6 +55,10 @@ if op == 'enqueue' then
   end
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+    -- A lane deleted while idle may have issued ids up to the floor (same millisecond, or a clock stepped back):
+    -- its ids, in job ids that settled-job records and stale leases still name, are never issued again.
+    local floor = redis.call('GET', KEYS[6])
+    if floor then redis.call('XSETID', stream, floor) end
   end
   -- The stream holds only unfinished entries (undelivered, leased or given back): its length is the lane's load.
   local max_len = tonumber(ARGV[8])
@@ -71,7 +75,7 @@ if op == 'enqueue' then
   return {'new', job_id}
 
 elseif op == 'take' then
-  -- KEYS: stream, lanes, depth, dlq
+  -- KEYS: stream, lanes, depth, dlq, floor
   -- ARGV: op, priority, tenant, consumer, max, leaseMs, maxDeliveries, dlqMaxLen
   local stream, lanes, depth, dlq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
   if redis.call('EXISTS', stream) == 0 then
@@ -126,7 +130,12 @@ elseif op == 'take' then
     -- either, its stream goes too, with its group and the consumers that read it: an idle tenant costs no key (the
     -- next enqueue makes them again).
     redis.call('SREM', lanes, ARGV[3])
-    if redis.call('XLEN', stream) == 0 then redis.call('DEL', stream) end
+    if redis.call('XLEN', stream) == 0 then
+      local last = fields_of(redis.call('XINFO', 'STREAM', stream))['last-generated-id']
+      local floor = redis.call('GET', KEYS[5])
+      if not floor or id_less(floor, last) then redis.call('SET', KEYS[5], last) end
+      redis.call('DEL', stream)
+    end
   end
   return out
 

@@ -136,6 +136,29 @@ class RedisJobQueueTest {
     }
 
     @Test
+    @DisplayName("a lane's stream deleted while idle and made again never issues an entry id, so a job id, twice: "
+            + "it starts after the greatest id the deleted one issued, even one ahead of Redis's clock")
+    void idsNeverReissued() {
+        RedisJobQueue q = RedisJobQueue.builder(client, "reissue").namespace("rq").build();
+        q.enqueue(job("a"));
+        List<Lease> a = q.take(Priority.NORMAL, "t", 1);
+        assertThat(q.ack(a.get(0))).isTrue();
+        // the stream issued ids up to an hour ahead of the clock (as after Redis's clock stepped back)
+        long aheadMillis = System.currentTimeMillis() + 3_600_000;
+        client.getScript(StringCodec.INSTANCE).eval(org.redisson.api.RScript.Mode.READ_WRITE,
+                "return redis.call('XSETID', KEYS[1], ARGV[1])", org.redisson.api.RScript.ReturnType.STATUS,
+                List.of(stream(q).getName()), aheadMillis + "-5");
+        assertThat(q.take(Priority.NORMAL, "t", 1)).isEmpty();
+        assertThat(stream(q).isExists()).as("idle: gone").isFalse();
+        String b = q.enqueue(job("b"));
+        String[] entry = b.split(":")[1].split("-");
+        assertThat(Long.parseLong(entry[0]) > aheadMillis
+                || Long.parseLong(entry[0]) == aheadMillis && Long.parseLong(entry[1]) > 5)
+                .as("entry %s after %d-5", b, aheadMillis).isTrue();
+        assertThat(q.take(Priority.NORMAL, "t", 1)).extracting(RedisJobQueueTest::text).containsExactly("b");
+    }
+
+    @Test
     @DisplayName("a lane that holds nothing leaves no key once looked at: its stream, group and consumers go, and the "
             + "next enqueue makes them again; a stale lease's ack on it is refused, not an error")
     void idleLanesLeaveNoKey() {
