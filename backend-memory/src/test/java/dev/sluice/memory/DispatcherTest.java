@@ -540,6 +540,32 @@ class DispatcherTest {
     }
 
     @Test
+    @DisplayName("a future that gives up on a job still waiting in the queue removes the job: it would run for nobody")
+    void givingUpRemovesAWaitingJob() throws Exception {
+        MemoryJobQueue q = queue(Duration.ofSeconds(30), 3);
+        CountDownLatch release = new CountDownLatch(1);
+        Set<String> ran = ConcurrentHashMap.newKeySet();
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            ran.add(text(j));
+            if (text(j).equals("blocker")) {
+                release.await();
+            }
+            return text(j);
+        }).name("give-up").workers(1).futureTimeout(Duration.ofSeconds(2)).build());
+        CompletableFuture<String> blocker = d.submit(job("blocker", "t", Priority.NORMAL));
+        for (int i = 0; i < 500 && d.pending().isEmpty(); i++) {
+            Thread.sleep(10);
+        }
+        CompletableFuture<String> stuck = d.submit(job("stuck", "t", Priority.NORMAL)); // no free worker
+        assertThat(stuck).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(java.util.concurrent.TimeoutException.class);
+        assertThat(q.depth(Priority.NORMAL)).as("only the blocker, leased").isEqualTo(1);
+        release.countDown();
+        assertThat(blocker.get(10, TimeUnit.SECONDS)).as("running here: not given up").isEqualTo("blocker");
+        assertThat(ran).containsExactly("blocker");
+    }
+
+    @Test
     @DisplayName("a failing job is given back and retried; after the last delivery it is dead-lettered and its future"
             + " fails")
     void failuresRetryThenDeadLetter() throws Exception {

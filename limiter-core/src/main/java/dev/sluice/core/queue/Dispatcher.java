@@ -241,7 +241,7 @@ public final class Dispatcher<R> implements AutoCloseable {
             long now = ticker.nowMicros();
             long timeout = now + futureTimeoutMicros < now ? Long.MAX_VALUE : now + futureTimeoutMicros;
             Expiry x = new Expiry(Math.min(request.deadlineMicros(), timeout), id,
-                    request.deadlineMicros() <= timeout);
+                    request.deadlineMicros() <= timeout, request.priority());
             expiries.add(x);
             expiryOf.put(id, x);
             cancelledIds.invalidate(id); // submitted again after a cancellation: it runs for this submission
@@ -543,9 +543,11 @@ public final class Dispatcher<R> implements AutoCloseable {
                 observer.onOutcome(job.priority(), last ? QueueObserver.Outcome.DEAD_LETTERED
                         : QueueObserver.Outcome.FAILED);
                 queue.release(lease);
+                // claimed before leaving: a future sweep in between would take the job for one run elsewhere
+                CompletableFuture<R> failed = last ? claimFuture(job.id()) : null;
                 leave(r);
-                if (last) {
-                    fail(job.id(), e);
+                if (failed != null) {
+                    failed.completeExceptionally(e);
                 }
                 return;
             }
@@ -554,9 +556,10 @@ public final class Dispatcher<R> implements AutoCloseable {
             }
             queue.ack(lease);
             observer.onOutcome(job.priority(), QueueObserver.Outcome.DONE);
-            // Leave before completing, so a caller woken by its future never sees the job still pending here.
-            leave(r);
+            // Claimed before leaving (a future sweep in between would take the job for one run elsewhere), and
+            // completed after, so a caller woken by its future never sees the job still pending here.
             CompletableFuture<R> done = claimFuture(job.id());
+            leave(r);
             if (done != null) {
                 done.complete(result);
             }
@@ -664,7 +667,7 @@ public final class Dispatcher<R> implements AutoCloseable {
     }
 
     /** When the pending future of job {@code id} gives up, and whether that is the job's deadline. */
-    private record Expiry(long atMicros, String id, boolean deadline) {
+    private record Expiry(long atMicros, String id, boolean deadline, Priority priority) {
     }
 
     /** Drops a future's expiry; under the {@code futures} lock. */
@@ -678,7 +681,8 @@ public final class Dispatcher<R> implements AutoCloseable {
     /**
      * Fails the pending futures whose time has come (looked at once a second at most): their job's deadline passed,
      * or the future timeout, and the job is neither running nor held here. On a shared queue such a job ran, or will
-     * run, on another instance, or expired there: its future would never complete, and would be kept forever.
+     * run, on another instance, or expired there: its future would never complete, and would be kept forever. A job
+     * still waiting in the queue is removed: it would run for nobody.
      */
     private void giveUpOnFutures() {
         long now = ticker.nowMicros();
@@ -700,13 +704,24 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 if (running.containsKey(x.id()) || holds(x.id())) {
                     // here: it settles on its own; looked at again after a lease, should it be given back
-                    Expiry later = new Expiry(now + Math.max(1_000_000, leaseMicros), x.id(), x.deadline());
+                    Expiry later = new Expiry(now + Math.max(1_000_000, leaseMicros), x.id(), x.deadline(),
+                            x.priority());
                     expiries.add(later);
                     expiryOf.put(x.id(), later);
                     continue;
                 }
                 expiryOf.remove(x.id());
                 f = futures.remove(x.id());
+            }
+            boolean removed;
+            try {
+                removed = queue.cancel(x.id()); // still waiting: it would run for nobody
+            } catch (RuntimeException e) {
+                removed = false;
+            }
+            if (removed) {
+                observer.onOutcome(x.priority(), x.deadline() ? QueueObserver.Outcome.EXPIRED
+                        : QueueObserver.Outcome.CANCELLED);
             }
             if (f != null) {
                 f.completeExceptionally(x.deadline() ? new DeadlineUnreachableException(x.id(), 0)
@@ -885,8 +900,9 @@ public final class Dispatcher<R> implements AutoCloseable {
 
         /**
          * How long a future waits for its job to run here (at most until the job's deadline): then it fails with a
-         * {@link TimeoutException} and is forgotten. On a shared queue a job submitted here may run on another
-         * instance, whose result does not come back here; default 1 day.
+         * {@link TimeoutException} and is forgotten, and the job is removed if it still waits in the queue. On a
+         * shared queue a job submitted here may run on another instance, whose result does not come back here;
+         * default 1 day.
          */
         public Builder<R> futureTimeout(Duration futureTimeout) {
             if (futureTimeout.isNegative() || futureTimeout.isZero()) {
