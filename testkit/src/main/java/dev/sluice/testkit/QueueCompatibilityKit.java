@@ -383,6 +383,22 @@ public abstract class QueueCompatibilityKit {
     }
 
     @Test
+    @DisplayName("a known idempotency key is answered with its job even when the queue is full: a retry of an "
+            + "accepted enqueue is not refused")
+    void knownKeyOnAFullQueue() {
+        JobQueue bounded = openBoundedQueue("bounded-known-" + name, 2, ticker);
+        assumeTrue(bounded != null, "queue has no bound");
+        handles.add(bounded);
+        JobRequest keyed = JobRequest.builder(new byte[] {1}).tenant("t").idempotencyKey("retried").build();
+        String id = bounded.enqueue(keyed);
+        bounded.enqueue(job("other", "t", Priority.NORMAL));
+        assertThatThrownBy(() -> bounded.enqueue(job("extra", "t", Priority.NORMAL)))
+                .isInstanceOf(QueueFullException.class);
+        assertThat(bounded.enqueue(keyed)).isEqualTo(id);
+        assertThat(bounded.depth(Priority.NORMAL)).isEqualTo(2);
+    }
+
+    @Test
     @DisplayName("depth counts waiting and leased jobs per priority class")
     void depthPerClass() {
         queue.enqueue(job("a", "t", Priority.HIGH));
