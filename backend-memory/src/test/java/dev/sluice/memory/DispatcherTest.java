@@ -305,14 +305,14 @@ class DispatcherTest {
                 return super.ack(lease);
             }
         };
-        RateLimiter l = limiter(Policy.of(Limit.of("requests", 1, Duration.ofSeconds(1), Algorithm.GCRA)));
+        RateLimiter l = limiter(Policy.of(Limit.of("requests", 1, Duration.ofSeconds(3), Algorithm.GCRA)));
         Set<String> ran = ConcurrentHashMap.newKeySet();
         Dispatcher<String> d = closing(Dispatcher.builder(q, l, j -> {
             ran.add(text(j));
             return text(j);
         }).name("cancel-lost").build());
         assertThat(d.submit(job("a", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("a");
-        CompletableFuture<String> b = d.submit(job("b", "t", Priority.NORMAL)); // held for the limiter, 1 s away
+        CompletableFuture<String> b = d.submit(job("b", "t", Priority.NORMAL)); // held for the limiter, 3 s away
         for (int i = 0; i < 500 && d.pending().isEmpty(); i++) {
             Thread.sleep(10);
         }
@@ -531,6 +531,9 @@ class DispatcherTest {
         assertThat(untimed).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
                 .havingCause().isInstanceOf(java.util.concurrent.TimeoutException.class)
                 .withMessageContaining("another instance");
+        for (int i = 0; i < 1000 && !ranOnOther.contains("untimed"); i++) {
+            Thread.sleep(10);
+        }
         assertThat(ranOnOther).contains("untimed"); // and "timed", unless a slow machine let its deadline pass
         assertThat(other.submit(job("own", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("own");
         Thread.sleep(2_500); // past the busy one's future timeout: a running job's future does not give up
