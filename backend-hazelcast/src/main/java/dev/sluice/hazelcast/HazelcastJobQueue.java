@@ -108,17 +108,17 @@ public final class HazelcastJobQueue implements JobQueue {
     @Override
     public String enqueue(JobRequest r) {
         Objects.requireNonNull(r, "request");
-        String claimed = r.idempotencyKey() == null ? null : idempotency.get(r.idempotencyKey());
-        if (claimed != null) {
-            // a retry of a known key: its job (published, in case its producer failed before), full queue or not
-            jobs.executeOnKey(claimed, new QueueProcessor(QueueProcessor.PUBLISH, ticker.nowMicros(), leaseMicros,
-                    maxDeliveries, ""));
-            return claimed;
-        }
         // Counted across the cluster on every enqueue, on the state index (dead letters, kept in the map, are not
         // unfinished): producers racing past it at once may each add one more.
         if (jobs.aggregate(Aggregators.count(), Predicates.in("state", QueuedJob.WAITING, QueuedJob.LEASED,
                 QueuedJob.HIDDEN)) >= maxJobs) {
+            String claimed = r.idempotencyKey() == null ? null : idempotency.get(r.idempotencyKey());
+            if (claimed != null) {
+                // a retry of a known key: its job (published, in case its producer failed before), full or not
+                jobs.executeOnKey(claimed, new QueueProcessor(QueueProcessor.PUBLISH, ticker.nowMicros(),
+                        leaseMicros, maxDeliveries, ""));
+                return claimed;
+            }
             throw new QueueFullException("queue " + jobs.getName() + " holds its maximum of " + maxJobs
                     + " unfinished jobs");
         }
