@@ -171,8 +171,9 @@ public final class RedisJobQueue implements JobQueue {
             throw new IllegalArgumentException("max must be positive, was " + max);
         }
         List<Object> out = call(List.of(stream(priority, tenant), lanes(priority), depthKey(), prefix + ":dlq",
-                prefix + ":floor"), "take", Integer.toString(priority.ordinal()), tenant, consumer, Integer.toString(max),
-                Long.toString(leaseMillis), Integer.toString(maxDeliveries), Long.toString(deadLetterLength));
+                prefix + ":floor"), "take", Integer.toString(priority.ordinal()), tenant, consumer,
+                Integer.toString(max), Long.toString(leaseMillis), Integer.toString(maxDeliveries),
+                Long.toString(deadLetterLength));
         List<Lease> leases = new ArrayList<>(out.size() / 6);
         for (int i = 0; i + 5 < out.size(); i += 6) {
             String entry = String.valueOf(out.get(i));

@@ -58,6 +58,15 @@ class RedisJobQueueTest {
         return new String(l.job().payload(), StandardCharsets.UTF_8);
     }
 
+    /** Enqueues one job on lane t, takes and acks it: the lane then holds nothing. Returns its spent lease. */
+    private static Lease finishOne(RedisJobQueue q) {
+        q.enqueue(job("a"));
+        List<Lease> taken = q.take(Priority.NORMAL, "t", 1);
+        assertThat(taken).hasSize(1);
+        assertThat(q.ack(taken.get(0))).isTrue();
+        return taken.get(0);
+    }
+
     private static RStream<String, String> stream(RedisJobQueue q) {
         return client.getStream(q.keyPrefix() + ":s:" + Priority.NORMAL.ordinal() + ":t", StringCodec.INSTANCE);
     }
@@ -140,9 +149,7 @@ class RedisJobQueueTest {
             + "it starts after the greatest id the deleted one issued, even one ahead of Redis's clock")
     void idsNeverReissued() {
         RedisJobQueue q = RedisJobQueue.builder(client, "reissue").namespace("rq").build();
-        q.enqueue(job("a"));
-        List<Lease> a = q.take(Priority.NORMAL, "t", 1);
-        assertThat(q.ack(a.get(0))).isTrue();
+        finishOne(q);
         // the stream issued ids up to an hour ahead of the clock (as after Redis's clock stepped back)
         long aheadMillis = System.currentTimeMillis() + 3_600_000;
         client.getScript(StringCodec.INSTANCE).eval(org.redisson.api.RScript.Mode.READ_WRITE,
@@ -163,17 +170,14 @@ class RedisJobQueueTest {
             + "next enqueue makes them again; a stale lease's ack on it is refused, not an error")
     void idleLanesLeaveNoKey() {
         RedisJobQueue q = RedisJobQueue.builder(client, "idle").namespace("rq").build();
-        q.enqueue(job("a"));
-        List<Lease> taken = q.take(Priority.NORMAL, "t", 1);
-        assertThat(taken).hasSize(1);
-        assertThat(q.ack(taken.get(0))).isTrue();
+        Lease taken = finishOne(q);
         assertThat(stream(q).isExists()).as("an entry was leased until the ack").isTrue();
         assertThat(q.take(Priority.NORMAL, "t", 1)).isEmpty();
         assertThat(stream(q).isExists()).as("idle: gone").isFalse();
-        assertThat(q.ack(taken.get(0))).as("a stale ack").isFalse();
-        assertThat(q.release(taken.get(0))).isFalse();
-        assertThat(q.extend(taken.get(0))).isFalse();
-        assertThat(q.cancel(taken.get(0).job().id())).isFalse();
+        assertThat(q.ack(taken)).as("a stale ack").isFalse();
+        assertThat(q.release(taken)).isFalse();
+        assertThat(q.extend(taken)).isFalse();
+        assertThat(q.cancel(taken.job().id())).isFalse();
         q.enqueue(job("b"));
         assertThat(q.take(Priority.NORMAL, "t", 5)).extracting(RedisJobQueueTest::text).containsExactly("b");
         assertThat(q.depth(Priority.NORMAL)).isEqualTo(1);

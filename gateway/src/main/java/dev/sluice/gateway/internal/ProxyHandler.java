@@ -844,7 +844,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         counter(GatewayMetricNames.REFUSED, "tenant", c.tenant.name(), "scope",
                 f.scope().name().toLowerCase(Locale.ROOT)).increment();
         if (f.scope() == Admission.Scope.TOO_LARGE) {
-            String param = outputParam(c);
+            String param = outputParam(c.kind, c.json);
             Errors.send(resp, 400, f.message() + (param == null ? " Shorten the input." : " Lower " + param
                     + " or shorten the input."), "invalid_request_error", param, "request_too_large");
             count(c.kind.tag, 400, c.tenant.name(), c.cacheTag());
@@ -885,10 +885,6 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             case COMPLETIONS -> "max_tokens";
             default -> null;
         };
-    }
-
-    private static @Nullable String outputParam(Call c) {
-        return outputParam(c.kind, c.json);
     }
 
     private void send(Call c) {

@@ -66,9 +66,9 @@ import org.jspecify.annotations.Nullable;
  * <p>{@link #submit} returns a future of the handler's result. A future completes with a result only for jobs this
  * dispatcher runs: on a shared queue another instance may run a job submitted here, so a future whose job has not
  * come to run here fails at the job's deadline ({@link DeadlineUnreachableException}) or after
- * {@link Builder#futureTimeout} ({@link java.util.concurrent.TimeoutException}), and is forgotten. Cancelling the future removes a waiting job, or
- * one taken and not yet started here (refunding the limiter if it was admitted); a running job finishes, its result
- * dropped. A handler that throws gives the job back for
+ * {@link Builder#futureTimeout} ({@link TimeoutException}), and is forgotten. Cancelling the future removes a
+ * waiting job, or one taken and not yet started here (refunding the limiter if it was admitted); a running job
+ * finishes, its result dropped. A handler that throws gives the job back for
  * another delivery; after the queue's last delivery it is dead-lettered and its future fails with the handler's
  * exception.
  *
@@ -329,6 +329,14 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
+    /** Keeps the leases of the jobs held for the limiter alive (renewed every third of a lease), dropping lost ones. */
+    private void renewHeldLeases(long now) {
+        if (now - extendedAt > leaseMicros / 3) {
+            ready.removeIf(l -> !queue.extend(l));
+            extendedAt = now;
+        }
+    }
+
     /** Removes a job that can never run: acked, counted as failed, its future failed with {@code e}. */
     private void failForGood(Lease h, RuntimeException e) {
         if (ready.remove(h)) {
@@ -392,10 +400,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                 } catch (RuntimeException e) {
                     // The limiter failed (a store it runs on is unreachable): the job waits, its lease kept, and
                     // is looked at again; its deadline still applies.
-                    if (now - extendedAt > leaseMicros / 3) {
-                        ready.removeIf(l -> !queue.extend(l));
-                        extendedAt = now;
-                    }
+                    renewHeldLeases(now);
                     await(UNAVAILABLE_RETRY_MICROS);
                     continue;
                 }
@@ -417,11 +422,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                     }
                     continue;
                 }
-                // Keep the leases of the jobs we hold alive while we wait for the limiter.
-                if (now - extendedAt > leaseMicros / 3) {
-                    ready.removeIf(l -> !queue.extend(l));
-                    extendedAt = now;
-                }
+                renewHeldLeases(now);
                 sleepExactly(Math.min(wait, Math.max(1, leaseMicros / 3)), h, refundsSeen);
             } catch (RuntimeException e) {
                 // The queue's store failed; try again a little later rather than dying.
