@@ -53,8 +53,15 @@ import org.jspecify.annotations.Nullable;
  * race is skipped. Dead letters stay in the map in state dead, the last {@linkplain Builder#deadLetterLength
  * deadLetterLength} of them in key order (a take that dead-letters drops the oldest beyond it). Idempotency keys
  * live in the map {@code <name>-idem} with the window as TTL; a keyed job is written hidden and published once its
- * key is claimed (see {@link #enqueue}). Times are read on the handle's {@linkplain Builder#ticker ticker}:
- * instances' clocks must agree to well within a lease.
+ * key is claimed (see {@link #enqueue}).
+ *
+ * <p><b>Time</b> is the partition owner's clock, read inside each entry processor (as for {@link HazelcastBackend}):
+ * a lease ends, and a lease is checked, on the member's clock, so an application clock that runs ahead cannot take a
+ * job still leased to another handle, nor one that lags keep a lease past its end. The members' clocks must agree to
+ * well within a lease. A handle's own clock only orders the keys it writes and dates the candidates it looks for:
+ * waiting and given-back jobs are visible to every handle at once; a handle whose clock lags by some time sees an
+ * expired lease that much later (the others see it on time), and one whose clock runs ahead offers the owner claims
+ * it refuses. With a {@linkplain Builder#ticker ticker} (tests), every time is read on it instead.
  */
 public final class HazelcastJobQueue implements JobQueue {
 
@@ -63,7 +70,10 @@ public final class HazelcastJobQueue implements JobQueue {
     private final IMap<String, QueuedJob> jobs;
     private final IMap<String, String> idempotency;
     private final FlakeIdGenerator ids;
-    private final Ticker ticker;
+    /** The explicit ticker of every time, or null for the member's clock in processors. */
+    private final @Nullable Ticker ticker;
+    /** This handle's clock: keys' enqueue times and the visibility of candidates. */
+    private final Ticker local;
     private final long leaseMicros;
     private final int maxDeliveries;
     private final long idempotencyMillis;
@@ -77,6 +87,7 @@ public final class HazelcastJobQueue implements JobQueue {
         this.idempotency = b.instance.getMap(b.name + "-idem");
         this.ids = b.instance.getFlakeIdGenerator(b.name);
         this.ticker = b.ticker;
+        this.local = b.ticker != null ? b.ticker : b.localClock;
         this.leaseMicros = b.lease.toNanos() / 1000;
         this.maxDeliveries = b.maxDeliveries;
         this.idempotencyMillis = Math.max(1, b.idempotencyWindow.toMillis());
@@ -115,14 +126,13 @@ public final class HazelcastJobQueue implements JobQueue {
             String claimed = r.idempotencyKey() == null ? null : idempotency.get(r.idempotencyKey());
             if (claimed != null) {
                 // a retry of a known key: its job (published, in case its producer failed before), full or not
-                jobs.executeOnKey(claimed, new QueueProcessor(QueueProcessor.PUBLISH, ticker.nowMicros(),
-                        leaseMicros, maxDeliveries, ""));
+                jobs.executeOnKey(claimed, processor(QueueProcessor.PUBLISH, ""));
                 return claimed;
             }
             throw new QueueFullException("queue " + jobs.getName() + " holds its maximum of " + maxJobs
                     + " unfinished jobs");
         }
-        long now = ticker.nowMicros();
+        long now = local.nowMicros();
         String id = String.format("%019d-%019d", now, ids.newId());
         String key = r.idempotencyKey();
         QueuedJob job = new QueuedJob(r.priority(), r.tenant(), r.payload(), r.deadlineMicros(), key, now);
@@ -142,8 +152,7 @@ public final class HazelcastJobQueue implements JobQueue {
             jobs.delete(id);
         }
         String winner = known == null ? id : known;
-        jobs.executeOnKey(winner, new QueueProcessor(QueueProcessor.PUBLISH, ticker.nowMicros(), leaseMicros,
-                maxDeliveries, ""));
+        jobs.executeOnKey(winner, processor(QueueProcessor.PUBLISH, ""));
         return winner;
     }
 
@@ -163,10 +172,9 @@ public final class HazelcastJobQueue implements JobQueue {
         if (max < 1) {
             throw new IllegalArgumentException("max must be positive, was " + max);
         }
-        long now = ticker.nowMicros();
         Predicate<String, QueuedJob> visible = Predicates.and(
                 Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
-                Predicates.lessEqual("visibleAt", now));
+                Predicates.lessEqual("visibleAt", local.nowMicros()));
         List<Lease> out = new ArrayList<>();
         boolean killed = false;
         // Claims can lose races: look again, a bounded number of times.
@@ -180,8 +188,7 @@ public final class HazelcastJobQueue implements JobQueue {
                 if (out.size() >= max) {
                     break;
                 }
-                Object r = jobs.executeOnKey(key, new QueueProcessor(QueueProcessor.CLAIM, now, leaseMicros,
-                        maxDeliveries, handle));
+                Object r = jobs.executeOnKey(key, processor(QueueProcessor.CLAIM, handle));
                 if (r instanceof QueuedJob j) {
                     out.add(new Lease(j.job(key), Objects.requireNonNull(j.token())));
                 } else if (Boolean.FALSE.equals(r)) {
@@ -225,7 +232,7 @@ public final class HazelcastJobQueue implements JobQueue {
     public Set<String> tenants(Priority priority) {
         Collection<String> t = jobs.project(Projections.singleAttribute("tenant"), Predicates.and(
                 Predicates.equal("priority", priority.ordinal()),
-                Predicates.lessEqual("visibleAt", ticker.nowMicros())));
+                Predicates.lessEqual("visibleAt", local.nowMicros())));
         return new TreeSet<>(t);
     }
 
@@ -233,7 +240,7 @@ public final class HazelcastJobQueue implements JobQueue {
     @Override
     public Map<Priority, Set<String>> tenantsByPriority() {
         Collection<Object[]> pairs = jobs.project(Projections.multiAttribute("priority", "tenant"),
-                Predicates.lessEqual("visibleAt", ticker.nowMicros()));
+                Predicates.lessEqual("visibleAt", local.nowMicros()));
         Map<Priority, Set<String>> out = new EnumMap<>(Priority.class);
         for (Object[] pair : pairs) {
             out.computeIfAbsent(Priority.values()[(Integer) pair[0]], p -> new TreeSet<>()).add((String) pair[1]);
@@ -242,8 +249,13 @@ public final class HazelcastJobQueue implements JobQueue {
     }
 
     private boolean change(int op, Lease lease) {
-        return Boolean.TRUE.equals(jobs.executeOnKey(lease.job().id(), new QueueProcessor(op, ticker.nowMicros(),
-                leaseMicros, maxDeliveries, lease.token())));
+        return Boolean.TRUE.equals(jobs.executeOnKey(lease.job().id(), processor(op, lease.token())));
+    }
+
+    /** A processor of {@code op} on the ticker's time, or on the owner member's clock without one. */
+    private QueueProcessor processor(int op, String token) {
+        return new QueueProcessor(op, ticker == null ? QueueProcessor.MEMBER_CLOCK : ticker.nowMicros(), leaseMicros,
+                maxDeliveries, token);
     }
 
     @Override
@@ -263,8 +275,7 @@ public final class HazelcastJobQueue implements JobQueue {
 
     @Override
     public boolean cancel(String jobId) {
-        return Boolean.TRUE.equals(jobs.executeOnKey(jobId, new QueueProcessor(QueueProcessor.CANCEL,
-                ticker.nowMicros(), leaseMicros, maxDeliveries, "")));
+        return Boolean.TRUE.equals(jobs.executeOnKey(jobId, processor(QueueProcessor.CANCEL, "")));
     }
 
     @Override
@@ -321,12 +332,13 @@ public final class HazelcastJobQueue implements JobQueue {
 
     /**
      * Builds a {@link HazelcastJobQueue}: leases of 30 s, 5 deliveries, at most 1,000,000 unfinished jobs, 10,000
-     * dead letters, a 24 h idempotency window, the system ticker.
+     * dead letters, a 24 h idempotency window, the members' clocks.
      */
     public static final class Builder {
         private final HazelcastInstance instance;
         private final String name;
-        private Ticker ticker = Ticker.system();
+        private @Nullable Ticker ticker;
+        private Ticker localClock = Ticker.system();
         private Duration lease = Duration.ofSeconds(30);
         private int maxDeliveries = 5;
         private Duration idempotencyWindow = Duration.ofHours(24);
@@ -342,9 +354,18 @@ public final class HazelcastJobQueue implements JobQueue {
             this.name = name;
         }
 
-        /** The clock of leases, deadlines and enqueue times. */
+        /**
+         * Every time from this ticker instead of the members' clocks (leases, enqueue times): for tests with a manual
+         * clock. Every handle of a queue must then use the same one.
+         */
         public Builder ticker(Ticker ticker) {
             this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
+        /** This handle's own clock, when the members' clocks keep the time; tests only (to skew it). */
+        Builder localClock(Ticker localClock) {
+            this.localClock = Objects.requireNonNull(localClock, "localClock");
             return this;
         }
 

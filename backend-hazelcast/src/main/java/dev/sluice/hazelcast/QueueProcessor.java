@@ -8,8 +8,9 @@ import java.io.IOException;
 import java.util.Map;
 
 /**
- * One state change of one queued job, atomic on the partition owner and replayed on the backups (it is
- * deterministic: the time and the token come with it). Members need this class on their classpath.
+ * One state change of one queued job, atomic on the partition owner and replayed on the backups. It is
+ * deterministic there: the token comes with it, and the time either comes with it (an explicit ticker) or is read
+ * on the owner's clock once and then sent with the backup. Members need this class on their classpath.
  */
 public final class QueueProcessor implements EntryProcessor<String, QueuedJob, Object>, DataSerializable {
 
@@ -20,6 +21,9 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
     static final int CANCEL = 4;
     static final int PUBLISH = 5;
     static final int DROP_DEAD = 6;
+
+    /** Read the time on the partition owner's clock. */
+    static final long MEMBER_CLOCK = Long.MIN_VALUE;
 
     private int op;
     private long now;
@@ -42,6 +46,10 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
     /** Claim: the job leased, null if it was not visible, or {@link Boolean#FALSE} if it was dead-lettered now. */
     @Override
     public Object process(Map.Entry<String, QueuedJob> entry) {
+        if (now == MEMBER_CLOCK) {
+            // this instance is also the backup processor (sent after this call): the backups replay the same time
+            now = System.currentTimeMillis() * 1000L;
+        }
         QueuedJob j = entry.getValue();
         if (op == DROP_DEAD) {
             if (j == null || j.getState() != QueuedJob.DEAD) {
@@ -71,7 +79,7 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
                 if (j.getState() != QueuedJob.HIDDEN) {
                     return Boolean.FALSE;
                 }
-                j.publish(now);
+                j.publish();
                 // drops the hidden job's time to live (a plain setValue takes the map's, none; hiddenLeftoversExpire)
                 entry.setValue(j);
                 return Boolean.TRUE;
@@ -90,7 +98,7 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
                 if (op == ACK) {
                     entry.setValue(null);
                 } else if (op == RELEASE) {
-                    j.giveBack(now);
+                    j.giveBack();
                     entry.setValue(j);
                 } else {
                     j.extend(now + leaseMicros);

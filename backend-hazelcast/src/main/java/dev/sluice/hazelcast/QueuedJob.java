@@ -10,8 +10,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * One job of a {@link HazelcastJobQueue} as stored in its map. Its visibility is a time: waiting jobs are visible
- * from their enqueue, leased ones from the end of their lease, dead ones and hidden ones (written, their idempotency
- * key not yet claimed) never. The getters are the query attributes. Members need this class on their classpath.
+ * always (from time 0, so a handle whose clock lags sees them at once), leased ones from the end of their lease, dead
+ * ones and hidden ones (written, their idempotency key not yet claimed) never. The getters are the query attributes.
+ * Members need this class on their classpath.
  */
 public final class QueuedJob implements DataSerializable {
 
@@ -45,7 +46,7 @@ public final class QueuedJob implements DataSerializable {
         this.deadline = deadline;
         this.idempotencyKey = idempotencyKey;
         this.enqueuedAt = enqueuedAt;
-        this.visibleAt = enqueuedAt;
+        this.visibleAt = 0;
     }
 
     static String lane(Priority priority, String tenant) {
@@ -92,9 +93,9 @@ public final class QueuedJob implements DataSerializable {
         return this;
     }
 
-    void publish(long now) {
+    void publish() {
         state = WAITING;
-        visibleAt = now;
+        visibleAt = 0;
     }
 
     void lease(long until, String newToken) {
@@ -108,9 +109,9 @@ public final class QueuedJob implements DataSerializable {
         visibleAt = until;
     }
 
-    void giveBack(long now) {
+    void giveBack() {
         state = WAITING;
-        visibleAt = now;
+        visibleAt = 0;
         token = null;
     }
 

@@ -8,6 +8,7 @@ import com.hazelcast.flakeidgen.FlakeIdGenerator;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.MapInterceptor;
 import dev.sluice.api.ManualTicker;
+import dev.sluice.api.Ticker;
 import dev.sluice.api.queue.Job;
 import dev.sluice.api.queue.JobRequest;
 import dev.sluice.api.queue.Lease;
@@ -193,6 +194,62 @@ class HazelcastJobQueueTest {
         assertThat(q.enqueue(r)).isEqualTo("0000000000000000042");
         List<Lease> taken = q.take(Priority.NORMAL, "t", 10);
         assertThat(taken).extracting(l -> l.job().id()).containsExactly("0000000000000000042");
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("leases run on the members' clock: a handle whose own clock is an hour off neither takes a job leased"
+            + " to another nor hides new and given-back jobs from the others")
+    void leasesRunOnTheMembersClock() {
+        long hour = Duration.ofHours(1).toNanos() / 1000;
+        Ticker system = Ticker.system();
+        HazelcastJobQueue onTime = HazelcastJobQueue.builder(cluster.get(0), "skew").build();
+        HazelcastJobQueue ahead = HazelcastJobQueue.builder(cluster.get(1), "skew")
+                .localClock(() -> system.nowMicros() + hour).build();
+        HazelcastJobQueue behind = HazelcastJobQueue.builder(cluster.get(1), "skew")
+                .localClock(() -> system.nowMicros() - hour).build();
+
+        String first = ahead.enqueue(JobRequest.builder(new byte[] {1}).tenant("t").build());
+        List<Lease> leased = behind.take(1);
+        assertThat(leased).extracting(l -> l.job().id()).containsExactly(first);
+        // its lease ends 30 s from now on the members' clock, whatever the clock of the handle that took it
+        assertThat(ahead.take(1)).isEmpty();
+        assertThat(onTime.take(1)).isEmpty();
+        assertThat(behind.extend(leased.get(0))).isTrue();
+        assertThat(behind.ack(leased.get(0))).isTrue();
+
+        String second = onTime.enqueue(JobRequest.builder(new byte[] {2}).tenant("t").build());
+        Lease early = ahead.take(1).get(0);
+        assertThat(early.job().id()).isEqualTo(second);
+        assertThat(ahead.release(early)).isTrue();
+        Lease again = behind.take(1).get(0);
+        assertThat(again.job().id()).isEqualTo(second);
+        assertThat(again.job().deliveries()).isEqualTo(2);
+        assertThat(ahead.take(1)).isEmpty();
+        assertThat(behind.ack(again)).isTrue();
+        assertThat(onTime.depth(Priority.NORMAL)).isZero();
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("on the members' clock a lease expires in real time: the job is delivered again and the late ack"
+            + " is refused")
+    void memberClockLeaseExpires() throws InterruptedException {
+        HazelcastJobQueue a = HazelcastJobQueue.builder(cluster.get(0), "expiring")
+                .leaseDuration(Duration.ofMillis(200)).build();
+        HazelcastJobQueue b = HazelcastJobQueue.builder(cluster.get(1), "expiring")
+                .leaseDuration(Duration.ofMillis(200)).build();
+        String id = a.enqueue(JobRequest.builder(new byte[] {3}).tenant("t").build());
+        Lease first = a.take(1).get(0);
+        List<Lease> again = List.of();
+        for (int i = 0; i < 200 && again.isEmpty(); i++) {
+            Thread.sleep(50);
+            again = b.take(1);
+        }
+        assertThat(again).extracting(l -> l.job().id()).containsExactly(id);
+        assertThat(again.get(0).job().deliveries()).isEqualTo(2);
+        assertThat(a.ack(first)).isFalse();
+        assertThat(b.ack(again.get(0))).isTrue();
     }
 
     @Test
