@@ -92,7 +92,8 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
                 return Boolean.TRUE;
             }
             default -> {
-                if (j.getState() != QueuedJob.LEASED || !token.equals(j.token()) || j.getVisibleAt() <= now) {
+                // held until taken again (a new token) or dead-lettered, even past its end, as on the other queues
+                if (j.getState() != QueuedJob.LEASED || !token.equals(j.token())) {
                     return Boolean.FALSE;
                 }
                 if (op == ACK) {

@@ -168,6 +168,10 @@ public final class MemoryJobQueue implements JobQueue {
         List<Lease> out = new ArrayList<>();
         while (lane != null && out.size() < max && !lane.isEmpty()) {
             Entry e = lane.pollFirst();
+            if (e.deliveries >= maxDeliveries) {
+                kill(e);
+                continue;
+            }
             e.deliveries++;
             e.leaseEnd = now + leaseMicros;
             e.token = e.id + "/" + e.deliveries;
@@ -180,7 +184,11 @@ public final class MemoryJobQueue implements JobQueue {
         return out;
     }
 
-    /** Expired leases: visible again at the head of their lane, or dead-lettered after the last delivery. */
+    /**
+     * Expired leases: visible again at the head of their lane. Each keeps its token, so its worker can still ack,
+     * give back or extend it until it is taken again (as on the other queues); the take after the last delivery
+     * dead-letters it.
+     */
     private void reclaimExpired(long now) {
         List<Entry> back = new ArrayList<>();
         while (!leased.isEmpty() && leased.peek().leaseEnd <= now) {
@@ -189,31 +197,38 @@ public final class MemoryJobQueue implements JobQueue {
         // Oldest first at the head: add back in reverse order of enqueueing.
         back.sort((a, b) -> Long.compare(Long.parseLong(b.id), Long.parseLong(a.id)));
         for (Entry e : back) {
-            makeVisible(e);
-        }
-    }
-
-    private void makeVisible(Entry e) {
-        e.token = null;
-        if (e.deliveries >= maxDeliveries) {
-            jobs.remove(e.id);
-            depth[e.request.priority().ordinal()]--;
-            dead.addLast(e.job());
-            if (dead.size() > MAX_DEAD_LETTERS) {
-                dead.pollFirst();
-            }
-        } else {
             lane(e.request.priority(), e.request.tenant()).addFirst(e);
         }
     }
 
+    private void kill(Entry e) {
+        jobs.remove(e.id);
+        depth[e.request.priority().ordinal()]--;
+        dead.addLast(e.job());
+        if (dead.size() > MAX_DEAD_LETTERS) {
+            dead.pollFirst();
+        }
+    }
+
+    /** The entry {@code lease} still holds: its latest delivery, not finished (its lease may have expired). */
     private @Nullable Entry held(Lease lease) {
         Entry e = jobs.get(lease.job().id());
-        if (e == null || e.token == null || !e.token.equals(lease.token())
-                || e.leaseEnd <= ticker.nowMicros()) {
+        if (e == null || e.token == null || !e.token.equals(lease.token())) {
             return null;
         }
         return e;
+    }
+
+    /** Takes a held entry out of the leased set or, its lease expired, out of its lane; whether it was leased. */
+    private boolean unlink(Entry e) {
+        if (leased.remove(e)) {
+            return true;
+        }
+        ArrayDeque<Entry> lane = lanes.get(e.request.priority()).get(e.request.tenant());
+        if (lane != null && lane.remove(e) && lane.isEmpty()) {
+            lanes.get(e.request.priority()).remove(e.request.tenant());
+        }
+        return false;
     }
 
     @Override
@@ -228,7 +243,7 @@ public final class MemoryJobQueue implements JobQueue {
         if (e == null) {
             return false;
         }
-        leased.remove(e);
+        unlink(e);
         jobs.remove(e.id);
         depth[e.request.priority().ordinal()]--;
         return true;
@@ -241,8 +256,10 @@ public final class MemoryJobQueue implements JobQueue {
             if (e == null) {
                 return false;
             }
-            leased.remove(e);
-            makeVisible(e);
+            e.token = null;
+            if (leased.remove(e)) {
+                lane(e.request.priority(), e.request.tenant()).addFirst(e);
+            }
         }
         listeners.forEach(Runnable::run);
         return true;
@@ -254,7 +271,7 @@ public final class MemoryJobQueue implements JobQueue {
         if (e == null) {
             return false;
         }
-        leased.remove(e);
+        unlink(e);
         e.leaseEnd = ticker.nowMicros() + leaseMicros;
         leased.add(e);
         return true;

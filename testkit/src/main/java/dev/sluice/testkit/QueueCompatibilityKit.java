@@ -272,6 +272,59 @@ public abstract class QueueCompatibilityKit {
     }
 
     @Test
+    @DisplayName("a lease that expired with nobody taking the job since is still held: its late ack finishes the job,"
+            + " and cancel refuses it meanwhile")
+    void lateAckFinishesAnUntakenJob() {
+        String id = queue.enqueue(job("x", "t", Priority.NORMAL));
+        Lease l = queue.take(Priority.NORMAL, "t", 1).get(0);
+        passLease();
+        // other handles look (a take of another lane, the lanes with work): nobody takes the job
+        assertThat(open().take(Priority.HIGH, "other", 1)).isEmpty();
+        assertThat(queue.tenants(Priority.NORMAL)).contains("t");
+        assertThat(queue.cancel(id)).isFalse();
+        assertThat(queue.ack(l)).isTrue();
+        assertThat(queue.take(Priority.NORMAL, "t", 1)).isEmpty();
+        assertThat(queue.depth(Priority.NORMAL)).isZero();
+        assertThat(queue.deadLetters(10)).isEmpty();
+    }
+
+    @Test
+    @DisplayName("extending an expired lease nobody took since makes the job the worker's again for a lease from now")
+    void expiredLeaseCanBeExtended() {
+        queue.enqueue(job("x", "t", Priority.NORMAL));
+        Lease l = queue.take(Priority.NORMAL, "t", 1).get(0);
+        passLease();
+        assertThat(queue.tenants(Priority.NORMAL)).contains("t");
+        assertThat(queue.extend(l)).isTrue();
+        assertThat(open().take(Priority.NORMAL, "t", 1)).isEmpty();
+        passPartOfLease(0.5);
+        assertThat(queue.take(Priority.NORMAL, "t", 1)).isEmpty();
+        assertThat(queue.ack(l)).isTrue();
+        assertThat(queue.depth(Priority.NORMAL)).isZero();
+    }
+
+    @Test
+    @DisplayName("a job given back after its last delivery stays counted until a take reaches it, which"
+            + " dead-letters it")
+    void lastDeliveryGivenBackDiesAtTheNextTake() {
+        String id = queue.enqueue(job("poison", "t", Priority.NORMAL));
+        Lease last = null;
+        for (int i = 1; i <= MAX_DELIVERIES; i++) {
+            last = queue.take(Priority.NORMAL, "t", 1).get(0);
+            if (i < MAX_DELIVERIES) {
+                assertThat(queue.release(last)).isTrue();
+            }
+        }
+        assertThat(queue.release(last)).isTrue();
+        assertThat(queue.depth(Priority.NORMAL)).isEqualTo(1);
+        assertThat(queue.deadLetters(10)).isEmpty();
+        assertThat(queue.take(Priority.NORMAL, "t", 1)).isEmpty();
+        assertThat(queue.deadLetters(10)).extracting(Job::id).containsExactly(id);
+        assertThat(queue.depth(Priority.NORMAL)).isZero();
+        assertThat(queue.cancel(id)).isFalse();
+    }
+
+    @Test
     @DisplayName("extending a lease keeps the job invisible for another lease from now")
     void extendRenewsTheLease() {
         queue.enqueue(job("x", "t", Priority.NORMAL));

@@ -76,21 +76,25 @@ public interface JobQueue extends AutoCloseable {
     /**
      * Marks the job done and forgets it (its idempotency key stays remembered for the idempotency window).
      *
-     * @return false if the lease was no longer held: the job was finished, or the lease expired (Redis refuses only
-     *     once the job was taken again, so a late ack still finishes a job nobody took; the in-memory and Hazelcast
-     *     queues refuse at the lease's end)
+     * <p>A lease is held until its job is finished, taken again or dead-lettered, not just until its end: a late
+     * ack of an expired lease still finishes the job if no worker took it since. The same holds for
+     * {@link #release} and {@link #extend}.
+     *
+     * @return false if the lease was no longer held: the job was finished, or taken again after the lease expired
      */
     boolean ack(Lease lease);
 
     /**
-     * Gives the job back: it is visible again at once, at the head of its lane. The delivery still counts.
+     * Gives the job back: it is visible again at once, at the head of its lane. The delivery still counts: a job
+     * given back after its last delivery is dead-lettered by the next take that reaches it.
      *
      * @return false if the lease was no longer held
      */
     boolean release(Lease lease);
 
     /**
-     * Renews the lease for another {@link #leaseDuration()} from now, for work that takes longer.
+     * Renews the lease for another {@link #leaseDuration()} from now, for work that takes longer; an expired lease
+     * nobody took since is the worker's again.
      *
      * @return false if the lease was no longer held
      */
@@ -99,7 +103,8 @@ public interface JobQueue extends AutoCloseable {
     /**
      * Removes a job that is waiting (not leased), for example because its caller gave up.
      *
-     * @return whether it was removed; false if it is unknown, leased or finished
+     * @return whether it was removed; false if it is unknown, leased (an expired lease too, until its job is taken
+     *     again) or finished
      */
     boolean cancel(String jobId);
 
