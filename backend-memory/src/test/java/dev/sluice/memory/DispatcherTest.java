@@ -32,6 +32,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
@@ -45,6 +46,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -787,6 +789,82 @@ class DispatcherTest {
 
     /** Delegates everything; tests override what they observe. */
     /** Counts grants and refunds: what stays charged. */
+    @Test
+    @Timeout(60)
+    @DisplayName("submits reach the queue concurrently: four enqueues are in the store at once, and each future"
+            + " completes")
+    void submitsEnqueueConcurrently() throws Exception {
+        CountDownLatch allIn = new CountDownLatch(4);
+        AtomicInteger metThere = new AtomicInteger();
+        JobQueue q = new ForwardingQueue(queue(Duration.ofSeconds(30), 3)) {
+            @Override
+            public String enqueue(JobRequest request) {
+                allIn.countDown();
+                try {
+                    if (allIn.await(10, TimeUnit.SECONDS)) {
+                        metThere.incrementAndGet();
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return super.enqueue(request);
+            }
+        };
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> text(j))
+                .name("concurrent-submits").build());
+        List<CompletableFuture<CompletableFuture<String>>> submits = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            String text = "s" + i;
+            submits.add(CompletableFuture.supplyAsync(() -> d.submit(job(text, "t", Priority.NORMAL))));
+        }
+        for (int i = 0; i < 4; i++) {
+            assertThat(submits.get(i).get(30, TimeUnit.SECONDS).get(10, TimeUnit.SECONDS)).isEqualTo("s" + i);
+        }
+        assertThat(metThere.get()).as("enqueues that found all four in the store at once").isEqualTo(4);
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("a job that runs and finishes before its submit has returned still completes the submit's future")
+    void jobFinishedBeforeItsSubmitReturned() throws Exception {
+        AtomicReference<Dispatcher<String>> dispatcher = new AtomicReference<>();
+        CountDownLatch acked = new CountDownLatch(1);
+        JobQueue q = new ForwardingQueue(queue(Duration.ofSeconds(30), 3)) {
+            @Override
+            public String enqueue(JobRequest request) {
+                String id = super.enqueue(request);
+                // Returns only once the job ran, was acked and its worker either left or waits for this submit.
+                try {
+                    assertThat(acked.await(10, TimeUnit.SECONDS)).isTrue();
+                    for (int i = 0; i < 1000 && dispatcher.get().pending().contains(id) && !workerWaits(); i++) {
+                        Thread.sleep(10);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return id;
+            }
+
+            @Override
+            public boolean ack(Lease lease) {
+                boolean held = super.ack(lease);
+                acked.countDown();
+                return held;
+            }
+        };
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> text(j))
+                .name("finished-first").build());
+        dispatcher.set(d);
+        assertThat(d.submit(job("quick", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("quick");
+    }
+
+    /** Whether a dispatcher thread is held in claimFuture (waiting for a submit, or for its lock). */
+    private static boolean workerWaits() {
+        return Thread.getAllStackTraces().entrySet().stream()
+                .anyMatch(e -> e.getKey().getState() != Thread.State.RUNNABLE
+                        && Arrays.stream(e.getValue()).anyMatch(f -> f.getMethodName().equals("claimFuture")));
+    }
+
     private static class CountingLimiter extends ForwardingLimiter {
         private final AtomicInteger grants = new AtomicInteger();
         private final AtomicInteger refunds = new AtomicInteger();

@@ -110,6 +110,13 @@ public final class Dispatcher<R> implements AutoCloseable {
     private volatile boolean closing;
     /** Set once close() has taken its last look at the pending futures; guarded by {@code futures}. */
     private boolean swept;
+    /**
+     * The tickets of the submits between their enqueue and their future's registration, and the next ticket; guarded
+     * by {@code futures}, which is notified as each leaves. A job of theirs may already run and finish:
+     * {@link #claimFuture} waits for those that were in flight when it looked.
+     */
+    private final TreeSet<Long> enqueuing = new TreeSet<>();
+    private long nextTicket;
 
     private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
     /**
@@ -222,12 +229,33 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
         CompletableFuture<R> f;
         String id;
+        long ticket;
         synchronized (futures) {
             if (swept) { // close() passed its last look at the futures: nothing would complete this one
                 return CompletableFuture.failedFuture(new RejectedExecutionException("dispatcher " + name
                         + " is closed"));
             }
+            ticket = nextTicket++;
+            enqueuing.add(ticket);
+        }
+        // Outside the lock, so submits reach the store concurrently; a job that finishes before its future is
+        // registered below waits for it in claimFuture.
+        try {
             id = queue.enqueue(request);
+        } catch (RuntimeException | Error e) {
+            synchronized (futures) {
+                enqueuing.remove(ticket);
+                futures.notifyAll();
+            }
+            throw e;
+        }
+        synchronized (futures) {
+            enqueuing.remove(ticket); // registered (or refused) before the lock is let go: claimFuture then sees it
+            futures.notifyAll();
+            if (swept) { // close() took its last look while this enqueued: the job stays queued, as close() says
+                return CompletableFuture.failedFuture(new RejectedExecutionException("dispatcher " + name
+                        + " closed while job " + id + " was enqueued; it stays queued"));
+            }
             CompletableFuture<R> known = futures.get(id);
             if (known != null) {
                 return known;
@@ -653,12 +681,31 @@ public final class Dispatcher<R> implements AutoCloseable {
     }
 
     /**
-     * Removes and returns a job's future. Under the lock submit holds from enqueue until its future is registered, so
-     * a job that runs at once still finds its future.
+     * Removes and returns a job's future. A job with no future here while submits are between their enqueue and
+     * their registration may be one of theirs (it ran at once): this waits for those in flight now, at most a lease.
+     * Later submits find the job settled.
      */
     private @Nullable CompletableFuture<R> claimFuture(String jobId) {
         synchronized (futures) {
             CompletableFuture<R> f = futures.remove(jobId);
+            long before = nextTicket;
+            long end = System.nanoTime() + leaseMicros * 1000;
+            boolean interrupted = false;
+            while (f == null && !enqueuing.isEmpty() && enqueuing.first() < before) {
+                long left = end - System.nanoTime();
+                if (left <= 0) {
+                    break;
+                }
+                try {
+                    futures.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+                f = futures.remove(jobId);
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
             if (f != null) {
                 settled.put(jobId, Boolean.TRUE);
                 forgetExpiry(jobId);
