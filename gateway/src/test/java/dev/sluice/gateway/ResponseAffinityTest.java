@@ -15,7 +15,9 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -306,6 +308,42 @@ class ResponseAffinityTest {
             assertThat(upstreamCalls(g)).isEqualTo(upstream);
             TimeUnit.NANOSECONDS.sleep(Math.max(0, stalled + TimeUnit.MILLISECONDS.toNanos(2500) - System.nanoTime()));
             assertThat(read(g, "sk-t", id).statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    @DisplayName("With responseIsolation, a stream's events from the one that announces its response's id on wait "
+            + "for the response's record: a read of that id sent as soon as it is seen finds it, even while the "
+            + "store is slow to write")
+    void streamedResponseReachableOnceAnnounced(RedisEndpoint redis) throws Exception {
+        assumeTrue(redis.canKill(), "needs a private redis-server to stall");
+        try (ProviderSimulator sim = ProviderSimulator.builder().start();
+                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim,
+                        "{type: redis, namespace: gw-held-%d, timeout: 5s, redis: {address: \"%s\"}}"
+                                .formatted(System.nanoTime(), redis.uri()), "1h, responseIsolation: true")))) {
+            long admitted = sim.stats().admitted();
+            sim.setLatency(Duration.ofMillis(1000));
+            HttpRequest create = HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses"))
+                    .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-t")
+                    .header("content-type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\","
+                            + "\"max_output_tokens\":20,\"stream\":true}")).build();
+            CompletableFuture<HttpResponse<Stream<String>>> streaming =
+                    http.sendAsync(create, HttpResponse.BodyHandlers.ofLines());
+            // admitted (the gateway's limiter writes are done); the simulator answers a second later
+            for (int i = 0; i < 2000 && sim.stats().admitted() == admitted; i++) {
+                Thread.sleep(5);
+            }
+            assertThat(sim.stats().admitted()).isEqualTo(admitted + 1);
+            redis.stallWrites(Duration.ofMillis(2500)); // the record's write waits; lookups are answered
+            HttpResponse<Stream<String>> r = streaming.get(20, TimeUnit.SECONDS);
+            assertThat(r.statusCode()).isEqualTo(200);
+            try (Stream<String> lines = r.body()) {
+                String first = lines.filter(l -> l.startsWith("data: ")).findFirst().orElseThrow();
+                String announced = JSON.readTree(first.substring(6)).path("response").path("id").asText();
+                HttpResponse<String> read = read(g, "sk-t", announced);
+                assertThat(read.statusCode()).as(read.body()).isEqualTo(200);
+            }
         }
     }
 

@@ -36,6 +36,7 @@ import java.net.ConnectException;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -1267,17 +1268,35 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             }
             c.finish.run();
         });
-        resp.drainHandler(v -> cresp.resume());
+        resp.drainHandler(v -> {
+            if (s.held == null) {
+                cresp.resume();
+            }
+        });
+        boolean isolated = c.routes.config().upstream().responseIsolation();
+        Context ctx = vertx.getOrCreateContext();
         cresp.handler(buf -> {
             for (Buffer event : s.events.feed(buf)) {
                 if (c.kind == Kind.RESPONSES) {
-                    responsesEvent(c, t, s, event.toString(StandardCharsets.UTF_8));
-                    resp.write(event);
+                    CompletableFuture<Void> recorded = responsesEvent(c, t, s, event.toString(StandardCharsets.UTF_8));
+                    if (s.held == null && isolated && recorded != null && !recorded.isDone()) {
+                        // Under isolation the tenant reaches its response only once remembered: the events from the
+                        // one that announces its id on wait for the record (at most backend.timeout), so a call about
+                        // it sent as soon as the id is seen, through any instance, finds it.
+                        s.held = new ArrayList<>();
+                        cresp.pause();
+                        recorded.whenComplete((v, e) -> ctx.runOnContext(x -> releaseHeld(c, t, s, cresp)));
+                    }
+                    if (s.held != null) {
+                        s.held.add(event);
+                    } else {
+                        resp.write(event);
+                    }
                 } else if (forward(c, s, event)) {
                     resp.write(event);
                 }
             }
-            if (resp.writeQueueFull()) {
+            if (s.held == null && resp.writeQueueFull()) {
                 cresp.pause();
             }
         });
@@ -1289,18 +1308,46 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
             }
         });
         cresp.endHandler(v -> {
-            if (c.clientGone || s.ended) {
-                return;
+            if (s.held != null) {
+                s.endHeld = true; // ends once the held events are out
+            } else {
+                endStream(c, t, s);
             }
-            s.ended = true;
-            if (s.events.rest().length() > 0) {
-                resp.write(s.events.rest());
-            }
-            resp.end();
-            long used = c.streamed(t, s);
-            admission.settle(t, used, true);
-            counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
         });
+    }
+
+    /** Passes on the events held for the response's record, then lets the upstream flow again (or ends). */
+    private void releaseHeld(Call c, Admission.Ticket t, SseState s, HttpClientResponse cresp) {
+        List<Buffer> held = s.held;
+        s.held = null;
+        if (held == null || c.clientGone || s.ended) {
+            return;
+        }
+        HttpServerResponse resp = c.req.response();
+        held.forEach(resp::write);
+        if (s.endHeld) {
+            endStream(c, t, s);
+        } else if (resp.writeQueueFull()) {
+            // stays paused; the drain handler resumes it
+        } else {
+            cresp.resume();
+        }
+    }
+
+    /** The upstream's stream ended: the rest passed on, the client's response ended, the call settled. */
+    private void endStream(Call c, Admission.Ticket t, SseState s) {
+        if (c.clientGone || s.ended) {
+            return;
+        }
+        s.ended = true;
+        HttpServerResponse resp = c.req.response();
+        if (s.events.rest().length() > 0) {
+            resp.write(s.events.rest());
+        }
+        resp.end();
+        long used = c.streamed(t, s);
+        admission.settle(t, used, true);
+        counter(GatewayMetricNames.TOKENS, "tenant", c.tenant.name()).increment(used);
     }
 
     /** Whether to pass the event on; reads usage from it. */
@@ -1334,25 +1381,25 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      * ({@code response.completed}, {@code response.incomplete}, {@code response.failed}); one chunk for each
      * {@code ...delta} event (text, refusal, function arguments, reasoning summary). Only the event's own type
      * decides: every event that carries the response repeats the client's fields ({@code metadata},
-     * {@code instructions}), which may hold any text.
+     * {@code instructions}), which may hold any text. Returns the write of the record an event made, or null.
      */
-    private void responsesEvent(Call c, Admission.Ticket t, SseState s, String text) {
+    private @Nullable CompletableFuture<Void> responsesEvent(Call c, Admission.Ticket t, SseState s, String text) {
         int i = text.indexOf("data:");
         if (i < 0) {
-            return;
+            return null;
         }
         JsonNode data;
         try {
             data = JSON.readTree(text.substring(i + 5).trim());
         } catch (Exception e) {
-            return; // not JSON: relayed as it is
+            return null; // not JSON: relayed as it is
         }
         String type = data == null ? "" : data.path("type").asText();
         switch (type) {
             case "response.created" -> {
                 JsonNode id = data.path("response").get("id");
                 if (id != null && id.isTextual()) {
-                    remember(c, t, id.asText(), 0);
+                    return remember(c, t, id.asText(), 0);
                 }
             }
             case "response.completed", "response.incomplete", "response.failed" -> {
@@ -1361,7 +1408,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     s.usage = u;
                     JsonNode id = data.path("response").get("id");
                     if (id != null && id.isTextual()) {
-                        remember(c, t, id.asText(), u); // now with what it used
+                        return remember(c, t, id.asText(), u); // now with what it used
                     }
                 }
             }
@@ -1371,6 +1418,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 }
             }
         }
+        return null;
     }
 
     /**
@@ -1404,6 +1452,10 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         long chunks;
         long usage;
         boolean ended;
+        /** Events waiting for the response's record (under isolation), the upstream paused meanwhile; or null. */
+        @Nullable List<Buffer> held;
+        /** The upstream ended while events were held. */
+        boolean endHeld;
     }
 
     /**

@@ -90,6 +90,15 @@ public final class RedisEndpoint {
         server("stall").stall(duration);
     }
 
+    /**
+     * Holds every client's write commands for {@code duration} while reads are answered.
+     *
+     * @throws UnsupportedOperationException unless {@link #canKill}
+     */
+    public void stallWrites(java.time.Duration duration) {
+        server("stallWrites").stallWrites(duration);
+    }
+
     /** {@value #PRIVATE_SERVER}, {@value #TESTCONTAINERS} or {@value #EXTERNAL}. */
     public String kind() {
         return kind;

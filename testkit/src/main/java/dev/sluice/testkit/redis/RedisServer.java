@@ -169,6 +169,20 @@ public final class RedisServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Holds every client's write commands (and scripts) for {@code duration} ({@code CLIENT PAUSE ms WRITE}); reads
+     * are answered meanwhile, as on a replica promoted late or a master that stalls its writes.
+     *
+     * @throws IllegalStateException if {@code redis-cli} could not pause it
+     */
+    public void stallWrites(Duration duration) {
+        String millis = Long.toString(duration.toMillis());
+        RedisCli.Result r = RedisCli.at(port, CLI_TIMEOUT, "client", "pause", millis, "WRITE");
+        if (!r.ok() || !r.output().contains("OK")) {
+            throw new IllegalStateException("CLIENT PAUSE WRITE on port " + port + " failed: " + r.output());
+        }
+    }
+
     /** Kills the process with SIGKILL and waits until it has exited; does nothing if it is not running. */
     public synchronized void kill() {
         Process p = process;
