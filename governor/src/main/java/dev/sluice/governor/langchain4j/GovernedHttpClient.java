@@ -12,6 +12,7 @@ import dev.sluice.governor.ChatRequest;
 import dev.sluice.governor.GovernedResponse;
 import dev.sluice.governor.Governor;
 import dev.sluice.governor.UpstreamResponse;
+import dev.sluice.governor.Usage;
 import java.io.ByteArrayOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
@@ -276,11 +277,15 @@ public final class GovernedHttpClient implements HttpClient {
         }
 
         /**
-         * The stream as it is read, keeping the last {@code data:} line that carries a usage object: all the
-         * governor needs to settle, however long the stream.
+         * The stream as it is read, keeping the last {@code data:} line whose event carries a usage at its top level
+         * ({@link Usage#fromBody} finds it): all the governor needs to settle, however long the stream. Lines end at
+         * LF, CR or CRLF, as SSE allows; a line longer than {@link #MAX_LINE} bytes is not kept (a usage event is a
+         * few hundred), so a stream costs at most that much memory here.
          */
         private static final class UsageLine extends FilterInputStream {
+            static final int MAX_LINE = 1 << 20;
             private final ByteArrayOutputStream line = new ByteArrayOutputStream();
+            private boolean tooLong;
             private @Nullable String last;
 
             UsageLine(InputStream in) {
@@ -306,24 +311,33 @@ public final class GovernedHttpClient implements HttpClient {
             }
 
             private void take(byte b) {
-                if (b != '\n') {
+                if (b == '\n' || b == '\r') {
+                    String l = usageLine();
+                    if (l != null) {
+                        last = l;
+                    }
+                    line.reset();
+                    tooLong = false;
+                } else if (line.size() < MAX_LINE) {
                     line.write(b);
-                    return;
-                }
-                String l = line.toString(StandardCharsets.UTF_8);
-                line.reset();
-                if (l.startsWith("data:") && USAGE.matcher(l).find()) {
-                    last = l;
+                } else {
+                    tooLong = true;
                 }
             }
 
-            /** The last usage line read, with the line not ended yet if it has one; null if none. */
-            @Nullable String last() {
-                String pending = line.toString(StandardCharsets.UTF_8);
-                if (pending.startsWith("data:") && USAGE.matcher(pending).find()) {
-                    return pending;
+            /** The line read so far if it is a {@code data:} line whose event carries a usage; else null. */
+            private @Nullable String usageLine() {
+                if (tooLong || line.size() < 5) {
+                    return null;
                 }
-                return last;
+                String l = line.toString(StandardCharsets.UTF_8);
+                return l.startsWith("data:") && USAGE.matcher(l).find() && Usage.fromBody(l) != null ? l : null;
+            }
+
+            /** The last usage line read, with the line not ended yet if it is one; null if none. */
+            @Nullable String last() {
+                String pending = usageLine();
+                return pending != null ? pending : last;
             }
         }
     }

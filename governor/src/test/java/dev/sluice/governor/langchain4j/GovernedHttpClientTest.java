@@ -14,13 +14,20 @@ import dev.sluice.governor.ProviderProfiles;
 import dev.sluice.memory.MemoryBackend;
 import dev.sluice.testkit.simulator.ProviderSimulator;
 import dev.sluice.testkit.simulator.SimulatorLimits;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerResponse;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class GovernedHttpClientTest {
 
@@ -138,8 +145,8 @@ class GovernedHttpClientTest {
             OpenAiStreamingChatModel model = OpenAiStreamingChatModel.builder().baseUrl(sim.baseUrl()).apiKey("k")
                     .modelName("gpt-4o-mini").httpClientBuilder(new GovernedHttpClientBuilder(bad)).build();
             CompletableFuture<Throwable> failed = new CompletableFuture<>();
-            java.util.concurrent.atomic.AtomicInteger partials = new java.util.concurrent.atomic.AtomicInteger();
-            java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger();
+            AtomicInteger partials = new AtomicInteger();
+            AtomicInteger errors = new AtomicInteger();
             model.chat("hi", new StreamingChatResponseHandler() {
                 @Override
                 public void onPartialResponse(String partial) {
@@ -170,6 +177,176 @@ class GovernedHttpClientTest {
             assertThat(partials.get()).isZero();
         } finally {
             bad.close();
+        }
+    }
+
+    /** A chat completion chunk of a stream, as OpenAI writes it. */
+    private static String chunk(String delta, @Nullable String finish) {
+        return "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\","
+                + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + delta + "\"},\"finish_reason\":"
+                + (finish == null ? "null" : "\"" + finish + "\"") + "}],\"usage\":null}";
+    }
+
+    /**
+     * A provider on a real Vert.x server whose chat completions the test writes: {@code answer} gets each request's
+     * response, on the server's event loop.
+     */
+    private static final class Upstream implements AutoCloseable {
+        final Vertx vertx = Vertx.vertx();
+        final AtomicInteger requests = new AtomicInteger();
+        final HttpServer server;
+
+        Upstream(java.util.function.Consumer<HttpServerResponse> answer) throws Exception {
+            server = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> {
+                requests.incrementAndGet();
+                HttpServerResponse resp = req.response().setChunked(true)
+                        .putHeader("content-type", "text/event-stream");
+                answer.accept(resp);
+            })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+
+        String baseUrl() {
+            return "http://127.0.0.1:" + server.actualPort() + "/v1";
+        }
+
+        @Override
+        public void close() throws Exception {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** What a streaming handler heard. */
+    private static final class Heard implements StreamingChatResponseHandler {
+        final StringBuilder text = new StringBuilder();
+        final AtomicInteger errors = new AtomicInteger();
+        final CompletableFuture<@Nullable Throwable> end = new CompletableFuture<>();
+        final CompletableFuture<Void> firstPartial = new CompletableFuture<>();
+
+        @Override
+        public synchronized void onPartialResponse(String partial) {
+            text.append(partial);
+            firstPartial.complete(null);
+        }
+
+        @Override
+        public void onCompleteResponse(ChatResponse response) {
+            end.complete(null);
+        }
+
+        @Override
+        public void onError(Throwable error) {
+            errors.incrementAndGet();
+            end.complete(error);
+        }
+    }
+
+    private Governor governorOn(Upstream upstream, String name) {
+        return Governor.builder(MemoryBackend.create()).profiles(PROFILES).name(name)
+                .pool("gpt-4o-mini", ProviderKey.of("sim", "sk-pool", upstream.baseUrl())).build();
+    }
+
+    private static OpenAiStreamingChatModel streamingModel(Upstream upstream, Governor g) {
+        return OpenAiStreamingChatModel.builder().baseUrl(upstream.baseUrl()).apiKey("sk-x").modelName("gpt-4o-mini")
+                .maxTokens(40).httpClientBuilder(new GovernedHttpClientBuilder(g)).build();
+    }
+
+    @ParameterizedTest(name = "lines ending in {0}")
+    @ValueSource(strings = {"LF", "CRLF", "CR"})
+    @DisplayName("A stream settles on its usage event whichever line ends SSE allows it uses")
+    void streamLineEnds(String ends) throws Exception {
+        String eol = switch (ends) {
+            case "LF" -> "\n";
+            case "CRLF" -> "\r\n";
+            default -> "\r";
+        };
+        try (Upstream upstream = new Upstream(resp -> resp.end(chunk("Hel", null) + eol + eol
+                + chunk("lo", "stop") + eol + eol
+                + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+                + "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}" + eol + eol
+                + "data: [DONE]" + eol + eol))) {
+            Governor g = governorOn(upstream, "line-ends-" + ends);
+            try {
+                Heard heard = new Heard();
+                streamingModel(upstream, g).chat("hi", heard);
+                assertThat(heard.end.get(30, TimeUnit.SECONDS)).isNull();
+                assertThat(heard.text.toString()).isEqualTo("Hello");
+                assertThat(g.stats().tokensActual()).as("settled on the usage event").isEqualTo(11);
+                assertThat(g.stats().unsettled()).isZero();
+            } finally {
+                g.close();
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("An event after the usage event that carries a usage object deeper down (not its own) does not hide"
+            + " the usage the call settles on")
+    void nestedUsageAfterTheUsageEvent() throws Exception {
+        try (Upstream upstream = new Upstream(resp -> resp.end(chunk("Hi", "stop") + "\n\n"
+                + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+                + "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}}\n\n"
+                + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+                + "\"provider_stats\":{\"usage\":{\"queue_ms\":3}}}\n\n"
+                + "data: [DONE]\n\n"))) {
+            Governor g = governorOn(upstream, "nested-usage");
+            try {
+                Heard heard = new Heard();
+                streamingModel(upstream, g).chat("hi", heard);
+                assertThat(heard.end.get(30, TimeUnit.SECONDS)).isNull();
+                assertThat(g.stats().tokensActual()).isEqualTo(10);
+                assertThat(g.stats().unsettled()).isZero();
+            } finally {
+                g.close();
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("A stream the provider breaks off after two pieces: the handler hears one error after them, the call"
+            + " is not retried (the answer began) and keeps its reservation")
+    void streamBrokenOff() throws Exception {
+        try (Upstream upstream = new Upstream(resp -> {
+            resp.write(chunk("Hel", null) + "\n\n" + chunk("lo", null) + "\n\n");
+            Vertx.currentContext().owner().setTimer(200, id -> resp.reset()); // the connection goes: no usage, no [DONE]
+        })) {
+            Governor g = governorOn(upstream, "broken-off");
+            try {
+                Heard heard = new Heard();
+                streamingModel(upstream, g).chat("hi", heard);
+                assertThat(heard.end.get(30, TimeUnit.SECONDS)).isNotNull();
+                TimeUnit.MILLISECONDS.sleep(200); // a second end, were there one, would come now
+                assertThat(heard.errors.get()).isEqualTo(1);
+                assertThat(heard.text.toString()).isEqualTo("Hello");
+                assertThat(upstream.requests.get()).isEqualTo(1);
+                assertThat(g.stats().attempts()).isEqualTo(1);
+                assertThat(g.stats().retries()).isZero();
+                assertThat(g.stats().tokensActual()).isZero();
+                assertThat(g.stats().tokensRefunded()).as("the reservation is kept").isZero();
+            } finally {
+                g.close();
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("Closing the governor while a stream is read closes the stream: the provider sees its connection go,"
+            + " the handler hears one error")
+    void governorClosedMidStream() throws Exception {
+        CompletableFuture<Void> upstreamClosed = new CompletableFuture<>();
+        try (Upstream upstream = new Upstream(resp -> {
+            resp.closeHandler(v -> upstreamClosed.complete(null));
+            resp.write(chunk("Hel", null) + "\n\n"); // and then nothing more, the connection left open
+        })) {
+            Governor g = governorOn(upstream, "closed-mid-stream");
+            Heard heard = new Heard();
+            streamingModel(upstream, g).chat("hi", heard);
+            heard.firstPartial.get(30, TimeUnit.SECONDS);
+            g.close();
+            assertThat(heard.end.get(30, TimeUnit.SECONDS)).isNotNull();
+            upstreamClosed.get(30, TimeUnit.SECONDS);
+            TimeUnit.MILLISECONDS.sleep(200); // a second end, were there one, would come now
+            assertThat(heard.errors.get()).isEqualTo(1);
+            assertThat(heard.text.toString()).isEqualTo("Hel");
         }
     }
 
