@@ -32,7 +32,6 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
@@ -42,6 +41,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -700,8 +702,8 @@ class DispatcherTest {
     }
 
     @Test
-    @DisplayName("a submit still enqueueing when close() runs gets a future that completes: close() waits for it and"
-            + " fails it, instead of leaving it pending forever")
+    @DisplayName("a submit still enqueueing when close() runs gets a future that fails at once (the job stays"
+            + " queued), instead of one left pending forever")
     void submitRacingClose() throws Exception {
         MemoryJobQueue memory = queue(Duration.ofSeconds(30), 3);
         CountDownLatch inEnqueue = new CountDownLatch(1);
@@ -725,11 +727,11 @@ class DispatcherTest {
         assertThat(inEnqueue.await(10, TimeUnit.SECONDS)).isTrue();
         Thread closer = new Thread(d::close);
         closer.start();
-        // close() waits for the enqueue (its last look at the futures needs the lock the submit holds), or, without
-        // that, ends before the submit registers its future.
-        awaitState(closer, Thread.State.BLOCKED);
-        finishEnqueue.countDown();
+        // close() ends while the enqueue is still out (submits enqueue outside the dispatcher's lock)
         closer.join(30_000);
+        assertThat(closer.isAlive()).isFalse();
+        assertThat(submitted).isNotDone();
+        finishEnqueue.countDown();
         assertThat(submitted.get(10, TimeUnit.SECONDS)).failsWithin(Duration.ofSeconds(10))
                 .withThrowableOfType(ExecutionException.class).havingCause()
                 .isInstanceOf(RejectedExecutionException.class).withMessageContaining("stays queued");
@@ -788,7 +790,6 @@ class DispatcherTest {
     }
 
     /** Delegates everything; tests override what they observe. */
-    /** Counts grants and refunds: what stays charged. */
     @Test
     @Timeout(60)
     @DisplayName("submits reach the queue concurrently: four enqueues are in the store at once, and each future"
@@ -812,13 +813,18 @@ class DispatcherTest {
         };
         Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> text(j))
                 .name("concurrent-submits").build());
-        List<CompletableFuture<CompletableFuture<String>>> submits = new ArrayList<>();
-        for (int i = 0; i < 4; i++) {
-            String text = "s" + i;
-            submits.add(CompletableFuture.supplyAsync(() -> d.submit(job(text, "t", Priority.NORMAL))));
-        }
-        for (int i = 0; i < 4; i++) {
-            assertThat(submits.get(i).get(30, TimeUnit.SECONDS).get(10, TimeUnit.SECONDS)).isEqualTo("s" + i);
+        ExecutorService submitters = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<CompletableFuture<String>>> submits = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                String text = "s" + i;
+                submits.add(submitters.submit(() -> d.submit(job(text, "t", Priority.NORMAL))));
+            }
+            for (int i = 0; i < 4; i++) {
+                assertThat(submits.get(i).get(30, TimeUnit.SECONDS).get(10, TimeUnit.SECONDS)).isEqualTo("s" + i);
+            }
+        } finally {
+            submitters.shutdownNow();
         }
         assertThat(metThere.get()).as("enqueues that found all four in the store at once").isEqualTo(4);
     }
@@ -833,15 +839,16 @@ class DispatcherTest {
             @Override
             public String enqueue(JobRequest request) {
                 String id = super.enqueue(request);
-                // Returns only once the job ran, was acked and its worker either left or waits for this submit.
+                // Returns only once the job ran, was acked and its worker left.
                 try {
                     assertThat(acked.await(10, TimeUnit.SECONDS)).isTrue();
-                    for (int i = 0; i < 1000 && dispatcher.get().pending().contains(id) && !workerWaits(); i++) {
+                    for (int i = 0; i < 1000 && dispatcher.get().pending().contains(id); i++) {
                         Thread.sleep(10);
                     }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
+                assertThat(dispatcher.get().pending()).doesNotContain(id);
                 return id;
             }
 
@@ -858,13 +865,50 @@ class DispatcherTest {
         assertThat(d.submit(job("quick", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("quick");
     }
 
-    /** Whether a dispatcher thread is held in claimFuture (waiting for a submit, or for its lock). */
-    private static boolean workerWaits() {
-        return Thread.getAllStackTraces().entrySet().stream()
-                .anyMatch(e -> e.getKey().getState() != Thread.State.RUNNABLE
-                        && Arrays.stream(e.getValue()).anyMatch(f -> f.getMethodName().equals("claimFuture")));
+    @Test
+    @Timeout(60)
+    @DisplayName("a submit stuck in its enqueue holds up no one: a job enqueued elsewhere runs and its worker is"
+            + " free again meanwhile")
+    void stuckSubmitHoldsUpNoOne() throws Exception {
+        MemoryJobQueue memory = queue(Duration.ofSeconds(30), 3);
+        CountDownLatch stuckIn = new CountDownLatch(1);
+        CountDownLatch unstick = new CountDownLatch(1);
+        JobQueue q = new ForwardingQueue(memory) {
+            @Override
+            public String enqueue(JobRequest request) {
+                if (new String(request.payload(), StandardCharsets.UTF_8).equals("stuck")) {
+                    stuckIn.countDown();
+                    try {
+                        unstick.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return super.enqueue(request);
+            }
+        };
+        Set<String> ran = ConcurrentHashMap.newKeySet();
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            ran.add(text(j));
+            return text(j);
+        }).workers(1).name("stuck-submit").build());
+        CompletableFuture<CompletableFuture<String>> stuck =
+                CompletableFuture.supplyAsync(() -> d.submit(job("stuck", "t", Priority.NORMAL)));
+        assertThat(stuckIn.await(10, TimeUnit.SECONDS)).isTrue();
+        for (int i = 0; i < 3; i++) { // as another instance's producer: no future here; one worker runs them all
+            memory.enqueue(job("elsewhere" + i, "t", Priority.NORMAL));
+        }
+        for (int i = 0; i < 1000 && (memory.depth(Priority.NORMAL) > 0 || !d.pending().isEmpty()); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(ran).containsExactlyInAnyOrder("elsewhere0", "elsewhere1", "elsewhere2");
+        assertThat(d.pending()).isEmpty();
+        assertThat(stuck).isNotDone();
+        unstick.countDown();
+        assertThat(stuck.get(10, TimeUnit.SECONDS).get(10, TimeUnit.SECONDS)).isEqualTo("stuck");
     }
 
+    /** Counts grants and refunds: what stays charged. */
     private static class CountingLimiter extends ForwardingLimiter {
         private final AtomicInteger grants = new AtomicInteger();
         private final AtomicInteger refunds = new AtomicInteger();

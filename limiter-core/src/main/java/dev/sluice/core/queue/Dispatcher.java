@@ -18,6 +18,8 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -88,6 +90,11 @@ public final class Dispatcher<R> implements AutoCloseable {
     private static final int MAX_BATCH = 16;
     private static final long UNAVAILABLE_RETRY_MICROS = 100_000;
     private static final long SETTLED_IDS = 100_000;
+    /**
+     * The most outcomes kept for submits in flight; a submit whose enqueue outlasts that many settlings here may miss
+     * its job's, and its future then ends at the future timeout.
+     */
+    private static final int MAX_EARLY = 10_000;
 
     private final String name;
     private final JobQueue queue;
@@ -112,11 +119,17 @@ public final class Dispatcher<R> implements AutoCloseable {
     private boolean swept;
     /**
      * The tickets of the submits between their enqueue and their future's registration, and the next ticket; guarded
-     * by {@code futures}, which is notified as each leaves. A job of theirs may already run and finish:
-     * {@link #claimFuture} waits for those that were in flight when it looked.
+     * by {@code futures}. A job of theirs may already run and finish before its future is registered: its outcome
+     * waits in {@link #early} for them.
      */
     private final TreeSet<Long> enqueuing = new TreeSet<>();
     private long nextTicket;
+    /**
+     * Outcomes of jobs settled with no future here while submits were in flight, in settling order, for those submits
+     * to find; guarded by {@code futures}. Each goes once no submit in flight at its settling is left; at most
+     * {@link #MAX_EARLY} are kept.
+     */
+    private final Map<String, Early<R>> early = new LinkedHashMap<>();
 
     private final Map<String, CompletableFuture<R>> futures = new ConcurrentHashMap<>();
     /**
@@ -239,40 +252,50 @@ public final class Dispatcher<R> implements AutoCloseable {
             enqueuing.add(ticket);
         }
         // Outside the lock, so submits reach the store concurrently; a job that finishes before its future is
-        // registered below waits for it in claimFuture.
+        // registered below leaves its outcome in early.
         try {
             id = queue.enqueue(request);
         } catch (RuntimeException | Error e) {
             synchronized (futures) {
-                enqueuing.remove(ticket);
-                futures.notifyAll();
+                leaveEnqueuing(ticket);
             }
             throw e;
         }
+        Early<R> outcome;
         synchronized (futures) {
-            enqueuing.remove(ticket); // registered (or refused) before the lock is let go: claimFuture then sees it
-            futures.notifyAll();
-            if (swept) { // close() took its last look while this enqueued: the job stays queued, as close() says
-                return CompletableFuture.failedFuture(new RejectedExecutionException("dispatcher " + name
-                        + " closed while job " + id + " was enqueued; it stays queued"));
+            outcome = early.get(id);
+            leaveEnqueuing(ticket);
+            if (outcome == null) {
+                if (swept) { // close() took its last look while this enqueued: the job stays queued
+                    return CompletableFuture.failedFuture(new RejectedExecutionException("dispatcher " + name
+                            + " closed while job " + id + " was enqueued; it stays queued"));
+                }
+                CompletableFuture<R> known = futures.get(id);
+                if (known != null) {
+                    return known;
+                }
+                if (settled.getIfPresent(id) != null) {
+                    return CompletableFuture.failedFuture(new IllegalStateException("job " + id
+                            + " of idempotency key " + request.idempotencyKey()
+                            + " already finished here; its result is not kept"));
+                }
+                f = new CompletableFuture<>();
+                futures.put(id, f);
+                long now = ticker.nowMicros();
+                long timeout = now + futureTimeoutMicros < now ? Long.MAX_VALUE : now + futureTimeoutMicros;
+                Expiry x = new Expiry(Math.min(request.deadlineMicros(), timeout), id,
+                        request.deadlineMicros() <= timeout, request.priority());
+                expiries.add(x);
+                expiryOf.put(id, x);
+                cancelledIds.invalidate(id); // submitted again after a cancellation: it runs for this submission
+            } else {
+                f = new CompletableFuture<>();
             }
-            CompletableFuture<R> known = futures.get(id);
-            if (known != null) {
-                return known;
-            }
-            if (settled.getIfPresent(id) != null) {
-                return CompletableFuture.failedFuture(new IllegalStateException("job " + id + " of idempotency key "
-                        + request.idempotencyKey() + " already finished here; its result is not kept"));
-            }
-            f = new CompletableFuture<>();
-            futures.put(id, f);
-            long now = ticker.nowMicros();
-            long timeout = now + futureTimeoutMicros < now ? Long.MAX_VALUE : now + futureTimeoutMicros;
-            Expiry x = new Expiry(Math.min(request.deadlineMicros(), timeout), id,
-                    request.deadlineMicros() <= timeout, request.priority());
-            expiries.add(x);
-            expiryOf.put(id, x);
-            cancelledIds.invalidate(id); // submitted again after a cancellation: it runs for this submission
+        }
+        if (outcome != null) {
+            // the job ran and settled here before this submit came back: its outcome at once
+            outcome.settle().accept(f);
+            return f;
         }
         Priority priority = request.priority(); // not the request: a pending future must not keep its payload
         f.whenComplete((r, e) -> {
@@ -284,7 +307,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                     removed = false;
                 }
                 if (removed) {
-                    claimFuture(id);
+                    claimFuture(id, null);
                     observer.onOutcome(priority, QueueObserver.Outcome.CANCELLED);
                 } else {
                     // Leased: taken and not yet among the ready jobs, admitted and not yet started, or held
@@ -573,7 +596,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                         : QueueObserver.Outcome.FAILED);
                 queue.release(lease);
                 // claimed before leaving: a future sweep in between would take the job for one run elsewhere
-                CompletableFuture<R> failed = last ? claimFuture(job.id()) : null;
+                CompletableFuture<R> failed = last ? claimFuture(job.id(), x -> x.completeExceptionally(e)) : null;
                 leave(r);
                 if (failed != null) {
                     failed.completeExceptionally(e);
@@ -587,7 +610,8 @@ public final class Dispatcher<R> implements AutoCloseable {
             observer.onOutcome(job.priority(), QueueObserver.Outcome.DONE);
             // Claimed before leaving (a future sweep in between would take the job for one run elsewhere), and
             // completed after, so a caller woken by its future never sees the job still pending here.
-            CompletableFuture<R> done = claimFuture(job.id());
+            R ran = result;
+            CompletableFuture<R> done = claimFuture(job.id(), x -> x.complete(ran));
             leave(r);
             if (done != null) {
                 done.complete(result);
@@ -650,10 +674,11 @@ public final class Dispatcher<R> implements AutoCloseable {
     /** Finishes a taken job whose future was cancelled before it started, and forgets the future. */
     private void cancelled(Lease lease) {
         Job job = lease.job();
-        CompletableFuture<R> f = claimFuture(job.id());
+        CancellationException gone = new CancellationException("job " + job.id() + " was cancelled");
+        CompletableFuture<R> f = claimFuture(job.id(), x -> x.completeExceptionally(gone));
         if (f != null) {
             // a resubmission raced with this cancellation's settling: it ends as the job did
-            f.completeExceptionally(new CancellationException("job " + job.id() + " was cancelled"));
+            f.completeExceptionally(gone);
         }
         // Forgotten once gone from the queue: a lease lost (or an ack that failed) brings the job back, and it must
         // still be skipped then.
@@ -681,37 +706,46 @@ public final class Dispatcher<R> implements AutoCloseable {
     }
 
     /**
-     * Removes and returns a job's future. A job with no future here while submits are between their enqueue and
-     * their registration may be one of theirs (it ran at once): this waits for those in flight now, at most a lease.
-     * Later submits find the job settled.
+     * Removes and returns a job's future, the job settled here. A job with no future here while submits are between
+     * their enqueue and their registration may be one of theirs (it ran at once): {@code outcome}, if given, is kept
+     * for them in {@link #early}. Never waits.
      */
-    private @Nullable CompletableFuture<R> claimFuture(String jobId) {
+    private @Nullable CompletableFuture<R> claimFuture(String jobId,
+            java.util.function.@Nullable Consumer<CompletableFuture<R>> outcome) {
         synchronized (futures) {
             CompletableFuture<R> f = futures.remove(jobId);
-            long before = nextTicket;
-            long end = System.nanoTime() + leaseMicros * 1000;
-            boolean interrupted = false;
-            while (f == null && !enqueuing.isEmpty() && enqueuing.first() < before) {
-                long left = end - System.nanoTime();
-                if (left <= 0) {
-                    break;
-                }
-                try {
-                    futures.wait(Math.max(1, left / 1_000_000));
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-                f = futures.remove(jobId);
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
             if (f != null) {
                 settled.put(jobId, Boolean.TRUE);
                 forgetExpiry(jobId);
+            } else if (outcome != null && !enqueuing.isEmpty()) {
+                settled.put(jobId, Boolean.TRUE);
+                early.remove(jobId); // re-added last: pruned after the submits in flight now
+                early.put(jobId, new Early<>(nextTicket, outcome));
+                if (early.size() > MAX_EARLY) {
+                    Iterator<String> oldest = early.keySet().iterator();
+                    oldest.next();
+                    oldest.remove();
+                }
             }
             return f;
         }
+    }
+
+    /** Ends submit's ticket and forgets the early outcomes no submit still in flight can ask for; under the lock. */
+    private void leaveEnqueuing(long ticket) {
+        enqueuing.remove(ticket);
+        long oldest = enqueuing.isEmpty() ? Long.MAX_VALUE : enqueuing.first();
+        Iterator<Early<R>> it = early.values().iterator();
+        while (it.hasNext()) {
+            if (it.next().mark() > oldest) {
+                break; // settled while a submit still in flight was: it may be that submit's job
+            }
+            it.remove();
+        }
+    }
+
+    /** How a job settled with no future here: {@code settle} completes a late submit's future as the job ended. */
+    private record Early<R>(long mark, java.util.function.Consumer<CompletableFuture<R>> settle) {
     }
 
     /** When the pending future of job {@code id} gives up, and whether that is the job's deadline. */
@@ -799,7 +833,7 @@ public final class Dispatcher<R> implements AutoCloseable {
     }
 
     private void fail(String jobId, Throwable e) {
-        CompletableFuture<R> f = claimFuture(jobId);
+        CompletableFuture<R> f = claimFuture(jobId, x -> x.completeExceptionally(e));
         if (f != null) {
             f.completeExceptionally(e);
         }
