@@ -58,10 +58,11 @@ import org.jspecify.annotations.Nullable;
  * <p><b>Time</b> is the partition owner's clock, read inside each entry processor (as for {@link HazelcastBackend}):
  * a lease ends, and a lease is checked, on the member's clock, so an application clock that runs ahead cannot take a
  * job still leased to another handle, nor one that lags keep a lease past its end. The members' clocks must agree to
- * well within a lease. A handle's own clock only orders the keys it writes and dates the candidates it looks for:
- * waiting and given-back jobs are visible to every handle at once; a handle whose clock lags by some time sees an
- * expired lease that much later (the others see it on time), and one whose clock runs ahead offers the owner claims
- * it refuses. With a {@linkplain Builder#ticker ticker} (tests), every time is read on it instead.
+ * well within a lease. A handle's own clock (the wall clock, as the members') only orders the keys it writes and
+ * dates the candidates it looks for, corrected by the members' time each claim answers with: waiting and given-back
+ * jobs are visible to every handle at once, and a handle whose clock is off learns the members' time at its first
+ * claim, so it sees expired leases on time from then on. With a {@linkplain Builder#ticker ticker} (tests), every
+ * time is read on it instead.
  */
 public final class HazelcastJobQueue implements JobQueue {
 
@@ -72,8 +73,10 @@ public final class HazelcastJobQueue implements JobQueue {
     private final FlakeIdGenerator ids;
     /** The explicit ticker of every time, or null for the member's clock in processors. */
     private final @Nullable Ticker ticker;
-    /** This handle's clock: keys' enqueue times and the visibility of candidates. */
+    /** This handle's clock: keys' enqueue times and the visibility of candidates, with {@link #offsetMicros}. */
     private final Ticker local;
+    /** The members' time less this handle's, as the last claim answered (member clock only). */
+    private volatile long offsetMicros;
     private final long leaseMicros;
     private final int maxDeliveries;
     private final long idempotencyMillis;
@@ -132,7 +135,7 @@ public final class HazelcastJobQueue implements JobQueue {
             throw new QueueFullException("queue " + jobs.getName() + " holds its maximum of " + maxJobs
                     + " unfinished jobs");
         }
-        long now = local.nowMicros();
+        long now = clock();
         String id = String.format("%019d-%019d", now, ids.newId());
         String key = r.idempotencyKey();
         QueuedJob job = new QueuedJob(r.priority(), r.tenant(), r.payload(), r.deadlineMicros(), key, now);
@@ -174,7 +177,7 @@ public final class HazelcastJobQueue implements JobQueue {
         }
         Predicate<String, QueuedJob> visible = Predicates.and(
                 Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
-                Predicates.lessEqual("visibleAt", local.nowMicros()));
+                Predicates.lessEqual("visibleAt", clock()));
         List<Lease> out = new ArrayList<>();
         boolean killed = false;
         // Claims can lose races: look again, a bounded number of times.
@@ -188,9 +191,15 @@ public final class HazelcastJobQueue implements JobQueue {
                 if (out.size() >= max) {
                     break;
                 }
+                long asked = local.nowMicros();
                 Object r = jobs.executeOnKey(key, processor(QueueProcessor.CLAIM, handle));
                 if (r instanceof QueuedJob j) {
                     out.add(new Lease(j.job(key), Objects.requireNonNull(j.token())));
+                    learn(j.getVisibleAt() - leaseMicros, asked);
+                } else if (r instanceof Long ownerNow) {
+                    learn(ownerNow, asked); // not visible yet on the owner's clock: ours runs ahead
+                    visible = Predicates.and(Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
+                            Predicates.lessEqual("visibleAt", clock()));
                 } else if (Boolean.FALSE.equals(r)) {
                     killed = true;
                 }
@@ -232,7 +241,7 @@ public final class HazelcastJobQueue implements JobQueue {
     public Set<String> tenants(Priority priority) {
         Collection<String> t = jobs.project(Projections.singleAttribute("tenant"), Predicates.and(
                 Predicates.equal("priority", priority.ordinal()),
-                Predicates.lessEqual("visibleAt", local.nowMicros())));
+                Predicates.lessEqual("visibleAt", clock())));
         return new TreeSet<>(t);
     }
 
@@ -240,7 +249,7 @@ public final class HazelcastJobQueue implements JobQueue {
     @Override
     public Map<Priority, Set<String>> tenantsByPriority() {
         Collection<Object[]> pairs = jobs.project(Projections.multiAttribute("priority", "tenant"),
-                Predicates.lessEqual("visibleAt", local.nowMicros()));
+                Predicates.lessEqual("visibleAt", clock()));
         Map<Priority, Set<String>> out = new EnumMap<>(Priority.class);
         for (Object[] pair : pairs) {
             out.computeIfAbsent(Priority.values()[(Integer) pair[0]], p -> new TreeSet<>()).add((String) pair[1]);
@@ -250,6 +259,18 @@ public final class HazelcastJobQueue implements JobQueue {
 
     private boolean change(int op, Lease lease) {
         return Boolean.TRUE.equals(jobs.executeOnKey(lease.job().id(), processor(op, lease.token())));
+    }
+
+    /** This handle's estimate of the members' time (the ticker's time with one). */
+    private long clock() {
+        return local.nowMicros() + offsetMicros;
+    }
+
+    /** Takes the owner's time {@code ownerNow}, read in answer to a call sent at {@code asked} on this handle's clock. */
+    private void learn(long ownerNow, long asked) {
+        if (ticker == null) {
+            offsetMicros = ownerNow - asked;
+        }
     }
 
     /** A processor of {@code op} on the ticker's time, or on the owner member's clock without one. */
@@ -338,7 +359,7 @@ public final class HazelcastJobQueue implements JobQueue {
         private final HazelcastInstance instance;
         private final String name;
         private @Nullable Ticker ticker;
-        private Ticker localClock = Ticker.system();
+        private Ticker localClock = () -> System.currentTimeMillis() * 1000L; // the clock the members read
         private Duration lease = Duration.ofSeconds(30);
         private int maxDeliveries = 5;
         private Duration idempotencyWindow = Duration.ofHours(24);

@@ -43,7 +43,10 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
         this.token = token;
     }
 
-    /** Claim: the job leased, null if it was not visible, or {@link Boolean#FALSE} if it was dead-lettered now. */
+    /**
+     * Claim: the job leased; the owner's time (a {@link Long}) if it was not visible yet; null if it is gone or dead;
+     * or {@link Boolean#FALSE} if it was dead-lettered now.
+     */
     @Override
     public Object process(Map.Entry<String, QueuedJob> entry) {
         if (now == MEMBER_CLOCK) {
@@ -64,7 +67,7 @@ public final class QueueProcessor implements EntryProcessor<String, QueuedJob, O
         switch (op) {
             case CLAIM -> {
                 if (j.getVisibleAt() > now) {
-                    return null;
+                    return now; // the claimer's clock is ahead: it learns the owner's
                 }
                 if (j.deliveries() >= maxDeliveries) {
                     j.kill();

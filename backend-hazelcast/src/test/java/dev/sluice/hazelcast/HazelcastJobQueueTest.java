@@ -232,6 +232,44 @@ class HazelcastJobQueueTest {
 
     @Test
     @Timeout(60)
+    @DisplayName("a handle whose clock runs an hour ahead finds a waiting job behind more leased ones than it looks at"
+            + " first: the refused claim tells it the members' time")
+    void aheadHandleFindsWaitingJobsBehindLeasedOnes() {
+        long hour = Duration.ofHours(1).toNanos() / 1000;
+        HazelcastJobQueue onTime = HazelcastJobQueue.builder(cluster.get(0), "ahead").build();
+        HazelcastJobQueue ahead = HazelcastJobQueue.builder(cluster.get(1), "ahead")
+                .localClock(() -> System.currentTimeMillis() * 1000 + hour).build();
+        for (int i = 0; i < 5; i++) {
+            onTime.enqueue(JobRequest.builder(new byte[] {(byte) i}).tenant("t").build());
+        }
+        assertThat(onTime.take(5)).hasSize(5);
+        String waiting = onTime.enqueue(JobRequest.builder(new byte[] {9}).tenant("t").build());
+        // in key order the five leased jobs come first, and to this handle's clock their leases are long over
+        assertThat(ahead.take(1)).extracting(l -> l.job().id()).containsExactly(waiting);
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("a handle whose clock lags an hour sees an expired lease on time once a claim told it the members'"
+            + " time")
+    void laggingHandleSeesExpiredLeases() throws InterruptedException {
+        long hour = Duration.ofHours(1).toNanos() / 1000;
+        HazelcastJobQueue behind = HazelcastJobQueue.builder(cluster.get(1), "behind")
+                .leaseDuration(Duration.ofMillis(300)).localClock(() -> System.currentTimeMillis() * 1000 - hour)
+                .build();
+        String id = behind.enqueue(JobRequest.builder(new byte[] {1}).tenant("t").build());
+        assertThat(behind.take(1)).hasSize(1);
+        List<Lease> again = List.of();
+        for (int i = 0; i < 200 && again.isEmpty(); i++) {
+            Thread.sleep(50);
+            again = behind.take(1);
+        }
+        assertThat(again).extracting(l -> l.job().id()).containsExactly(id);
+        assertThat(again.get(0).job().deliveries()).isEqualTo(2);
+    }
+
+    @Test
+    @Timeout(60)
     @DisplayName("on the members' clock a lease expires in real time: the job is delivered again and the late ack"
             + " is refused")
     void memberClockLeaseExpires() throws InterruptedException {

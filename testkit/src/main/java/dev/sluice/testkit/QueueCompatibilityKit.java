@@ -292,11 +292,12 @@ public abstract class QueueCompatibilityKit {
     @DisplayName("extending an expired lease nobody took since makes the job the worker's again for a lease from now")
     void expiredLeaseCanBeExtended() {
         queue.enqueue(job("x", "t", Priority.NORMAL));
+        JobQueue other = open(); // opened first: on a real clock the renewed lease runs while a handle starts
         Lease l = queue.take(Priority.NORMAL, "t", 1).get(0);
         passLease();
         assertThat(queue.tenants(Priority.NORMAL)).contains("t");
         assertThat(queue.extend(l)).isTrue();
-        assertThat(open().take(Priority.NORMAL, "t", 1)).isEmpty();
+        assertThat(other.take(Priority.NORMAL, "t", 1)).isEmpty();
         passPartOfLease(0.5);
         assertThat(queue.take(Priority.NORMAL, "t", 1)).isEmpty();
         assertThat(queue.ack(l)).isTrue();
