@@ -867,6 +867,59 @@ class DispatcherTest {
 
     @Test
     @Timeout(60)
+    @DisplayName("a resubmission of an idempotency key still on its way back when the job finishes gets the job's"
+            + " result; one made after that is told the job finished")
+    void resubmissionInFlightGetsTheResult() throws Exception {
+        AtomicReference<Dispatcher<String>> dispatcher = new AtomicReference<>();
+        AtomicInteger enqueues = new AtomicInteger();
+        CountDownLatch firstAcked = new CountDownLatch(1);
+        JobQueue q = new ForwardingQueue(queue(Duration.ofSeconds(30), 3)) {
+            @Override
+            public String enqueue(JobRequest request) {
+                String id = super.enqueue(request);
+                // the resubmission comes back only once the job ran and its worker left
+                if (enqueues.incrementAndGet() == 2) {
+                    try {
+                        assertThat(firstAcked.await(10, TimeUnit.SECONDS)).isTrue();
+                        for (int i = 0; i < 1000 && dispatcher.get().pending().contains(id); i++) {
+                            Thread.sleep(10);
+                        }
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return id;
+            }
+
+            @Override
+            public boolean ack(Lease lease) {
+                boolean held = super.ack(lease);
+                firstAcked.countDown();
+                return held;
+            }
+        };
+        CountDownLatch go = new CountDownLatch(1);
+        Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
+            go.await(10, TimeUnit.SECONDS);
+            return text(j);
+        }).name("resubmitted").build());
+        dispatcher.set(d);
+        JobRequest keyed = JobRequest.builder("once".getBytes(StandardCharsets.UTF_8)).tenant("t")
+                .idempotencyKey("key-1").build();
+        CompletableFuture<String> first = d.submit(keyed);
+        CompletableFuture<CompletableFuture<String>> again = CompletableFuture.supplyAsync(() -> d.submit(keyed));
+        for (int i = 0; i < 1000 && enqueues.get() < 2; i++) {
+            Thread.sleep(10);
+        }
+        go.countDown();
+        assertThat(first.get(10, TimeUnit.SECONDS)).isEqualTo("once");
+        assertThat(again.get(20, TimeUnit.SECONDS).get(10, TimeUnit.SECONDS)).isEqualTo("once");
+        assertThat(d.submit(keyed)).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
+                .havingCause().isInstanceOf(IllegalStateException.class).withMessageContaining("already finished");
+    }
+
+    @Test
+    @Timeout(60)
     @DisplayName("a submit stuck in its enqueue holds up no one: a job enqueued elsewhere runs and its worker is"
             + " free again meanwhile")
     void stuckSubmitHoldsUpNoOne() throws Exception {

@@ -91,10 +91,11 @@ public final class Dispatcher<R> implements AutoCloseable {
     private static final long UNAVAILABLE_RETRY_MICROS = 100_000;
     private static final long SETTLED_IDS = 100_000;
     /**
-     * The most outcomes kept for submits in flight; a submit whose enqueue outlasts that many settlings here may miss
-     * its job's, and its future then ends at the future timeout.
+     * The most outcomes kept for submits in flight (they may hold results, also of jobs submitted elsewhere); a
+     * submit whose enqueue outlasts that many settlings here may miss its job's, and its future then fails at once
+     * with {@link IllegalStateException}.
      */
-    private static final int MAX_EARLY = 10_000;
+    private static final int MAX_EARLY = 1_000;
 
     private final String name;
     private final JobQueue queue;
@@ -264,6 +265,9 @@ public final class Dispatcher<R> implements AutoCloseable {
         Early<R> outcome;
         synchronized (futures) {
             outcome = early.get(id);
+            if (outcome != null && outcome.mark() <= ticket) {
+                outcome = null; // settled before this submit began: it is told so below, as without submits in flight
+            }
             leaveEnqueuing(ticket);
             if (outcome == null) {
                 if (swept) { // close() took its last look while this enqueued: the job stays queued
@@ -276,8 +280,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                 }
                 if (settled.getIfPresent(id) != null) {
                     return CompletableFuture.failedFuture(new IllegalStateException("job " + id
-                            + " of idempotency key " + request.idempotencyKey()
-                            + " already finished here; its result is not kept"));
+                            + (request.idempotencyKey() == null ? "" : " of idempotency key "
+                                    + request.idempotencyKey()) + " already finished here; its result is not kept"));
                 }
                 f = new CompletableFuture<>();
                 futures.put(id, f);
@@ -706,9 +710,10 @@ public final class Dispatcher<R> implements AutoCloseable {
     }
 
     /**
-     * Removes and returns a job's future, the job settled here. A job with no future here while submits are between
-     * their enqueue and their registration may be one of theirs (it ran at once): {@code outcome}, if given, is kept
-     * for them in {@link #early}. Never waits.
+     * Removes and returns a job's future, the job settled here. While submits are between their enqueue and their
+     * registration, {@code outcome}, if given, is kept for them in {@link #early}: the job may be one of theirs (it
+     * ran at once), or a resubmission of its key. A submit takes it only if it was in flight when the job settled.
+     * Never waits.
      */
     private @Nullable CompletableFuture<R> claimFuture(String jobId,
             java.util.function.@Nullable Consumer<CompletableFuture<R>> outcome) {
@@ -717,7 +722,10 @@ public final class Dispatcher<R> implements AutoCloseable {
             if (f != null) {
                 settled.put(jobId, Boolean.TRUE);
                 forgetExpiry(jobId);
-            } else if (outcome != null && !enqueuing.isEmpty()) {
+            }
+            // Kept for the submits in flight: the job may be one of theirs (it ran at once), or a resubmission of
+            // its idempotency key may be on its way back.
+            if (outcome != null && !enqueuing.isEmpty()) {
                 settled.put(jobId, Boolean.TRUE);
                 early.remove(jobId); // re-added last: pruned after the submits in flight now
                 early.put(jobId, new Early<>(nextTicket, outcome));
@@ -744,7 +752,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
-    /** How a job settled with no future here: {@code settle} completes a late submit's future as the job ended. */
+    /** How a job settled while submits were in flight ({@code mark}: the next ticket then); {@code settle} ends one. */
     private record Early<R>(long mark, java.util.function.Consumer<CompletableFuture<R>> settle) {
     }
 
