@@ -322,7 +322,7 @@ class ResponseAffinityTest {
                         "{type: redis, namespace: gw-held-%d, timeout: 5s, redis: {address: \"%s\"}}"
                                 .formatted(System.nanoTime(), redis.uri()), "1h, responseIsolation: true")))) {
             long admitted = sim.stats().admitted();
-            sim.setLatency(Duration.ofMillis(1000));
+            sim.setLatency(Duration.ofMillis(2000)); // room for redis-cli to start on a busy machine
             HttpRequest create = HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses"))
                     .timeout(Duration.ofSeconds(20)).header("authorization", "Bearer sk-t")
                     .header("content-type", "application/json")
@@ -330,12 +330,12 @@ class ResponseAffinityTest {
                             + "\"max_output_tokens\":20,\"stream\":true}")).build();
             CompletableFuture<HttpResponse<Stream<String>>> streaming =
                     http.sendAsync(create, HttpResponse.BodyHandlers.ofLines());
-            // admitted (the gateway's limiter writes are done); the simulator answers a second later
+            // admitted (the gateway's limiter writes are done); the simulator answers two seconds later
             for (int i = 0; i < 2000 && sim.stats().admitted() == admitted; i++) {
                 Thread.sleep(5);
             }
             assertThat(sim.stats().admitted()).isEqualTo(admitted + 1);
-            redis.stallWrites(Duration.ofMillis(2500)); // the record's write waits; lookups are answered
+            redis.stallWrites(Duration.ofMillis(3500)); // the record's write waits; lookups are answered
             HttpResponse<Stream<String>> r = streaming.get(20, TimeUnit.SECONDS);
             assertThat(r.statusCode()).isEqualTo(200);
             try (Stream<String> lines = r.body()) {

@@ -1278,14 +1278,14 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         cresp.handler(buf -> {
             for (Buffer event : s.events.feed(buf)) {
                 if (c.kind == Kind.RESPONSES) {
-                    CompletableFuture<Void> recorded = responsesEvent(c, t, s, event.toString(StandardCharsets.UTF_8));
-                    if (s.held == null && isolated && recorded != null && !recorded.isDone()) {
+                    boolean recorded = responsesEvent(c, t, s, event.toString(StandardCharsets.UTF_8));
+                    if (s.held == null && isolated && recorded && !s.record.isDone()) {
                         // Under isolation the tenant reaches its response only once remembered: the events from the
                         // one that announces its id on wait for the record (at most backend.timeout), so a call about
                         // it sent as soon as the id is seen, through any instance, finds it.
                         s.held = new ArrayList<>();
                         cresp.pause();
-                        recorded.whenComplete((v, e) -> ctx.runOnContext(x -> releaseHeld(c, t, s, cresp)));
+                        s.record.whenComplete((v, e) -> ctx.runOnContext(x -> releaseHeld(c, t, s, cresp, ctx)));
                     }
                     if (s.held != null) {
                         s.held.add(event);
@@ -1309,15 +1309,22 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         });
         cresp.endHandler(v -> {
             if (s.held != null) {
-                s.endHeld = true; // ends once the held events are out
+                s.endHeld = true; // ends once the held events are out (defensive: a paused response holds its end)
             } else {
                 endStream(c, t, s);
             }
         });
     }
 
-    /** Passes on the events held for the response's record, then lets the upstream flow again (or ends). */
-    private void releaseHeld(Call c, Admission.Ticket t, SseState s, HttpClientResponse cresp) {
+    /**
+     * Passes on the events held for the response's record, then lets the upstream flow again (or ends); waits again
+     * if a later write of the record (an event read while these were held) is still out.
+     */
+    private void releaseHeld(Call c, Admission.Ticket t, SseState s, HttpClientResponse cresp, Context ctx) {
+        if (!s.record.isDone() && !c.clientGone && !s.ended) {
+            s.record.whenComplete((v, e) -> ctx.runOnContext(x -> releaseHeld(c, t, s, cresp, ctx)));
+            return;
+        }
         List<Buffer> held = s.held;
         s.held = null;
         if (held == null || c.clientGone || s.ended) {
@@ -1381,25 +1388,26 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
      * ({@code response.completed}, {@code response.incomplete}, {@code response.failed}); one chunk for each
      * {@code ...delta} event (text, refusal, function arguments, reasoning summary). Only the event's own type
      * decides: every event that carries the response repeats the client's fields ({@code metadata},
-     * {@code instructions}), which may hold any text. Returns the write of the record an event made, or null.
+     * {@code instructions}), which may hold any text. Returns whether the event wrote the response's record.
      */
-    private @Nullable CompletableFuture<Void> responsesEvent(Call c, Admission.Ticket t, SseState s, String text) {
+    private boolean responsesEvent(Call c, Admission.Ticket t, SseState s, String text) {
         int i = text.indexOf("data:");
         if (i < 0) {
-            return null;
+            return false;
         }
         JsonNode data;
         try {
             data = JSON.readTree(text.substring(i + 5).trim());
         } catch (Exception e) {
-            return null; // not JSON: relayed as it is
+            return false; // not JSON: relayed as it is
         }
         String type = data == null ? "" : data.path("type").asText();
         switch (type) {
             case "response.created" -> {
                 JsonNode id = data.path("response").get("id");
                 if (id != null && id.isTextual()) {
-                    return remember(c, t, id.asText(), 0);
+                    record(c, t, s, id.asText(), 0);
+                    return true;
                 }
             }
             case "response.completed", "response.incomplete", "response.failed" -> {
@@ -1408,7 +1416,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                     s.usage = u;
                     JsonNode id = data.path("response").get("id");
                     if (id != null && id.isTextual()) {
-                        return remember(c, t, id.asText(), u); // now with what it used
+                        record(c, t, s, id.asText(), u); // now with what it used
+                        return true;
                     }
                 }
             }
@@ -1418,7 +1427,12 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                 }
             }
         }
-        return null;
+        return false;
+    }
+
+    /** Writes a stream's record after its earlier writes, so the last one (with the usage) is the one kept. */
+    private void record(Call c, Admission.Ticket t, SseState s, String id, long tokens) {
+        s.record = s.record.thenCompose(v -> remember(c, t, id, tokens));
     }
 
     /**
@@ -1452,6 +1466,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         long chunks;
         long usage;
         boolean ended;
+        /** The stream's record writes, one after the other: the last one. */
+        CompletableFuture<Void> record = CompletableFuture.completedFuture(null);
         /** Events waiting for the response's record (under isolation), the upstream paused meanwhile; or null. */
         @Nullable List<Buffer> held;
         /** The upstream ended while events were held. */
