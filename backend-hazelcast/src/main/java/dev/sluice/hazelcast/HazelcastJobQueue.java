@@ -58,15 +58,19 @@ import org.jspecify.annotations.Nullable;
  * <p><b>Time</b> is the partition owner's clock, read inside each entry processor (as for {@link HazelcastBackend}):
  * a lease ends, and a lease is checked, on the member's clock, so an application clock that runs ahead cannot take a
  * job still leased to another handle, nor one that lags keep a lease past its end. The members' clocks must agree to
- * well within a lease. A handle's own clock (the wall clock, as the members') only orders the keys it writes and
- * dates the candidates it looks for, corrected by the members' time each claim answers with: waiting and given-back
- * jobs are visible to every handle at once, and a handle whose clock is off learns the members' time at its first
- * claim, so it sees expired leases on time from then on. With a {@linkplain Builder#ticker ticker} (tests), every
- * time is read on it instead.
+ * well within a lease. A handle's own clock only orders the keys it writes and dates the candidates it looks for,
+ * corrected by the members' time, which it reads when built, at least every 10 seconds after, and in each claim's
+ * answer (half the round trip taken off): waiting and given-back jobs are visible to every handle at once, and a
+ * handle whose clock is off still sees expired leases on time and skips leases still held. With a
+ * {@linkplain Builder#ticker ticker} (tests), every time is read on it instead.
  */
 public final class HazelcastJobQueue implements JobQueue {
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+    /** How often a handle reads the members' time at least. */
+    private static final long CLOCK_REFRESH_MICROS = 10_000_000;
+    /** The key the clock is read on: no job's (their keys are digits and a dash). */
+    private static final String CLOCK_KEY = "~clock";
 
     private final IMap<String, QueuedJob> jobs;
     private final IMap<String, String> idempotency;
@@ -75,8 +79,10 @@ public final class HazelcastJobQueue implements JobQueue {
     private final @Nullable Ticker ticker;
     /** This handle's clock: keys' enqueue times and the visibility of candidates, with {@link #offsetMicros}. */
     private final Ticker local;
-    /** The members' time less this handle's, as the last claim answered (member clock only). */
+    /** The members' time less this handle's, as last read (member clock only). */
     private volatile long offsetMicros;
+    /** When {@link #offsetMicros} was last read, on this handle's clock. */
+    private volatile long learnedAt;
     private final long leaseMicros;
     private final int maxDeliveries;
     private final long idempotencyMillis;
@@ -102,6 +108,9 @@ public final class HazelcastJobQueue implements JobQueue {
         jobs.addIndex(IndexType.HASH, "lane");
         jobs.addIndex(IndexType.SORTED, "visibleAt");
         jobs.addIndex(IndexType.HASH, "state");
+        if (ticker == null) {
+            probeClock();
+        }
     }
 
     /** A builder of the queue {@code name} on {@code instance} (a member or a client), which stays the caller's. */
@@ -193,11 +202,12 @@ public final class HazelcastJobQueue implements JobQueue {
                 }
                 long asked = local.nowMicros();
                 Object r = jobs.executeOnKey(key, processor(QueueProcessor.CLAIM, handle));
+                long answered = local.nowMicros();
                 if (r instanceof QueuedJob j) {
                     out.add(new Lease(j.job(key), Objects.requireNonNull(j.token())));
-                    learn(j.getVisibleAt() - leaseMicros, asked);
+                    learn(j.getVisibleAt() - leaseMicros, asked, answered);
                 } else if (r instanceof Long ownerNow) {
-                    learn(ownerNow, asked); // not visible yet on the owner's clock: ours runs ahead
+                    learn(ownerNow, asked, answered); // not visible yet on the owner's clock: ours runs ahead
                     visible = Predicates.and(Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
                             Predicates.lessEqual("visibleAt", clock()));
                 } else if (Boolean.FALSE.equals(r)) {
@@ -261,15 +271,36 @@ public final class HazelcastJobQueue implements JobQueue {
         return Boolean.TRUE.equals(jobs.executeOnKey(lease.job().id(), processor(op, lease.token())));
     }
 
-    /** This handle's estimate of the members' time (the ticker's time with one). */
+    /** This handle's estimate of the members' time (the ticker's time with one), read again every 10 seconds. */
     private long clock() {
-        return local.nowMicros() + offsetMicros;
+        long now = local.nowMicros();
+        if (ticker == null && now - learnedAt > CLOCK_REFRESH_MICROS) {
+            probeClock();
+            now = local.nowMicros();
+        }
+        return now + offsetMicros;
     }
 
-    /** Takes the owner's time {@code ownerNow}, read in answer to a call sent at {@code asked} on this handle's clock. */
-    private void learn(long ownerNow, long asked) {
+    /** Reads a member's time; a failure keeps the last offset (and is tried again after the refresh interval). */
+    private void probeClock() {
+        long asked = local.nowMicros();
+        try {
+            Long ownerNow = jobs.executeOnKey(CLOCK_KEY, new ClockProbe());
+            learn(Objects.requireNonNull(ownerNow), asked, local.nowMicros());
+        } catch (RuntimeException e) {
+            learnedAt = asked;
+        }
+    }
+
+    /**
+     * Takes the owner's time {@code ownerNow}, read in answer to a call sent at {@code asked} and answered at
+     * {@code answered} on this handle's clock: taken as read halfway.
+     */
+    private void learn(long ownerNow, long asked, long answered) {
         if (ticker == null) {
-            offsetMicros = ownerNow - asked;
+            long at = asked + (answered - asked) / 2;
+            offsetMicros = ownerNow - at;
+            learnedAt = at;
         }
     }
 
@@ -359,7 +390,7 @@ public final class HazelcastJobQueue implements JobQueue {
         private final HazelcastInstance instance;
         private final String name;
         private @Nullable Ticker ticker;
-        private Ticker localClock = () -> System.currentTimeMillis() * 1000L; // the clock the members read
+        private Ticker localClock = Ticker.system();
         private Duration lease = Duration.ofSeconds(30);
         private int maxDeliveries = 5;
         private Duration idempotencyWindow = Duration.ofHours(24);

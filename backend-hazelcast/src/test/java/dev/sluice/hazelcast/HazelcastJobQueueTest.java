@@ -18,6 +18,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -232,13 +233,15 @@ class HazelcastJobQueueTest {
 
     @Test
     @Timeout(60)
-    @DisplayName("a handle whose clock runs an hour ahead finds a waiting job behind more leased ones than it looks at"
-            + " first: the refused claim tells it the members' time")
+    @DisplayName("a handle whose clock jumps an hour ahead finds a waiting job behind more leased ones than it looks at"
+            + " first: it reads the members' time again (its last reading looks an hour old)")
     void aheadHandleFindsWaitingJobsBehindLeasedOnes() {
-        long hour = Duration.ofHours(1).toNanos() / 1000;
+        AtomicLong skew = new AtomicLong();
+        Ticker system = Ticker.system();
         HazelcastJobQueue onTime = HazelcastJobQueue.builder(cluster.get(0), "ahead").build();
         HazelcastJobQueue ahead = HazelcastJobQueue.builder(cluster.get(1), "ahead")
-                .localClock(() -> System.currentTimeMillis() * 1000 + hour).build();
+                .localClock(() -> system.nowMicros() + skew.get()).build();
+        skew.set(Duration.ofHours(1).toNanos() / 1000); // after it read the members' time when built
         for (int i = 0; i < 5; i++) {
             onTime.enqueue(JobRequest.builder(new byte[] {(byte) i}).tenant("t").build());
         }
@@ -250,13 +253,14 @@ class HazelcastJobQueueTest {
 
     @Test
     @Timeout(60)
-    @DisplayName("a handle whose clock lags an hour sees an expired lease on time once a claim told it the members'"
-            + " time")
+    @DisplayName("a handle whose clock jumps an hour back sees an expired lease on time once a claim told it the"
+            + " members' time")
     void laggingHandleSeesExpiredLeases() throws InterruptedException {
-        long hour = Duration.ofHours(1).toNanos() / 1000;
+        AtomicLong skew = new AtomicLong();
+        Ticker system = Ticker.system();
         HazelcastJobQueue behind = HazelcastJobQueue.builder(cluster.get(1), "behind")
-                .leaseDuration(Duration.ofMillis(300)).localClock(() -> System.currentTimeMillis() * 1000 - hour)
-                .build();
+                .leaseDuration(Duration.ofMillis(300)).localClock(() -> system.nowMicros() + skew.get()).build();
+        skew.set(-Duration.ofHours(1).toNanos() / 1000); // after it read the members' time when built
         String id = behind.enqueue(JobRequest.builder(new byte[] {1}).tenant("t").build());
         assertThat(behind.take(1)).hasSize(1);
         List<Lease> again = List.of();
@@ -264,6 +268,28 @@ class HazelcastJobQueueTest {
             Thread.sleep(50);
             again = behind.take(1);
         }
+        assertThat(again).extracting(l -> l.job().id()).containsExactly(id);
+        assertThat(again.get(0).job().deliveries()).isEqualTo(2);
+    }
+
+    @Test
+    @Timeout(60)
+    @DisplayName("a handle built with its clock an hour behind, which never claimed, names the lane and takes the job"
+            + " of another handle's expired lease on time")
+    void newLaggingHandleSeesExpiredLeases() throws InterruptedException {
+        long hour = Duration.ofHours(1).toNanos() / 1000;
+        Ticker system = Ticker.system();
+        HazelcastJobQueue worker = HazelcastJobQueue.builder(cluster.get(0), "lagging-new")
+                .leaseDuration(Duration.ofMillis(300)).build();
+        String id = worker.enqueue(JobRequest.builder(new byte[] {1}).tenant("t").build());
+        assertThat(worker.take(1)).hasSize(1); // and the worker dies with it
+        HazelcastJobQueue behind = HazelcastJobQueue.builder(cluster.get(1), "lagging-new")
+                .leaseDuration(Duration.ofMillis(300)).localClock(() -> system.nowMicros() - hour).build();
+        for (int i = 0; i < 200 && !behind.tenants(Priority.NORMAL).contains("t"); i++) {
+            Thread.sleep(50);
+        }
+        assertThat(behind.tenants(Priority.NORMAL)).containsExactly("t");
+        List<Lease> again = behind.take(1);
         assertThat(again).extracting(l -> l.job().id()).containsExactly(id);
         assertThat(again.get(0).job().deliveries()).isEqualTo(2);
     }
