@@ -318,6 +318,50 @@ class HazelcastJobQueueTest {
 
     @Test
     @Timeout(120)
+    @DisplayName("on the members' clock too, a member killed abruptly loses nothing: leases expire on the surviving"
+            + " owners' clocks and every unacked job comes back once")
+    void memberLossOnTheMembersClock() throws InterruptedException {
+        List<HazelcastInstance> members = Members.start(3);
+        try {
+            HazelcastJobQueue producer = HazelcastJobQueue.builder(members.get(0), "survive-clock")
+                    .leaseDuration(Duration.ofSeconds(1)).build();
+            HazelcastJobQueue worker = HazelcastJobQueue.builder(members.get(1), "survive-clock")
+                    .leaseDuration(Duration.ofSeconds(1)).build();
+            for (int i = 0; i < 60; i++) {
+                producer.enqueue(JobRequest.builder(new byte[] {(byte) i}).tenant("t").build());
+            }
+            List<Lease> taken = worker.take(20);
+            assertThat(taken).hasSize(20);
+            Set<String> acked = new HashSet<>();
+            for (int i = 0; i < 5; i++) {
+                assertThat(worker.ack(taken.get(i))).isTrue();
+                acked.add(taken.get(i).job().id());
+            }
+            members.get(2).getLifecycleService().terminate();
+            Set<String> rest = new HashSet<>();
+            for (int round = 0; round < 300 && rest.size() < 55; round++) {
+                List<Lease> got = producer.take(20);
+                for (Lease l : got) {
+                    assertThat(rest.add(l.job().id())).as("taken twice: %s", l.job().id()).isTrue();
+                    assertThat(producer.ack(l)).isTrue();
+                }
+                if (got.isEmpty()) {
+                    Thread.sleep(50); // the 15 leased ones come back when their leases expire
+                }
+            }
+            assertThat(rest).hasSize(55).doesNotContainAnyElementsOf(acked);
+            assertThat(producer.depth(Priority.NORMAL)).isZero();
+        } finally {
+            members.forEach(m -> {
+                if (m.getLifecycleService().isRunning()) {
+                    m.shutdown();
+                }
+            });
+        }
+    }
+
+    @Test
+    @Timeout(120)
     @DisplayName("a member killed abruptly loses nothing: waiting and leased jobs survive on the backups, acked ones"
             + " stay gone")
     void memberLossLosesNothing() {
