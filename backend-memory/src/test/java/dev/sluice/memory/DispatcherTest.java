@@ -706,32 +706,19 @@ class DispatcherTest {
             + " queued), instead of one left pending forever")
     void submitRacingClose() throws Exception {
         MemoryJobQueue memory = queue(Duration.ofSeconds(30), 3);
-        CountDownLatch inEnqueue = new CountDownLatch(1);
-        CountDownLatch finishEnqueue = new CountDownLatch(1);
-        JobQueue q = new ForwardingQueue(memory) {
-            @Override
-            public String enqueue(JobRequest request) {
-                inEnqueue.countDown();
-                try {
-                    finishEnqueue.await(); // a store round trip that outlasts close()
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                return super.enqueue(request);
-            }
-        };
+        GatedQueue q = new GatedQueue(memory, "late"); // a store round trip that outlasts close()
         Dispatcher<String> d = Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> text(j))
                 .name("racing").gracePeriod(Duration.ofSeconds(1)).build();
         CompletableFuture<CompletableFuture<String>> submitted =
                 CompletableFuture.supplyAsync(() -> d.submit(job("late", "t", Priority.NORMAL)));
-        assertThat(inEnqueue.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(q.entered.await(10, TimeUnit.SECONDS)).isTrue();
         Thread closer = new Thread(d::close);
         closer.start();
         // close() ends while the enqueue is still out (submits enqueue outside the dispatcher's lock)
         closer.join(30_000);
         assertThat(closer.isAlive()).isFalse();
         assertThat(submitted).isNotDone();
-        finishEnqueue.countDown();
+        q.release.countDown();
         assertThat(submitted.get(10, TimeUnit.SECONDS)).failsWithin(Duration.ofSeconds(10))
                 .withThrowableOfType(ExecutionException.class).havingCause()
                 .isInstanceOf(RejectedExecutionException.class).withMessageContaining("stays queued");
@@ -833,35 +820,10 @@ class DispatcherTest {
     @Timeout(60)
     @DisplayName("a job that runs and finishes before its submit has returned still completes the submit's future")
     void jobFinishedBeforeItsSubmitReturned() throws Exception {
-        AtomicReference<Dispatcher<String>> dispatcher = new AtomicReference<>();
-        CountDownLatch acked = new CountDownLatch(1);
-        JobQueue q = new ForwardingQueue(queue(Duration.ofSeconds(30), 3)) {
-            @Override
-            public String enqueue(JobRequest request) {
-                String id = super.enqueue(request);
-                // Returns only once the job ran, was acked and its worker left.
-                try {
-                    assertThat(acked.await(10, TimeUnit.SECONDS)).isTrue();
-                    for (int i = 0; i < 1000 && dispatcher.get().pending().contains(id); i++) {
-                        Thread.sleep(10);
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                assertThat(dispatcher.get().pending()).doesNotContain(id);
-                return id;
-            }
-
-            @Override
-            public boolean ack(Lease lease) {
-                boolean held = super.ack(lease);
-                acked.countDown();
-                return held;
-            }
-        };
+        LateQueue q = new LateQueue(queue(Duration.ofSeconds(30), 3), 1);
         Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> text(j))
                 .name("finished-first").build());
-        dispatcher.set(d);
+        q.dispatcher.set(d);
         assertThat(d.submit(job("quick", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("quick");
     }
 
@@ -870,45 +832,18 @@ class DispatcherTest {
     @DisplayName("a resubmission of an idempotency key still on its way back when the job finishes gets the job's"
             + " result; one made after that is told the job finished")
     void resubmissionInFlightGetsTheResult() throws Exception {
-        AtomicReference<Dispatcher<String>> dispatcher = new AtomicReference<>();
-        AtomicInteger enqueues = new AtomicInteger();
-        CountDownLatch firstAcked = new CountDownLatch(1);
-        JobQueue q = new ForwardingQueue(queue(Duration.ofSeconds(30), 3)) {
-            @Override
-            public String enqueue(JobRequest request) {
-                String id = super.enqueue(request);
-                // the resubmission comes back only once the job ran and its worker left
-                if (enqueues.incrementAndGet() == 2) {
-                    try {
-                        assertThat(firstAcked.await(10, TimeUnit.SECONDS)).isTrue();
-                        for (int i = 0; i < 1000 && dispatcher.get().pending().contains(id); i++) {
-                            Thread.sleep(10);
-                        }
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-                return id;
-            }
-
-            @Override
-            public boolean ack(Lease lease) {
-                boolean held = super.ack(lease);
-                firstAcked.countDown();
-                return held;
-            }
-        };
+        LateQueue q = new LateQueue(queue(Duration.ofSeconds(30), 3), 2); // the resubmission comes back late
         CountDownLatch go = new CountDownLatch(1);
         Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
             go.await(10, TimeUnit.SECONDS);
             return text(j);
         }).name("resubmitted").build());
-        dispatcher.set(d);
+        q.dispatcher.set(d);
         JobRequest keyed = JobRequest.builder("once".getBytes(StandardCharsets.UTF_8)).tenant("t")
                 .idempotencyKey("key-1").build();
         CompletableFuture<String> first = d.submit(keyed);
         CompletableFuture<CompletableFuture<String>> again = CompletableFuture.supplyAsync(() -> d.submit(keyed));
-        for (int i = 0; i < 1000 && enqueues.get() < 2; i++) {
+        for (int i = 0; i < 1000 && q.enqueues.get() < 2; i++) {
             Thread.sleep(10);
         }
         go.countDown();
@@ -924,22 +859,7 @@ class DispatcherTest {
             + " free again meanwhile")
     void stuckSubmitHoldsUpNoOne() throws Exception {
         MemoryJobQueue memory = queue(Duration.ofSeconds(30), 3);
-        CountDownLatch stuckIn = new CountDownLatch(1);
-        CountDownLatch unstick = new CountDownLatch(1);
-        JobQueue q = new ForwardingQueue(memory) {
-            @Override
-            public String enqueue(JobRequest request) {
-                if (new String(request.payload(), StandardCharsets.UTF_8).equals("stuck")) {
-                    stuckIn.countDown();
-                    try {
-                        unstick.await(30, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-                return super.enqueue(request);
-            }
-        };
+        GatedQueue q = new GatedQueue(memory, "stuck");
         Set<String> ran = ConcurrentHashMap.newKeySet();
         Dispatcher<String> d = closing(Dispatcher.builder(q, limiter(UNBOUNDED), (JobHandler<String>) j -> {
             ran.add(text(j));
@@ -947,7 +867,7 @@ class DispatcherTest {
         }).workers(1).name("stuck-submit").build());
         CompletableFuture<CompletableFuture<String>> stuck =
                 CompletableFuture.supplyAsync(() -> d.submit(job("stuck", "t", Priority.NORMAL)));
-        assertThat(stuckIn.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(q.entered.await(10, TimeUnit.SECONDS)).isTrue();
         for (int i = 0; i < 3; i++) { // as another instance's producer: no future here; one worker runs them all
             memory.enqueue(job("elsewhere" + i, "t", Priority.NORMAL));
         }
@@ -957,7 +877,7 @@ class DispatcherTest {
         assertThat(ran).containsExactlyInAnyOrder("elsewhere0", "elsewhere1", "elsewhere2");
         assertThat(d.pending()).isEmpty();
         assertThat(stuck).isNotDone();
-        unstick.countDown();
+        q.release.countDown();
         assertThat(stuck.get(10, TimeUnit.SECONDS).get(10, TimeUnit.SECONDS)).isEqualTo("stuck");
     }
 
@@ -987,6 +907,71 @@ class DispatcherTest {
 
         int charged() {
             return grants.get() - refunds.get();
+        }
+    }
+
+    /**
+     * Returns from its {@code late}-th enqueue only once the job was acked and {@link #dispatcher} no longer holds
+     * it: a store whose answer to the enqueue comes back after the job ran.
+     */
+    private static final class LateQueue extends ForwardingQueue {
+        final AtomicReference<Dispatcher<?>> dispatcher = new AtomicReference<>();
+        final AtomicInteger enqueues = new AtomicInteger();
+        private final CountDownLatch acked = new CountDownLatch(1);
+        private final int late;
+
+        LateQueue(JobQueue delegate, int late) {
+            super(delegate);
+            this.late = late;
+        }
+
+        @Override
+        public String enqueue(JobRequest request) {
+            String id = super.enqueue(request);
+            if (enqueues.incrementAndGet() == late) {
+                try {
+                    assertThat(acked.await(10, TimeUnit.SECONDS)).isTrue();
+                    for (int i = 0; i < 1000 && dispatcher.get().pending().contains(id); i++) {
+                        Thread.sleep(10);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                assertThat(dispatcher.get().pending()).doesNotContain(id);
+            }
+            return id;
+        }
+
+        @Override
+        public boolean ack(Lease lease) {
+            boolean held = super.ack(lease);
+            acked.countDown();
+            return held;
+        }
+    }
+
+    /** Holds the enqueue of a job whose payload is {@code gated} until {@link #release}, as a slow store would. */
+    private static final class GatedQueue extends ForwardingQueue {
+        final CountDownLatch entered = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        private final String gated;
+
+        GatedQueue(JobQueue delegate, String gated) {
+            super(delegate);
+            this.gated = gated;
+        }
+
+        @Override
+        public String enqueue(JobRequest request) {
+            if (new String(request.payload(), StandardCharsets.UTF_8).equals(gated)) {
+                entered.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return super.enqueue(request);
         }
     }
 
