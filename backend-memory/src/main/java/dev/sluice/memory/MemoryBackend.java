@@ -193,12 +193,14 @@ public final class MemoryBackend implements LimiterBackend {
 
     @Override
     public Decision acquire(String key, Policy policy, Cost cost) {
-        // One clock read per call on a known key: a retry after a lost race decides at the same instant, which only
-        // ever makes it more conservative (the winner's state is at least as recent), and keeps the race window short.
-        // A new key reads it again (see the slow path), as a sweep may have run since.
-        long now = ticker.nowMicros();
         // Few bytecodes, so that the JIT inlines it into the caller: the common case of a cell under its own policy.
         Slot slot = entries.get(key);
+        // One clock read per call on a known key: a retry after a lost race decides at the same instant, which only
+        // ever makes it more conservative (the winner's state is at least as recent), and keeps the race window short.
+        // A new key reads it again (see the slow path), as a sweep may have run since. Read after the look-up: any
+        // time during the call is the call's, and the look-up's loads then overlap the clock read instead of waiting
+        // behind it (benchmarks/RESULTS.md, fourteenth session: +15% on GCRA at one thread).
+        long now = ticker.nowMicros();
         if (slot instanceof CellEntry c) {
             Decision d = c.policy == policy && c.covers(now) ? acquireCell(c, policy, cost, now) : null;
             return d != null ? d : acquire(key, policy, cost, now, null);
