@@ -15,10 +15,14 @@ import dev.sluice.testkit.WindowCheck;
 import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** What the in-memory backend adds to the compatibility kit: bounded memory. */
 class MemoryBackendTest {
@@ -145,6 +149,36 @@ class MemoryBackendTest {
         assertThat(limiter.tryAcquire("k", Cost.request()).granted()).as("granted, in the new window").isTrue();
         assertThat(limiter.tryAcquire("k", Cost.request()).granted())
                 .as("the new window holds 1: charging the stale call to the old one would let a second in").isFalse();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = Algorithm.class, names = {"FIXED_WINDOW", "GCRA", "TOKEN_BUCKET"})
+    @DisplayName("A sweep that forgets a key between an acquire's look-up of it and its clock read (the acquire reads"
+            + " the clock second) changes nothing: the key starts afresh, and its limit holds")
+    void sweepBetweenLookUpAndClockRead(Algorithm algorithm) {
+        AtomicReference<MemoryBackend> backend = new AtomicReference<>();
+        AtomicBoolean sweepAtNextRead = new AtomicBoolean();
+        AtomicLong left = new AtomicLong(-1);
+        Ticker clock = () -> {
+            if (sweepAtNextRead.getAndSet(false)) {
+                left.set(backend.get().cleanUp()); // its own clock reads do not sweep again
+            }
+            return ticker.nowMicros();
+        };
+        backend.set(MemoryBackend.builder().ticker(clock).sweeper(Runnable::run).sweepInterval(Duration.ofHours(1))
+                .build());
+        Limit limit = Limit.of("requests", 1, Duration.ofSeconds(10), algorithm);
+        SluiceLimiter limiter = SluiceLimiter.builder(backend.get()).policy(Policy.of(limit)).build();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isTrue();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).isFalse();
+        ticker.advance(Duration.ofSeconds(20)); // at rest: the next sweep forgets the key
+        assertThat(backend.get().liveKeys()).isEqualTo(1);
+
+        sweepAtNextRead.set(true);
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).as("granted, the key at rest").isTrue();
+        assertThat(left.get()).as("the sweep ran inside that acquire and forgot the key").isZero();
+        assertThat(limiter.tryAcquire("k", Cost.request()).granted()).as("its limit of 1 holds").isFalse();
+        assertThat(backend.get().liveKeys()).isEqualTo(1);
     }
 
     @Test
