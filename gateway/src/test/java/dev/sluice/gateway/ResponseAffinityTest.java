@@ -1,6 +1,7 @@
 package dev.sluice.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -8,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.sluice.testkit.redis.RedisEndpoint;
 import dev.sluice.testkit.redis.RedisExtension;
 import dev.sluice.testkit.simulator.ProviderSimulator;
+import dev.sluice.testkit.simulator.SimulatorLimits;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -202,6 +204,57 @@ class ResponseAffinityTest {
                 assertThat(chained.statusCode()).as(chained.body()).isEqualTo(200);
             }
             assertThat(probes(other)).isEqualTo(sim.stats().otherErrors());
+        }
+    }
+
+    /** A provider whose second key takes one request per 4 s. */
+    private static ProviderSimulator slowSecondKey() {
+        return ProviderSimulator.builder()
+                .keyLimits("sk-project-two", SimulatorLimits.perMinute(1, 1_000_000).withWindow(Duration.ofSeconds(4)))
+                .start();
+    }
+
+    @Test
+    @DisplayName("A probe that the provider answers 429 on the next key waits out that key's cooldown and tries it "
+            + "again: the client's chained call gets its answer")
+    void probeMeetsA429() throws Exception {
+        try (ProviderSimulator sim = slowSecondKey();
+                Gateway maker = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")));
+                Gateway other = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")))) {
+            id(create(maker, null, false)); // the first key
+            String byTwo = id(create(maker, null, false)); // the second key, whose window is now full for 4 s
+            // a call chaining to it (reads are not rate limited by the provider): the first key answers 404, the
+            // second 429, then the response
+            HttpResponse<String> r = create(other, byTwo, false);
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            assertThat(sim.stats().otherErrors()).as("the first key's 404").isEqualTo(1);
+            assertThat(sim.stats().rejected429()).as("the second key's 429").isEqualTo(1);
+            assertThat(probes(other)).isEqualTo(1);
+        }
+    }
+
+    @Test
+    @DisplayName("A client that leaves while its probe waits out a 429's cooldown is not sent again: nothing more "
+            + "goes upstream for it")
+    void clientLeavesDuringAProbe() throws Exception {
+        try (ProviderSimulator sim = slowSecondKey();
+                Gateway maker = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")));
+                Gateway other = Gateway.start(GatewayConfigParser.create().parse(yaml(sim, "{type: memory}", "1h")))) {
+            id(create(maker, null, false));
+            String byTwo = id(create(maker, null, false));
+            long before = sim.stats().requests();
+            HttpRequest impatient = HttpRequest.newBuilder(URI.create(other.baseUrl() + "/responses"))
+                    .timeout(Duration.ofMillis(1500)).header("authorization", "Bearer sk-t")
+                    .header("content-type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\","
+                            + "\"max_output_tokens\":20,\"previous_response_id\":\"" + byTwo + "\"}")).build();
+            assertThatThrownBy(() -> http.send(impatient, HttpResponse.BodyHandlers.ofString()))
+                    .isInstanceOf(java.net.http.HttpTimeoutException.class);
+            assertThat(sim.stats().rejected429()).as("the probe met the second key's 429").isEqualTo(1);
+            long sent = sim.stats().requests();
+            assertThat(sent - before).as("the 404 and the 429").isEqualTo(2);
+            Thread.sleep(5000); // past the second key's cooldown, when the probe would have gone out again
+            assertThat(sim.stats().requests()).as("nothing sent for the client that left").isEqualTo(sent);
         }
     }
 
