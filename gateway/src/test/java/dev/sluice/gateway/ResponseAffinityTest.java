@@ -56,6 +56,13 @@ class ResponseAffinityTest {
                 """.formatted(backend, affinity, sim.baseUrl());
     }
 
+    /** A gateway with responseIsolation on its own namespace of {@code redis}, its store timeout {@code timeout}. */
+    private static GatewayConfig isolatedOnRedis(ProviderSimulator sim, RedisEndpoint redis, String timeout) {
+        return GatewayConfigParser.create().parse(yaml(sim, "{type: redis, namespace: gw-isolated-%d, timeout: %s, "
+                .formatted(System.nanoTime(), timeout) + "redis: {address: \"" + redis.uri() + "\"}}",
+                "1h, responseIsolation: true"));
+    }
+
     private HttpResponse<String> create(Gateway g, @Nullable String previous, boolean stream) throws Exception {
         String body = "{\"model\":\"gpt-4o-mini\",\"input\":\"Go on\",\"max_output_tokens\":20"
                 + (previous == null ? "" : ",\"previous_response_id\":\"" + previous + "\"")
@@ -348,9 +355,7 @@ class ResponseAffinityTest {
     void isolationFailsClosed(RedisEndpoint redis) throws Exception {
         assumeTrue(redis.canKill(), "needs a private redis-server to stall");
         try (ProviderSimulator sim = ProviderSimulator.builder().start();
-                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim,
-                        "{type: redis, namespace: gw-isolated-%d, timeout: 300ms, redis: {address: \"%s\"}}"
-                                .formatted(System.nanoTime(), redis.uri()), "1h, responseIsolation: true")))) {
+                Gateway g = Gateway.start(isolatedOnRedis(sim, redis, "300ms"))) {
             String id = id(create(g, null, false));
             long upstream = upstreamCalls(g);
             long stalled = System.nanoTime();
@@ -371,9 +376,7 @@ class ResponseAffinityTest {
     void streamedResponseReachableOnceAnnounced(RedisEndpoint redis) throws Exception {
         assumeTrue(redis.canKill(), "needs a private redis-server to stall");
         try (ProviderSimulator sim = ProviderSimulator.builder().start();
-                Gateway g = Gateway.start(GatewayConfigParser.create().parse(yaml(sim,
-                        "{type: redis, namespace: gw-held-%d, timeout: 5s, redis: {address: \"%s\"}}"
-                                .formatted(System.nanoTime(), redis.uri()), "1h, responseIsolation: true")))) {
+                Gateway g = Gateway.start(isolatedOnRedis(sim, redis, "5s"))) {
             long admitted = sim.stats().admitted();
             sim.setLatency(Duration.ofMillis(2000)); // room for redis-cli to start on a busy machine
             HttpRequest create = HttpRequest.newBuilder(URI.create(g.baseUrl() + "/responses"))
