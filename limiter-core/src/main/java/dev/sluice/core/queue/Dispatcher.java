@@ -15,6 +15,7 @@ import dev.sluice.core.SluiceLimiter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -24,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -123,7 +125,7 @@ public final class Dispatcher<R> implements AutoCloseable {
      * by {@code futures}. A job of theirs may already run and finish before its future is registered: its outcome
      * waits in {@link #early} for them.
      */
-    private final TreeSet<Long> enqueuing = new TreeSet<>();
+    private final TreeMap<Long, JobRequest> enqueuing = new TreeMap<>();
     private long nextTicket;
     /**
      * Outcomes of jobs settled with no future here while submits were in flight, in settling order, for those submits
@@ -250,7 +252,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                         + " is closed"));
             }
             ticket = nextTicket++;
-            enqueuing.add(ticket);
+            enqueuing.put(ticket, request);
         }
         // Outside the lock, so submits reach the store concurrently; a job that finishes before its future is
         // registered below leaves its outcome in early.
@@ -311,7 +313,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                     removed = false;
                 }
                 if (removed) {
-                    claimFuture(id, null);
+                    claimFuture(id);
                     observer.onOutcome(priority, QueueObserver.Outcome.CANCELLED);
                 } else {
                     // Leased: taken and not yet among the ready jobs, admitted and not yet started, or held
@@ -398,7 +400,7 @@ public final class Dispatcher<R> implements AutoCloseable {
             queue.ack(h);
         }
         observer.onOutcome(h.job().priority(), QueueObserver.Outcome.FAILED);
-        fail(h.job().id(), e);
+        fail(h.job(), e);
     }
 
     private void coordinate() {
@@ -600,7 +602,7 @@ public final class Dispatcher<R> implements AutoCloseable {
                         : QueueObserver.Outcome.FAILED);
                 queue.release(lease);
                 // claimed before leaving: a future sweep in between would take the job for one run elsewhere
-                CompletableFuture<R> failed = last ? claimFuture(job.id(), x -> x.completeExceptionally(e)) : null;
+                CompletableFuture<R> failed = last ? claimFuture(job, x -> x.completeExceptionally(e)) : null;
                 leave(r);
                 if (failed != null) {
                     failed.completeExceptionally(e);
@@ -615,7 +617,7 @@ public final class Dispatcher<R> implements AutoCloseable {
             // Claimed before leaving (a future sweep in between would take the job for one run elsewhere), and
             // completed after, so a caller woken by its future never sees the job still pending here.
             R ran = result;
-            CompletableFuture<R> done = claimFuture(job.id(), x -> x.complete(ran));
+            CompletableFuture<R> done = claimFuture(job, x -> x.complete(ran));
             leave(r);
             if (done != null) {
                 done.complete(result);
@@ -679,7 +681,7 @@ public final class Dispatcher<R> implements AutoCloseable {
     private void cancelled(Lease lease) {
         Job job = lease.job();
         CancellationException gone = new CancellationException("job " + job.id() + " was cancelled");
-        CompletableFuture<R> f = claimFuture(job.id(), x -> x.completeExceptionally(gone));
+        CompletableFuture<R> f = claimFuture(job, x -> x.completeExceptionally(gone));
         if (f != null) {
             // a resubmission raced with this cancellation's settling: it ends as the job did
             f.completeExceptionally(gone);
@@ -696,7 +698,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         Job job = lease.job();
         queue.ack(lease);
         observer.onOutcome(job.priority(), QueueObserver.Outcome.EXPIRED);
-        fail(job.id(), new DeadlineUnreachableException(job.id(), predictedWait));
+        fail(job, new DeadlineUnreachableException(job.id(), predictedWait));
     }
 
     private void giveBack(Lease lease) {
@@ -705,17 +707,27 @@ public final class Dispatcher<R> implements AutoCloseable {
         } catch (RuntimeException ignored) {
             // The lease expires by itself.
         }
-        fail(lease.job().id(), new RejectedExecutionException(
+        fail(lease.job(), new RejectedExecutionException(
                 "dispatcher " + name + " closed before running job " + lease.job().id() + "; it was given back"));
     }
 
+    /** Removes and returns a job's future, the job settled here (or its future given up); keeps no outcome. */
+    private @Nullable CompletableFuture<R> claimFuture(String jobId) {
+        return claimFuture(jobId, null, null);
+    }
+
     /**
-     * Removes and returns a job's future, the job settled here. While submits are between their enqueue and their
-     * registration, {@code outcome}, if given, is kept for them in {@link #early}: the job may be one of theirs (it
-     * ran at once), or a resubmission of its key. A submit takes it only if it was in flight when the job settled.
-     * Never waits.
+     * Removes and returns {@code job}'s future, the job settled here. While submits are between their enqueue and
+     * their registration, {@code outcome} is kept for them in {@link #early} if one of them may be about the job (it
+     * ran at once, or a resubmission of its key is on its way back); a submit takes it only if it was in flight when
+     * the job settled. Never waits.
      */
-    private @Nullable CompletableFuture<R> claimFuture(String jobId,
+    private @Nullable CompletableFuture<R> claimFuture(Job job,
+            java.util.function.Consumer<CompletableFuture<R>> outcome) {
+        return claimFuture(job.id(), job, outcome);
+    }
+
+    private @Nullable CompletableFuture<R> claimFuture(String jobId, @Nullable Job job,
             java.util.function.@Nullable Consumer<CompletableFuture<R>> outcome) {
         synchronized (futures) {
             CompletableFuture<R> f = futures.remove(jobId);
@@ -724,8 +736,8 @@ public final class Dispatcher<R> implements AutoCloseable {
                 forgetExpiry(jobId);
             }
             // Kept for the submits in flight: the job may be one of theirs (it ran at once), or a resubmission of
-            // its idempotency key may be on its way back.
-            if (outcome != null && !enqueuing.isEmpty()) {
+            // its idempotency key may be on its way back. Not for a job none of them can be (another instance's).
+            if (outcome != null && job != null && mayBeEnqueuing(job)) {
                 settled.put(jobId, Boolean.TRUE);
                 early.remove(jobId); // re-added last: pruned after the submits in flight now
                 early.put(jobId, new Early<>(nextTicket, outcome));
@@ -739,10 +751,26 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether a submit in flight may be about {@code job}: one with its idempotency key, or one of the same tenant,
+     * class, deadline and payload (its own new job); under the lock.
+     */
+    private boolean mayBeEnqueuing(Job job) {
+        for (JobRequest r : enqueuing.values()) {
+            if (r.idempotencyKey() != null ? r.idempotencyKey().equals(job.idempotencyKey())
+                    : job.idempotencyKey() == null && r.priority() == job.priority()
+                            && r.deadlineMicros() == job.deadlineMicros() && r.tenant().equals(job.tenant())
+                            && Arrays.equals(r.payload(), job.payload())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Ends submit's ticket and forgets the early outcomes no submit still in flight can ask for; under the lock. */
     private void leaveEnqueuing(long ticket) {
         enqueuing.remove(ticket);
-        long oldest = enqueuing.isEmpty() ? Long.MAX_VALUE : enqueuing.first();
+        long oldest = enqueuing.isEmpty() ? Long.MAX_VALUE : enqueuing.firstKey();
         Iterator<Early<R>> it = early.values().iterator();
         while (it.hasNext()) {
             if (it.next().mark() > oldest) {
@@ -840,8 +868,15 @@ public final class Dispatcher<R> implements AutoCloseable {
         }
     }
 
+    private void fail(Job job, Throwable e) {
+        CompletableFuture<R> f = claimFuture(job, x -> x.completeExceptionally(e));
+        if (f != null) {
+            f.completeExceptionally(e);
+        }
+    }
+
     private void fail(String jobId, Throwable e) {
-        CompletableFuture<R> f = claimFuture(jobId, x -> x.completeExceptionally(e));
+        CompletableFuture<R> f = claimFuture(jobId);
         if (f != null) {
             f.completeExceptionally(e);
         }
