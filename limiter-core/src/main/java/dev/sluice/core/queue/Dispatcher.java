@@ -93,9 +93,9 @@ public final class Dispatcher<R> implements AutoCloseable {
     private static final long UNAVAILABLE_RETRY_MICROS = 100_000;
     private static final long SETTLED_IDS = 100_000;
     /**
-     * The most outcomes kept for submits in flight (they may hold results, also of jobs submitted elsewhere); a
-     * submit whose enqueue outlasts that many settlings here may miss its job's, and its future then fails at once
-     * with {@link IllegalStateException}.
+     * The most outcomes kept for submits in flight (they hold results); a submit whose enqueue outlasts that many
+     * settlings of jobs like its own here may miss its job's, and its future then fails at once with
+     * {@link IllegalStateException}.
      */
     private static final int MAX_EARLY = 1_000;
 
