@@ -503,7 +503,9 @@ class DispatcherTest {
         assertThat(huge).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(ExecutionException.class)
                 .havingCause().isInstanceOf(IllegalArgumentException.class);
         assertThat(d.submit(job("after", "t", Priority.NORMAL)).get(10, TimeUnit.SECONDS)).isEqualTo("after");
-        assertThat(runs).containsExactly("first", "second", "after");
+        // first and second start together on two workers: either may run first
+        assertThat(runs).hasSize(3).endsWith("after");
+        assertThat(runs.subList(0, 2)).containsExactlyInAnyOrder("first", "second");
     }
 
     @Test
