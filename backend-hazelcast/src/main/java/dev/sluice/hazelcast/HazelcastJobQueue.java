@@ -184,9 +184,7 @@ public final class HazelcastJobQueue implements JobQueue {
         if (max < 1) {
             throw new IllegalArgumentException("max must be positive, was " + max);
         }
-        Predicate<String, QueuedJob> visible = Predicates.and(
-                Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
-                Predicates.lessEqual("visibleAt", clock()));
+        Predicate<String, QueuedJob> visible = visibleIn(priority, tenant);
         List<Lease> out = new ArrayList<>();
         boolean killed = false;
         // Claims can lose races: look again, a bounded number of times.
@@ -208,8 +206,7 @@ public final class HazelcastJobQueue implements JobQueue {
                     learn(j.getVisibleAt() - leaseMicros, asked, answered);
                 } else if (r instanceof Long ownerNow) {
                     learn(ownerNow, asked, answered); // not visible yet on the owner's clock: ours runs ahead
-                    visible = Predicates.and(Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
-                            Predicates.lessEqual("visibleAt", clock()));
+                    visible = visibleIn(priority, tenant);
                 } else if (Boolean.FALSE.equals(r)) {
                     killed = true;
                 }
@@ -219,6 +216,12 @@ public final class HazelcastJobQueue implements JobQueue {
             dropOldDeadLetters();
         }
         return out;
+    }
+
+    /** The jobs of a lane visible now, by this handle's estimate of the members' time. */
+    private Predicate<String, QueuedJob> visibleIn(Priority priority, String tenant) {
+        return Predicates.and(Predicates.equal("lane", QueuedJob.lane(priority, tenant)),
+                Predicates.lessEqual("visibleAt", clock()));
     }
 
     /**

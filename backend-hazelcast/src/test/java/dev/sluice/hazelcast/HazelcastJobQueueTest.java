@@ -352,11 +352,7 @@ class HazelcastJobQueueTest {
             assertThat(rest).hasSize(55).doesNotContainAnyElementsOf(acked);
             assertThat(producer.depth(Priority.NORMAL)).isZero();
         } finally {
-            members.forEach(m -> {
-                if (m.getLifecycleService().isRunning()) {
-                    m.shutdown();
-                }
-            });
+            shutDownLiving(members);
         }
     }
 
@@ -396,11 +392,16 @@ class HazelcastJobQueueTest {
             assertThat(rest).hasSize(280).doesNotContainAnyElementsOf(acked);
             assertThat(producer.depth(Priority.NORMAL)).isZero();
         } finally {
-            members.forEach(m -> {
-                if (m.getLifecycleService().isRunning()) {
-                    m.shutdown();
-                }
-            });
+            shutDownLiving(members);
+        }
+    }
+
+    /** Shuts down the members not killed by the test. */
+    private static void shutDownLiving(List<HazelcastInstance> members) {
+        for (HazelcastInstance m : members) {
+            if (m.getLifecycleService().isRunning()) {
+                m.shutdown();
+            }
         }
     }
 }

@@ -202,8 +202,7 @@ public final class MemoryJobQueue implements JobQueue {
     }
 
     private void kill(Entry e) {
-        jobs.remove(e.id);
-        depth[e.request.priority().ordinal()]--;
+        forget(e);
         dead.addLast(e.job());
         if (dead.size() > MAX_DEAD_LETTERS) {
             dead.pollFirst();
@@ -219,16 +218,29 @@ public final class MemoryJobQueue implements JobQueue {
         return e;
     }
 
-    /** Takes a held entry out of the leased set or, its lease expired, out of its lane; whether it was leased. */
-    private boolean unlink(Entry e) {
-        if (leased.remove(e)) {
-            return true;
+    /** Takes a held entry out of the leased set or, its lease expired, out of its lane. */
+    private void unlink(Entry e) {
+        if (!leased.remove(e)) {
+            removeFromLane(e);
         }
+    }
+
+    /** Takes a visible entry out of its lane, dropping the lane once empty; whether it was there. */
+    private boolean removeFromLane(Entry e) {
         ArrayDeque<Entry> lane = lanes.get(e.request.priority()).get(e.request.tenant());
-        if (lane != null && lane.remove(e) && lane.isEmpty()) {
+        if (lane == null || !lane.remove(e)) {
+            return false;
+        }
+        if (lane.isEmpty()) {
             lanes.get(e.request.priority()).remove(e.request.tenant());
         }
-        return false;
+        return true;
+    }
+
+    /** Forgets a finished job: no longer known, no longer counted. */
+    private void forget(Entry e) {
+        jobs.remove(e.id);
+        depth[e.request.priority().ordinal()]--;
     }
 
     @Override
@@ -244,8 +256,7 @@ public final class MemoryJobQueue implements JobQueue {
             return false;
         }
         unlink(e);
-        jobs.remove(e.id);
-        depth[e.request.priority().ordinal()]--;
+        forget(e);
         return true;
     }
 
@@ -283,15 +294,10 @@ public final class MemoryJobQueue implements JobQueue {
         if (e == null || e.token != null) {
             return false;
         }
-        ArrayDeque<Entry> lane = lanes.get(e.request.priority()).get(e.request.tenant());
-        if (lane == null || !lane.remove(e)) {
+        if (!removeFromLane(e)) {
             return false;
         }
-        if (lane.isEmpty()) {
-            lanes.get(e.request.priority()).remove(e.request.tenant());
-        }
-        jobs.remove(jobId);
-        depth[e.request.priority().ordinal()]--;
+        forget(e);
         return true;
     }
 

@@ -1285,7 +1285,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
                         // it sent as soon as the id is seen, through any instance, finds it.
                         s.held = new ArrayList<>();
                         cresp.pause();
-                        s.record.whenComplete((v, e) -> ctx.runOnContext(x -> releaseHeld(c, t, s, cresp, ctx)));
+                        releaseHeld(c, t, s, cresp, ctx); // once the record is written
                     }
                     if (s.held != null) {
                         s.held.add(event);
@@ -1317,8 +1317,8 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * Passes on the events held for the response's record, then lets the upstream flow again (or ends); waits again
-     * if a later write of the record (an event read while these were held) is still out.
+     * Passes on the events held for the response's record, then lets the upstream flow again (or ends); first waits
+     * for the record's last write out, which may have started while they were held.
      */
     private void releaseHeld(Call c, Admission.Ticket t, SseState s, HttpClientResponse cresp, Context ctx) {
         if (!s.record.isDone() && !c.clientGone && !s.ended) {
@@ -1334,9 +1334,7 @@ public final class ProxyHandler implements Handler<HttpServerRequest> {
         held.forEach(resp::write);
         if (s.endHeld) {
             endStream(c, t, s);
-        } else if (resp.writeQueueFull()) {
-            // stays paused; the drain handler resumes it
-        } else {
+        } else if (!resp.writeQueueFull()) { // else it stays paused, and the drain handler resumes it
             cresp.resume();
         }
     }

@@ -140,14 +140,18 @@ public final class GovernedHttpClient implements HttpClient {
     }
 
     private CompletableFuture<UpstreamResponse> send(HttpRequest request, String url, @Nullable String apiKey) {
-        java.net.http.HttpRequest b;
+        return exchange(request, url, apiKey, HttpResponse.BodyHandlers.ofString())
+                .thenApply(r -> UpstreamResponse.of(r.statusCode(), r.headers().map(), r.body()));
+    }
+
+    /** Sends {@code request} to {@code url} with {@code apiKey}; a request the JDK client refuses fails the future. */
+    private <T> CompletableFuture<HttpResponse<T>> exchange(HttpRequest request, String url, @Nullable String apiKey,
+            HttpResponse.BodyHandler<T> body) {
         try {
-            b = httpRequest(request, url, apiKey);
+            return http.sendAsync(httpRequest(request, url, apiKey), body);
         } catch (IllegalArgumentException e) {
             return CompletableFuture.failedFuture(e);
         }
-        return http.sendAsync(b, HttpResponse.BodyHandlers.ofString())
-                .thenApply(r -> UpstreamResponse.of(r.statusCode(), r.headers().map(), r.body()));
     }
 
     /**
@@ -157,13 +161,7 @@ public final class GovernedHttpClient implements HttpClient {
      */
     private CompletableFuture<UpstreamResponse> stream(HttpRequest request, String url, @Nullable String apiKey,
             Stream stream) {
-        java.net.http.HttpRequest b;
-        try {
-            b = httpRequest(request, url, apiKey);
-        } catch (IllegalArgumentException e) {
-            return CompletableFuture.failedFuture(e);
-        }
-        CompletableFuture<HttpResponse<InputStream>> sent = http.sendAsync(b,
+        CompletableFuture<HttpResponse<InputStream>> sent = exchange(request, url, apiKey,
                 HttpResponse.BodyHandlers.ofInputStream());
         CompletableFuture<UpstreamResponse> attempt = sent.thenApplyAsync(stream::read, READERS);
         attempt.whenComplete((r, e) -> {

@@ -243,7 +243,7 @@ public final class Dispatcher<R> implements AutoCloseable {
         if (request.deadlineMicros() <= ticker.nowMicros()) {
             return CompletableFuture.failedFuture(new DeadlineUnreachableException("(not enqueued)", 0));
         }
-        CompletableFuture<R> f;
+        CompletableFuture<R> f = new CompletableFuture<>();
         String id;
         long ticket;
         synchronized (futures) {
@@ -285,7 +285,6 @@ public final class Dispatcher<R> implements AutoCloseable {
                             + (request.idempotencyKey() == null ? "" : " of idempotency key "
                                     + request.idempotencyKey()) + " already finished here; its result is not kept"));
                 }
-                f = new CompletableFuture<>();
                 futures.put(id, f);
                 long now = ticker.nowMicros();
                 long timeout = now + futureTimeoutMicros < now ? Long.MAX_VALUE : now + futureTimeoutMicros;
@@ -294,8 +293,6 @@ public final class Dispatcher<R> implements AutoCloseable {
                 expiries.add(x);
                 expiryOf.put(id, x);
                 cancelledIds.invalidate(id); // submitted again after a cancellation: it runs for this submission
-            } else {
-                f = new CompletableFuture<>();
             }
         }
         if (outcome != null) {
